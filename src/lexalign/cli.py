@@ -1,0 +1,79 @@
+"""The ``lexalign`` command: stage entry points usable without Snakemake."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lexalign.errors import LexalignError
+
+SCHEMA = Path("config") / "schema.yaml"
+
+
+def _validate_config(argv: list[str]) -> int:
+    from lexalign.config import load_config
+
+    parser = argparse.ArgumentParser(prog="lexalign validate-config", description="Validate a workflow config file.")
+    parser.add_argument("config", nargs="?", default="config/config.yaml")
+    parser.add_argument("--schema", default=str(SCHEMA))
+    args = parser.parse_args(argv)
+    load_config(args.config, args.schema)
+    print(f"{args.config}: valid")
+    return 0
+
+
+def _ingest(argv: list[str]) -> int:
+    import json
+
+    from lexalign.ingest import ingest
+
+    parser = argparse.ArgumentParser(prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file.")
+    parser.add_argument("norms", help="SWOW raw participant CSV or pooled strength file")
+    parser.add_argument("--out-dir", required=True, help="writes associations.parquet and stats.json here")
+    parser.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE", help="keep rows whose COLUMN equals VALUE (repeatable)")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    filters: dict[str, list[str]] = {}
+    for item in args.filter:
+        column, sep, value = item.partition("=")
+        if not sep:
+            raise LexalignError(f"--filter {item!r}: expected COLUMN=VALUE")
+        filters.setdefault(column, []).append(value)
+    out = Path(args.out_dir)
+    stats = ingest(args.norms, {"format": "auto", "filter": filters}, {"train": 0.7, "val": 0.2, "test": 0.1}, args.seed,
+                   out / "associations.parquet", out / "stats.json")
+    print(json.dumps(stats, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _score_associations(argv: list[str]) -> int:
+    from lexalign.lexical import score_associations_command
+
+    return score_associations_command(argv)
+
+
+COMMANDS = {
+    "validate-config": (_validate_config, "validate a workflow config against the schema"),
+    "ingest": (_ingest, "clean, filter, pool and split one SWOW norms file"),
+    "score-associations": (_score_associations, "score anyone's association lists against norms (P@k, Spearman)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        width = max(map(len, COMMANDS))
+        listing = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
+        print(f"usage: lexalign COMMAND [ARGS]\n\ncommands:\n{listing}")
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    command, _ = COMMANDS[argv[0]]
+    try:
+        return command(argv[1:])
+    except LexalignError as exc:
+        print(f"lexalign error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

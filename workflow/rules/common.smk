@@ -1,0 +1,73 @@
+# Config validation and every input function; the rule files hold rules only.
+import sys
+
+from lexalign.config import TRAINED_METHODS, validate_config
+from lexalign.errors import LexalignError
+
+try:
+    validate_config(config, f"{workflow.basedir}/config/schema.yaml", source="config")
+except LexalignError as error:
+    sys.exit(f"lexalign error: {error}")
+
+RUN = config["run"]
+
+
+wildcard_constraints:
+    model=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    lang=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    method=r"[a-z_]+",
+
+
+def log_path(rule_name, *wildcard_names):
+    """results/logs/<rule>/<wildcards...>.log, one log per rule and wildcard combination."""
+    parts = "/".join("{" + name + "}" for name in wildcard_names) or "all"
+    return f"results/logs/{rule_name}/{parts}.log"
+
+
+def benchmark_path(rule_name, *wildcard_names):
+    parts = "/".join("{" + name + "}" for name in wildcard_names) or "all"
+    return f"results/benchmarks/{rule_name}/{parts}.tsv"
+
+
+def model_spec(wildcards):
+    return config["models"][wildcards.model]
+
+
+def language_spec(wildcards):
+    return config["languages"][wildcards.lang]
+
+
+def is_trained(method):
+    return method in TRAINED_METHODS
+
+
+def adapter_input(wildcards):
+    """The LoRA adapter a (model, lang, method) is evaluated with; none for untrained methods."""
+    if is_trained(wildcards.method):
+        return f"results/train/{wildcards.model}/{wildcards.lang}/{wildcards.method}/adapter"
+    return []
+
+
+def grid(pattern, methods=None):
+    """Expand a results pattern over the run grid (models x languages x methods)."""
+    return expand(pattern, model=RUN["models"], lang=RUN["languages"], method=methods or RUN["methods"])
+
+
+def all_targets():
+    """Everything the default target builds, from the run grid."""
+    targets = []
+    for model in RUN["models"]:
+        targets.append(f"results/models/{model}")
+    for lang in RUN["languages"]:
+        targets.append(f"results/ingest/{lang}/stats.json")
+        targets.append(f"results/templates/{lang}/stats.json")
+    # Stages join the default target as their rule files land.
+    if hasattr(rules, "train"):
+        targets += grid("results/train/{model}/{lang}/{method}/metrics.json", [m for m in RUN["methods"] if is_trained(m)])
+    if hasattr(rules, "lexical"):
+        targets += grid("results/lexical/{model}/{lang}/{method}/scores.json", [m for m in RUN["methods"] if m != "assoc_prompt"])
+    if hasattr(rules, "wvs"):
+        targets += grid("results/wvs/{model}/{lang}/{method}/metrics.json")
+    if hasattr(rules, "report"):
+        targets.append("results/report/index.md")
+    return targets

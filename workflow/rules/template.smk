@@ -1,0 +1,23 @@
+rule template:
+    input:
+        associations="results/ingest/{lang}/associations.parquet",
+    output:
+        sft="results/templates/{lang}/sft.parquet",
+        ranking="results/templates/{lang}/ranking.parquet",
+        dpo="results/templates/{lang}/dpo.parquet",
+        eval="results/templates/{lang}/eval.parquet",
+        stats="results/templates/{lang}/stats.json",
+    params:
+        prompt_language=lambda wc: language_spec(wc)["prompt_language"],
+        templates=config["templates"],
+        seed=config["seed"],
+    log:
+        log_path("template", "lang"),
+    benchmark:
+        benchmark_path("template", "lang")
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/lexalign.yaml"
+    script:
+        "../scripts/template.py"

@@ -1,0 +1,14 @@
+from lexalign.ingest import ingest
+from lexalign.snake import run_step
+
+run_step(
+    snakemake,
+    lambda: ingest(
+        snakemake.input.norms,
+        norms=snakemake.params.norms,
+        split=snakemake.params.split,
+        seed=snakemake.params.seed,
+        associations_out=snakemake.output.associations,
+        stats_out=snakemake.output.stats,
+    ),
+)
