@@ -121,8 +121,8 @@ def test_illustrative_en_matches_generator_facts(tmp_path, swow_en, repo):
     expected = json.loads((repo / "data" / "illustrative" / "expected_en.json").read_text())
     _, everyone = pooled_counts(swow_en, {})
     _, us = pooled_counts(swow_en, {"filter": {"country": ["United States"], "nativeLanguage": ["United States"]}})
-    assert everyone["rows_in"] == expected["rows"]
-    assert us["rows_after_filter"] == expected["us_native_rows"]
+    assert everyone["rows_in"] == expected["n_rows"]
+    assert us["rows_after_filter"] == expected["n_rows_us_native"]
 
 
 def test_illustrative_zh_ingests(swow_zh):
