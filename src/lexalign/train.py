@@ -1,0 +1,546 @@
+"""Fine-tuning: LoRA adapters trained with TRL on the template tables, from named presets.
+
+Methods: ``sft`` (SFTTrainer, completion-only loss on sft.parquet), ``rl`` (GRPOTrainer from the
+instruct model on ranking.parquet with the Spearman ranking reward), ``sft_rl`` (the same RL stage
+continuing the SFT adapter, whose initial copy is the KL reference), ``dpo`` (DPOTrainer on
+dpo.parquet). Every method trains a LoRA adapter (LoRA+ learning rates through PEFT's optimizer).
+
+Flow: ``run(job)`` matches checkpoints to the job (resuming from the last complete one), then
+trains in this process or, for several GPUs, through ``accelerate launch -m lexalign.train``.
+Checkpoints live outside the rule's outputs (Snakemake deletes those when a job fails), so a killed
+run continues where it stopped. Outputs: ``adapter/`` (adapter_config.json +
+adapter_model.safetensors), ``metrics.json`` and ``log_history.jsonl`` (the trainer's log records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lexalign.config import TRAINED_METHODS, builtin_presets, deep_merge
+from lexalign.errors import LexalignError
+from lexalign.io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).parent / "resources"
+ACCELERATE_CONFIGS = {"gpu": RESOURCES / "accelerate_ddp.yaml", "cpu": RESOURCES / "accelerate_cpu.yaml"}
+
+#: The template table each method trains on.
+DATA_FOR_METHOD = {"sft": "sft", "rl": "ranking", "sft_rl": "ranking", "dpo": "dpo"}
+#: The columns each method reads from its table (besides ``split``).
+COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo": ("prompt", "chosen", "rejected")}
+#: Preset sections merged, in order, into a method's hyper-parameters.
+SECTIONS = {"sft": ("train", "sft"), "rl": ("train", "rl"), "sft_rl": ("train", "rl", "sft_rl"), "dpo": ("train", "dpo")}
+#: Hyper-parameters of this workflow, not of the TRL config classes.
+OWN_KEYS = ("max_train_examples", "max_eval_examples", "keep_checkpoints")
+FINGERPRINT = "lexalign_job.json"
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+# ---- presets ---------------------------------------------------------------------------------
+
+
+def resolve_preset(train_config: Mapping, name: str | None = None) -> dict:
+    """The preset ``name`` (default: ``train.preset``) with config ``train.presets`` merged on top.
+
+    A config preset with the name of a built-in one overrides its keys; a new one starts from its
+    ``base`` preset (default: ``default``).
+    """
+    builtin = builtin_presets()
+    user = dict(train_config.get("presets") or {})
+    name = name or train_config.get("preset", "default")
+    chain: list[str] = []
+
+    def resolve(current: str) -> dict:
+        if current in chain:
+            raise LexalignError(f"config train.presets.{current}.base: circular base chain {' -> '.join([*chain, current])}")
+        chain.append(current)
+        override = dict(user.get(current) or {})
+        base_name = override.pop("base", None)
+        if base_name is not None:
+            if base_name not in builtin and base_name not in user:
+                known = ", ".join(sorted({*builtin, *user}))
+                raise LexalignError(f"config train.presets.{current}.base: {base_name!r} is not a preset (defined: {known})")
+            base = resolve(base_name)
+        elif current in builtin:
+            base = builtin[current]
+        elif current in user:
+            base = resolve("default") if current != "default" else {}
+        else:
+            known = ", ".join(sorted({*builtin, *user}))
+            raise LexalignError(f"config train.preset: {current!r} is not a preset under train.presets (defined: {known})")
+        return deep_merge(base, override)
+
+    return resolve(name)
+
+
+def method_settings(train_config: Mapping, method: str) -> dict:
+    """Everything one training job needs from the preset: LoRA, flat hyper-parameters, resources."""
+    if method not in TRAINED_METHODS:
+        raise LexalignError(f"train: method {method!r} is not trained (trained methods: {', '.join(TRAINED_METHODS)})")
+    preset = resolve_preset(train_config)
+    hyper: dict[str, Any] = {}
+    for section in SECTIONS[method]:
+        hyper.update(preset.get(section) or {})
+    return {
+        "preset": train_config.get("preset", "default"),
+        "lora": dict(preset.get("lora") or {}),
+        "hyper": hyper,
+        "resources": dict(preset.get("resources") or {}),
+    }
+
+
+def data_table(method: str) -> str:
+    """The template table (sft, ranking or dpo) a method trains on."""
+    return DATA_FOR_METHOD[method]
+
+
+# ---- the job --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainJob:
+    """One training run; JSON-serialisable so that ``accelerate launch`` workers can read it."""
+
+    method: str
+    model_dir: str
+    data: str
+    adapter_out: str
+    metrics_out: str
+    history_out: str
+    checkpoint_dir: str
+    settings: dict
+    seed: int = 42
+    dtype: str = "auto"
+    init_adapter: str | None = None
+    prompt_language: str = "en"
+    prompts: dict = dataclasses.field(default_factory=dict)
+    num_processes: int = 1
+    threads: int | None = None
+    log_file: str | None = None
+    resume_from: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainJob:
+        return cls(**json.loads(text))
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(job: TrainJob) -> dict:
+    """What checkpoints must have been made with to be resumed: settings, seed, data, model, start adapter."""
+    manifest = Path(job.model_dir) / "lexalign_model.json"
+    return {
+        "method": job.method,
+        "settings": {k: v for k, v in job.settings.items() if k != "resources"},
+        "seed": job.seed,
+        "dtype": job.dtype,
+        "num_processes": job.num_processes,
+        "data": _file_digest(Path(job.data)),
+        "model": manifest.read_text(encoding="utf-8") if manifest.is_file() else str(job.model_dir),
+        "init_adapter": _file_digest(Path(job.init_adapter)) if job.init_adapter else None,
+    }
+
+
+def last_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
+    """The newest complete ``checkpoint-N`` (its trainer_state.json, written last, parses); newer
+    incomplete ones (a kill during saving) are removed."""
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        return None
+    found = sorted(
+        ((int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := CHECKPOINT.match(p.name))), reverse=True
+    )
+    for _, path in found:
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return path
+        except (OSError, ValueError):
+            log.warning("removing incomplete checkpoint %s", path)
+            shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def prepare_checkpoints(job: TrainJob) -> Path | None:
+    """Keep checkpoints made for this very job and return the one to resume from; drop others."""
+    folder = Path(job.checkpoint_dir)
+    stamp = folder / FINGERPRINT
+    expected = fingerprint(job)
+    if folder.is_dir():
+        try:
+            previous = json.loads(stamp.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous != expected:
+            if any(folder.iterdir()):
+                log.warning("discarding checkpoints in %s: made with other settings, data or model", folder)
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    resume = last_checkpoint(folder)
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    return resume
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+
+def run(job: TrainJob) -> None:
+    """Train one adapter: resume from matching checkpoints, train (in process or on several GPUs)."""
+    if job.method not in TRAINED_METHODS:
+        raise LexalignError(f"train: method {job.method!r} is not trained (trained methods: {', '.join(TRAINED_METHODS)})")
+    if job.method == "sft_rl" and not job.init_adapter:
+        raise LexalignError("train: method sft_rl needs the SFT adapter as input (init_adapter)")
+    resume = prepare_checkpoints(job)
+    job = dataclasses.replace(job, resume_from=str(resume) if resume else None)
+    if job.num_processes > 1:
+        launch(job)
+    else:
+        train(job)
+    if not job.settings["hyper"].get("keep_checkpoints", False):
+        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
+
+
+def launch(job: TrainJob) -> None:
+    """Run ``train`` in ``job.num_processes`` data-parallel workers through ``accelerate launch``."""
+    import torch
+
+    job_file = Path(job.checkpoint_dir) / "job.json"
+    job_file.write_text(job.to_json(), encoding="utf-8")
+    device = "gpu" if torch.cuda.is_available() else "cpu"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(ACCELERATE_CONFIGS[device]),
+        "--num_processes", str(job.num_processes),
+        "--mixed_precision", "bf16" if _use_bf16(job.settings["hyper"]) else "no",
+        "-m", "lexalign.train", str(job_file), "--worker",
+    ]  # fmt: skip
+    log.info("launching %d %s workers: %s", job.num_processes, device.upper(), " ".join(command))
+    result = subprocess.run(command, check=False)
+    if result.returncode != 0:
+        raise LexalignError(f"train: accelerate launch exited with status {result.returncode}; the workers' errors are above")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lexalign.train JOB.json [--worker]``: run a job (``--worker``: be one DDP process)."""
+    parser = argparse.ArgumentParser(prog="python -m lexalign.train", description=main.__doc__)
+    parser.add_argument("job", help="job file written by lexalign.train.launch (TrainJob as JSON)")
+    parser.add_argument("--worker", action="store_true", help="train directly (one process of accelerate launch)")
+    options = parser.parse_args(argv)
+    job = TrainJob.from_json(Path(options.job).read_text(encoding="utf-8"))
+    rank = int(os.environ.get("RANK", "0"))
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if job.log_file and rank == 0:
+        handlers.append(logging.FileHandler(job.log_file, mode="a", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [rank {rank}] %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    try:
+        train(job) if options.worker else run(job)
+    except LexalignError as exc:
+        log.error("%s", exc)
+        print(f"lexalign error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+# ---- training -------------------------------------------------------------------------------
+
+
+def _use_bf16(hyper: Mapping) -> bool:
+    """``bf16: null`` means: on a GPU that supports it."""
+    if hyper.get("bf16") is not None:
+        return bool(hyper["bf16"])
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def load_split(path: str | os.PathLike, table: str, split: str, limit: int | None, seed: int):
+    """One split of a template table as a ``datasets.Dataset`` with the columns the trainer reads."""
+    import datasets
+    import polars as pl
+
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        raise LexalignError(f"{path}: cannot read the {table} table ({exc})") from None
+    wanted = COLUMNS[table]
+    missing = [c for c in ("split", *wanted) if c not in schema]
+    if missing:
+        raise LexalignError(f"{path}: missing column(s) {', '.join(missing)} (the {table} table has {', '.join(wanted)} and split)")
+    frame = pl.scan_parquet(path).filter(pl.col("split") == split).select(wanted).collect()
+    if limit is not None and frame.height > limit:
+        frame = frame.sample(n=limit, seed=seed, shuffle=True)
+    return datasets.Dataset.from_polars(frame) if frame.height else None
+
+
+def _peft_model(model, job: TrainJob):
+    """Wrap the model with a fresh LoRA adapter, or with the start adapter made trainable (sft_rl)."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if job.init_adapter:
+        return PeftModel.from_pretrained(model, job.init_adapter, is_trainable=True)
+    lora = job.settings["lora"]
+    config = LoraConfig(
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora.get("dropout", 0.0),
+        target_modules=list(lora["target_modules"]),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise LexalignError(f"train preset {job.settings['preset']}: lora.target_modules {lora['target_modules']} do not fit the model ({exc})") from None
+
+
+def _optimizer(model, hyper: Mapping, lora: Mapping):
+    """LoRA+ (PEFT's optimizer: B matrices learn ``loraplus_lr_ratio`` times faster), or the trainer's default."""
+    ratio = lora.get("loraplus_lr_ratio")
+    if not ratio or ratio == 1:
+        return None
+    import torch
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model, torch.optim.AdamW, lr=hyper.get("learning_rate", 1e-5), loraplus_lr_ratio=ratio, weight_decay=hyper.get("weight_decay", 0.0)
+    )
+
+
+def trainer_config(job: TrainJob, has_eval: bool):
+    """The TRL config dataclass of the job's method, from the preset's flat hyper-parameters."""
+    from trl import DPOConfig, GRPOConfig, SFTConfig
+
+    cls = {"sft": SFTConfig, "rl": GRPOConfig, "sft_rl": GRPOConfig, "dpo": DPOConfig}[job.method]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS}
+    # Keys of the shared "train" section that this trainer has no use for (max_length for GRPO) are dropped.
+    skipped = sorted(k for k in hyper if k not in fields)
+    if skipped:
+        log.debug("%s ignores %s", cls.__name__, ", ".join(skipped))
+    args = {k: v for k, v in hyper.items() if k in fields and v is not None}
+    args["bf16"] = _use_bf16(job.settings["hyper"])
+    eval_steps = args.pop("eval_steps", None)
+    args.update(
+        output_dir=job.checkpoint_dir,
+        seed=job.seed,
+        data_seed=job.seed,
+        report_to="none",
+        save_strategy="steps",
+        eval_strategy="steps" if has_eval and eval_steps else "no",
+        eval_steps=eval_steps if has_eval and eval_steps else None,
+        disable_tqdm=False,
+        logging_first_step=True,
+    )
+    # transformers 5 renamed gradient checkpointing to activation checkpointing (the old name warns).
+    checkpointing = bool(args.pop("gradient_checkpointing", False))
+    args["activation_checkpointing"] = checkpointing
+    if checkpointing:
+        args["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    try:
+        return cls(**args)
+    except (TypeError, ValueError) as exc:
+        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {exc}") from None
+
+
+def _log_steps_callback():
+    """A trainer callback writing every log record as one line to the rule's log (the console shows
+    the trainer's progress bar)."""
+    from transformers import TrainerCallback
+
+    class LogSteps(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                shown = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in logs.items()}
+                log.info("step %d/%d %s", state.global_step, state.max_steps, json.dumps(shown, ensure_ascii=False))
+
+    return LogSteps()
+
+
+def build_trainer(job: TrainJob):
+    """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``."""
+    from transformers import set_seed
+
+    from lexalign.models import load_model
+
+    hyper = job.settings["hyper"]
+    table = data_table(job.method)
+    train_ds = load_split(job.data, table, "train", hyper.get("max_train_examples"), job.seed)
+    if train_ds is None:
+        raise LexalignError(f"{job.data}: no rows with split == 'train' in the {table} table")
+    eval_ds = None
+    if table != "ranking" and hyper.get("max_eval_examples", 0) != 0:
+        eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
+    args = trainer_config(job, has_eval=eval_ds is not None)
+
+    loaded = load_model(job.model_dir, dtype=job.dtype, padding_side="left")
+    set_seed(job.seed)  # LoRA initialisation is random
+    model = _peft_model(loaded.model, job)
+    optimizers = (_optimizer(model, hyper, job.settings["lora"]), None)
+    common = dict(
+        model=model, args=args, train_dataset=train_ds, processing_class=loaded.tokenizer, optimizers=optimizers, callbacks=[_log_steps_callback()]
+    )
+    if job.method == "sft":
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(eval_dataset=eval_ds, **common)
+    elif job.method == "dpo":
+        from trl import DPOTrainer
+
+        trainer = DPOTrainer(eval_dataset=eval_ds, **common)
+    else:
+        from trl import GRPOTrainer
+
+        from lexalign.rewards import final_ranking_label, make_ranking_reward
+
+        reward = make_ranking_reward(final_ranking_label(job.prompt_language, job.prompts))
+        trainer = GRPOTrainer(reward_funcs=reward, **common)
+    if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
+        raise LexalignError(
+            f"{job.data}: no training example left after tokenisation (every prompt is longer than "
+            f"max_length {hyper.get('max_length')} of preset {job.settings['preset']}?)"
+        )
+    return trainer, train_ds, eval_ds
+
+
+def train(job: TrainJob) -> dict:
+    """Train, then (on the main process) write the adapter, metrics.json and log_history.jsonl."""
+    import torch
+
+    started = time.time()
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    trainer, train_ds, eval_ds = build_trainer(job)
+    resumed_step = None
+    if job.resume_from:
+        resumed_step = int(CHECKPOINT.match(Path(job.resume_from).name).group(1))
+    output = trainer.train(resume_from_checkpoint=job.resume_from)
+    eval_metrics = trainer.evaluate() if eval_ds is not None else {}
+    if not trainer.is_world_process_zero():
+        return {}
+    history = trainer.state.log_history
+    metrics = summarise(job, history, output.metrics, eval_metrics, trainer)
+    metrics.update(
+        train_examples=len(train_ds),
+        eval_examples=len(eval_ds) if eval_ds is not None else 0,
+        resumed_from_step=resumed_step,
+        wall_s=round(time.time() - started, 1),
+    )
+    with atomic_path(job.adapter_out) as tmp:
+        trainer.model.save_pretrained(tmp, selected_adapters=["default"], safe_serialization=True)
+    with atomic_path(job.history_out) as tmp:
+        tmp.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in history), encoding="utf-8")
+    write_json(job.metrics_out, metrics)
+    log.info("trained %s in %.0f s: %s", job.method, metrics["wall_s"], {k: metrics[k] for k in ("train_loss", "eval_loss", "reward")})
+    return metrics
+
+
+def _series(history: list[dict], key: str) -> list[float]:
+    return [float(r[key]) for r in history if key in r and isinstance(r[key], (int, float))]
+
+
+def _curve(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    tail = values[-max(1, len(values) // 10):]
+    return {
+        "first": values[0],
+        "last": values[-1],
+        "min": min(values),
+        "max": max(values),
+        "mean": sum(values) / len(values),
+        "mean_last_10pct": sum(tail) / len(tail),
+        "points": len(values),
+    }
+
+
+def summarise(job: TrainJob, history: list[dict], train_metrics: Mapping, eval_metrics: Mapping, trainer) -> dict:
+    """metrics.json: loss curve summary, eval loss, reward statistics, speed and the settings used."""
+    import torch
+
+    runtime = float(train_metrics.get("train_runtime", 0.0)) or None
+    tokens = _series(history, "num_tokens")
+    rewards = _series(history, "reward")
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    return {
+        "method": job.method,
+        "preset": job.settings["preset"],
+        "seed": job.seed,
+        "global_step": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "train_loss": _curve(_series(history, "loss")),
+        "train_loss_average": train_metrics.get("train_loss"),
+        "eval_loss": eval_metrics.get("eval_loss"),
+        "eval": dict(eval_metrics),
+        "reward": _curve(rewards),
+        "runtime_s": runtime,
+        "samples_per_s": train_metrics.get("train_samples_per_second"),
+        "steps_per_s": train_metrics.get("train_steps_per_second"),
+        "num_tokens": tokens[-1] if tokens else None,
+        "tokens_per_s": (tokens[-1] / runtime) if tokens and runtime else None,
+        "num_processes": trainer.args.world_size,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "bf16": bool(trainer.args.bf16),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "lora": job.settings["lora"],
+        "hyper": job.settings["hyper"],
+    }
+
+
+def run_rule(snakemake: Any) -> None:
+    """The body of workflow/scripts/train.py: a TrainJob from the rule's input/output/params/resources."""
+    import torch
+
+    gpus = int(snakemake.resources.get("gpu", 0) or 0)
+    visible = torch.cuda.device_count()
+    if gpus > 1 and visible < gpus:
+        log.warning("the rule asked for %d GPUs but %d are visible; training on %d", gpus, visible, max(visible, 1))
+    job = TrainJob(
+        method=snakemake.wildcards.method,
+        model_dir=snakemake.input.model,
+        data=snakemake.input.data,
+        adapter_out=snakemake.output.adapter,
+        metrics_out=snakemake.output.metrics,
+        history_out=snakemake.output.history,
+        checkpoint_dir=snakemake.params.checkpoints,
+        settings=snakemake.params.settings,
+        seed=snakemake.params.seed,
+        dtype=snakemake.params.dtype,
+        init_adapter=snakemake.input.get("init_adapter") or None,
+        prompt_language=snakemake.params.prompt_language,
+        prompts=snakemake.params.prompts,
+        num_processes=max(1, min(gpus, visible)) if gpus > 1 else 1,
+        threads=snakemake.threads,
+        log_file=snakemake.log[0] if snakemake.log else None,
+    )
+    run(job)
+
+
+if __name__ == "__main__":
+    main()
