@@ -331,3 +331,144 @@ def parse_associations(text: str, lang: str, *, cue: str | None = None, truncate
             seen.add(word)
             words.append(word)
     return words
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------------
+
+
+def precision_at_k(predicted: Sequence[str], human: set[str] | Collection[str], k: int) -> float:
+    """P@k = |first k predicted words ∩ all human responses| / k.
+
+    A list shorter than k counts its missing slots as misses. Words are compared exactly, so both
+    sides should already be normalised (:func:`parse_associations` output vs ingested responses).
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    human_set = human if isinstance(human, (set, frozenset)) else set(human)
+    return len(set(predicted[:k]) & human_set) / k
+
+
+def rank_agreement(predicted: Sequence[str], human_counts: Mapping[str, float]) -> float | None:
+    """Spearman rho between the human frequency rank and the generated position of the words that
+    occur on both lists; positive when the model lists frequent associations first.
+
+    None when fewer than two words overlap or when the overlapping words tie in human frequency.
+    """
+    from scipy.stats import spearmanr
+
+    overlap = [(position, human_counts[word]) for position, word in enumerate(dict.fromkeys(predicted)) if word in human_counts]
+    if len(overlap) < MIN_OVERLAP:
+        return None
+    positions, counts = zip(*overlap)
+    if len(set(counts)) < 2:
+        return None
+    rho = spearmanr(positions, [-c for c in counts]).statistic
+    return None if math.isnan(rho) else float(rho)
+
+
+def bootstrap_ci(values: Iterable[float], samples: int, seed: int, level: float = 0.95) -> list[float] | None:
+    """Percentile bootstrap CI of the mean over cues (NaN values dropped); None without data."""
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = data[~np.isnan(data)]
+    if data.size == 0 or samples < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    chunk = max(1, 2_000_000 // data.size)  # bound the index matrix's memory
+    for start in range(0, samples, chunk):
+        stop = min(samples, start + chunk)
+        means[start:stop] = data[rng.integers(0, data.size, size=(stop - start, data.size))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return [_round(low), _round(high)]
+
+
+def summarise(values: Iterable[float | None], samples: int, seed: int) -> dict:
+    """Mean over cues, its bootstrap 95% CI and the number of cues it averages."""
+    data = [float(v) for v in values if v is not None and not math.isnan(v)]
+    return {
+        "mean": _round(sum(data) / len(data)) if data else None,
+        "ci95": bootstrap_ci(data, samples, seed),
+        "n_cues": len(data),
+    }
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), digits)
+
+
+def pk_column(k: int) -> str:
+    return f"p_at_{k}"
+
+
+def score_table(
+    generations: pl.DataFrame,
+    human: pl.DataFrame,
+    ks: Sequence[int] = DEFAULT_K,
+    bootstrap_samples: int = 1000,
+    seed: int = 42,
+) -> tuple[pl.DataFrame, dict]:
+    """Score parsed lists against the norms.
+
+    ``generations`` has one row per cue with ``cue`` and ``parsed`` (list of normalised words);
+    ``human`` has ``cue, response, count`` rows (other cues are ignored). Returns the per-cue table
+    (P@k columns, overlap, Spearman, list length, ``unparsable``) and the summary: means with
+    bootstrap CIs over cues, counts of unparsable lists and of cues without norms.
+    """
+    ks = sorted(set(int(k) for k in ks))
+    gens = generations.select(pl.col("cue").cast(pl.String), pl.col("parsed").cast(pl.List(pl.String)))
+    human = human.select(pl.col("cue"), pl.col("response").alias("word"), pl.col("count").cast(pl.Int64))
+    human = human.join(gens.select("cue"), on="cue", how="semi")
+    normed = gens.join(human.select("cue").unique(), on="cue", how="semi")
+    without_norms = gens.join(normed.select("cue"), on="cue", how="anti")["cue"].to_list()
+    hit = pl.col("count").is_not_null()
+    long = (
+        normed.select("cue", pl.col("parsed").alias("word"))
+        .explode("word")
+        .drop_nulls("word")
+        .with_columns(pl.int_range(pl.len()).over("cue").alias("position"))
+        .join(human, on=["cue", "word"], how="left")
+    )
+    per_word = long.group_by("cue").agg(
+        *[(hit & (pl.col("position") < k)).sum().truediv(k).alias(pk_column(k)) for k in ks],
+        hit.sum().cast(pl.UInt32).alias("n_overlap"),
+        pl.corr(-pl.col("count").filter(hit), pl.col("position").filter(hit), method="spearman").alias("spearman"),
+    )
+    per_cue = (
+        normed.with_columns(pl.col("parsed").list.len().cast(pl.UInt32).alias("n_words"))
+        .join(human.group_by("cue").agg(pl.len().cast(pl.UInt32).alias("n_human_types")), on="cue", how="left")
+        .join(per_word, on="cue", how="left")
+        .with_columns(
+            *[pl.col(pk_column(k)).fill_null(0.0) for k in ks],
+            pl.col("n_overlap").fill_null(0),
+            pl.when((pl.col("n_overlap") >= MIN_OVERLAP) & pl.col("spearman").is_not_nan())
+            .then(pl.col("spearman"))
+            .otherwise(None)
+            .alias("spearman"),
+            (pl.col("n_words") == 0).alias("unparsable"),
+        )
+        .select("cue", "n_words", "n_human_types", *[pk_column(k) for k in ks], "n_overlap", "spearman", "unparsable")
+        .sort("cue")
+    )
+    unparsable = per_cue.filter(pl.col("unparsable"))["cue"].to_list()
+    tied = per_cue.filter((pl.col("n_overlap") >= MIN_OVERLAP) & pl.col("spearman").is_null()).height
+    summary = {
+        "n_cues": per_cue.height,
+        "n_unparsable": len(unparsable),
+        "unparsable_cues": unparsable[:50],
+        "n_cues_without_norms": len(without_norms),
+        "cues_without_norms": without_norms[:50],
+        "mean_words_per_cue": _round(per_cue["n_words"].mean()) if per_cue.height else None,
+        "precision_at_k": {str(k): summarise(per_cue[pk_column(k)].to_list(), bootstrap_samples, seed) for k in ks},
+        "spearman": {
+            **summarise(per_cue["spearman"].to_list(), bootstrap_samples, seed),
+            "min_overlap": MIN_OVERLAP,
+            "n_cues_tied": tied,
+        },
+        "bootstrap": {"samples": bootstrap_samples, "seed": seed, "level": 0.95, "over": "cues"},
+    }
+    if unparsable:
+        log.warning("%d of %d generations gave no parsable word; they score zero", len(unparsable), per_cue.height)
+    return per_cue, summary

@@ -1,11 +1,14 @@
 # Config validation and every input function; the rule files hold rules only.
 import sys
+from pathlib import Path
 
 from lexalign.config import TRAINED_METHODS, validate_config
 from lexalign.errors import LexalignError
 
 try:
-    validate_config(config, f"{workflow.basedir}/config/schema.yaml", source="config")
+    validate_config(
+        config, Path(workflow.basedir, "config", "schema.yaml"), source="config"
+    )
 except LexalignError as error:
     sys.exit(f"lexalign error: {error}")
 
@@ -18,15 +21,23 @@ wildcard_constraints:
     method=r"[a-z_]+",
 
 
+def _per_wildcards(folder, rule_name, wildcard_names, suffix):
+    stem = (
+        Path(*(f"{{{name}}}" for name in wildcard_names))
+        if wildcard_names
+        else Path("all")
+    )
+    return str(Path("results", folder, rule_name, stem).with_suffix(suffix))
+
+
 def log_path(rule_name, *wildcard_names):
-    """results/logs/<rule>/<wildcards...>.log, one log per rule and wildcard combination."""
-    parts = "/".join("{" + name + "}" for name in wildcard_names) or "all"
-    return f"results/logs/{rule_name}/{parts}.log"
+    """results/logs/<rule>/<wildcards...>.log: one log per rule and wildcard combination."""
+    return _per_wildcards("logs", rule_name, wildcard_names, ".log")
 
 
 def benchmark_path(rule_name, *wildcard_names):
-    parts = "/".join("{" + name + "}" for name in wildcard_names) or "all"
-    return f"results/benchmarks/{rule_name}/{parts}.tsv"
+    """results/benchmarks/<rule>/<wildcards...>.tsv: Snakemake's run time and memory per job."""
+    return _per_wildcards("benchmarks", rule_name, wildcard_names, ".tsv")
 
 
 def model_spec(wildcards):
@@ -50,7 +61,12 @@ def adapter_input(wildcards):
 
 def grid(pattern, methods=None):
     """Expand a results pattern over the run grid (models x languages x methods)."""
-    return expand(pattern, model=RUN["models"], lang=RUN["languages"], method=methods or RUN["methods"])
+    return expand(
+        pattern,
+        model=RUN["models"],
+        lang=RUN["languages"],
+        method=methods or RUN["methods"],
+    )
 
 
 def has_rule(name):
@@ -67,9 +83,15 @@ def all_targets():
         targets.append(f"results/templates/{lang}/stats.json")
     # Stages join the default target as their rule files land.
     if has_rule("train"):
-        targets += grid("results/train/{model}/{lang}/{method}/metrics.json", [m for m in RUN["methods"] if is_trained(m)])
+        targets += grid(
+            "results/train/{model}/{lang}/{method}/metrics.json",
+            [m for m in RUN["methods"] if is_trained(m)],
+        )
     if has_rule("lexical"):
-        targets += grid("results/lexical/{model}/{lang}/{method}/scores.json", [m for m in RUN["methods"] if m != "assoc_prompt"])
+        targets += grid(
+            "results/lexical/{model}/{lang}/{method}/scores.json",
+            [m for m in RUN["methods"] if m != "assoc_prompt"],
+        )
     if has_rule("wvs"):
         targets += grid("results/wvs/{model}/{lang}/{method}/metrics.json")
     if has_rule("report"):

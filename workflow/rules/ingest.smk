@@ -4,18 +4,18 @@ rule ingest:
     output:
         associations="results/ingest/{lang}/associations.parquet",
         stats="results/ingest/{lang}/stats.json",
-    params:
-        norms=lambda wc: language_spec(wc)["norms"],
-        split=config["split"],
-        seed=config["seed"],
     log:
         log_path("ingest", "lang"),
     benchmark:
         benchmark_path("ingest", "lang")
+    conda:
+        "../../envs/lexalign.yaml"
     threads: 2
     resources:
         mem_mb=8000,
-    conda:
-        "../../envs/lexalign.yaml"
+    params:
+        norms=lambda wc: language_spec(wc)["norms"],
+        split=config["split"],
+        seed=config["seed"],
     script:
         "../scripts/ingest.py"

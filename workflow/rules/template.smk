@@ -7,17 +7,17 @@ rule template:
         dpo="results/templates/{lang}/dpo.parquet",
         eval="results/templates/{lang}/eval.parquet",
         stats="results/templates/{lang}/stats.json",
-    params:
-        prompt_language=lambda wc: language_spec(wc)["prompt_language"],
-        templates=config["templates"],
-        seed=config["seed"],
     log:
         log_path("template", "lang"),
     benchmark:
         benchmark_path("template", "lang")
-    resources:
-        mem_mb=4000,
     conda:
         "../../envs/lexalign.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        prompt_language=lambda wc: language_spec(wc)["prompt_language"],
+        templates=config["templates"],
+        seed=config["seed"],
     script:
         "../scripts/template.py"
