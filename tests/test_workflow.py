@@ -34,7 +34,7 @@ def tiny_config(tmp_path, repo, tiny_model_dir):
 
 
 def test_default_dry_run_lists_every_stage(repo, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2"], cwd=repo, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "2"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for stage in STAGES:
         assert f"rule {stage}:" in result.stdout or f"\n{stage} " in result.stdout, stage
