@@ -76,17 +76,18 @@ def check_consistency(config: dict, source: str = "config") -> None:
     if preset not in presets:
         known = ", ".join(sorted(presets))
         raise LexalignError(f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})")
+    _expand_paths(config)
     for name in run["models"]:
         spec = config["models"][name]
         if "path" in spec:
-            path = Path(spec["path"]).expanduser()
+            path = Path(spec["path"])
             if not path.is_dir():
                 raise LexalignError(f"{source}: models.{name}.path: {spec['path']} is not a directory")
             if not (path / "config.json").is_file():
                 raise LexalignError(f"{source}: models.{name}.path: {spec['path']} has no config.json (not a Hugging Face model directory)")
     for lang in run["languages"]:
         norms = config["languages"][lang]["norms"]["path"]
-        if not Path(norms).expanduser().is_file():
+        if not Path(norms).is_file():
             raise LexalignError(f"{source}: languages.{lang}.norms.path: {norms} does not exist")
 
 
@@ -94,6 +95,16 @@ def builtin_presets() -> dict[str, dict]:
     """The training presets shipped with the package (paper, default, smoke)."""
     text = (Path(__file__).parent / "resources" / "presets.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
+
+
+def _expand_paths(config: dict) -> None:
+    """Expand ``~`` and ``$VARS`` in model and norms paths (cluster configs say ``$MODELS/Llama-3.1-8B``)."""
+    for spec in config["models"].values():
+        for key in ("path", "chat_template"):
+            if key in spec:
+                spec[key] = os.path.expanduser(os.path.expandvars(spec[key]))
+    for spec in config["languages"].values():
+        spec["norms"]["path"] = os.path.expanduser(os.path.expandvars(spec["norms"]["path"]))
 
 
 def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict:
