@@ -88,7 +88,19 @@ def skipped(benchmark: str, metric: str, why: str, target: str | None = None) ->
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size (Linux reports ru_maxrss in KiB)."""
+    """This process's peak resident set size in MiB.
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this program's own memory map. Not
+    ru_maxrss: Linux carries a process's pre-exec maximum across exec, so a child started by a big
+    parent would report the parent's RSS.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
@@ -101,11 +113,27 @@ def current_rss_mb() -> float:
         return float("nan")
 
 
+def measure(ctx: Context, target: str, args: dict, timeout: float = 900) -> dict:
+    """``run_worker`` at full size; at ``--tiny`` the call runs in this process (no interpreter start and
+    imports per call, so the smoke run stays fast; its RSS figures then describe this process)."""
+    if not ctx.tiny:
+        return run_worker(target, args, timeout)
+    import importlib
+
+    module_name, function_name = target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    before = current_rss_mb()
+    start = time.perf_counter()
+    value = json.loads(json.dumps(function(**args), default=str))
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(), "peak_rss_before_mb": before,
+            "rss_before_mb": before, "value": value}
+
+
 def run_worker(target: str, args: dict, timeout: float = 900, env: dict | None = None) -> dict:
     """Run ``module:function(**args)`` in a fresh interpreter and return its measurement.
 
     The child imports the module first (imports are not timed), records its RSS, times the call and
-    reports ``seconds``, ``peak_rss_mb`` (ru_maxrss: the whole process, imports included),
+    reports ``seconds``, ``peak_rss_mb`` (VmHWM: the whole process, imports included),
     ``rss_before_mb`` and the function's JSON-able return value.
     """
     command = [sys.executable, "-m", "bench._worker", target, json.dumps(args)]

@@ -36,7 +36,7 @@ from lexalign.io import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).parent / "resources"
-ACCELERATE_CONFIGS = {"gpu": RESOURCES / "accelerate_ddp.yaml", "cpu": RESOURCES / "accelerate_cpu.yaml"}
+ACCELERATE_CONFIG = RESOURCES / "accelerate_ddp.yaml"
 
 #: The template table each method trains on.
 DATA_FOR_METHOD = {"sft": "sft", "rl": "ranking", "sft_rl": "ranking", "dpo": "dpo"}
@@ -46,6 +46,8 @@ COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo"
 SECTIONS = {"sft": ("train", "sft"), "rl": ("train", "rl"), "sft_rl": ("train", "rl", "sft_rl"), "dpo": ("train", "dpo")}
 #: Hyper-parameters of this workflow, not of the TRL config classes.
 OWN_KEYS = ("max_train_examples", "max_eval_examples", "keep_checkpoints")
+#: Shared ("train" section) keys that some trainers have no use for (GRPO has no max_length).
+NOT_FOR_EVERY_TRAINER = ("max_length",)
 FINGERPRINT = "lexalign_job.json"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -233,15 +235,15 @@ def launch(job: TrainJob) -> None:
 
     job_file = Path(job.checkpoint_dir) / "job.json"
     job_file.write_text(job.to_json(), encoding="utf-8")
-    device = "gpu" if torch.cuda.is_available() else "cpu"
+    device = "GPU" if torch.cuda.is_available() else "CPU"  # CPU workers (gloo) serve tests of this path
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(ACCELERATE_CONFIGS[device]),
+        "--config_file", str(ACCELERATE_CONFIG),
         "--num_processes", str(job.num_processes),
         "--mixed_precision", "bf16" if _use_bf16(job.settings["hyper"]) else "no",
         "-m", "lexalign.train", str(job_file), "--worker",
     ]  # fmt: skip
-    log.info("launching %d %s workers: %s", job.num_processes, device.upper(), " ".join(command))
+    log.info("launching %d %s workers: %s", job.num_processes, device, " ".join(command))
     result = subprocess.run(command, check=False)
     if result.returncode != 0:
         raise LexalignError(f"train: accelerate launch exited with status {result.returncode}; the workers' errors are above")
@@ -334,17 +336,28 @@ def _optimizer(model, hyper: Mapping, lora: Mapping):
 
 def trainer_config(job: TrainJob, has_eval: bool):
     """The TRL config dataclass of the job's method, from the preset's flat hyper-parameters."""
+    import torch
     from trl import DPOConfig, GRPOConfig, SFTConfig
 
     cls = {"sft": SFTConfig, "rl": GRPOConfig, "sft_rl": GRPOConfig, "dpo": DPOConfig}[job.method]
     fields = {f.name for f in dataclasses.fields(cls)}
-    hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS}
-    # Keys of the shared "train" section that this trainer has no use for (max_length for GRPO) are dropped.
-    skipped = sorted(k for k in hyper if k not in fields)
-    if skipped:
-        log.debug("%s ignores %s", cls.__name__, ", ".join(skipped))
-    args = {k: v for k, v in hyper.items() if k in fields and v is not None}
+    hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS and v is not None}
+    # Preset names that transformers 5 spells differently.
+    if "warmup_ratio" in hyper:
+        hyper["warmup_steps"] = float(hyper.pop("warmup_ratio"))  # a float below 1 is a share of the steps
+    checkpointing = bool(hyper.pop("gradient_checkpointing", False))
+    hyper["activation_checkpointing"] = checkpointing
+    if checkpointing:
+        hyper["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    unknown = sorted(k for k in hyper if k not in fields and k not in NOT_FOR_EVERY_TRAINER)
+    if unknown:
+        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting")
+    args = {k: v for k, v in hyper.items() if k in fields}
     args["bf16"] = _use_bf16(job.settings["hyper"])
+    if job.num_processes > 1 and not torch.cuda.is_available():
+        args["use_cpu"] = True  # data-parallel CPU workers (gloo), as in the tests of the launch path
+    if job.num_processes > 1:
+        args["ddp_find_unused_parameters"] = False  # every LoRA parameter takes part in each forward pass
     eval_steps = args.pop("eval_steps", None)
     args.update(
         output_dir=job.checkpoint_dir,
@@ -357,11 +370,6 @@ def trainer_config(job: TrainJob, has_eval: bool):
         disable_tqdm=False,
         logging_first_step=True,
     )
-    # transformers 5 renamed gradient checkpointing to activation checkpointing (the old name warns).
-    checkpointing = bool(args.pop("gradient_checkpointing", False))
-    args["activation_checkpointing"] = checkpointing
-    if checkpointing:
-        args["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     try:
         return cls(**args)
     except (TypeError, ValueError) as exc:

@@ -1,0 +1,32 @@
+from lexalign.psycholinguistic import norm_files
+
+
+rule lexical:
+    input:
+        model="results/models/{model}",
+        adapter=adapter_input,
+        eval="results/templates/{lang}/eval.parquet",
+        associations="results/ingest/{lang}/associations.parquet",
+        psycholinguistic_norms=lambda wc: norm_files(
+            config["lexical"]["psycholinguistic"], language_spec(wc)["prompt_language"]
+        ),
+    output:
+        scores="results/lexical/{model}/{lang}/{method}/scores.json",
+        generations="results/lexical/{model}/{lang}/{method}/generations.parquet",
+        per_cue="results/lexical/{model}/{lang}/{method}/per_cue.parquet",
+    params:
+        prompt_language=lambda wc: language_spec(wc)["prompt_language"],
+        dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
+        settings=config["lexical"],
+        seed=config["seed"],
+    log:
+        log_path("lexical", "model", "lang", "method"),
+    benchmark:
+        benchmark_path("lexical", "model", "lang", "method")
+    threads: 2
+    resources:
+        mem_mb=8000,
+    conda:
+        "../../envs/lexalign.yaml"
+    script:
+        "../scripts/lexical.py"

@@ -1,0 +1,79 @@
+rule report:
+    input:
+        lexical=grid("results/lexical/{model}/{lang}/{method}/scores.json", [m for m in RUN["methods"] if m != "assoc_prompt"]) if has_rule("lexical") else [],
+        wvs=grid("results/wvs/{model}/{lang}/{method}/metrics.json") if has_rule("wvs") else [],
+        train=grid("results/train/{model}/{lang}/{method}/metrics.json", [m for m in RUN["methods"] if is_trained(m)]) if has_rule("train") and any(map(is_trained, RUN["methods"])) else [],
+    output:
+        index="results/report/index.md",
+        tier1=report(
+            directory("results/report/tables/tier1"),
+            patterns=["{table}.csv"],
+            caption="../report/tables_tier1.rst",
+            category="Tier 1: lexical alignment",
+            subcategory="Tables",
+            labels={"table": "{table}"},
+        ),
+        tier2=report(
+            directory("results/report/tables/tier2"),
+            patterns=["{table}.csv"],
+            caption="../report/tables_tier2.rst",
+            category="Tier 2: World Values Survey",
+            subcategory="Tables",
+            labels={"table": "{table}"},
+        ),
+        training=report(
+            directory("results/report/tables/training"),
+            patterns=["{table}.csv"],
+            caption="../report/tables_training.rst",
+            category="Training",
+            subcategory="Tables",
+            labels={"table": "{table}"},
+        ),
+        fig_precision=report(
+            directory("results/report/figures/precision_at_k"),
+            patterns=["{lang}.png"],
+            caption="../report/fig_precision_at_k.rst",
+            category="Tier 1: lexical alignment",
+            subcategory="P@k curves",
+            labels={"figure": "P@k curves", "language": "{lang}"},
+        ),
+        fig_profile=report(
+            directory("results/report/figures/profile"),
+            patterns=["{lang}.png"],
+            caption="../report/fig_profile.rst",
+            category="Tier 1: lexical alignment",
+            subcategory="Psycholinguistic profile",
+            labels={"figure": "profile", "language": "{lang}"},
+        ),
+        fig_tension=report(
+            directory("results/report/figures/tension"),
+            patterns=["{model}.{lang}.png"],
+            caption="../report/fig_tension.rst",
+            category="Tier 2: World Values Survey",
+            subcategory="Tension scatter",
+            labels={"figure": "tension scatter", "model": "{model}", "language": "{lang}"},
+        ),
+        fig_training=report(
+            directory("results/report/figures/training"),
+            patterns=["{model}.{lang}.png"],
+            caption="../report/fig_training.rst",
+            category="Training",
+            subcategory="Training curves",
+            labels={"figure": "training curves", "model": "{model}", "language": "{lang}"},
+        ),
+    params:
+        grid=RUN,
+        settings=config["report"],
+        seed=config["seed"],
+        config=config,
+    log:
+        log_path("report"),
+    benchmark:
+        benchmark_path("report")
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/lexalign.yaml"
+    script:
+        "../scripts/report.py"

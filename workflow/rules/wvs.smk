@@ -1,0 +1,56 @@
+from lexalign.wvs_data import source_path as wvs_source_path
+
+
+rule wvs_humans:
+    input:
+        source=wvs_source_path(config["wvs"]["source"]),
+        catalog=config["wvs"]["catalog"] or [],
+    output:
+        humans="results/wvs/humans.parquet",
+        notes="results/wvs/humans.json",
+    log:
+        log_path("wvs_humans"),
+    benchmark:
+        benchmark_path("wvs_humans")
+    conda:
+        "../../envs/lexalign.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        source=config["wvs"]["source"],
+        catalog=config["wvs"]["catalog"],
+        bad_rows=config["wvs"]["bad_rows"],
+    script:
+        "../scripts/wvs_humans.py"
+
+
+rule wvs:
+    input:
+        model="results/models/{model}",
+        adapter=adapter_input,
+        humans="results/wvs/humans.parquet",
+        associations=lambda wc: (
+            f"results/ingest/{wc.lang}/associations.parquet"
+            if wc.method == "assoc_prompt"
+            else []
+        ),
+    output:
+        metrics="results/wvs/{model}/{lang}/{method}/metrics.json",
+        answers="results/wvs/{model}/{lang}/{method}/answers.parquet",
+    log:
+        log_path("wvs", "model", "lang", "method"),
+    benchmark:
+        benchmark_path("wvs", "model", "lang", "method")
+    conda:
+        "../../envs/lexalign.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+    params:
+        prompt_language=lambda wc: language_spec(wc)["prompt_language"],
+        country=lambda wc: language_spec(wc).get("wvs_country"),
+        dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
+        settings=config["wvs"],
+        prompts=config["templates"]["prompts"],
+    script:
+        "../scripts/wvs.py"

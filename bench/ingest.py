@@ -1,0 +1,405 @@
+"""Benchmark 1: ingestion of a full-size SWOW-EN-shaped raw file.
+
+Compares ``lexalign.ingest.ingest`` with a straightforward pandas implementation of the same steps
+(read, filter US, melt R1-R3, normalise NFKC/lower/whitespace/edge punctuation, drop missing markers,
+32-hex masks and responses equal to the cue, group-by count, split, write Parquet) and with the floor,
+a bare ``polars.read_csv`` of the file. Each run is a fresh subprocess so that its peak RSS
+(ru_maxrss, imports included) is its own. The synthetic file is generated here, seeded, in the exact
+SWOW-EN 2018 raw layout (R row index column, quoted strings, bare NA, mixed case, noise).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from bench.common import Context, Result, median, run_worker, skipped, slowdown, speedup
+
+NAME = "ingest"
+TITLE = "1. SWOW-EN ingestion (1.2M rows): lexalign.ingest vs pandas vs bare polars read"
+log = logging.getLogger("bench.ingest")
+
+GENERATOR_VERSION = 4
+FULL = {"n_cues": 12_000, "per_cue": 100, "n_types": 105_000}
+TINY = {"n_cues": 300, "per_cue": 20, "n_types": 4_000}
+LOCAL_EXPONENT = (0.55, 1.25)
+US_FILTER = {"country": ["United States"], "nativeLanguage": ["United States"]}
+SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
+
+# (nativeLanguage, country) -> share of rows; US-native US residents are 604,342 / 1,228,200 rows
+# in the real file and US residents 671,521.
+PARTICIPANT_GROUPS = [
+    ("United States", "United States", 0.492),
+    ("Spanish", "United States", 0.015),
+    ("Chinese", "United States", 0.010),
+    ("United Kingdom", "United States", 0.008),
+    ("Canada", "United States", 0.008),
+    ("German", "United States", 0.007),
+    ("Tagalog", "United States", 0.007),
+    ("United States", "Canada", 0.006),
+    ("United States", "United Kingdom", 0.004),
+    ("United Kingdom", "United Kingdom", 0.120),
+    ("Australia", "Australia", 0.070),
+    ("Canada", "Canada", 0.080),
+    ("New Zealand", "New Zealand", 0.015),
+    ("Ireland", "Ireland", 0.010),
+    ("Dutch", "Netherlands", 0.050),
+    ("German", "Germany", 0.030),
+    ("Spanish", "Spain", 0.020),
+    ("French", "France", 0.012),
+    ("Hindi", "India", 0.010),
+    ("Other", "Belgium", 0.026),
+]
+
+
+# --------------------------------------------------------------------------- synthetic input
+
+
+def _vocabulary(rng, n_types: int) -> list[str]:
+    """``n_types`` distinct lower-case pseudo-words, most frequent first (shorter words rank higher)."""
+    onsets = ["", "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
+              "br", "ch", "cl", "cr", "dr", "fl", "gr", "pl", "pr", "sh", "sl", "st", "th", "tr", "qu"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ea", "oo", "ou", "y"]
+    codas = ["", "", "n", "r", "s", "t", "l", "ng", "ck", "m", "x", "rd"]
+    syllables = [o + v + c for o in onsets for v in vowels for c in codas]
+    seen: dict[str, None] = {}
+    n_syllables = rng.choice([1, 2, 2, 3, 3, 4], size=n_types * 3)
+    picks = rng.integers(0, len(syllables), size=(n_types * 3, 4))
+    special = rng.random(n_types * 3)
+    for count, pick, kind in zip(n_syllables, picks, special):
+        word = "".join(syllables[i] for i in pick[:count])
+        if kind < 0.06:  # multiword expressions ("mad men")
+            word = word + " " + syllables[pick[3]] + syllables[pick[0]]
+        elif kind < 0.07:
+            word = word.replace("e", "é", 1)  # accented letters (NFKC-stable)
+        elif kind < 0.075:
+            word = word[:2] + "-" + word[2:]
+        elif kind < 0.078:
+            word = word[:-1] + "'" + word[-1:]
+        seen.setdefault(word, None)
+        if len(seen) == n_types:
+            break
+    words = list(seen)
+    noise = rng.normal(0, 2.5, size=len(words))
+    order = sorted(range(len(words)), key=lambda i: len(words[i]) + noise[i])  # frequent words are shorter
+    return [words[i] for i in order]
+
+
+def _zipf_cdf(n: int, exponent: float):
+    import numpy as np
+
+    weights = 1.0 / np.arange(1, n + 1) ** exponent
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1]
+
+
+def write_swow_en(path: Path, n_cues: int, per_cue: int, n_types: int, seed: int = 0) -> dict:
+    """Write a SWOW-EN.R100-shaped raw participant file; returns a description of what it holds."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    vocab = _vocabulary(rng, n_types)
+    n_types = len(vocab)
+    words = pl.Series("w", vocab, dtype=pl.String)
+
+    # Cues are ordinary words from the frequent part of the vocabulary.
+    cue_ids = rng.choice(min(n_types, max(n_cues * 3, 30_000)), size=n_cues, replace=False)
+    # Each cue has its own associate list (slots), drawn from the global Zipf law; participants pick
+    # slots by a steeper per-cue Zipf law, so every cue has a few strong and many idiosyncratic answers.
+    slots_per_cue = 400
+    global_cdf = _zipf_cdf(n_types, 0.95)
+    slots = np.searchsorted(global_cdf, rng.random((n_cues, slots_per_cue)))
+    # Cues differ in how much participants agree ("dog" -> a few strong answers, "abstract" -> many
+    # idiosyncratic ones): each cue gets one of several per-cue Zipf exponents.
+    exponents = np.linspace(LOCAL_EXPONENT[0], LOCAL_EXPONENT[1], 12)
+    local_cdfs = [_zipf_cdf(slots_per_cue, e) for e in exponents]
+    cue_bucket = rng.integers(0, len(exponents), size=n_cues)
+
+    n_rows = n_cues * per_cue
+    row_cue = np.repeat(np.arange(n_cues), per_cue)
+    rng.shuffle(row_cue)
+
+    # Participants: consecutive runs of 14-20 rows share participant attributes.
+    sizes = rng.integers(14, 21, size=n_rows // 14 + 1)
+    participant = np.repeat(np.arange(len(sizes)), sizes)[:n_rows]
+    n_participants = int(participant[-1]) + 1
+    shares = np.array([g[2] for g in PARTICIPANT_GROUPS])
+    group = rng.choice(len(PARTICIPANT_GROUPS), size=n_participants, p=shares / shares.sum())
+    natives = np.array([g[0] for g in PARTICIPANT_GROUPS], dtype=object)
+    countries = np.array([g[1] for g in PARTICIPANT_GROUPS], dtype=object)
+    age = rng.integers(16, 80, size=n_participants)
+    gender = np.array(["Fe", "Ma", "X"], dtype=object)[rng.choice(3, size=n_participants, p=[0.62, 0.37, 0.01])]
+    education = rng.integers(1, 6, size=n_participants).astype(float)
+    education[rng.random(n_participants) < 0.15] = np.nan
+    start = 1_312_000_000 + np.cumsum(rng.integers(60, 4000, size=n_participants))
+    first_row = np.repeat(np.cumsum(sizes) - sizes, sizes)[:n_rows]
+    created = start[participant] + (np.arange(n_rows) - first_row) * rng.integers(8, 30, size=n_rows)
+
+    table = pl.DataFrame(
+        {
+            "": pl.int_range(1, n_rows + 1, eager=True).cast(pl.String),
+            "id": np.arange(n_rows) * 3 + rng.integers(0, 3, size=n_rows) + 30,
+            "participantID": participant + 1,
+            "age": age[participant],
+            "gender": gender[participant],
+            "nativeLanguage": natives[group][participant],
+            "country": countries[group][participant],
+            "education": pl.Series(education[participant]).fill_nan(None).cast(pl.Int64),
+            "created_at": pl.from_epoch(pl.Series(created), time_unit="s").dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "cue": words.gather(cue_ids[row_cue]),
+        }
+    )
+
+    responses = {}
+    r2_missing = rng.random(n_rows) < 0.045
+    r3_missing = r2_missing | (rng.random(n_rows) < 0.05)
+    r3_missing[rng.random(n_rows) < 0.001] = False  # "if R2 is missing, R3 should be too" - a few rows break it
+    missing = {"R1": rng.random(n_rows) < 0.004, "R2": r2_missing, "R3": r3_missing}
+    for r in ("R1", "R2", "R3"):
+        draws = rng.random(n_rows)
+        rank = np.empty(n_rows, dtype=np.int64)
+        row_bucket = cue_bucket[row_cue]
+        for bucket, cdf in enumerate(local_cdfs):
+            rows = row_bucket == bucket
+            rank[rows] = np.searchsorted(cdf, draws[rows])
+        ids = slots[row_cue, rank]
+        self_answer = rng.random(n_rows) < 0.003  # the cue itself, to be dropped
+        ids = np.where(self_answer, cue_ids[row_cue], ids)
+        u = pl.Series(rng.random(n_rows))
+        base = words.gather(ids)
+        frame = pl.DataFrame({"w": base, "u": u})
+        w, uu = pl.col("w"), pl.col("u")
+        surface = (
+            pl.when(uu < 0.10).then(w.str.to_titlecase())
+            .when(uu < 0.115).then(w.str.to_uppercase())
+            .when(uu < 0.135).then(pl.lit(" ") + w)
+            .when(uu < 0.150).then(w + pl.lit(" "))
+            .when(uu < 0.156).then(w + pl.lit("."))
+            .when(uu < 0.158).then(w.str.replace(" ", "  "))
+            .when(uu < 0.1595).then(pl.lit("No more responses"))
+            .when(uu < 0.1600).then(pl.lit("Unknown word"))
+            .otherwise(w)
+        )
+        column = frame.select(surface.alias(r)).to_series()
+        # A few 32-hex masked responses and full-width (NFKC-folded) spellings.
+        hex_rows = np.flatnonzero(rng.random(n_rows) < 0.0002)
+        if len(hex_rows):
+            column = column.scatter(hex_rows, [rng.bytes(16).hex() for _ in hex_rows])
+        wide_rows = np.flatnonzero(rng.random(n_rows) < 0.0005)
+        if len(wide_rows):
+            fullwidth = {c: chr(ord(c) + 0xFEE0) for c in "abcdefghijklmnopqrstuvwxyz"}
+            values = [s.translate(str.maketrans(fullwidth)) for s in column.gather(wide_rows).to_list()]
+            column = column.scatter(wide_rows, values)
+        responses[r] = column.set(pl.Series(missing[r]), None)
+    table = table.with_columns(**responses)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    table.write_csv(tmp, quote_style="non_numeric", null_value="NA")
+    tmp.replace(path)
+    return {"rows": n_rows, "cues": n_cues, "vocabulary": n_types, "participants": n_participants, "bytes": path.stat().st_size}
+
+
+def synthetic_file(ctx: Context) -> tuple[Path, dict]:
+    spec = TINY if ctx.tiny else FULL
+    key = f"SWOW-EN.R{spec['per_cue']}.synthetic-c{spec['n_cues']}-v{spec['n_types']}-s{ctx.seed}-g{GENERATOR_VERSION}.csv"
+    base = ctx.work_dir if ctx.tiny else ctx.cache_dir / "ingest"
+    path = base / key
+    meta_path = path.with_suffix(".json")
+    if path.is_file() and meta_path.is_file():
+        return path, json.loads(meta_path.read_text())
+    log.info("generating %s (%d rows)", path.name, spec["n_cues"] * spec["per_cue"])
+    meta = write_swow_en(path, seed=ctx.seed, **spec)
+    meta_path.write_text(json.dumps(meta))
+    return path, meta
+
+
+# --------------------------------------------------------------------------- the three implementations
+
+
+def run_project(csv: str, out_dir: str) -> dict:
+    """The project's ingest stage, exactly as the workflow calls it."""
+    from lexalign.ingest import ingest
+
+    out = Path(out_dir)
+    norms = {"path": csv, "format": "raw", "filter": US_FILTER}
+    return ingest(csv, norms, SPLIT, 42, out / "associations.parquet", out / "stats.json")
+
+
+run_project.imports = ("polars", "lexalign.ingest")
+
+
+def run_pandas(csv: str, out_dir: str, strings: str = "default") -> dict:
+    """A straightforward pandas version of the same steps (same cleaning rules, same split).
+
+    ``strings="default"`` keeps pandas' own string dtype (pyarrow-backed from pandas 3 on);
+    ``"object"`` uses Python-object strings, which is what pandas < 3 did by default.
+    """
+    import pandas as pd
+
+    from lexalign.ingest import EDGE_PUNCTUATION, HEX_MASK, MISSING_VALUES, split_cues
+
+    def normalise(series: pd.Series) -> pd.Series:
+        return series.str.normalize("NFKC").str.lower().str.replace(r"\s+", " ", regex=True).str.strip(EDGE_PUNCTUATION)
+
+    dtype = object if strings == "object" else str
+    frame = pd.read_csv(csv, dtype=dtype, keep_default_na=False, na_values=["NA"], encoding="utf-8")
+    rows_in = len(frame)
+    for column, accepted in US_FILTER.items():
+        frame = frame[frame[column].str.strip().isin(accepted)]
+    wide = frame[["cue", "R1", "R2", "R3"]].assign(cue=normalise(frame["cue"]))
+    long = wide.melt(id_vars="cue", value_vars=["R1", "R2", "R3"], value_name="response")
+    long["response"] = normalise(long["response"])
+    response = long["response"]
+    missing = (
+        response.isna()
+        | response.isin(MISSING_VALUES)
+        | response.str.startswith("#").fillna(False).astype(bool)
+        | response.str.fullmatch(HEX_MASK.strip("^$")).fillna(False).astype(bool)
+    )
+    same = (response == long["cue"]).fillna(False).astype(bool)
+    kept = long[~missing & ~same]
+    pooled = kept.groupby(["cue", "response"]).size().rename("count").reset_index()
+    pooled["count"] = pooled["count"].astype("uint32")
+    pooled = pooled.sort_values(["cue", "count", "response"], ascending=[True, False, True], ignore_index=True)
+    assignment = split_cues(pooled["cue"].unique().tolist(), SPLIT, 42)
+    pooled["split"] = pooled["cue"].map(assignment)
+    per_cue = pooled.groupby("cue")["count"].agg(["size", "sum"])
+    stats = {
+        "rows_in": rows_in,
+        "rows_after_filter": len(frame),
+        "cues": len(per_cue),
+        "response_tokens": int(pooled["count"].sum()),
+        "response_types": int(pooled["response"].nunique()),
+        "types_per_cue": round(float(per_cue["size"].mean()), 2),
+        "split_cues": pooled.groupby("split")["cue"].nunique().to_dict(),
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pooled.to_parquet(out / "associations.parquet", index=False)
+    (out / "stats.json").write_text(json.dumps(stats))
+    return stats
+
+
+run_pandas.imports = ("pandas", "pyarrow", "lexalign.ingest")
+
+
+def run_polars_read(csv: str) -> dict:
+    """The floor: parse the whole file once with the same parse settings (all strings, NA = null)."""
+    import polars as pl
+
+    frame = pl.read_csv(csv, infer_schema=False, null_values=["NA"])
+    return {"rows": frame.height}
+
+
+run_polars_read.imports = ("polars",)
+
+
+def compare_outputs(a: str, b: str) -> bool:
+    """The project's and the pandas associations tables hold the same rows in the same order."""
+    import polars as pl
+
+    left = pl.read_parquet(Path(a) / "associations.parquet").select("cue", "response", "count", "split")
+    right = pl.read_parquet(Path(b) / "associations.parquet").select("cue", "response", "count", "split")
+    return left.cast({"count": pl.UInt32}).equals(right.cast({"count": pl.UInt32}))
+
+
+def profile_project(csv: str) -> dict:
+    """Where the project's ingest spends its time, phase by phase (same expressions as ingest.py)."""
+    import time
+
+    import polars as pl
+
+    from lexalign.ingest import _scan, is_missing_expr, normalise_expr, pooled_counts, split_cues
+
+    phases: dict[str, float] = {}
+
+    def clock(name, fn):
+        start = time.perf_counter()
+        value = fn()
+        phases[name] = round(time.perf_counter() - start, 3)
+        return value
+
+    lazy = _scan(Path(csv), ",")
+    clock("count rows (separate pl.len scan)", lambda: lazy.select(pl.len()).collect(engine="streaming"))
+    filtered = lazy
+    for name, accepted in US_FILTER.items():
+        filtered = filtered.filter(pl.col(name).str.strip_chars().is_in(accepted))
+    wide = clock("scan + filter + normalise cue", lambda: filtered.select(normalise_expr("cue").alias("cue"), "R1", "R2", "R3").collect(engine="streaming"))
+    long = clock("unpivot + normalise responses", lambda: wide.unpivot(index="cue", on=["R1", "R2", "R3"], value_name="response").select(
+        "cue", normalise_expr("response").alias("response"), pl.lit(1, pl.UInt32).alias("count")))
+    missing = is_missing_expr(pl.col("response"))
+    clock("missing / cue-equal stats (2 passes)", lambda: (long.select(missing.sum()), long.select((~missing & (pl.col("response") == pl.col("cue"))).sum())))
+    kept = clock("filter kept", lambda: long.filter(~missing & (pl.col("response") != pl.col("cue"))))
+    grouped = clock("group_by (cue, response)", lambda: kept.group_by("cue", "response").agg(pl.col("count").sum()))
+    pooled = clock("sort (cue, count desc, response)", lambda: grouped.sort(["cue", "count", "response"], descending=[False, True, False]))
+    clock("split (Python shuffle + replace_strict)", lambda: pooled.with_columns(pl.col("cue").replace_strict(split_cues(pooled["cue"].unique().to_list(), SPLIT, 42), return_dtype=pl.String)))
+    clock("pooled_counts() as a whole", lambda: pooled_counts(csv, {"format": "raw", "filter": US_FILTER}))
+    return phases
+
+
+profile_project.imports = ("polars", "lexalign.ingest")
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def run(ctx: Context) -> list[Result]:
+    csv, meta = synthetic_file(ctx)
+    reps = 1 if ctx.tiny else 3
+    timeout = 120 if ctx.tiny else 900
+    project, pandas_runs, floor = [], [], []
+    for i in range(reps):
+        floor.append(run_worker("bench.ingest:run_polars_read", {"csv": str(csv)}, timeout))
+        project.append(run_worker("bench.ingest:run_project", {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / f"project{i}")}, timeout))
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        pandas_runs = []
+    else:
+        for i in range(1 if not ctx.tiny else 1):
+            pandas_runs.append(run_worker("bench.ingest:run_pandas", {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / f"pandas{i}")}, timeout))
+
+    t_project = median([r["seconds"] for r in project])
+    t_floor = median([r["seconds"] for r in floor])
+    stats = project[0]["value"]
+    file_info = {
+        "file_mb": round(meta["bytes"] / 2**20, 1),
+        "rows": meta["rows"],
+        "cues": meta["cues"],
+        "synthetic_vocabulary": meta["vocabulary"],
+        "after_us_filter": {k: stats.get(k) for k in ("rows_after_filter", "cues", "response_tokens", "response_types", "types_per_cue")},
+        "ref_real_swow_en_us": {"rows_after_filter": 604_342, "cues": 12_281, "response_tokens": 1_706_094, "response_types": 88_254, "types_per_cue": 66.7},
+    }
+    mem = lambda runs: round(max(r["peak_rss_mb"] for r in runs), 1)  # noqa: E731
+    mem_base = lambda runs: round(min(r["rss_before_mb"] for r in runs), 1)  # noqa: E731
+    results = [
+        Result(NAME, "lexalign ingest wall time", round(t_project, 3), "s",
+               detail={"runs_s": [round(r["seconds"], 3) for r in project], "input": file_info}),
+    ]
+    if pandas_runs:
+        t_pandas = median([r["seconds"] for r in pandas_runs])
+        identical = compare_outputs(str(ctx.work_dir / "ingest" / "project0"), str(ctx.work_dir / "ingest" / "pandas0"))
+        results.append(
+            speedup(NAME, "speed-up vs pandas", round(1 / t_project, 4), "1/s", "pandas same steps", round(1 / t_pandas, 4), ">= 10",
+                    detail={"pandas_s": round(t_pandas, 3), "lexalign_s": round(t_project, 3), "outputs_identical": identical},
+                    note=f"{t_project:.2f}s vs {t_pandas:.2f}s; outputs identical: {identical}")
+        )
+    else:
+        results.append(skipped(NAME, "speed-up vs pandas", "pandas not installed (pip install pandas)", ">= 10"))
+    results.append(
+        slowdown(NAME, "time vs bare pl.read_csv (floor)", round(t_project, 3), "s", "pl.read_csv", round(t_floor, 3), "<= 3",
+                 detail={"read_csv_runs_s": [round(r["seconds"], 3) for r in floor]}, note=f"{t_project:.2f}s vs {t_floor:.2f}s")
+    )
+    memory = {"lexalign": (mem(project), mem_base(project)), "pl.read_csv": (mem(floor), mem_base(floor))}
+    if pandas_runs:
+        memory["pandas"] = (mem(pandas_runs), mem_base(pandas_runs))
+    for label, (peak, before) in memory.items():
+        results.append(Result(NAME, f"peak RSS {label}", peak, "MiB", detail={"rss_after_imports_mb": before},
+                              note=f"{before:.0f} MiB after imports"))
+    if any(r.status == "MISS" for r in results) and not ctx.tiny:
+        phases = run_worker("bench.ingest:profile_project", {"csv": str(csv)}, timeout)["value"]
+        results.append(Result(NAME, "profile of lexalign ingest (phases)", None, "s", detail=phases,
+                              note="; ".join(f"{k}: {v}s" for k, v in phases.items())))
+    return results

@@ -1,0 +1,265 @@
+"""The report's figures (matplotlib, Agg backend), each saved as PNG and PDF.
+
+Every function takes plain data (arrays, frames, dicts) prepared by :mod:`lexalign.aggregate` and an
+output stem (``.../figures/tension/gemma270m.zh``); it writes ``stem.png`` and ``stem.pdf`` and
+returns the PNG path. Labels may be Chinese: :func:`configure_fonts` puts a system CJK font behind
+the default font (matplotlib falls back glyph by glyph) and logs a warning when there is none.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+#: Font families tried, in order, for CJK glyphs.
+CJK_FONTS = (
+    "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR", "Noto Sans SC", "Noto Serif CJK SC",
+    "Source Han Sans SC", "Source Han Sans CN", "Source Han Sans", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+    "SimHei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC", "STHeiti", "Arial Unicode MS",
+    "AR PL UMing CN", "AR PL UKai CN", "Droid Sans Fallback",
+)  # fmt: skip
+LANGUAGE_NAMES = {"en": "English (US)", "zh": "中文 (Mandarin)", "nl": "Nederlands", "es": "Español (Rioplatense)", "rp": "Español (Rioplatense)"}
+METHOD_COLORS = {"vanilla": "#4d4d4d", "prompt": "#8c6bb1", "assoc_prompt": "#b07aa1", "sft": "#1f77b4", "rl": "#ff7f0e", "sft_rl": "#2ca02c", "dpo": "#d62728"}
+METHOD_LABELS = {"vanilla": "vanilla", "prompt": "persona prompt", "assoc_prompt": "association prompt", "sft": "SFT", "rl": "RL", "sft_rl": "SFT+RL", "dpo": "DPO"}
+#: Font file names that hold CJK glyphs (searched when matplotlib's font cache predates the font).
+CJK_FILES = r"cjk|wqy|wenquanyi|sourcehan|simhei|simsun|msyh|yahei|pingfang|droidsansfallback|uming|ukai|notosans(sc|tc|jp|kr)"
+HUMAN_COLOR = "#e6ab02"
+_configured: str | None | bool = False  # False = not yet configured
+
+
+def configure_fonts(preferred: Sequence[str] = (), force: bool = False) -> str | None:
+    """Readable defaults plus a CJK fallback font; returns the CJK family used (None: none found)."""
+    global _configured
+    if _configured is not False and not force:
+        return _configured or None
+    plt.rcParams.update({
+        "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9, "xtick.labelsize": 10,
+        "ytick.labelsize": 10, "figure.titlesize": 13, "axes.spines.top": False, "axes.spines.right": False, "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
+    })  # fmt: skip
+    found = _find_cjk_font(preferred)
+    if found:
+        # Concrete families, not the generic "sans-serif": matplotlib falls back glyph by glyph along this list.
+        plt.rcParams["font.family"] = ["DejaVu Sans", found]
+        log.info("figures: CJK labels use the font %s", found)
+    else:
+        log.warning(
+            "figures: no CJK font found (looked for %s); Chinese labels will show as boxes. "
+            "Install one, e.g. Debian's fonts-noto-cjk or fonts-wqy-microhei, or name yours in config report.cjk_fonts",
+            ", ".join([*preferred, "Noto Sans CJK", "WenQuanYi", "SimHei", "..."]),
+        )
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from (current )?font", category=UserWarning)
+    _configured = found
+    return found
+
+
+def _cjk_family(names: set[str], preferred: Sequence[str]) -> str | None:
+    found = next((name for name in (*preferred, *CJK_FONTS) if name in names), None)
+    if found is None:  # any family whose name says CJK (e.g. a "Noto Sans CJK HK" not listed)
+        found = next((n for n in sorted(names) if any(t in n for t in ("CJK", "Han Sans", "WenQuanYi", "Hei", "Ming", "Song"))), None)
+    return found
+
+
+def _find_cjk_font(preferred: Sequence[str]) -> str | None:
+    """A CJK family known to matplotlib; else one installed since its font cache was built (added)."""
+    manager = font_manager.fontManager
+    found = _cjk_family({f.name for f in manager.ttflist}, preferred)
+    if found:
+        return found
+    known = {f.fname for f in manager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known and re.search(CJK_FILES, Path(path).name, re.I):
+            try:
+                manager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return _cjk_family({f.name for f in manager.ttflist}, preferred)
+
+
+def language_label(lang: str) -> str:
+    name = LANGUAGE_NAMES.get(lang)
+    return f"{lang}: {name}" if name else lang
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def _color(method: str, index: int) -> str:
+    return METHOD_COLORS.get(method, plt.get_cmap("tab10")(index % 10))
+
+
+def save(fig, stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+    """Write ``stem.png`` (always: the report embeds it) and the other ``formats``; return the PNG path."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png = stem.parent / f"{stem.name}.png"
+    try:
+        for fmt in ["png", *[f for f in formats if f != "png"]]:
+            fig.savefig(stem.parent / f"{stem.name}.{fmt}", dpi=dpi, facecolor="white")
+    finally:
+        plt.close(fig)
+    return png
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return (n + cols - 1) // cols, cols
+
+
+def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[str, Sequence]], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+    """One panel per model: P@k against k, one line per method, 95% CI band.
+
+    ``models``: model -> method -> list (one per k) of objects with ``value``, ``low``, ``high`` (or None).
+    """
+    rows, cols = _grid(len(models))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False, sharey=True, layout="constrained")
+    for ax, (model, methods) in zip(axes.flat, models.items()):
+        for i, (method, series) in enumerate(methods.items()):
+            xs = [k for k, e in zip(ks, series) if e is not None and e.value is not None]
+            ys = [e.value for e in series if e is not None and e.value is not None]
+            color = _color(method, i)
+            ax.plot(xs, ys, marker="o", ms=4, lw=1.8, color=color, label=method_label(method))
+            bands = [(k, e.low, e.high) for k, e in zip(ks, series) if e is not None and e.low is not None and e.high is not None]
+            if len(bands) >= 2:
+                bx, lo, hi = zip(*bands)
+                ax.fill_between(bx, lo, hi, color=color, alpha=0.18, lw=0)
+        ax.set_title(model)
+        ax.set_xlabel("k (first k generated words)")
+        ax.set_xticks(list(ks))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
+    axes.flat[0].set_ylabel("P@k (share of words humans gave)")
+    for ax in list(axes.flat)[len(models):]:
+        ax.set_visible(False)
+    fig.suptitle(f"P@k by method, {language_label(lang)} (bands: 95% CI)")
+    return save(fig, stem, dpi, formats)
+
+
+def profile(lang: str, human: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, np.ndarray]], measures: Sequence[str], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+    """Violin plots per measure: humans, then every model x method (per-cue medians)."""
+    measures = [m for m in measures if (m in human and len(human[m])) or any(m in v and len(v[m]) for v in models.values())]
+    fig, axes = plt.subplots(len(measures), 1, figsize=(max(6.0, 1.1 * (len(models) + 1) + 2), 3.2 * len(measures)), squeeze=False, layout="constrained")
+    for ax, measure in zip(axes[:, 0], measures):
+        labels, data, colors = [], [], []
+        if measure in human and len(human[measure]):
+            labels.append("humans")
+            data.append(np.asarray(human[measure], dtype=float))
+            colors.append(HUMAN_COLOR)
+        for i, (label, values) in enumerate(models.items()):
+            if measure in values and len(values[measure]):
+                labels.append(label)
+                data.append(np.asarray(values[measure], dtype=float))
+                method = label.split("\n")[-1]
+                colors.append(next((c for m, c in METHOD_COLORS.items() if method_label(m) == method), plt.get_cmap("tab10")(i % 10)))
+        positions = np.arange(1, len(data) + 1)
+        violin_data = [d if d.size > 1 else np.repeat(d, 2) for d in data]
+        parts = ax.violinplot(violin_data, positions=positions, showmedians=False, showextrema=False, widths=0.8)
+        for body, color in zip(parts["bodies"], colors):
+            body.set_facecolor(color)
+            body.set_edgecolor("black")
+            body.set_alpha(0.55)
+        ax.boxplot(data, positions=positions, widths=0.18, showfliers=False, medianprops={"color": "black"})
+        ax.set_xticks(positions, labels, fontsize=9)
+        ax.set_ylabel(measure)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"Psycholinguistic profile of associations, {language_label(lang)} (per-cue medians)")
+    return save(fig, stem, dpi, formats)
+
+
+def tension(model: str, lang: str, panels: Mapping[str, "object"], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+    """One panel per method: each high-tension item at (distance to US, distance to China).
+
+    ``panels``: method -> polars frame with ``dist_us`` and ``dist_cn``. Points below the diagonal are
+    closer to China. Colour = bias = distance to China − distance to US (negative: closer to China).
+    """
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.9 * n + 1.0, 4.3), squeeze=False, layout="constrained")
+    all_x = np.concatenate([p["dist_us"].to_numpy() for p in panels.values()])
+    all_y = np.concatenate([p["dist_cn"].to_numpy() for p in panels.values()])
+    top = float(np.nanmax(np.concatenate([all_x, all_y]))) * 1.08 or 1.0
+    bias_all = all_y - all_x
+    span = float(np.nanmax(np.abs(bias_all))) or 1.0
+    norm = TwoSlopeNorm(vmin=-span, vcenter=0.0, vmax=span)
+    scatter = None
+    for ax, (method, frame) in zip(axes[0], panels.items()):
+        x, y = frame["dist_us"].to_numpy(), frame["dist_cn"].to_numpy()
+        bias = y - x
+        scatter = ax.scatter(x, y, c=bias, cmap="coolwarm_r", norm=norm, s=36, edgecolor="black", linewidth=0.4)
+        ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_aspect("equal")
+        closer_cn, closer_us = int((y < x).sum()), int((x < y).sum())
+        box = {"boxstyle": "round", "facecolor": "white", "alpha": 0.85}
+        ax.text(0.04, 0.96, f"closer to US: {closer_us} / {len(x)}", transform=ax.transAxes, va="top", ha="left", bbox=box, fontsize=9)
+        ax.text(0.96, 0.04, f"closer to CN: {closer_cn} / {len(x)}", transform=ax.transAxes, va="bottom", ha="right", bbox=box, fontsize=9)
+        ax.set_title(method_label(method))
+        ax.set_xlabel("distance to US humans")
+        ax.grid(alpha=0.25)
+    axes[0][0].set_ylabel("distance to China humans")
+    if scatter is not None:
+        bar = fig.colorbar(scatter, ax=list(axes[0]), shrink=0.85)
+        bar.set_label("bias: dist CN − dist US\n(< 0: closer to China)")
+    fig.suptitle(f"High-tension WVS items: {model}, {language_label(lang)}")
+    return save(fig, stem, dpi, formats)
+
+
+def _series(history: Sequence[Mapping], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for i, record in enumerate(history):
+        value = record.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            xs.append(float(record.get("step", i)))
+            ys.append(float(value))
+    return xs, ys
+
+
+REWARD_KEYS = ("reward", "rewards/spearman_ranking/mean", "rewards/margins")
+
+
+def training_curves(model: str, lang: str, histories: Mapping[str, Sequence[Mapping]], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+    """Loss (solid: train, dashed: eval) and reward per step, one colour per method."""
+    has_reward = any(_series(h, k)[0] for h in histories.values() for k in REWARD_KEYS)
+    fig, axes = plt.subplots(1, 2 if has_reward else 1, figsize=(11 if has_reward else 6, 4), squeeze=False, layout="constrained")
+    loss_ax = axes[0][0]
+    for i, (method, history) in enumerate(histories.items()):
+        color = _color(method, i)
+        xs, ys = _series(history, "loss")
+        if xs:
+            loss_ax.plot(xs, ys, color=color, lw=1.6, label=f"{method_label(method)} train")
+        xs, ys = _series(history, "eval_loss")
+        if xs:
+            loss_ax.plot(xs, ys, color=color, lw=1.6, ls="--", marker="o", ms=3, label=f"{method_label(method)} eval")
+        if has_reward:
+            for key in REWARD_KEYS:
+                xs, ys = _series(history, key)
+                if xs:
+                    label = method_label(method) + (" (chosen − rejected margin)" if key == "rewards/margins" else "")
+                    axes[0][1].plot(xs, ys, color=color, lw=1.6, label=label)
+                    break
+    loss_ax.set_title("loss")
+    loss_ax.set_xlabel("step")
+    loss_ax.grid(alpha=0.3)
+    loss_ax.legend(frameon=False)
+    if has_reward:
+        axes[0][1].set_title("reward")
+        axes[0][1].set_xlabel("step")
+        axes[0][1].grid(alpha=0.3)
+        axes[0][1].legend(frameon=False)
+    fig.suptitle(f"Training curves: {model}, {language_label(lang)}")
+    return save(fig, stem, dpi, formats)

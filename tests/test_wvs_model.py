@@ -1,0 +1,273 @@
+"""Tier-2 model answers on a tiny random model: prompts, option scoring, generate mode, the wvs rule."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from lexalign.errors import LexalignError
+from lexalign.wvs import (
+    AssociationContext,
+    build_prompt,
+    evaluate,
+    parse_answer,
+    render,
+    score_options,
+    select_items,
+)
+from lexalign.wvs_data import build_humans, load_catalog
+from lexalign.wvs_metrics import item_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
+
+
+@pytest.fixture(scope="session")
+def wvs_model(tmp_path_factory) -> Path:
+    """A tiny random Llama with a real BPE tokenizer, prepared like any model."""
+    from lexalign.models import prepare_model
+    from lexalign.testing import build_tiny_model
+
+    root = tmp_path_factory.mktemp("wvs-model")
+    raw = build_tiny_model(root / "raw", extra_text=["选项： 请只回答选项编号。 Options: Answer with the option number only. 10 11 12"])
+    return prepare_model("tiny", {"path": str(raw)}, root / "prepared")
+
+
+@pytest.fixture(scope="session")
+def loaded(wvs_model):
+    from lexalign.models import load_model
+
+    model = load_model(wvs_model)
+    model.model.eval()
+    return model
+
+
+@pytest.fixture(scope="session")
+def humans(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wvs-humans")
+    build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out / "humans.parquet", out / "humans.json")
+    return out / "humans.parquet"
+
+
+@pytest.fixture(scope="session")
+def associations(tmp_path_factory) -> Path:
+    rows = [
+        ("family", "love", 30), ("family", "home", 20), ("family", "mother", 10), ("friend", "buddy", 9), ("work", "job", 12),
+        ("religion", "god", 15), ("家庭", "温暖", 25), ("家庭", "父母", 12), ("朋友", "友谊", 8), ("工作", "上班", 10),
+    ]
+    table = pl.DataFrame(
+        {"cue": [r[0] for r in rows], "response": [r[1] for r in rows], "count": [r[2] for r in rows], "split": ["train"] * len(rows)},
+        schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32, "split": pl.String},
+    )
+    path = tmp_path_factory.mktemp("wvs-assoc") / "associations.parquet"
+    table.write_parquet(path)
+    return path
+
+
+ITEMS = {item["item_id"]: item for item in load_catalog()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Prompts
+
+
+def test_prompt_framings(loaded):
+    item = ITEMS["Q1"]
+    messages, fallback = build_prompt(item, "en", "United States")
+    assert not fallback and len(messages) == 1
+    text = messages[0]["content"]
+    assert "the United States" in text and "World Values Survey" in text
+    assert "1. Very important\n2. Rather important\n3. Not very important\n4. Not at all important" in text
+    assert text.endswith("Answer with the option number only.")
+    zh, _ = build_prompt(item, "zh", "China")
+    assert "中国" in zh[0]["content"] and "1. 非常重要" in zh[0]["content"] and zh[0]["content"].endswith("请只回答选项编号。")
+    neutral, _ = build_prompt(item, "en", "United States", framing="neutral")
+    assert "United States" not in neutral[0]["content"]
+    persona, _ = build_prompt(item, "en", "China", framing="persona", system="Be yourself.")
+    assert persona[0]["role"] == "system" and "Be yourself." in persona[0]["content"] and "China" in persona[0]["content"]
+    observer, _ = build_prompt(item, "zh", "United States", framing="observer")
+    assert "美国" in observer[0]["content"] and "普通人" in observer[0]["content"]
+    scale, _ = build_prompt(ITEMS["Q182"], "en", "United States")
+    assert "1. Never justifiable\n2\n3\n" in scale[0]["content"] and "10. Always justifiable" in scale[0]["content"]
+    rendered = render(loaded.tokenizer, messages)
+    assert rendered.startswith("<bos><start_of_turn>user\n") and rendered.endswith("<start_of_turn>model\n")
+    english_only = {**item, "question_zh": None, "options_zh": None}
+    assert build_prompt(english_only, "zh", "China")[1] is True
+    with pytest.raises(LexalignError, match="prompt_language 'nl'"):
+        build_prompt(item, "nl", "China")
+
+
+def test_association_context(associations):
+    en = AssociationContext.from_parquet(associations, "en", top_k=2, max_cues=3)
+    assert en.cues_for(["family", "How important is the following in your life: family?"]) == ["family"]
+    assert en.cues_for(["friends and work"]) == ["friend", "work"]
+    assert en.block(["family"]).endswith("family: love, home")
+    zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3)
+    assert zh.cues_for(["家庭和朋友", "以下这一项在您的生活中有多重要：工作？"]) == ["家庭", "朋友", "工作"]
+    assert "家庭：" not in zh.block(["家庭"]) and "家庭: 温暖，父母" in zh.block(["家庭"])
+
+
+def test_jieba_missing_is_a_clear_error(associations, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jieba", None)
+    zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3)
+    with pytest.raises(LexalignError, match="needs the optional dependency jieba"):
+        zh.cues_for(["家庭"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _manual_scores(loaded, prompt: str, answers: list[str]) -> list[float]:
+    """Reference: score each option string by separate forward passes (no batching, no sharing)."""
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    digits = [i for i, piece in enumerate(tok.convert_ids_to_tokens(list(range(len(tok))))) if piece and piece[0] in "0123456789"]
+    out = []
+    for answer in answers:
+        full = tok(prompt + answer, add_special_tokens=False)["input_ids"]
+        cont = full[len(prompt_ids):]
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0].float(), -1)
+        total = sum(float(logp[len(prompt_ids) - 1 + j, t]) for j, t in enumerate(cont))
+        if any(other != answer and other.startswith(answer) for other in answers):
+            with torch.inference_mode():
+                after = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0, -1].float(), -1)
+            total += math.log(1 - float(after[digits].exp().sum()))
+        out.append(total)
+    return out
+
+
+def test_option_scores_match_separate_passes(loaded):
+    tok = loaded.tokenizer
+    items = [ITEMS["Q182"], ITEMS["Q1"], ITEMS["Q7"], ITEMS["Q172"]]
+    prompts = [render(tok, build_prompt(item, "en", "United States")[0]) for item in items]
+    scored = score_options(loaded.model, tok, prompts, [i["n_options"] for i in items], batch_size=3)
+    for item, prompt, result in zip(items, prompts, scored):
+        n = item["n_options"]
+        expected = _manual_scores(loaded, prompt, [str(k) for k in range(1, n + 1)])
+        assert result["logprobs"] == pytest.approx(expected, abs=2e-4)
+        assert sum(result["probs"]) == pytest.approx(1.0) and len(result["probs"]) == n
+        assert sum(result["probs_norm"]) == pytest.approx(1.0)
+        assert result["valid_mass"] == pytest.approx(float(np.exp(expected).sum()), rel=1e-3)
+    # "10" is scored as its own answer, and "1" as "1 then no further digit"
+    ten = scored[0]
+    assert ten["probs_norm"] != pytest.approx(ten["probs"])
+
+
+def test_scores_do_not_depend_on_batching(loaded):
+    tok = loaded.tokenizer
+    items = [ITEMS[q] for q in ("Q1", "Q48", "Q57", "Q152", "Q171")]
+    prompts = [render(tok, build_prompt(item, "zh", "China")[0]) for item in items]
+    counts = [i["n_options"] for i in items]
+    together = score_options(loaded.model, tok, prompts, counts, batch_size=5)
+    alone = [score_options(loaded.model, tok, [p], [n], batch_size=1)[0] for p, n in zip(prompts, counts)]
+    for a, b in zip(together, alone):
+        assert a["logprobs"] == pytest.approx(b["logprobs"], abs=2e-4)
+
+
+def test_parse_answer():
+    labels = ["Never", "", "", "", "", "", "", "", "", "Always"]
+    assert parse_answer("3", labels) == 2
+    assert parse_answer("Answer: 10.", labels) == 9
+    assert parse_answer("１", labels) == 0  # full-width digit
+    assert parse_answer("12", labels) is None
+    assert parse_answer("I would say always", labels) == 9
+    assert parse_answer("no idea", labels) is None
+    assert parse_answer("非常重要", ["非常重要", "比较重要"]) == 0
+
+
+def test_select_items_spreads_over_the_catalog(humans):
+    table = pl.read_parquet(humans)
+    picked = select_items(table, 10)
+    assert picked.height == 10 and picked["item_id"][0] == table["item_id"][0] and picked["item_id"][-1] == table["item_id"][-1]
+    assert select_items(table, None).height == table.height
+
+
+# --------------------------------------------------------------------------------------------------
+# The wvs rule
+
+
+def run(wvs_model, humans, tmp_path, **kwargs):
+    settings = {"max_items": 24, "high_tension_n": 5, "batch_size": 8, **kwargs.pop("settings", {})}
+    out = tmp_path / kwargs.get("method", "vanilla")
+    args = {"lang": "en", "method": "vanilla", "prompt_language": "en", "country": "United States", **kwargs}
+    metrics = evaluate(wvs_model, humans, out / "metrics.json", out / "answers.parquet", settings=settings, model_name="tiny", **args)
+    return metrics, json.loads((out / "metrics.json").read_text(encoding="utf-8")), pl.read_parquet(out / "answers.parquet")
+
+
+def test_evaluate_logits(wvs_model, humans, tmp_path):
+    metrics, written, answers = run(wvs_model, humans, tmp_path)
+    assert written == json.loads(json.dumps(metrics))
+    assert written["n_items"] == written["n_scored"] == answers.height == 24
+    assert "base 2" in written["definitions"]["js"] and "distance" in written["definitions"]["js"]
+    assert "epsilon 1e-06" in written["definitions"]["kl_model_human"]
+    for name in ("model", "uniform", "other_majority"):
+        for country in ("us", "china"):
+            block = written["results"][name][country]
+            assert block["overall"]["n"] == 24 and block["high_tension"]["n"] == 5
+            assert sum(b["n"] for b in block["by_option_count"].values()) == 24
+    assert written["high_tension"]["closer_to_china"] + written["high_tension"]["closer_to_us"] + written["high_tension"]["ties"] == 5
+    assert len(written["high_tension"]["items"]) == 5
+    # every item's full per-option probabilities are written out, with its distances
+    row = answers.row(0, named=True)
+    assert len(row["probs"]) == len(row["logprobs"]) == row["n_options"] and row["answer_code"] in row["codes"]
+    expected = item_metrics(row["probs"], row["human_us"])
+    assert row["js_us"] == pytest.approx(expected["js"]) and row["emd_norm_us"] == pytest.approx(expected["emd_norm"])
+    # the reference answerers by hand: uniform against US humans, averaged
+    uniform_js = np.mean([item_metrics([1 / n] * n, h)["js"] for n, h in answers.select("n_options", "human_us").iter_rows()])
+    assert written["results"]["uniform"]["us"]["overall"]["js"] == pytest.approx(uniform_js)
+    assert written["results"]["other_majority"]["china"]["overall"]["acc"] == 1.0  # China's majority vs China humans
+    top = answers.sort("human_tension", descending=True).head(5)["item_id"].to_list()
+    assert sorted(top) == sorted(answers.filter(pl.col("high_tension"))["item_id"].to_list())
+
+
+def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
+    import lexalign.wvs as wvs
+
+    tok = loaded.tokenizer
+    prompts = [render(tok, build_prompt(ITEMS[q], "en", "United States")[0]) for q in ("Q1", "Q2", "Q3")]
+    texts = wvs.generate_answers(loaded.model, tok, prompts, loaded.stop_token_ids, batch_size=2, max_new_tokens=3)
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    assert all(len(tok(t, add_special_tokens=False)["input_ids"]) <= 4 for t in texts)
+    # A random tiny model answers nonsense: parse canned answers instead, as an instruction-following model would.
+    canned = ["2", "I'd say 10", "Rather important", "no idea", "3"]
+    monkeypatch.setattr(wvs, "generate_answers", lambda model, tok, prompts, *a: (canned * 10)[: len(prompts)])
+    metrics, _, answers = run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5})
+    assert metrics["mode"] == "generate" and answers["raw_text"].to_list() == canned
+    assert metrics["skipped"]["unparsed_answers"] == answers["probs"].null_count() >= 1
+    assert metrics["n_scored"] == 5 - metrics["skipped"]["unparsed_answers"]
+    first = answers.row(0, named=True)
+    assert first["probs"] == [0.0, 1.0, 0.0, 0.0] and first["answer_position"] == 2
+    monkeypatch.setattr(wvs, "generate_answers", lambda model, tok, prompts, *a: ["hmm"] * len(prompts))
+    with pytest.raises(LexalignError, match="none of the 5 answers .* names a valid option"):
+        run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5})
+
+
+def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_path):
+    assoc, _, answers = run(wvs_model, humans, tmp_path, method="assoc_prompt", lang="zh", prompt_language="zh", country="China",
+                            associations_path=associations, settings={"max_items": 12})
+    assert assoc["assoc_prompt"]["items_with_associations"] >= 1
+    q1 = answers.filter(pl.col("item_id") == "Q1").row(0, named=True)
+    assert q1["assoc_cues"] == ["家庭"] and "家庭: 温暖，父母" in q1["prompt"]
+    persona, _, answers = run(wvs_model, humans, tmp_path, method="prompt", settings={"max_items": 3, "framing": "neutral"})
+    assert "born and raised in the United States" in answers["prompt"][0]
+
+
+def test_evaluate_user_errors(wvs_model, humans, tmp_path):
+    with pytest.raises(LexalignError, match="wvs_country: 'France'"):
+        run(wvs_model, humans, tmp_path, country="France")
+    with pytest.raises(LexalignError, match="trained method but no adapter"):
+        run(wvs_model, humans, tmp_path, method="sft")
+    with pytest.raises(LexalignError, match="assoc_prompt needs the ingested associations"):
+        run(wvs_model, humans, tmp_path, method="assoc_prompt")
+    with pytest.raises(LexalignError, match="wvs.framing"):
+        run(wvs_model, humans, tmp_path, settings={"framing": "chatty"})

@@ -1,0 +1,16 @@
+from lexalign.aggregate import report
+from lexalign.snake import run_step
+
+run_step(
+    snakemake,
+    lambda: report(
+        snakemake.output.index,
+        lexical=snakemake.input.lexical,
+        wvs=snakemake.input.wvs,
+        train=snakemake.input.train,
+        grid=snakemake.params.grid,
+        settings=snakemake.params.settings,
+        seed=snakemake.params.seed,
+        config=snakemake.params.config,
+    ),
+)

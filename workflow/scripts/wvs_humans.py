@@ -1,0 +1,13 @@
+from lexalign.snake import run_step
+from lexalign.wvs_data import build_humans
+
+run_step(
+    snakemake,
+    lambda: build_humans(
+        snakemake.params.source,
+        humans_out=snakemake.output.humans,
+        notes_out=snakemake.output.notes,
+        catalog=snakemake.params.catalog,
+        bad_rows=snakemake.params.bad_rows,
+    ),
+)
