@@ -169,6 +169,7 @@ class Stopwatch:
 
 def machine_info() -> dict:
     info: dict[str, Any] = {
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": _cpu_model(),
@@ -225,15 +226,21 @@ def _cpu_model() -> str:
 # --------------------------------------------------------------------------- models
 
 
-def tiny_model_dir(ctx: Context, hidden_size: int = 64, num_layers: int = 2, vocab_size: int = 1024) -> Path:
-    """A prepared tiny random Llama (lexalign.testing.build_tiny_model), built once per run and size."""
+def tiny_model_dir(ctx: Context, hidden_size: int = 64, num_layers: int = 2, vocab_size: int = 1024, extra_text: list[str] | None = None,
+                   name: str | None = None) -> Path:
+    """A prepared random Llama (lexalign.testing.build_tiny_model), built once per run.
+
+    ``extra_text`` trains the byte-level BPE on the benchmark's own text, so that a larger ``vocab_size``
+    gives realistic token counts per word.
+    """
     from lexalign.models import prepare_model
     from lexalign.testing import build_tiny_model
 
-    name = f"tiny-h{hidden_size}-l{num_layers}-v{vocab_size}"
+    name = name or f"tiny-h{hidden_size}-l{num_layers}-v{vocab_size}"
     prepared = ctx.work_dir / "models" / name / "prepared"
     if not (prepared / "lexalign_model.json").is_file():
-        raw = build_tiny_model(ctx.work_dir / "models" / name / "raw", hidden_size=hidden_size, num_layers=num_layers, vocab_size=vocab_size)
+        raw = build_tiny_model(ctx.work_dir / "models" / name / "raw", extra_text=extra_text or (), hidden_size=hidden_size,
+                               num_layers=num_layers, vocab_size=vocab_size)
         prepare_model(name, {"path": str(raw)}, prepared)
     return prepared
 

@@ -287,7 +287,7 @@ def test_missing_results_are_left_out_with_a_note(partial):
     notes = "\n".join(results.notes)
     assert "lexical tiny/zh/dpo" in notes and "missing" in notes
     assert "wvs tiny/en/prompt" in notes and "not readable JSON" in notes
-    assert "lexical llama8b/en: no vanilla result" in notes
+    assert "lexical llama8b/en: the vanilla result is missing" in notes
     assert "train tiny/en/rl" in notes and "lexical tiny/en/rl" in notes  # rl is in the grid but was never run
     table = pl.read_csv(index.parent / "tables/tier1/precision.csv")
     assert table.filter((pl.col("model") == "tiny") & (pl.col("language") == "zh") & (pl.col("method") == "dpo")).is_empty()
@@ -365,3 +365,24 @@ def test_rule_declares_the_layout(repo):
     assert captions
     for caption in captions:
         assert (repo / "workflow/report" / caption).is_file(), caption
+
+
+def test_report_figures_exist_and_are_not_blank(full):
+    from test_figures import assert_pdf, assert_real_png
+
+    _, results, index = full
+    out = index.parent
+    expected = {
+        "fig_precision": [f"{lang}" for lang in LANGS],
+        "fig_profile": [f"{lang}" for lang in LANGS],
+        "fig_tension": [f"{m}.{lang}" for m in MODELS for lang in LANGS],
+        "fig_training": [f"{m}.{lang}" for m in MODELS for lang in LANGS],
+    }
+    for name, stems in expected.items():
+        folder = out / aggregate.LAYOUT[name]
+        assert sorted(p.stem for p in folder.glob("*.png")) == sorted(stems), name
+        for stem in stems:
+            assert_real_png(folder / f"{stem}.png")
+            assert_pdf(folder / f"{stem}.pdf")
+    text = index.read_text(encoding="utf-8")
+    assert "![Tension scatter: tiny.zh](figures/tension/tiny.zh.png)" in text and "[PDF](figures/tension/tiny.zh.pdf)" in text

@@ -659,7 +659,7 @@ def _short_country(country: str | None) -> str:
     return {"United States": "US", "China": "China"}.get(country or "", country or "—")
 
 
-def wvs_tables(results: Results, reference: Reference) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
+def wvs_tables(results: Results, reference: Reference) -> dict[str, tuple]:
     """wvs_metrics (vs US and vs China humans, overall / by option count / high tension),
     wvs_distance (tension distance to US and to China), tension (high-tension items closer to CN / US)."""
     metric_rows, distance_rows, tension_rows = [], [], []
@@ -717,7 +717,10 @@ def wvs_tables(results: Results, reference: Reference) -> dict[str, tuple[pl.Dat
             row[f"closer to China, {REPORTED}"] = _out_of(r[ref_cn], 50)
             row[f"closer to US, {REPORTED}"] = _out_of(r[ref_us], 50)
         tension_display.append(row)
+    target_rows = [r for r in metrics_display if r["vs humans"].endswith("(target)")]
+    brief = (_frame(target_rows), "Rows against the target country's respondents only; the CSV and Markdown files also compare with the other country.")
     return {
+        "wvs_metrics_brief": brief,
         "wvs_metrics": (metrics_long, _frame(metrics_display)),
         "wvs_distance": (distance_long, distance_display),
         "tension": (tension_long, _frame(tension_display)),
@@ -863,9 +866,14 @@ class Table:
     long: pl.DataFrame
     display: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    #: A shorter display for index.md (the files keep every row), with a line saying what was cut.
+    brief: tuple[pl.DataFrame, str] | None = None
 
-    def markdown(self, heading: str = "###") -> str:
-        parts = [f"{heading} {self.title}\n", f"{self.description}\n", to_markdown(self.display)]
+    def markdown(self, heading: str = "###", brief: bool = False) -> str:
+        display, cut = self.brief if brief and self.brief is not None else (self.display, None)
+        parts = [f"{heading} {self.title}\n", f"{self.description}\n", to_markdown(display)]
+        if cut:
+            parts.append(f"\n_{cut}_\n")
         if self.notes:
             parts.append("\n" + "\n".join(f"> Note: {n}" for n in self.notes) + "\n")
         return "\n".join(parts)
@@ -883,12 +891,15 @@ class Table:
 
 
 def _missing_grid_notes(results: Results) -> None:
-    """Notes for what the tables cannot show because a stage or baseline is absent."""
+    """Notes for what the tables cannot show because a baseline is absent."""
+    if "vanilla" not in results.methods and results.lexical:
+        results.note("lexical: vanilla is not in run.methods, so gains over vanilla are left out")
+        return
     for model in results.models:
         for lang in results.languages:
             have = {k[2] for k in results.lexical if k[:2] == (model, lang)}
             if have and "vanilla" not in have:
-                results.note(f"lexical {model}/{lang}: no vanilla result (not in run.methods or missing), so gains over vanilla are left out")
+                results.note(f"lexical {model}/{lang}: the vanilla result is missing, so gains over vanilla are left out")
 
 
 def build_tables(results: Results, estimates: Mapping[Key, Mapping[str, Estimate]], settings: Mapping, seed: int) -> dict[str, list[Table]]:
@@ -899,7 +910,7 @@ def build_tables(results: Results, estimates: Mapping[Key, Mapping[str, Estimate
     paired_long, paired_display = paired_tests_table(results, settings, seed)
     wvs = wvs_tables(results, reference)
     training_long, training_display = training_table(results)
-    boot = f"percentile bootstrap over cues, {settings['bootstrap_resamples']} resamples"
+    boot = "percentile bootstrap over cues, from the lexical stage (computed here from per_cue.parquet where scores.json has none)"
     ref_note = f"Columns marked '{REPORTED}' are the study's published numbers (resources/reference_numbers.yaml), not measured here."
     tables = {
         "tier1": [
@@ -918,10 +929,12 @@ def build_tables(results: Results, estimates: Mapping[Key, Mapping[str, Estimate
         ],  # fmt: skip
         "tier2": [
             Table("wvs_metrics", "Tier 2: WVS answer-distribution metrics",
-                  "Per-item metrics between the model's answer distribution and the target country's human distribution, averaged overall and by number of answer options.",
-                  *wvs["wvs_metrics"]),
+                  "Per-item metrics between the model's answer distribution and that of US and of China respondents (target: the language's own country), "
+                  "averaged over all items, by number of answer options and over the high-tension items. emd over option positions, emd_norm = emd/(N-1), "
+                  "js = Jensen-Shannon distance, kl both ways, cosine similarity, acc = argmax matches the human majority, distance = 0.5 js + 0.5 emd_norm.",
+                  *wvs["wvs_metrics"], brief=wvs["wvs_metrics_brief"]),
             Table("wvs_distance", "Tier 2: distance to US and China humans",
-                  "Mean distance of the model's answer distributions to those of US and of Chinese respondents (as defined by the wvs stage).",
+                  "Mean tension distance (0.5 JS + 0.5 EMD/(N-1), the wvs stage's 'distance') between the model's answer distributions and those of US and of Chinese respondents, over all items and over the high-tension items.",
                   *wvs["wvs_distance"]),
             Table("tension", "Tier 2: high-tension items",
                   f"Of the high-tension items (where US and China humans differ most), how many the model answers closer to China / closer to the US. {ref_note}",
@@ -938,7 +951,14 @@ def build_tables(results: Results, estimates: Mapping[Key, Mapping[str, Estimate
         tables["tier1"][1].notes.append("no (model, language) has both vanilla and another method, so there are no gains to show")
     if results.lexical and paired_long.is_empty():
         tables["tier1"][3].notes.append("needs per_cue.parquet with P@5 for at least two methods of one (model, language)")
-    if results.lexical and profile_long.is_empty():
+    skipped = {}
+    for (model, lang, method), result in results.lexical.items():
+        for measure, summary in result.profile.items():
+            if "skipped" in summary:
+                skipped.setdefault((lang, str(summary["skipped"])), []).append(measure)
+    for (lang, why), measures in skipped.items():
+        tables["tier1"][2].notes.append(f"{lang}: {', '.join(dict.fromkeys(measures))} not profiled: {why}")
+    if results.lexical and profile_long.is_empty() and not skipped:
         tables["tier1"][2].notes.append("no psycholinguistic profile in the tier-1 results")
     if results.wvs and wvs["tension"][0].is_empty():
         tables["tier2"][2].notes.append("no high-tension counts or per-item distances in the tier-2 results")
@@ -1044,7 +1064,7 @@ def write_index(path: Path, results: Results, tables: Mapping[str, list[Table]],
         lines += [f"## {heading}", ""]
         for table in tables[group]:
             rel = Path(LAYOUT[group]) / table.name
-            lines += [table.markdown("###"), f"Files: [CSV]({rel}.csv) · [Markdown]({rel}.md) · [LaTeX]({rel}.tex)", ""]
+            lines += [table.markdown("###", brief=True), f"Files: [CSV]({rel}.csv) · [Markdown]({rel}.md) · [LaTeX]({rel}.tex)", ""]
     lines += ["## Figures", ""]
     for name, (title, text) in FIGURE_TEXT.items():
         lines += [f"### {title}", "", text, ""]
@@ -1122,5 +1142,8 @@ def report(
 ) -> Path:
     """Rule ``report``: read the run grid's result files (``grid``: models, languages, methods) and
     write index.md, tables/ and figures/ beside ``index_out``."""
-    results = collect(grid["models"], grid["languages"], grid["methods"], lexical=lexical, wvs=wvs, train=train)
+    def files(value) -> list:  # Snakemake gives a lone named input as a plain string
+        return [value] if isinstance(value, (str, os.PathLike)) else list(value or [])
+
+    results = collect(grid["models"], grid["languages"], grid["methods"], lexical=files(lexical), wvs=files(wvs), train=files(train))
     return build_report(results, index_out, settings=settings, seed=seed, config=config)

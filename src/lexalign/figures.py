@@ -2,8 +2,9 @@
 
 Every function takes plain data (arrays, frames, dicts) prepared by :mod:`lexalign.aggregate` and an
 output stem (``.../figures/tension/gemma270m.zh``); it writes ``stem.png`` and ``stem.pdf`` and
-returns the PNG path. Labels may be Chinese: :func:`configure_fonts` puts a system CJK font behind
-the default font (matplotlib falls back glyph by glyph) and logs a warning when there is none.
+returns the PNG path. Labels may be Chinese: every figure is drawn with a system CJK font behind the
+default font (matplotlib falls back glyph by glyph); :func:`configure_fonts` finds it and logs a
+warning when there is none.
 """
 
 from __future__ import annotations
@@ -38,32 +39,52 @@ METHOD_LABELS = {"vanilla": "vanilla", "prompt": "persona prompt", "assoc_prompt
 #: Font file names that hold CJK glyphs (searched when matplotlib's font cache predates the font).
 CJK_FILES = r"cjk|wqy|wenquanyi|sourcehan|simhei|simsun|msyh|yahei|pingfang|droidsansfallback|uming|ukai|notosans(sc|tc|jp|kr)"
 HUMAN_COLOR = "#e6ab02"
-_configured: str | None | bool = False  # False = not yet configured
+STYLE = {
+    "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9, "xtick.labelsize": 10,
+    "ytick.labelsize": 10, "figure.titlesize": 13, "axes.spines.top": False, "axes.spines.right": False,
+    "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
+}  # fmt: skip
+_cjk: dict[str, str | None] = {}  # the configured CJK family under key "font" once looked up
 
 
 def configure_fonts(preferred: Sequence[str] = (), force: bool = False) -> str | None:
-    """Readable defaults plus a CJK fallback font; returns the CJK family used (None: none found)."""
-    global _configured
-    if _configured is not False and not force:
-        return _configured or None
-    plt.rcParams.update({
-        "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9, "xtick.labelsize": 10,
-        "ytick.labelsize": 10, "figure.titlesize": 13, "axes.spines.top": False, "axes.spines.right": False, "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
-    })  # fmt: skip
+    """Look up the CJK fallback font (``preferred`` families first); returns it, None if there is none.
+
+    Looked up once per process (``force``: again); every figure then draws with
+    ``font.family = [DejaVu Sans, <CJK font>]``, so matplotlib falls back glyph by glyph.
+    """
+    if "font" in _cjk and not force:
+        return _cjk["font"]
     found = _find_cjk_font(preferred)
     if found:
-        # Concrete families, not the generic "sans-serif": matplotlib falls back glyph by glyph along this list.
-        plt.rcParams["font.family"] = ["DejaVu Sans", found]
         log.info("figures: CJK labels use the font %s", found)
     else:
         log.warning(
             "figures: no CJK font found (looked for %s); Chinese labels will show as boxes. "
-            "Install one, e.g. Debian's fonts-noto-cjk or fonts-wqy-microhei, or name yours in config report.cjk_fonts",
-            ", ".join([*preferred, "Noto Sans CJK", "WenQuanYi", "SimHei", "..."]),
+            "Install one (e.g. Debian's fonts-noto-cjk or fonts-wqy-microhei) or name yours in config report.cjk_fonts",
+            ", ".join([*preferred, "Noto Sans CJK", "Source Han Sans", "WenQuanYi", "SimHei", "..."]),
         )
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from (current )?font", category=UserWarning)
-    _configured = found
+    _cjk["font"] = found
     return found
+
+
+def style() -> dict:
+    """The rc settings every figure is drawn with: readable sizes and the CJK fallback font."""
+    found = configure_fonts()
+    return {**STYLE, "font.family": ["DejaVu Sans", found] if found else ["DejaVu Sans"]}
+
+
+def _styled(plot):
+    """Draw and save ``plot`` inside ``style()``, leaving the caller's rcParams alone."""
+    import functools
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(style()):
+            return plot(*args, **kwargs)
+
+    return wrapper
 
 
 def _cjk_family(names: set[str], preferred: Sequence[str]) -> str | None:
@@ -120,6 +141,7 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
     return (n + cols - 1) // cols, cols
 
 
+@_styled
 def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[str, Sequence]], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
     """One panel per model: P@k against k, one line per method, 95% CI band.
 
@@ -150,6 +172,7 @@ def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[st
     return save(fig, stem, dpi, formats)
 
 
+@_styled
 def profile(lang: str, human: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, np.ndarray]], measures: Sequence[str], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
     """Violin plots per measure: humans, then every model x method (per-cue medians)."""
     measures = [m for m in measures if (m in human and len(human[m])) or any(m in v and len(v[m]) for v in models.values())]
@@ -181,6 +204,7 @@ def profile(lang: str, human: Mapping[str, np.ndarray], models: Mapping[str, Map
     return save(fig, stem, dpi, formats)
 
 
+@_styled
 def tension(model: str, lang: str, panels: Mapping[str, "object"], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
     """One panel per method: each high-tension item at (distance to US, distance to China).
 
@@ -232,6 +256,7 @@ def _series(history: Sequence[Mapping], key: str) -> tuple[list[float], list[flo
 REWARD_KEYS = ("reward", "rewards/spearman_ranking/mean", "rewards/margins")
 
 
+@_styled
 def training_curves(model: str, lang: str, histories: Mapping[str, Sequence[Mapping]], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
     """Loss (solid: train, dashed: eval) and reward per step, one colour per method."""
     has_reward = any(_series(h, k)[0] for h in histories.values() for k in REWARD_KEYS)

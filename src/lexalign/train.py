@@ -354,8 +354,9 @@ def trainer_config(job: TrainJob, has_eval: bool):
         raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting")
     args = {k: v for k, v in hyper.items() if k in fields}
     args["bf16"] = _use_bf16(job.settings["hyper"])
-    if job.num_processes > 1 and not torch.cuda.is_available():
-        args["use_cpu"] = True  # data-parallel CPU workers (gloo), as in the tests of the launch path
+    if not torch.cuda.is_available() and (args["bf16"] or job.num_processes > 1):
+        # CPU bf16 autocast, or data-parallel CPU workers (gloo) as in the tests of the launch path
+        args["use_cpu"] = True
     if job.num_processes > 1:
         args["ddp_find_unused_parameters"] = False  # every LoRA parameter takes part in each forward pass
     eval_steps = args.pop("eval_steps", None)
@@ -369,6 +370,7 @@ def trainer_config(job: TrainJob, has_eval: bool):
         eval_steps=eval_steps if has_eval and eval_steps else None,
         disable_tqdm=False,
         logging_first_step=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
     try:
         return cls(**args)

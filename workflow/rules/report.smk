@@ -1,8 +1,33 @@
+# The report: every per-(model, lang, method) result of the run grid as tables (CSV, Markdown, LaTeX)
+# and figures (PNG, PDF) under results/report/, summarised in results/report/index.md. Each output
+# directory is marked for `snakemake --report`, with a caption per table or figure kind. A result the
+# grid names but that is missing or unreadable is left out with a note in index.md; the study's own
+# numbers appear only in columns labelled "reported by the study" (config report.reference_models).
+
+
 rule report:
     input:
-        lexical=grid("results/lexical/{model}/{lang}/{method}/scores.json", [m for m in RUN["methods"] if m != "assoc_prompt"]) if has_rule("lexical") else [],
-        wvs=grid("results/wvs/{model}/{lang}/{method}/metrics.json") if has_rule("wvs") else [],
-        train=grid("results/train/{model}/{lang}/{method}/metrics.json", [m for m in RUN["methods"] if is_trained(m)]) if has_rule("train") and any(map(is_trained, RUN["methods"])) else [],
+        lexical=(
+            grid(
+                "results/lexical/{model}/{lang}/{method}/scores.json",
+                [m for m in RUN["methods"] if m != "assoc_prompt"],
+            )
+            if has_rule("lexical")
+            else []
+        ),
+        wvs=(
+            grid("results/wvs/{model}/{lang}/{method}/metrics.json")
+            if has_rule("wvs")
+            else []
+        ),
+        train=(
+            grid(
+                "results/train/{model}/{lang}/{method}/metrics.json",
+                [m for m in RUN["methods"] if is_trained(m)],
+            )
+            if has_rule("train") and any(map(is_trained, RUN["methods"]))
+            else []
+        ),
     output:
         index="results/report/index.md",
         tier1=report(
@@ -51,7 +76,11 @@ rule report:
             caption="../report/fig_tension.rst",
             category="Tier 2: World Values Survey",
             subcategory="Tension scatter",
-            labels={"figure": "tension scatter", "model": "{model}", "language": "{lang}"},
+            labels={
+                "figure": "tension scatter",
+                "model": "{model}",
+                "language": "{lang}",
+            },
         ),
         fig_training=report(
             directory("results/report/figures/training"),
@@ -59,21 +88,25 @@ rule report:
             caption="../report/fig_training.rst",
             category="Training",
             subcategory="Training curves",
-            labels={"figure": "training curves", "model": "{model}", "language": "{lang}"},
+            labels={
+                "figure": "training curves",
+                "model": "{model}",
+                "language": "{lang}",
+            },
         ),
+    log:
+        log_path("report"),
+    benchmark:
+        benchmark_path("report")
+    conda:
+        "../../envs/lexalign.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
     params:
         grid=RUN,
         settings=config["report"],
         seed=config["seed"],
         config=config,
-    log:
-        log_path("report"),
-    benchmark:
-        benchmark_path("report")
-    threads: 1
-    resources:
-        mem_mb=4000,
-    conda:
-        "../../envs/lexalign.yaml"
     script:
         "../scripts/report.py"

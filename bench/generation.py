@@ -1,0 +1,105 @@
+"""Benchmark 3: tier-1 association generation, cues/s batched vs one cue at a time.
+
+Both sides call the project's public ``lexalign.lexical.generate`` (greedy, the packaged Gemma 3 270M
+at full size) on the same test-cue prompts from the project's template stage (the illustrative English
+norms through ``ingest`` and ``build_templates``); only ``batch_size`` differs: the project's default
+(lexical DEFAULTS) vs 1. ``generate`` loads the model itself, so each worker first times a
+``load_model`` of its own and subtracts it (the page cache is warm by then, so the two loads match).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bench.common import REPO, Context, Result, eval_model_dir, measure, skipped, speedup
+
+NAME = "generation"
+TITLE = "3. Tier-1 generation: cues/s batched (lexical default batch) vs one cue at a time"
+log = logging.getLogger("bench.generation")
+
+# max_new_tokens is below the production default (256) so that the one-at-a-time baseline fits the
+# 15-minute budget on 2 CPU cores; the base model rarely stops early, so both sides decode ~all of it.
+FULL = {"cues": 16, "max_new_tokens": 48}
+TINY = {"cues": 4, "max_new_tokens": 8}
+
+
+def eval_prompts(ctx: Context, lang: str = "en") -> Path:
+    """results/templates/{lang}/eval.parquet for the illustrative norms, built in the scratch folder."""
+    from lexalign.config import load_config
+    from lexalign.ingest import ingest
+    from lexalign.templates import build_templates
+
+    out = ctx.work_dir / "illustrative" / lang
+    table = out / "eval.parquet"
+    if table.is_file():
+        return table
+    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")
+    spec = config["languages"][lang]
+    norms = Path(spec["norms"]["path"])
+    norms = norms if norms.is_absolute() else REPO / norms
+    ingest(norms, spec["norms"], config["split"], config["seed"], out / "associations.parquet", out / "ingest.json")
+    names = ("sft", "ranking", "dpo", "eval")
+    settings = {**config["templates"], "sft_target_examples": 10}
+    build_templates(out / "associations.parquet", spec["prompt_language"], settings, config["seed"],
+                    {**{n: out / f"{n}.parquet" for n in names}, "stats": out / "templates.json"})
+    return table
+
+
+def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size: int, max_new_tokens: int) -> dict:
+    """Generate for the first ``cues`` test cues (sorted by cue) with ``lexalign.lexical.generate``."""
+    import time
+
+    import polars as pl
+
+    from lexalign.lexical import generate
+    from lexalign.models import load_model
+
+    frame = pl.read_parquet(eval_table).sort("cue").head(cues)
+    conversations = frame["prompt"].to_list()
+    start = time.perf_counter()
+    load_model(model_dir)
+    load_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    out = generate(model_dir, conversations, {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "do_sample": False})
+    total = time.perf_counter() - start
+    net = max(total - load_seconds, 1e-9)
+    return {
+        "cues": len(conversations),
+        "cues_per_s": len(conversations) / net,
+        "seconds": net,
+        "seconds_with_load": total,
+        "load_seconds": load_seconds,
+        "new_tokens": sum(g.n_tokens for g in out),
+        "finished": sum(g.finished for g in out),
+        "batch_size": batch_size,
+        "sample": out[0].raw[:160] if out else None,
+    }
+
+
+generation_throughput.imports = ("torch", "transformers", "lexalign.lexical", "lexalign.models")
+
+
+def run(ctx: Context) -> list[Result]:
+    try:
+        from lexalign.lexical import DEFAULTS, generate  # noqa: F401
+    except ImportError as exc:
+        return [skipped(NAME, "cues/s batched vs one at a time", f"lexalign.lexical.generate not importable yet ({exc})", ">= 5")]
+    size = TINY if ctx.tiny else FULL
+    model_dir, label = eval_model_dir(ctx)
+    table = eval_prompts(ctx)
+    batch = int(DEFAULTS.get("batch_size", 8))
+    runs = {}
+    for name, batch_size in (("one at a time", 1), (f"batch {batch}", batch)):
+        runs[name] = measure(ctx, "bench.generation:generation_throughput", {
+            "model_dir": str(model_dir), "eval_table": str(table), "cues": size["cues"], "batch_size": batch_size,
+            "max_new_tokens": size["max_new_tokens"]}, timeout=900)["value"]
+    single, batched = runs["one at a time"], runs[f"batch {batch}"]
+    return [
+        speedup(NAME, f"cues/s, batch {batch} vs one at a time", round(batched["cues_per_s"], 3), "cues/s", "batch 1",
+                round(single["cues_per_s"], 3), ">= 5",
+                detail={"model": label, "runs": runs, "max_new_tokens": size["max_new_tokens"]},
+                note=(f"{label}; {batched['cues']} test cues, greedy, max_new_tokens {size['max_new_tokens']}; "
+                      f"{batched['new_tokens']} vs {single['new_tokens']} tokens generated, "
+                      f"{batched['finished']}/{single['finished']} stopped early; model load ({single['load_seconds']:.1f}s) excluded")),
+    ]

@@ -1,0 +1,416 @@
+"""Tier-1 lexical evaluation: scoring, generation (tiny model, fake model, fake vLLM), the rule's
+function and the score-associations command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lexalign import lexical
+from lexalign.errors import LexalignError
+from lexalign.lexical import (
+    GENERATIONS_SCHEMA,
+    Generation,
+    bootstrap_ci,
+    evaluate,
+    parse_associations,
+    precision_at_k,
+    rank_agreement,
+    score_associations_command,
+    score_table,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = {"batch_size": 4, "max_new_tokens": 6, "bootstrap_samples": 50, "psycholinguistic": {"en": {"valence": None, "arousal": None}}}
+
+# A few test cues in the documented eval.parquet layout, with their human responses.
+HUMAN = {
+    "en": {
+        "dog": [("cat", 9), ("bone", 5), ("puppy", 3), ("leash", 1)],
+        "sun": [("hot", 6), ("moon", 4), ("summer", 2)],
+        "house": [("home", 8), ("roof", 2), ("door", 2)],
+        "winter": [("snow", 7), ("cold", 6)],
+        "bread": [("butter", 5), ("toast", 3), ("wheat", 1)],
+    },
+    "zh": {"狗": [("猫", 6), ("宠物", 4), ("骨头", 2)], "月亮": [("月饼", 5), ("中秋", 4)], "春节": [("饺子", 7), ("红包", 3)]},
+}
+PROMPTS = {
+    "en": ("You take part in a word-association study.", "You are an American.", 'Which words come to mind for "{cue}"? Reply with words, separated by commas.'),
+    "zh": ("你是一名参与词语联想研究的助手。", "你是一名中国人。", "看到词语“{cue}”时，你会联想到哪些词？用“，”分隔。"),
+}
+
+
+def write_eval_inputs(folder: Path, lang: str) -> tuple[Path, Path]:
+    system, persona, instruction = PROMPTS[lang]
+    rows, assoc = [], []
+    for cue, responses in HUMAN[lang].items():
+        user = instruction.format(cue=cue)
+        rows.append({
+            "cue": cue,
+            "prompt": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "prompt_persona": [{"role": "system", "content": persona}, {"role": "user", "content": user}],
+            "human": [r for r, _ in responses],
+            "human_counts": [c for _, c in responses],
+        })
+        assoc += [{"cue": cue, "response": r, "count": c, "split": "test"} for r, c in responses]
+    assoc.append({"cue": "train-only", "response": "x", "count": 1, "split": "train"})
+    folder.mkdir(parents=True, exist_ok=True)
+    eval_path, assoc_path = folder / "eval.parquet", folder / "associations.parquet"
+    pl.DataFrame(rows).write_parquet(eval_path)
+    pl.DataFrame(assoc, schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32, "split": pl.String}).write_parquet(assoc_path)
+    return eval_path, assoc_path
+
+
+def outputs_in(folder: Path) -> dict[str, Path]:
+    return {"scores": folder / "scores.json", "generations": folder / "generations.parquet", "per_cue": folder / "per_cue.parquet"}
+
+
+@pytest.fixture(scope="session")
+def lexical_model(request, tmp_path_factory) -> Path:
+    """A tiny prepared model: the suite's shared one where conftest provides it, else built here."""
+    try:
+        return request.getfixturevalue("tiny_prepared")
+    except pytest.FixtureLookupError:
+        from lexalign.models import prepare_model
+        from lexalign.testing import build_tiny_model
+
+        root = tmp_path_factory.mktemp("lexical-model")
+        return prepare_model("tiny", {"path": str(build_tiny_model(root / "tiny"))}, root / "prepared")
+
+
+@pytest.fixture(scope="session")
+def lexical_adapter(lexical_model, tmp_path_factory) -> Path:
+    """An untrained LoRA adapter on the tiny model, as the train stage would save it."""
+    from peft import LoraConfig, get_peft_model
+
+    from lexalign.models import load_model
+
+    loaded = load_model(lexical_model)
+    peft_model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    out = tmp_path_factory.mktemp("adapter") / "adapter"
+    peft_model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def en_inputs(tmp_path) -> tuple[Path, Path]:
+    return write_eval_inputs(tmp_path / "inputs", "en")
+
+
+# ---------------------------------------------------------------------------------------- scoring
+
+
+def test_precision_at_k_definition():
+    human = {"cat", "bone", "puppy"}
+    assert precision_at_k(["cat", "x", "bone", "y", "puppy"], human, 5) == pytest.approx(3 / 5)
+    assert precision_at_k(["cat", "bone"], human, 5) == pytest.approx(2 / 5)  # missing slots are misses
+    assert precision_at_k(["cat", "cat", "cat"], ["cat"], 3) == pytest.approx(1 / 3)  # a word counts once
+    assert precision_at_k([], human, 10) == 0.0
+    assert precision_at_k(["x", "cat"], human, 1) == 0.0
+    with pytest.raises(ValueError):
+        precision_at_k(["cat"], human, 0)
+
+
+def test_rank_agreement():
+    counts = {"cat": 9, "bone": 5, "puppy": 3, "leash": 1}
+    assert rank_agreement(["cat", "bone", "x", "puppy"], counts) == pytest.approx(1.0)
+    assert rank_agreement(["puppy", "bone", "cat"], counts) == pytest.approx(-1.0)
+    assert rank_agreement(["cat", "x", "y"], counts) is None  # one overlap
+    assert rank_agreement(["a", "b"], {"a": 2, "b": 2}) is None  # tied human counts
+
+
+def test_score_table_matches_the_scalar_functions():
+    gens = pl.DataFrame({
+        "cue": ["dog", "sun", "house", "winter", "nonorms"],
+        "parsed": [["puppy", "cat", "bone", "leash", "x"], ["moon", "hot", "summer"], [], ["snow", "ice", "cold"], ["a"]],
+    })
+    human = pl.DataFrame(
+        [(cue, r, c) for cue, rs in HUMAN["en"].items() for r, c in rs], schema=["cue", "response", "count"], orient="row"
+    )
+    per_cue, summary = score_table(gens, human, ks=(1, 2, 5), bootstrap_samples=200, seed=1)
+    lists = dict(zip(gens["cue"], gens["parsed"]))
+    for row in per_cue.iter_rows(named=True):
+        responses = dict(HUMAN["en"][row["cue"]])
+        for k in (1, 2, 5):
+            assert row[f"p_at_{k}"] == pytest.approx(precision_at_k(lists[row["cue"]], responses.keys(), k))
+        expected = rank_agreement(lists[row["cue"]], responses)
+        assert (row["spearman"] is None and expected is None) or row["spearman"] == pytest.approx(expected)
+    assert summary["n_cues"] == 4 and summary["n_cues_without_norms"] == 1 and summary["cues_without_norms"] == ["nonorms"]
+    assert summary["n_unparsable"] == 1 and summary["unparsable_cues"] == ["house"]
+    assert per_cue.filter(pl.col("cue") == "house")["p_at_5"].item() == 0.0
+    assert summary["precision_at_k"]["5"]["mean"] == pytest.approx(per_cue["p_at_5"].mean())
+    lo, hi = summary["precision_at_k"]["5"]["ci95"]
+    assert lo <= summary["precision_at_k"]["5"]["mean"] <= hi
+    assert summary["spearman"]["n_cues"] == 3 and summary["spearman"]["min_overlap"] == 2
+
+
+def test_bootstrap_is_seeded():
+    values = [0.1, 0.5, 0.9, 0.4, 0.7, 0.2]
+    assert bootstrap_ci(values, 500, seed=3) == bootstrap_ci(values, 500, seed=3)
+    assert bootstrap_ci(values, 500, seed=3) != bootstrap_ci(values, 500, seed=4)
+    assert bootstrap_ci([], 500, seed=3) is None
+    assert bootstrap_ci([0.5, float("nan")], 100, seed=0) == [0.5, 0.5]
+
+
+# ------------------------------------------------------------------------------------- generation
+
+
+class FakeModel:
+    """Stands in for a causal LM: answers every prompt with fixed continuation token ids."""
+
+    def __init__(self, continuations: dict[int, list[int]], pad: int):
+        from transformers import GenerationConfig
+
+        self.generation_config = GenerationConfig(max_new_tokens=20)
+        self.device = "cpu"
+        self.continuations, self.pad, self.calls = continuations, pad, []
+
+    def eval(self):
+        return self
+
+    def generate(self, input_ids, attention_mask, generation_config):
+        import torch
+
+        self.calls.append((input_ids.clone(), attention_mask.clone(), generation_config))
+        rows = []
+        for ids, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+            # Left padding: the padding sits before the prompt.
+            assert mask == sorted(mask)
+            new = self.continuations[sum(mask)][: generation_config.max_new_tokens]
+            rows.append(ids + new + [self.pad] * (generation_config.max_new_tokens - len(new)))
+        return torch.tensor(rows)
+
+
+def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, monkeypatch):
+    from lexalign.models import LoadedModel, load_tokenizer, read_manifest
+
+    tokenizer = load_tokenizer(lexical_model)
+    conversations = [[{"role": "user", "content": text}] for text in ("short", "a much longer prompt than the others", "mid length one")]
+    lengths = [len(lexical.prompt_token_ids(tokenizer, c)) for c in conversations]
+    assert len(set(lengths)) == 3
+    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    words = {n: tokenizer.encode(f"word{i}, more", add_special_tokens=False) for i, n in enumerate(lengths)}
+    continuations = {lengths[0]: words[lengths[0]] + [end_of_turn, 77, 78], lengths[1]: words[lengths[1]] * 5, lengths[2]: words[lengths[2]] + [tokenizer.eos_token_id]}
+    fake = FakeModel(continuations, tokenizer.pad_token_id)
+    manifest = read_manifest(lexical_model)
+    monkeypatch.setattr("lexalign.models.load_model", lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest))
+    answers = lexical.generate(lexical_model, conversations, {"batch_size": 2, "max_new_tokens": 12})
+    capped = tokenizer.decode((words[lengths[1]] * 5)[:12], skip_special_tokens=False)
+    assert [a.raw for a in answers] == ["word0, more", capped, "word2, more"]
+    assert answers[0].finished and answers[2].finished and not answers[1].finished
+    assert answers[1].n_tokens == 12 and answers[0].n_tokens == len(words[lengths[0]])
+    first_batch = fake.calls[0][0]
+    assert first_batch.shape[0] == 2 and first_batch.shape[1] == max(lengths)  # longest prompts first
+    assert not fake.calls[0][2].do_sample and fake.calls[0][2].max_new_tokens == 12
+
+
+def test_hf_generation_with_the_tiny_model_is_deterministic(lexical_model):
+    conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun", "tea")]
+    first = lexical.generate(lexical_model, conversations, {"batch_size": 2, "max_new_tokens": 5})
+    second = lexical.generate(lexical_model, conversations, {"batch_size": 3, "max_new_tokens": 5})
+    assert [a.raw for a in first] == [a.raw for a in second]
+    assert all(isinstance(a, Generation) and a.n_tokens <= 5 for a in first)
+    sampled = lexical.generate(lexical_model, conversations, {"do_sample": True, "temperature": 1.5, "top_p": 0.95, "max_new_tokens": 5}, seed=1)
+    assert len(sampled) == 3
+
+
+def test_vllm_backend_missing_is_a_clear_error(lexical_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
+    with pytest.raises(LexalignError, match=r"lexical.backend: 'vllm' is selected but vllm cannot be imported.*lexalign\[vllm\]"):
+        lexical.generate(lexical_model, [[{"role": "user", "content": "x"}]], {"backend": "vllm"})
+
+
+def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
+    """The vLLM path with a stand-in module: token-id prompts, stop ids, greedy = temperature 0, LoRA."""
+    seen = {}
+
+    class LLM:
+        def __init__(self, **kwargs):
+            seen["llm"] = kwargs
+
+        def generate(self, prompts, sampling, use_tqdm, lora_request):
+            seen.update(prompts=prompts, sampling=sampling, lora=lora_request)
+            out = lambda text, reason: types.SimpleNamespace(outputs=[types.SimpleNamespace(text=text, token_ids=[1, 2, 3], finish_reason=reason)])
+            return [out("puppy, bark<end_of_turn>", "stop"), out("moon, hot, sum", "length")]
+
+    vllm = types.ModuleType("vllm")
+    vllm.LLM, vllm.SamplingParams = LLM, lambda **kwargs: kwargs
+    lora_module = types.ModuleType("vllm.lora.request")
+    lora_module.LoRARequest = lambda name, lora_id, path: (name, lora_id, path)
+    for name, module in {"vllm": vllm, "vllm.lora": types.ModuleType("vllm.lora"), "vllm.lora.request": lora_module}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    conversations = [[{"role": "user", "content": "dog"}], [{"role": "user", "content": "sun"}]]
+    answers = lexical.generate(lexical_model, conversations, {"backend": "vllm", "vllm": {"gpu_memory_utilization": 0.5}}, adapter_dir=lexical_adapter)
+    assert [a.finished for a in answers] == [True, False]
+    assert parse_associations(answers[1].raw, "en", truncated=not answers[1].finished) == ["moon", "hot"]
+    assert seen["sampling"]["temperature"] == 0.0 and seen["sampling"]["stop_token_ids"]
+    assert seen["llm"]["enable_lora"] and seen["llm"]["max_lora_rank"] == 8 and seen["llm"]["gpu_memory_utilization"] == 0.5
+    assert seen["lora"][2] == str(lexical_adapter)
+    assert all(isinstance(p["prompt_token_ids"], list) for p in seen["prompts"])
+
+
+# ------------------------------------------------------------------------------------ the rule
+
+
+def test_evaluate_writes_the_three_outputs(lexical_model, en_inputs, tmp_path):
+    eval_path, assoc_path = en_inputs
+    outputs = outputs_in(tmp_path / "out")
+    scores = evaluate(lexical_model, eval_path, assoc_path, outputs, method="vanilla", prompt_language="en",
+                      settings=FAST, labels={"model": "tiny", "lang": "en"})
+    assert json.loads(outputs["scores"].read_text(encoding="utf-8")) == scores
+    generations = pl.read_parquet(outputs["generations"])
+    assert generations.schema == pl.Schema(GENERATIONS_SCHEMA)
+    assert generations["cue"].to_list() == sorted(HUMAN["en"])
+    assert generations["prompt"][0][0]["content"] == PROMPTS["en"][0]
+    per_cue = pl.read_parquet(outputs["per_cue"])
+    assert per_cue.height == len(HUMAN["en"]) and {"p_at_5", "p_at_50", "spearman", "unparsable", "concreteness_model", "concreteness_human"} <= set(per_cue.columns)
+    assert scores["model"] == "tiny" and scores["method"] == "vanilla" and scores["prompt_column"] == "prompt"
+    assert set(scores["precision_at_k"]) == {"5", "10", "20", "30", "40", "50"}
+    assert scores["n_cues"] == 5 and scores["generation"]["max_new_tokens"] == 6
+    assert scores["psycholinguistic"]["measures"]["valence"]["skipped"]
+    assert scores["psycholinguistic"]["measures"]["concreteness"]["human"]["n_cues"] == 5
+    assert scores["n_unparsable"] == per_cue["unparsable"].sum()
+
+
+def test_evaluate_prompt_method_uses_the_persona_and_caps_cues(lexical_model, en_inputs, tmp_path):
+    eval_path, assoc_path = en_inputs
+    outputs = outputs_in(tmp_path / "out")
+    scores = evaluate(lexical_model, eval_path, assoc_path, outputs, method="prompt", prompt_language="en",
+                      settings={**FAST, "max_test_cues": 2})
+    generations = pl.read_parquet(outputs["generations"])
+    assert generations.height == 2 and scores["n_cues"] == 2
+    assert generations["prompt"][0][0]["content"] == PROMPTS["en"][1]
+    assert scores["prompt_column"] == "prompt_persona"
+
+
+def test_evaluate_with_adapter_and_chinese(lexical_model, lexical_adapter, tmp_path):
+    eval_path, assoc_path = write_eval_inputs(tmp_path / "zh", "zh")
+    outputs = outputs_in(tmp_path / "out")
+    scores = evaluate(lexical_model, eval_path, assoc_path, outputs, method="sft", prompt_language="zh",
+                      settings=FAST, adapter_dir=lexical_adapter)
+    assert scores["n_cues"] == 3
+    assert "skipped" in scores["psycholinguistic"] and any("zh" in note for note in scores["notes"])
+    with pytest.raises(LexalignError, match="trained method but no adapter"):
+        evaluate(lexical_model, eval_path, assoc_path, outputs, method="sft", prompt_language="zh", settings=FAST)
+
+
+def test_evaluate_counts_unparsable_generations(lexical_model, en_inputs, tmp_path, monkeypatch):
+    eval_path, assoc_path = en_inputs
+    replies = {"bread": "butter, toast", "dog": "", "house": "I'm sorry, I cannot do that for you today.", "sun": "hot, moon", "winter": "<end_of_turn>"}
+
+    def fake_generate(model_dir, conversations, settings, adapter_dir=None, dtype="auto", seed=42):
+        cues = [next(c for c in replies if f'"{c}"' in conv[-1]["content"]) for conv in conversations]
+        return [Generation(replies[c], 3, True) for c in cues]
+
+    monkeypatch.setattr(lexical, "generate", fake_generate)
+    scores = evaluate(lexical_model, eval_path, assoc_path, outputs_in(tmp_path / "out"), method="vanilla", prompt_language="en", settings=FAST)
+    assert scores["n_unparsable"] == 3 and sorted(scores["unparsable_cues"]) == ["dog", "house", "winter"]
+    assert scores["precision_at_k"]["5"]["mean"] == pytest.approx((2 / 5 + 2 / 5) / 5)
+    assert any("3 of 5 generations gave no parsable word" in note for note in scores["notes"])
+
+
+def test_evaluate_rejects_bad_eval_table(lexical_model, en_inputs, tmp_path):
+    _, assoc_path = en_inputs
+    bad = tmp_path / "eval.parquet"
+    pl.DataFrame({"cue": ["dog"], "question": ["x"]}).write_parquet(bad)
+    with pytest.raises(LexalignError, match=r"eval.parquet: missing column\(s\) prompt_persona"):
+        evaluate(lexical_model, bad, assoc_path, outputs_in(tmp_path / "out"), method="prompt", prompt_language="en", settings=FAST)
+    with pytest.raises(LexalignError, match="no tier-1 evaluation"):
+        evaluate(lexical_model, bad, assoc_path, outputs_in(tmp_path / "out"), method="assoc_prompt", prompt_language="en", settings=FAST)
+
+
+# --------------------------------------------------------------------------- score-associations
+
+
+def run_cli(*args: str) -> int:
+    return score_associations_command([str(a) for a in args])
+
+
+def test_cli_scores_raw_csv_against_a_strength_file(tmp_path, capsys):
+    strength = REPO / "data" / "illustrative" / "strength.SWOW-EN.R123.illustrative.csv"
+    norms = lexical.read_norms(strength)
+    cues = norms["cue"].unique().sort().to_list()[:3]
+    top = {cue: norms.filter(pl.col("cue") == cue).sort("count", descending=True)["response"].to_list()[:3] for cue in cues}
+    rows = [{"cue": cue.upper(), "raw": "Sure! Here are some words:\n" + "\n".join(f"{i + 1}. {w}" for i, w in enumerate(words))} for cue, words in top.items()]
+    rows.append({"cue": "zzz-not-in-norms", "raw": "a, b"})
+    generations = tmp_path / "gens.csv"
+    pl.DataFrame(rows).write_csv(generations)
+    assert run_cli("--generations", generations, "--norms", strength, "--lang", "en", "--bootstrap", "20") == 0
+    printed = capsys.readouterr().out
+    assert "P@5" in printed and "Spearman" in printed and "wrote" in printed
+    scores = json.loads((tmp_path / "gens.scores.json").read_text(encoding="utf-8"))
+    assert scores["n_cues"] == 3 and scores["n_cues_without_norms"] == 1
+    assert scores["precision_at_k"]["5"]["mean"] == pytest.approx(3 / 5)
+    assert len(scores["per_cue"]) == 3
+
+
+def test_cli_reads_parsed_lists_from_jsonl_and_parquet_norms(tmp_path, en_inputs):
+    _, assoc_path = en_inputs
+    jsonl = tmp_path / "gens.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"cue": c, "parsed": [r for r, _ in rs][::-1]}, ensure_ascii=False) for c, rs in HUMAN["en"].items()), encoding="utf-8")
+    out = tmp_path / "scores.json"
+    assert run_cli("--generations", jsonl, "--norms", assoc_path, "--lang", "en", "--out", out, "--k", "1", "2", "--no-profile") == 0
+    scores = json.loads(out.read_text(encoding="utf-8"))
+    assert set(scores["precision_at_k"]) == {"1", "2"} and scores["precision_at_k"]["2"]["mean"] == 1.0
+    reversed_rho = [rank_agreement([r for r, _ in rs][::-1], dict(rs)) for rs in HUMAN["en"].values()]
+    assert scores["spearman"]["mean"] == pytest.approx(sum(reversed_rho) / 5, abs=1e-6) and max(reversed_rho) < 0  # reversed human order
+    assert "psycholinguistic" not in scores
+
+
+def test_cli_parquet_generations_in_chinese(tmp_path):
+    eval_path, assoc_path = write_eval_inputs(tmp_path / "zh", "zh")
+    gens = tmp_path / "gens.parquet"
+    pl.DataFrame({"cue": ["狗", "月亮", "春节"], "raw": ["好的，以下是联想词：\n1. 猫\n2. 宠物（pet）", "月饼、中秋", ""]}).write_parquet(gens)
+    assert run_cli("--generations", gens, "--norms", assoc_path, "--lang", "zh", "--out", tmp_path / "s.json", "--k", "2") == 0
+    scores = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert scores["precision_at_k"]["2"]["mean"] == pytest.approx(2 / 3) and scores["n_unparsable"] == 1
+    assert "skipped" in scores["psycholinguistic"]
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        ("cue,text\ndog,puppy\n", "g.csv", r"g.csv: generations need a 'cue' column and a 'raw' or 'parsed' column \(found: cue, text\)"),
+        ("cue,raw\ndog,puppy\nDog,bark\n", "g.csv", "g.csv: cue 'dog' appears more than once"),
+        ("cue,raw\n,puppy\n", "g.csv", r"g.csv: 1 row\(s\) have an empty cue"),
+        ("whatever", "g.xlsx", "g.xlsx: unknown file type"),
+        ('{"cue": "dog", "raw": ', "g.jsonl", "g.jsonl: cannot read as jsonl"),
+    ],
+)
+def test_cli_bad_generations_files(tmp_path, en_inputs, content, name, message):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(LexalignError, match=message) as error:
+        run_cli("--generations", path, "--norms", en_inputs[1], "--lang", "en")
+    assert "\n" not in str(error.value)
+
+
+def test_cli_no_overlap_and_missing_files(tmp_path, en_inputs):
+    gens = tmp_path / "g.csv"
+    gens.write_text("cue,raw\nunknown,puppy\n", encoding="utf-8")
+    with pytest.raises(LexalignError, match="none of the 1 cues"):
+        run_cli("--generations", gens, "--norms", en_inputs[1], "--lang", "en")
+    with pytest.raises(LexalignError, match="missing.csv: file not found"):
+        run_cli("--generations", tmp_path / "missing.csv", "--norms", en_inputs[1], "--lang", "en")
+
+
+def test_cli_through_the_lexalign_command(tmp_path, en_inputs, capsys):
+    from lexalign.cli import main
+
+    gens = tmp_path / "g.csv"
+    gens.write_text("cue,words\ndog,puppy\n", encoding="utf-8")
+    assert main(["score-associations", "--generations", str(gens), "--norms", str(en_inputs[1]), "--lang", "en"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lexalign error:") and "g.csv" in err and len(err.splitlines()) == 1
+
+
+def test_rule_contract_in_snakemake_files():
+    rule = (REPO / "workflow" / "rules" / "lexical.smk").read_text(encoding="utf-8")
+    for needle in ('"results/lexical/{model}/{lang}/{method}/scores.json"', "adapter=adapter_input", '"results/templates/{lang}/eval.parquet"',
+                   '"results/ingest/{lang}/associations.parquet"', 'log_path("lexical", "model", "lang", "method")'):
+        assert needle in rule

@@ -1,0 +1,381 @@
+"""Rule train's module: presets, TRL configs, data, collators, every method on the tiny model with the
+smoke preset, seed determinism, resume after a real kill, and the multi-process launch path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from lexalign.errors import LexalignError
+from lexalign.train import (
+    TrainJob,
+    build_trainer,
+    data_table,
+    last_checkpoint,
+    load_split,
+    method_settings,
+    prepare_checkpoints,
+    resolve_preset,
+    run,
+    trainer_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+SYSTEM = "You answer word-association questions."
+ASSOCIATIONS = {
+    "dog": ["bark", "pet", "animal", "bone", "puppy", "leash", "friend", "tail", "cat", "walk"],
+    "cat": ["dog", "pet", "meow", "fur", "mouse", "animal", "kitten", "tail", "milk", "claws"],
+    "sun": ["hot", "bright", "yellow", "sky", "light", "summer", "day", "star", "moon", "warm"],
+    "tree": ["leaf", "green", "wood", "branch", "forest", "bark", "oak", "roots", "shade", "apple"],
+    "water": ["drink", "wet", "blue", "ocean", "river", "rain", "cold", "fish", "lake", "clear"],
+    "house": ["home", "roof", "family", "door", "window", "garden", "room", "bed", "warm", "live"],
+}
+VAL = {"school": ["teacher", "book", "class", "learn", "student", "desk", "bus", "pen", "exam", "friend"]}
+
+
+def _prompt(user: str) -> list[dict]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def _answer(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _rows():
+    for split, cues in (("train", ASSOCIATIONS), ("val", VAL)):
+        for cue, words in cues.items():
+            yield split, cue, words
+
+
+def write_tables(folder: Path) -> dict[str, Path]:
+    """Small sft/ranking/dpo tables in the documented contract layout (TRL conversational format)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sft, ranking, dpo = [], [], []
+    for split, cue, words in _rows():
+        for copy in range(3 if split == "train" else 1):
+            kept = words[copy:] if copy else words
+            sft.append({"cue": cue, "split": split, "prompt": _prompt(f'Words for "{cue}"?'), "completion": _answer(", ".join(kept))})
+        shown = list(reversed(words))
+        user = f'Rank these answers for "{cue}": {", ".join(shown)}. End with "Final ranking: word, word, ...".'
+        ranking.append({"cue": cue, "split": split, "prompt": _prompt(user), "words": shown, "gold": words,
+                        "gold_counts": list(range(len(words), 0, -1))})  # fmt: skip
+        dpo.append({"cue": cue, "split": split, "prompt": _prompt(f'Words for "{cue}"?'),
+                    "chosen": _answer(", ".join(words)), "rejected": _answer(", ".join(reversed(words)))})  # fmt: skip
+    schemas = {
+        "sft": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "completion": pl.List(MESSAGE)},
+        "ranking": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "words": pl.List(pl.String),
+                    "gold": pl.List(pl.String), "gold_counts": pl.List(pl.Int64)},  # fmt: skip
+        "dpo": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "chosen": pl.List(MESSAGE), "rejected": pl.List(MESSAGE)},
+    }
+    paths = {}
+    for name, rows in (("sft", sft), ("ranking", ranking), ("dpo", dpo)):
+        paths[name] = folder / f"{name}.parquet"
+        pl.DataFrame(rows, schema=schemas[name], orient="row").write_parquet(paths[name])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def train_model(tmp_path_factory) -> Path:
+    """The tiny random Llama, prepared like any user model."""
+    from lexalign.models import prepare_model
+    from lexalign.testing import build_tiny_model
+
+    raw = build_tiny_model(tmp_path_factory.mktemp("train-model") / "tiny", extra_text=[" ".join(w) for w in ASSOCIATIONS.values()])
+    return prepare_model("tiny", {"path": str(raw)}, tmp_path_factory.mktemp("train-prepared") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tables(tmp_path_factory) -> dict[str, Path]:
+    return write_tables(tmp_path_factory.mktemp("templates") / "en")
+
+
+def make_job(method, model, tables, out: Path, overrides=None, **fields) -> TrainJob:
+    settings = method_settings({"preset": "smoke"}, method)
+    settings["hyper"].update(overrides or {})
+    return TrainJob(
+        method=method,
+        model_dir=str(model),
+        data=str(tables[data_table(method)]),
+        adapter_out=str(out / "adapter"),
+        metrics_out=str(out / "metrics.json"),
+        history_out=str(out / "log_history.jsonl"),
+        checkpoint_dir=str(out.parent / "checkpoints" / out.name),
+        settings=settings,
+        prompt_language="en",
+        threads=1,
+        **fields,
+    )
+
+
+def adapter_tensors(folder: str | Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "adapter_model.safetensors"))
+
+
+# ---- presets --------------------------------------------------------------------------------
+
+
+def test_paper_preset_has_the_study_settings():
+    paper = resolve_preset({"preset": "paper"})
+    assert paper["lora"] == {"r": 64, "alpha": 256, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "loraplus_lr_ratio": 16}
+    sft = method_settings({"preset": "paper"}, "sft")["hyper"]
+    assert (sft["learning_rate"], sft["lr_scheduler_type"], sft["warmup_ratio"], sft["num_train_epochs"]) == (1e-5, "cosine", 0.1, 1.5)
+    assert (sft["per_device_train_batch_size"], sft["gradient_accumulation_steps"], sft["max_length"], sft["bf16"]) == (18, 2, 2048, True)
+    rl = method_settings({"preset": "paper"}, "rl")["hyper"]
+    assert (rl["learning_rate"], rl["beta"]) == (5e-7, 0.1)
+    assert method_settings({"preset": "paper"}, "rl")["resources"]["gpus"] == 4
+
+
+def test_builtin_presets_match_the_config_schema():
+    import jsonschema
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema).evolve(schema=schema["properties"]["train"]["$defs"]["preset"])
+    from lexalign.config import builtin_presets
+
+    for name, preset in builtin_presets().items():
+        assert [e.message for e in validator.iter_errors(preset)] == [], name
+        for method in ("sft", "rl", "sft_rl", "dpo"):
+            assert set(preset[method]) <= set(schema["properties"]["train"]["$defs"][{"sft_rl": "rl"}.get(method, method)]["properties"]) | set(
+                schema["properties"]["train"]["$defs"]["shared"]["properties"]
+            )
+
+
+def test_config_presets_override_and_extend():
+    config = {"preset": "mine", "presets": {"mine": {"base": "paper", "train": {"learning_rate": 2e-5}}, "paper": {"resources": {"gpus": 8}}}}
+    settings = method_settings(config, "sft")
+    assert settings["hyper"]["learning_rate"] == 2e-5
+    assert settings["hyper"]["num_train_epochs"] == 1.5  # from paper
+    assert settings["resources"]["gpus"] == 8  # the config's paper override reaches presets based on it
+    assert settings["preset"] == "mine"
+    new = {"preset": "tiny", "presets": {"tiny": {"train": {"max_steps": 1}}}}  # starts from default
+    assert method_settings(new, "sft")["hyper"]["max_steps"] == 1
+    assert method_settings(new, "sft")["lora"] == resolve_preset({"preset": "default"})["lora"]
+    # a method's own section is more specific than the shared train section
+    assert method_settings(new, "dpo")["hyper"]["max_steps"] == resolve_preset({"preset": "default"})["dpo"]["max_steps"]
+
+
+def test_sft_rl_inherits_the_rl_section():
+    config = {"preset": "smoke", "presets": {"smoke": {"rl": {"beta": 0.3}, "sft_rl": {"temperature": 0.5}}}}
+    rl, sft_rl = method_settings(config, "rl")["hyper"], method_settings(config, "sft_rl")["hyper"]
+    assert rl["beta"] == sft_rl["beta"] == 0.3
+    assert (rl["temperature"], sft_rl["temperature"]) == (1.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"preset": "nope"}, "train.preset: 'nope' is not a preset"),
+        ({"preset": "a", "presets": {"a": {"base": "b"}, "b": {"base": "a"}}}, "circular base chain a -> b -> a"),
+        ({"preset": "a", "presets": {"a": {"base": "zzz"}}}, "train.presets.a.base: 'zzz' is not a preset"),
+    ],
+)
+def test_bad_presets_fail_with_one_line(config, message):
+    with pytest.raises(LexalignError, match=message.replace("(", r"\(")):
+        method_settings(config, "sft")
+
+
+def test_untrained_methods_are_refused():
+    with pytest.raises(LexalignError, match="'vanilla' is not trained"):
+        method_settings({"preset": "smoke"}, "vanilla")
+
+
+# ---- TRL configs and data -------------------------------------------------------------------------
+
+
+def test_trainer_config_maps_preset_names(tmp_path, train_model, tables):
+    job = make_job("sft", train_model, tables, tmp_path / "sft", {"warmup_ratio": 0.1, "gradient_checkpointing": True, "bf16": None})
+    args = trainer_config(job, has_eval=True)
+    assert type(args).__name__ == "SFTConfig"
+    assert args.warmup_steps == 0.1 and args.activation_checkpointing and args.gradient_checkpointing
+    assert args.bf16 is False  # null = only on a GPU with bf16
+    assert args.eval_strategy == "no"  # eval_steps null: one evaluation at the end
+    assert (args.seed, args.output_dir, args.save_steps) == (42, job.checkpoint_dir, 1)
+    grpo = trainer_config(make_job("rl", train_model, tables, tmp_path / "rl"), has_eval=False)
+    assert type(grpo).__name__ == "GRPOConfig" and grpo.beta == 0.1 and grpo.num_generations == 2
+
+
+def test_trainer_config_rejects_unknown_keys(tmp_path, train_model, tables):
+    job = make_job("dpo", train_model, tables, tmp_path / "dpo", {"num_generations": 4})
+    with pytest.raises(LexalignError, match="num_generations not a DPOConfig setting"):
+        trainer_config(job, has_eval=False)
+
+
+def test_load_split_selects_columns_and_limits(tables):
+    train = load_split(tables["sft"], "sft", "train", limit=5, seed=1)
+    assert train.column_names == ["prompt", "completion"] and len(train) == 5
+    assert train[0]["completion"][0]["role"] == "assistant"
+    assert len(load_split(tables["ranking"], "ranking", "val", None, 1)) == 1
+    assert load_split(tables["dpo"], "dpo", "test", None, 1) is None
+
+
+def test_load_split_names_missing_columns(tmp_path, tables):
+    bad = tmp_path / "sft.parquet"
+    pl.read_parquet(tables["sft"]).drop("completion").write_parquet(bad)
+    with pytest.raises(LexalignError, match=r"sft.parquet: missing column\(s\) completion"):
+        load_split(bad, "sft", "train", None, 1)
+
+
+def test_sft_collator_masks_the_prompt(tmp_path, train_model, tables):
+    """Completion-only loss: the labels cover exactly the assistant's answer (and its end of turn)."""
+    trainer, _, _ = build_trainer(make_job("sft", train_model, tables, tmp_path / "sft", {"max_train_examples": None}))
+    batch = next(iter(trainer.get_train_dataloader()))
+    tokenizer = trainer.processing_class
+    targets = {", ".join(words[copy:] if copy else words) for _, _, words in _rows() for copy in range(3)}
+    for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+        kept = [int(t) for t, label in zip(ids, labels, strict=True) if label != -100]
+        text = tokenizer.decode(kept)
+        assert text.replace("<end_of_turn>", "").strip() in targets, text
+        assert "Words for" not in text and SYSTEM not in text
+
+
+def test_dpo_collator_pairs_chosen_and_rejected(tmp_path, train_model, tables):
+    trainer, _, _ = build_trainer(make_job("dpo", train_model, tables, tmp_path / "dpo"))
+    batch = next(iter(trainer.get_train_dataloader()))
+    size = trainer.args.per_device_train_batch_size
+    # chosen and rejected completions of the same prompts travel in one batch, chosen first
+    assert batch["input_ids"].shape[0] == 2 * size
+    assert (batch["completion_mask"].sum(dim=1) > 0).all()
+
+
+def test_last_checkpoint_skips_incomplete_ones(tmp_path):
+    for step, complete in ((2, True), (4, True), (6, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    assert not (tmp_path / "checkpoint-6").exists()
+    assert last_checkpoint(tmp_path / "none") is None
+
+
+def test_checkpoints_of_other_settings_are_discarded(tmp_path, train_model, tables):
+    job = make_job("sft", train_model, tables, tmp_path / "sft")
+    assert prepare_checkpoints(job) is None
+    (Path(job.checkpoint_dir) / "checkpoint-3").mkdir()
+    (Path(job.checkpoint_dir) / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    assert prepare_checkpoints(job) == Path(job.checkpoint_dir) / "checkpoint-3"
+    changed = dataclasses.replace(job, seed=7)
+    assert prepare_checkpoints(changed) is None
+    assert not (Path(job.checkpoint_dir) / "checkpoint-3").exists()
+
+
+# ---- training -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["sft", "dpo", "rl"])
+def test_every_method_trains_an_adapter(tmp_path, train_model, tables, method):
+    out = tmp_path / method
+    run(make_job(method, train_model, tables, out))
+    assert sorted(p.name for p in (out / "adapter").iterdir() if p.suffix in (".json", ".safetensors", ".bin")) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
+    assert json.loads((out / "adapter" / "adapter_config.json").read_text())["r"] == 4
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == method and metrics["global_step"] == 3 and metrics["preset"] == "smoke"
+    for key in ("train_loss", "runtime_s", "samples_per_s", "tokens_per_s", "num_tokens", "trainable_parameters"):
+        assert metrics[key] is not None, key
+    if method == "rl":
+        assert metrics["reward"]["points"] == 3 and -1.0 <= metrics["reward"]["mean"] <= 1.0
+        assert metrics["eval_loss"] is None
+    else:
+        assert metrics["eval_loss"] is not None and metrics["eval_examples"] == 1
+    history = [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in history if "loss" in r] == [1, 2, 3]
+    assert not Path(make_job(method, train_model, tables, out).checkpoint_dir).exists()  # removed after success
+
+
+@pytest.mark.slow
+def test_sft_rl_continues_the_sft_adapter(tmp_path, train_model, tables):
+    from lexalign.models import load_model
+
+    sft = tmp_path / "sft"
+    run(make_job("sft", train_model, tables, sft, {"max_steps": 2}))
+    out = tmp_path / "sft_rl"
+    run(make_job("sft_rl", train_model, tables, out, init_adapter=str(sft / "adapter")))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "sft_rl" and metrics["reward"]["points"] == 3
+    start, end = adapter_tensors(sft / "adapter"), adapter_tensors(out / "adapter")
+    assert start.keys() == end.keys()  # the same LoRA, continued (the frozen "ref" copy is not saved)
+    loaded = load_model(train_model, adapter_dir=out / "adapter")
+    assert list(loaded.model.peft_config) == ["default"]
+
+
+def test_sft_rl_needs_the_sft_adapter(tmp_path, train_model, tables):
+    with pytest.raises(LexalignError, match="sft_rl needs the SFT adapter"):
+        run(make_job("sft_rl", train_model, tables, tmp_path / "sft_rl"))
+
+
+@pytest.mark.slow
+def test_same_seed_same_adapter(tmp_path, train_model, tables):
+    runs = {}
+    for name, seed in (("a", 42), ("b", 42), ("c", 7)):
+        run(make_job("sft", train_model, tables, tmp_path / name, {"max_steps": 2}, seed=seed))
+        runs[name] = adapter_tensors(tmp_path / name / "adapter")
+    assert runs["a"].keys() == runs["b"].keys()
+    assert all((runs["a"][k] == runs["b"][k]).all() for k in runs["a"])
+    assert any(not (runs["a"][k] == runs["c"][k]).all() for k in runs["a"])
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model, tables):
+    out = tmp_path / "sft"
+    job = make_job("sft", train_model, tables, out, {"max_steps": 40, "save_steps": 2, "max_train_examples": None},
+                   log_file=str(tmp_path / "train.log"))  # fmt: skip
+    job_file = tmp_path / "job.json"
+    job_file.write_text(job.to_json())
+    command = [sys.executable, "-m", "lexalign.train", str(job_file)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    checkpoints = Path(job.checkpoint_dir)
+    deadline = time.time() + 120
+    while not (checkpoints / "checkpoint-4" / "trainer_state.json").exists():
+        assert first.poll() is None, first.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint-4 within 120 s"
+        time.sleep(0.02)
+    os.killpg(first.pid, signal.SIGKILL)  # the training process and anything it started
+    first.wait(timeout=30)
+    first.stderr.close()
+    assert not (out / "metrics.json").exists()
+    killed_at = max(int(p.name.split("-")[1]) for p in checkpoints.glob("checkpoint-*"))
+    assert 4 <= killed_at < 40
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["global_step"] == 40
+    assert 4 <= metrics["resumed_from_step"] <= killed_at
+    steps = [json.loads(line)["step"] for line in (out / "log_history.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert steps == list(range(1, 41))  # one curve across the kill, no step twice
+    log = (tmp_path / "train.log").read_text()
+    assert f"resuming from {checkpoints}/checkpoint-{metrics['resumed_from_step']}" in log
+    assert "step 40/40" in log
+    assert not checkpoints.exists()
+
+
+@pytest.mark.slow
+def test_multi_process_launch_through_accelerate(tmp_path, train_model, tables):
+    """Two data-parallel workers (CPU/gloo here, GPUs on a cluster) started by accelerate launch -m."""
+    out = tmp_path / "ddp"
+    job = make_job("sft", train_model, tables, out, num_processes=2, log_file=str(tmp_path / "ddp.log"))
+    run(job)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_processes"] == 2 and metrics["global_step"] == 3
+    # each optimizer step saw two per-device batches
+    assert metrics["epochs"] == pytest.approx(3 * 2 * 2 / 16)  # smoke: 16 training examples
+    log = (tmp_path / "ddp.log").read_text()
+    assert "[rank 0]" in log and "[rank 1]" not in log  # only the main process writes the rule's log
