@@ -20,8 +20,8 @@ NAME = "sft"
 TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
-FULL = {"steps": 8, "warmup": 2, "cues": 400, "examples": 600, "repeats": 2}
-TINY = {"steps": 2, "warmup": 1, "cues": 60, "examples": 60, "repeats": 1}
+FULL = {"steps": 6, "warmup": 1, "cues": 400, "examples": 600, "repeats": 2, "batch_size": 8}
+TINY = {"steps": 2, "warmup": 1, "cues": 60, "examples": 60, "repeats": 1, "batch_size": 2}
 MODEL = {"hidden_size": 256, "num_layers": 4, "vocab_size": 8192}
 
 
@@ -174,13 +174,13 @@ def run(ctx: Context) -> list[Result]:
             work = ctx.work_dir / "sft" / f"{batching}{repeat}"
             runs[batching].append(measure(ctx, "bench.sft:train_throughput", {
                 "model_dir": str(model_dir), "data": str(table), "work": str(work), "batching": batching,
-                "steps": size["steps"], "warmup": size["warmup"], "batch_size": 8,
+                "steps": size["steps"], "warmup": size["warmup"], "batch_size": size["batch_size"],
             }, timeout=900))
     best = {k: max(v, key=lambda r: r["value"]["tokens_per_s"]) for k, v in runs.items()}
     project, padded = best["project"]["value"], best["padded"]["value"]
     same = (project["packing"], project["padding_free"]) == (padded["packing"], padded["padding_free"])
     bound = padded["batch_tokens"] / padded["real_tokens"] if padded["real_tokens"] else None
-    note = (f"{label}; {size['steps'] - size['warmup']} timed steps x batch 8, best of {size['repeats']}; "
+    note = (f"{label}; {size['steps'] - size['warmup']} timed steps x batch {size['batch_size']}, best of {size['repeats']}; "
             f"padding {padded['padding_fraction']:.0%} -> {project['padding_fraction']:.0%} of batch tokens; "
             f"project: packing={project['packing']} padding_free={project['padding_free']}")
     if same:

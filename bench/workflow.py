@@ -59,12 +59,33 @@ def _dummy_model(path: Path) -> Path:
     return path
 
 
-def _base_config() -> dict:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
-    for spec in config["languages"].values():
-        norms = Path(spec["norms"]["path"]).expanduser()
-        spec["norms"]["path"] = str(norms if norms.is_absolute() else REPO / norms)
+def _absolute_paths(value):
+    """Relative paths in a config resolve against the working directory; the scratch runs live
+    elsewhere, so every string naming an existing repository file becomes absolute."""
+    if isinstance(value, dict):
+        return {k: _absolute_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_absolute_paths(v) for v in value]
+    if isinstance(value, str) and value and not Path(value).is_absolute() and "/" in value and (REPO / value).exists():
+        return str(REPO / value)
+    return value
+
+
+def _runnable(config: dict) -> dict:
+    config = _absolute_paths(config)
+    # A null WVS source means the illustrative file under data/illustrative/wvs/ (a repo-relative path).
+    try:
+        from lexalign.wvs_data import ILLUSTRATIVE_SOURCES
+    except ImportError:
+        return config
+    source = config.setdefault("wvs", {}).setdefault("source", {})
+    if not source.get("path"):
+        source["path"] = str(REPO / ILLUSTRATIVE_SOURCES[source.get("type", "wvs_csv")])
     return config
+
+
+def _base_config() -> dict:
+    return _runnable(yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8")))
 
 
 def paper_config(work: Path) -> tuple[Path, str]:
@@ -74,7 +95,7 @@ def paper_config(work: Path) -> tuple[Path, str]:
     base = _base_config()
     paper_file = REPO / "config" / "paper.yaml"
     if paper_file.is_file():
-        config = yaml.safe_load(paper_file.read_text(encoding="utf-8"))
+        config = _runnable(yaml.safe_load(paper_file.read_text(encoding="utf-8")))
         source = "config/paper.yaml"
     else:
         config = copy.deepcopy(base)

@@ -372,6 +372,13 @@ def test_cli_parquet_generations_in_chinese(tmp_path):
     assert "skipped" in scores["psycholinguistic"]
 
 
+def test_cli_uses_the_finished_flag_of_the_rules_generations(tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_text('cue,raw,finished\ndog,"cat, bone, pup",false\nsun,"hot, moon, summer",TRUE\n', encoding="utf-8")
+    frame = lexical.read_generations(path, "en")
+    assert frame["parsed"].to_list() == [["cat", "bone"], ["hot", "moon", "summer"]]
+
+
 @pytest.mark.parametrize(
     ("content", "name", "message"),
     [

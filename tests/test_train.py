@@ -187,6 +187,15 @@ def test_bad_presets_fail_with_one_line(config, message):
         method_settings(config, "sft")
 
 
+def test_check_train_config_reports_the_config_source():
+    from lexalign.train import check_train_config
+
+    check_train_config({"preset": "paper"}, ["vanilla", "sft", "rl", "sft_rl", "dpo"])
+    with pytest.raises(LexalignError, match=r"^my.yaml: train.presets.a.base: circular base chain a -> a$"):
+        check_train_config({"preset": "a", "presets": {"a": {"base": "a"}}}, ["sft"], source="my.yaml")
+    check_train_config({"preset": "nope"}, ["vanilla"])  # nothing to train, nothing to check
+
+
 def test_untrained_methods_are_refused():
     with pytest.raises(LexalignError, match="'vanilla' is not trained"):
         method_settings({"preset": "smoke"}, "vanilla")

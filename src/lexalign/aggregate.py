@@ -165,18 +165,17 @@ class Results:
 #
 # results/lexical/{model}/{lang}/{method}/scores.json      P@k, Spearman (+ CIs), profile summary
 #                                        /per_cue.parquet  one row per test cue
-# results/wvs/{model}/{lang}/{method}/metrics.json         metrics overall / by option count,
-#                                                          distances to US and China, tension counts
+# results/wvs/{model}/{lang}/{method}/metrics.json         metrics vs US and China humans, overall /
+#                                                          by option count / high tension; tension counts
 #                                    /answers.parquet      one row per item (distances, high tension)
 # results/train/{model}/{lang}/{method}/metrics.json       trainer summary
 #                                      /log_history.jsonl  the trainer's log records
+# Each reader's docstring names the keys it reads.
 
 
-_K_KEY = re.compile(r"^(?:p|precision|prec)(?:@|_at_|_at|at_|at|_|-)?(\d+)(?:_mean)?$", re.I)
-
-
-def _k_of(name: str) -> int | None:
-    match = _K_KEY.match(str(name).strip())
+def _k_of(column: str) -> int | None:
+    """k of a per-cue P@k column (``p_at_5`` -> 5)."""
+    match = re.fullmatch(r"p_at_(\d+)", column)
     return int(match.group(1)) if match else None
 
 
@@ -300,16 +299,14 @@ def read_wvs(folder: Path) -> WvsResult:
 def read_train(folder: Path) -> TrainResult:
     """metrics.json (required) and log_history.jsonl (optional) of one training run."""
     result = TrainResult(metrics=_read_json(folder / "metrics.json"))
-    for name in ("log_history.jsonl", "trainer_log.jsonl", "history.jsonl"):
-        path = folder / name
-        if path.is_file():
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if line.strip():
-                    try:
-                        result.history.append(json.loads(line))
-                    except ValueError:
-                        log.warning("%s:%d: not JSON, skipped", path, number)
-            break
+    path = folder / "log_history.jsonl"
+    if path.is_file():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    result.history.append(json.loads(line))
+                except ValueError:
+                    log.warning("%s:%d: not JSON, skipped", path, number)
     return result
 
 
@@ -1147,3 +1144,36 @@ def report(
 
     results = collect(grid["models"], grid["languages"], grid["methods"], lexical=files(lexical), wvs=files(wvs), train=files(train))
     return build_report(results, index_out, settings=settings, seed=seed, config=config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lexalign.aggregate``: build the report from whatever results exist (e.g. after some
+    jobs failed), without Snakemake; missing results are left out with a note."""
+    import argparse
+    import sys
+
+    from lexalign.config import load_config
+    from lexalign.snake import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m lexalign.aggregate", description=main.__doc__)
+    parser.add_argument("--config", default="config/config.yaml", help="workflow config (its run grid and report settings)")
+    parser.add_argument("--schema", default="config/schema.yaml")
+    parser.add_argument("--results", default="results", help="results directory of the run")
+    parser.add_argument("--out", default=None, help="report directory (default: <results>/report)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        config = load_config(args.config, args.schema)
+        run = config["run"]
+        files = expected_files(args.results, run["models"], run["languages"], run["methods"])
+        out = Path(args.out) if args.out else Path(args.results) / "report"
+        index = report(out / "index.md", **files, grid=run, settings=config.get("report"), seed=config.get("seed", 42), config=config)
+    except LexalignError as exc:
+        print(f"lexalign error: {exc}", file=sys.stderr)
+        return 1
+    print(index)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -174,30 +175,33 @@ def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[st
 
 @_styled
 def profile(lang: str, human: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, np.ndarray]], measures: Sequence[str], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
-    """Violin plots per measure: humans, then every model x method (per-cue medians)."""
+    """Violin plots per measure: humans, then every model x method (per-cue medians).
+
+    ``models``: label ("model\\nmethod") -> measure -> per-cue medians; a label without rated words
+    keeps its place on the axis, marked "no rated words".
+    """
     measures = [m for m in measures if (m in human and len(human[m])) or any(m in v and len(v[m]) for v in models.values())]
-    fig, axes = plt.subplots(len(measures), 1, figsize=(max(6.0, 1.1 * (len(models) + 1) + 2), 3.2 * len(measures)), squeeze=False, layout="constrained")
+    groups = [("humans", human, HUMAN_COLOR)] + [
+        (label, values, next((c for m, c in METHOD_COLORS.items() if method_label(m) == label.split("\n")[-1]), plt.get_cmap("tab10")(i % 10)))
+        for i, (label, values) in enumerate(models.items())
+    ]
+    fig, axes = plt.subplots(len(measures), 1, figsize=(max(6.0, 1.1 * len(groups) + 2), 3.2 * len(measures)), squeeze=False, layout="constrained")
     for ax, measure in zip(axes[:, 0], measures):
-        labels, data, colors = [], [], []
-        if measure in human and len(human[measure]):
-            labels.append("humans")
-            data.append(np.asarray(human[measure], dtype=float))
-            colors.append(HUMAN_COLOR)
-        for i, (label, values) in enumerate(models.items()):
-            if measure in values and len(values[measure]):
-                labels.append(label)
-                data.append(np.asarray(values[measure], dtype=float))
-                method = label.split("\n")[-1]
-                colors.append(next((c for m, c in METHOD_COLORS.items() if method_label(m) == method), plt.get_cmap("tab10")(i % 10)))
-        positions = np.arange(1, len(data) + 1)
-        violin_data = [d if d.size > 1 else np.repeat(d, 2) for d in data]
-        parts = ax.violinplot(violin_data, positions=positions, showmedians=False, showextrema=False, widths=0.8)
-        for body, color in zip(parts["bodies"], colors):
+        positions = np.arange(1, len(groups) + 1)
+        filled = [(pos, np.asarray(values.get(measure, []), dtype=float), color) for pos, (_, values, color) in zip(positions, groups)]
+        rated = [(pos, data, color) for pos, data, color in filled if data.size]
+        parts = ax.violinplot([d if d.size > 1 else np.repeat(d, 2) for _, d, _ in rated], positions=[p for p, _, _ in rated],
+                              showmedians=False, showextrema=False, widths=0.8)  # fmt: skip
+        for body, (_, _, color) in zip(parts["bodies"], rated):
             body.set_facecolor(color)
             body.set_edgecolor("black")
             body.set_alpha(0.55)
-        ax.boxplot(data, positions=positions, widths=0.18, showfliers=False, medianprops={"color": "black"})
-        ax.set_xticks(positions, labels, fontsize=9)
+        ax.boxplot([d for _, d, _ in rated], positions=[p for p, _, _ in rated], widths=0.18, showfliers=False, medianprops={"color": "black"})
+        for pos, data, _ in filled:
+            if not data.size:
+                ax.text(pos, 0.5, "no rated\nwords", transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8, color="grey")
+        ax.set_xticks(positions, [label for label, _, _ in groups], fontsize=9)
+        ax.set_xlim(0.4, len(groups) + 0.6)
         ax.set_ylabel(measure)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"Psycholinguistic profile of associations, {language_label(lang)} (per-cue medians)")
@@ -277,6 +281,8 @@ def training_curves(model: str, lang: str, histories: Mapping[str, Sequence[Mapp
                     label = method_label(method) + (" (chosen − rejected margin)" if key == "rewards/margins" else "")
                     axes[0][1].plot(xs, ys, color=color, lw=1.6, label=label)
                     break
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_ax.set_title("loss")
     loss_ax.set_xlabel("step")
     loss_ax.grid(alpha=0.3)

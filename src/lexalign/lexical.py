@@ -43,7 +43,7 @@ PERSONA_METHOD = "prompt"
 EVAL_METHODS = ("vanilla", "prompt", "sft", "rl", "sft_rl", "dpo")
 DEFAULTS = {
     "backend": "hf",
-    "batch_size": 8,
+    "batch_size": 32,
     "max_new_tokens": 256,
     "do_sample": False,
     "temperature": 0.7,
@@ -577,11 +577,13 @@ def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed) -
     prompts = [prompt_token_ids(tokenizer, conversation) for conversation in conversations]
     # Longest first: similar lengths share a batch (little padding), and memory trouble shows at once.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    size = int(settings["batch_size"])
+    # As many batches as batch_size needs, of near-equal size (34 prompts at 32 -> 17 + 17, not 32 + 2).
+    n_batches = max(1, math.ceil(len(order) / int(settings["batch_size"])))
+    size = math.ceil(len(order) / n_batches) if order else 1
     batches = [order[start : start + size] for start in range(0, len(order), size)]
     results: list[Generation | None] = [None] * len(prompts)
     torch.manual_seed(seed)
-    for batch in tqdm(batches, desc="generating", unit="batch", file=sys.stderr, mininterval=5, disable=None):
+    for batch in tqdm(batches, desc="generating", unit="batch", file=sys.stderr, mininterval=5):
         encoded = tokenizer.pad({"input_ids": [prompts[i] for i in batch]}, padding=True, return_tensors="pt").to(model.device)
         with torch.inference_mode():
             output = model.generate(**encoded, generation_config=config)
@@ -831,7 +833,7 @@ def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
     if empty:
         raise LexalignError(f"{path}: {len(empty)} row(s) have an empty cue (first at data row {empty[0] + 1})")
     cue_list = [normalise_text(cue) for cue in cues.to_list()]
-    finished = table[columns["finished"]].cast(pl.Boolean, strict=False).to_list() if "finished" in columns else [True] * table.height
+    finished = _booleans(table[columns["finished"]]) if "finished" in columns else [True] * table.height
     if "raw" in columns:
         texts = table[columns["raw"]].cast(pl.String, strict=False).to_list()
         parsed = [parse_associations(t or "", lang, cue=c, truncated=f is False) for t, c, f in zip(texts, cue_list, finished)]
@@ -846,6 +848,14 @@ def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
     if duplicated:
         raise LexalignError(f"{path}: cue {duplicated[0]!r} appears more than once; give one generation per cue")
     return frame
+
+
+def _booleans(column: pl.Series) -> list[bool | None]:
+    """A ``finished`` column as booleans, from Parquet/JSON booleans or CSV text ("true", "False", "1")."""
+    if column.dtype == pl.Boolean:
+        return column.to_list()
+    text = column.cast(pl.String, strict=False).str.strip_chars().str.to_lowercase()
+    return text.replace_strict({"true": True, "1": True, "false": False, "0": False}, default=None, return_dtype=pl.Boolean).to_list()
 
 
 def _clean_list(words: Iterable[str | None], cue: str) -> list[str]:

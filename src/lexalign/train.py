@@ -68,14 +68,14 @@ def resolve_preset(train_config: Mapping, name: str | None = None) -> dict:
 
     def resolve(current: str) -> dict:
         if current in chain:
-            raise LexalignError(f"config train.presets.{current}.base: circular base chain {' -> '.join([*chain, current])}")
+            raise LexalignError(f"train.presets.{current}.base: circular base chain {' -> '.join([*chain, current])}")
         chain.append(current)
         override = dict(user.get(current) or {})
         base_name = override.pop("base", None)
         if base_name is not None:
             if base_name not in builtin and base_name not in user:
                 known = ", ".join(sorted({*builtin, *user}))
-                raise LexalignError(f"config train.presets.{current}.base: {base_name!r} is not a preset (defined: {known})")
+                raise LexalignError(f"train.presets.{current}.base: {base_name!r} is not a preset (defined: {known})")
             base = resolve(base_name)
         elif current in builtin:
             base = builtin[current]
@@ -83,7 +83,7 @@ def resolve_preset(train_config: Mapping, name: str | None = None) -> dict:
             base = resolve("default") if current != "default" else {}
         else:
             known = ", ".join(sorted({*builtin, *user}))
-            raise LexalignError(f"config train.preset: {current!r} is not a preset under train.presets (defined: {known})")
+            raise LexalignError(f"train.preset: {current!r} is not a preset under train.presets (defined: {known})")
         return deep_merge(base, override)
 
     return resolve(name)
@@ -103,6 +103,21 @@ def method_settings(train_config: Mapping, method: str) -> dict:
         "hyper": hyper,
         "resources": dict(preset.get("resources") or {}),
     }
+
+
+def check_train_config(train_config: Mapping, methods, source: str = "config") -> None:
+    """Resolve the preset for every trained method of the run (called at DAG start by check_consistency),
+    so a bad preset name or base chain fails there with one line."""
+    for method in methods:
+        if method in TRAINED_METHODS:
+            try:
+                settings = method_settings(train_config, method)
+            except LexalignError as exc:
+                raise LexalignError(f"{source}: {exc}") from None
+            for section, keys in (("lora", ("r", "alpha", "target_modules")), ("resources", ("gpus", "cpus_per_task", "mem_mb", "runtime"))):
+                missing = [k for k in keys if settings[section].get(k) is None]
+                if missing:
+                    raise LexalignError(f"{source}: train preset {settings['preset']!r}: {section} needs {', '.join(missing)}")
 
 
 def data_table(method: str) -> str:
@@ -444,7 +459,7 @@ def train(job: TrainJob) -> dict:
 
     started = time.time()
     if job.threads:
-        torch.set_num_threads(job.threads)
+        torch.set_num_threads(max(1, job.threads // job.num_processes))  # the job's CPUs, shared by its workers
     trainer, train_ds, eval_ds = build_trainer(job)
     resumed_step = None
     if job.resume_from:

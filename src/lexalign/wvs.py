@@ -298,13 +298,37 @@ def _plan(tokenizer, prompt_texts: Sequence[str], n_options: Sequence[int]) -> l
     return sequences
 
 
-def score_options(model, tokenizer, prompt_texts: Sequence[str], n_options: Sequence[int], batch_size: int = 8) -> list[dict]:
+def _shared_prefix(sequences: Sequence[_Sequence]) -> int:
+    """Length of the token prefix all sequences share, leaving every sequence its answer positions."""
+    if not sequences:
+        return 0
+    first = sequences[0].tokens
+    limit = min(s.prompt_len for s in sequences) - 1
+    n = 0
+    while n < limit and all(s.tokens[n] == first[n] for s in sequences):
+        n += 1
+    return n
+
+
+def score_options(
+    model,
+    tokenizer,
+    prompt_texts: Sequence[str],
+    n_options: Sequence[int],
+    batch_size: int = 8,
+    prefix_cache: bool = True,
+) -> list[dict]:
     """Per item: option log-likelihoods, raw and length-normalised distributions, valid mass.
 
     Returns one dict per item with ``logprobs`` (log-likelihood of each option string, "1".."N"),
     ``probs`` (softmax of logprobs), ``probs_norm`` (softmax of logprobs / bytes of the option
     string) and ``valid_mass`` (total probability the model puts on the valid options).
+
+    The token prefix every prompt shares (chat header, framing) is run once and its key/value cache
+    reused by every batch (``prefix_cache``); the results are the same as without it.
     """
+    import copy
+
     import torch
 
     sequences = _plan(tokenizer, prompt_texts, n_options)
@@ -312,24 +336,39 @@ def score_options(model, tokenizer, prompt_texts: Sequence[str], n_options: Sequ
     digit_mask = digit_token_mask(tokenizer, vocab).to(model.device)
     scores = [[math.nan] * n for n in n_options]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    shared = _shared_prefix(sequences) if prefix_cache else 0
+    cache = None
+    if shared >= 8:
+        with torch.inference_mode():
+            prefix = torch.tensor([sequences[0].tokens[:shared]], device=model.device)
+            cache = model(input_ids=prefix, use_cache=True).past_key_values
+    else:
+        shared = 0
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].tokens))
     for start in range(0, len(order), batch_size):
         batch = [sequences[i] for i in order[start : start + batch_size]]
-        width = max(len(s.tokens) for s in batch)
+        width = max(len(s.tokens) for s in batch) - shared
         keep = max(len(s.tokens) - s.prompt_len + 1 for s in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for row, seq in enumerate(batch):  # left padding: every sequence ends in the last column
-            ids[row, width - len(seq.tokens) :] = torch.tensor(seq.tokens)
-            mask[row, width - len(seq.tokens) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            tail = seq.tokens[shared:]
+            ids[row, width - len(tail) :] = torch.tensor(tail)
+            mask[row, width - len(tail) :] = 1
+        positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
+        extra = {}
+        if cache is not None:
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(len(batch))
+            mask = torch.cat([torch.ones((len(batch), shared), dtype=torch.long), mask], dim=1)
+            extra = {"past_key_values": past, "use_cache": True}
         with torch.inference_mode():
             logits = model(
                 input_ids=ids.to(model.device),
                 attention_mask=mask.to(model.device),
                 position_ids=positions.to(model.device),
                 logits_to_keep=keep,
-                use_cache=False,
+                **(extra or {"use_cache": False}),
             ).logits
         logp = torch.log_softmax(logits.float(), dim=-1)  # [batch, keep, vocab]
         for row, seq in enumerate(batch):

@@ -14,19 +14,19 @@ rule lexical:
         scores="results/lexical/{model}/{lang}/{method}/scores.json",
         generations="results/lexical/{model}/{lang}/{method}/generations.parquet",
         per_cue="results/lexical/{model}/{lang}/{method}/per_cue.parquet",
+    log:
+        log_path("lexical", "model", "lang", "method"),
+    benchmark:
+        benchmark_path("lexical", "model", "lang", "method")
+    conda:
+        "../../envs/lexalign.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
     params:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
         settings=config["lexical"],
         seed=config["seed"],
-    log:
-        log_path("lexical", "model", "lang", "method"),
-    benchmark:
-        benchmark_path("lexical", "model", "lang", "method")
-    threads: 2
-    resources:
-        mem_mb=8000,
-    conda:
-        "../../envs/lexalign.yaml"
     script:
         "../scripts/lexical.py"
