@@ -82,7 +82,8 @@ def render_machine(info: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items() if v)
     return (
         f"machine: {info['cpu']} | {info['usable_cpus']} usable CPUs of {info['logical_cpus']} | {info['ram_gib']} GiB RAM | "
-        f"GPU: {info.get('gpu') or 'none'} | torch threads {info.get('torch_threads')} | polars threads {info.get('polars_threads')}\n"
+        f"GPU: {info.get('gpu') or 'none'} | torch threads {info.get('torch_threads')} | polars threads {info.get('polars_threads')} | "
+        f"load average {info.get('load_average')}\n"
         f"         {info['platform']} | Python {info['python']} | git {info.get('git')}\n"
         f"         {versions}"
     )
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     elapsed = time.perf_counter() - t0
+    if hasattr(os, "getloadavg"):
+        info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
 
     print()
     print(render_table(results))
@@ -144,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         table = r.detail.get("table") if isinstance(r.detail, dict) else None
         if table:
             print(f"\n{r.benchmark}: {r.note}\n{table}")
+    if info.get("load_average"):
+        busy = max(info["load_average"][0], info.get("load_average_end", [0])[0])
+        print(f"\nload average (1 min) at start {info['load_average'][0]}, at end {info.get('load_average_end', ['?'])[0]}"
+              + (f": other processes shared the {info['usable_cpus']} CPUs, so absolute timings are inflated and ratios noisier" if busy > info["usable_cpus"] else ""))
     print(f"\ntotal {elapsed:.0f}s ({', '.join(f'{k} {v:.0f}s' for k, v in seconds.items())})")
 
     report = {

@@ -74,6 +74,12 @@ def speedup(benchmark: str, metric: str, value: float, unit: str, baseline: str,
     return Result(benchmark, metric, value, unit, baseline, baseline_value, ratio, target, **kw).judge()
 
 
+def time_speedup(benchmark: str, metric: str, seconds: float, baseline: str, baseline_seconds: float, target: str | None, **kw) -> Result:
+    """A wall-time result (lower is better) against a slower baseline: ratio = baseline / value (speed-up)."""
+    ratio = baseline_seconds / seconds if seconds else None
+    return Result(benchmark, metric, seconds, "s", baseline, baseline_seconds, ratio, target, **kw).judge()
+
+
 def slowdown(benchmark: str, metric: str, value: float, unit: str, baseline: str, baseline_value: float, target: str | None, **kw) -> Result:
     """A cost-style result (lower is better) relative to a floor: ratio = value / baseline_value."""
     ratio = value / baseline_value if baseline_value else None

@@ -20,7 +20,7 @@ log = logging.getLogger("bench.generation")
 
 # max_new_tokens is below the production default (256) so that the one-at-a-time baseline fits the
 # 15-minute budget on 2 CPU cores; the base model rarely stops early, so both sides decode ~all of it.
-FULL = {"cues": 16, "max_new_tokens": 48}
+FULL = {"cues": 8, "max_new_tokens": 32}
 TINY = {"cues": 4, "max_new_tokens": 8}
 
 

@@ -21,7 +21,7 @@ TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
 FULL = {"steps": 6, "warmup": 1, "cues": 400, "examples": 600, "repeats": 2, "batch_size": 8}
-TINY = {"steps": 2, "warmup": 1, "cues": 60, "examples": 60, "repeats": 1, "batch_size": 2}
+TINY = {"steps": 2, "warmup": 1, "cues": 40, "examples": 30, "repeats": 1, "batch_size": 2}
 MODEL = {"hidden_size": 256, "num_layers": 4, "vocab_size": 8192}
 
 

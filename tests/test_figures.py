@@ -6,7 +6,6 @@ import logging
 import warnings
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import polars as pl
 import pytest

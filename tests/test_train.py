@@ -204,12 +204,18 @@ def test_untrained_methods_are_refused():
 # ---- TRL configs and data -------------------------------------------------------------------------
 
 
-def test_trainer_config_maps_preset_names(tmp_path, train_model, tables):
+def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeypatch):
+    import lexalign.train
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(lexalign.train, "_cpu_has_native_bf16", lambda: False)
     job = make_job("sft", train_model, tables, tmp_path / "sft", {"warmup_ratio": 0.1, "gradient_checkpointing": True, "bf16": None})
     args = trainer_config(job, has_eval=True)
     assert type(args).__name__ == "SFTConfig"
     assert args.warmup_steps == 0.1 and args.activation_checkpointing and args.gradient_checkpointing
-    assert args.bf16 is False  # null = only on a GPU with bf16
+    assert args.bf16 is False  # null = only where the hardware has bf16
+    monkeypatch.setattr(lexalign.train, "_cpu_has_native_bf16", lambda: True)
+    assert trainer_config(job, has_eval=True).bf16 is True
     assert args.eval_strategy == "no"  # eval_steps null: one evaluation at the end
     assert (args.seed, args.output_dir, args.save_steps) == (42, job.checkpoint_dir, 1)
     grpo = trainer_config(make_job("rl", train_model, tables, tmp_path / "rl"), has_eval=False)

@@ -37,7 +37,6 @@ import polars as pl
 import yaml
 
 from lexalign.errors import LexalignError
-from lexalign.io import atomic_path
 
 log = logging.getLogger(__name__)
 

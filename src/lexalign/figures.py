@@ -150,6 +150,8 @@ def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[st
     """
     rows, cols = _grid(len(models))
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False, sharey=True, layout="constrained")
+    top = max((e.high if e.high is not None else e.value) for methods in models.values() for series in methods.values() for e in series
+              if e is not None and e.value is not None)  # fmt: skip
     for ax, (model, methods) in zip(axes.flat, models.items()):
         for i, (method, series) in enumerate(methods.items()):
             xs = [k for k, e in zip(ks, series) if e is not None and e.value is not None]
@@ -163,7 +165,7 @@ def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[st
         ax.set_title(model)
         ax.set_xlabel("k (first k generated words)")
         ax.set_xticks(list(ks))
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, min(1.0, top * 1.08) if top > 0 else 1.0)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
     axes.flat[0].set_ylabel("P@k (share of words humans gave)")

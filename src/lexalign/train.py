@@ -288,12 +288,23 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _use_bf16(hyper: Mapping) -> bool:
-    """``bf16: null`` means: on a GPU that supports it."""
+    """``bf16: null`` means: where the hardware computes in bfloat16 natively (a bf16 GPU, or a CPU
+    with AVX-512 BF16 or AMX, where autocast saves about a third of the compute; elsewhere it is slower)."""
     if hyper.get("bf16") is not None:
         return bool(hyper["bf16"])
     import torch
 
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    return _cpu_has_native_bf16()
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 def load_split(path: str | os.PathLike, table: str, split: str, limit: int | None, seed: int):
@@ -461,6 +472,12 @@ def train(job: TrainJob) -> dict:
     if job.threads:
         torch.set_num_threads(max(1, job.threads // job.num_processes))  # the job's CPUs, shared by its workers
     trainer, train_ds, eval_ds = build_trainer(job)
+    log.info(
+        "training %s (preset %s) on %d examples (%d held out), %d step(s), %d process(es), bf16 %s%s",
+        job.method, job.settings["preset"], len(train_ds), len(eval_ds) if eval_ds is not None else 0,
+        trainer.args.max_steps, trainer.args.world_size, trainer.args.bf16,
+        f", resuming from {job.resume_from}" if job.resume_from else "",
+    )  # fmt: skip
     resumed_step = None
     if job.resume_from:
         resumed_step = int(CHECKPOINT.match(Path(job.resume_from).name).group(1))

@@ -65,7 +65,7 @@ def grid(pattern, methods=None):
         pattern,
         model=RUN["models"],
         lang=RUN["languages"],
-        method=methods or RUN["methods"],
+        method=RUN["methods"] if methods is None else methods,
     )
 
 
