@@ -232,3 +232,20 @@ def test_illustrative_files_are_reproducible(tmp_path):
     module.main(tmp_path)
     for name in (WVS_CSV.name, GOQA_CSV.name):
         assert (tmp_path / name).read_bytes() == (WVS_DIR / name).read_bytes(), name
+
+
+def test_config_schema_wvs_block(monkeypatch):
+    import yaml
+
+    monkeypatch.chdir(REPO)  # the config's data paths are relative to the repository
+
+    from lexalign.config import validate_config
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config.pop("wvs", None)
+    wvs = validate_config(config, REPO / "config" / "schema.yaml")["wvs"]
+    assert wvs["source"] == {"type": "wvs_csv", "path": None}
+    assert (wvs["framing"], wvs["mode"], wvs["max_items"], wvs["high_tension_n"], wvs["kl_epsilon"]) == ("interviewer", "logits", None, 50, 1e-6)
+    config["wvs"] = {"framing": "gossip"}
+    with pytest.raises(LexalignError, match=r"wvs\.framing: 'gossip' is not one of"):
+        validate_config(config, REPO / "config" / "schema.yaml")

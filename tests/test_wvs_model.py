@@ -110,7 +110,7 @@ def test_association_context(associations):
     assert en.block(["family"]).endswith("family: love, home")
     zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3)
     assert zh.cues_for(["家庭和朋友", "以下这一项在您的生活中有多重要：工作？"]) == ["家庭", "朋友", "工作"]
-    assert "家庭：" not in zh.block(["家庭"]) and "家庭: 温暖，父母" in zh.block(["家庭"])
+    assert zh.block(["家庭"]).endswith("\n家庭：温暖，父母")
 
 
 def test_jieba_missing_is_a_clear_error(associations, monkeypatch):
@@ -170,8 +170,10 @@ def test_scores_do_not_depend_on_batching(loaded):
     counts = [i["n_options"] for i in items]
     together = score_options(loaded.model, tok, prompts, counts, batch_size=5)
     alone = [score_options(loaded.model, tok, [p], [n], batch_size=1)[0] for p, n in zip(prompts, counts)]
-    for a, b in zip(together, alone):
+    uncached = score_options(loaded.model, tok, prompts, counts, batch_size=2, prefix_cache=False)
+    for a, b, c in zip(together, alone, uncached):
         assert a["logprobs"] == pytest.approx(b["logprobs"], abs=2e-4)
+        assert a["logprobs"] == pytest.approx(c["logprobs"], abs=2e-4)
 
 
 def test_parse_answer():
@@ -257,7 +259,8 @@ def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_
                             associations_path=associations, settings={"max_items": 12})
     assert assoc["assoc_prompt"]["items_with_associations"] >= 1
     q1 = answers.filter(pl.col("item_id") == "Q1").row(0, named=True)
-    assert q1["assoc_cues"] == ["家庭"] and "家庭: 温暖，父母" in q1["prompt"]
+    assert q1["assoc_cues"] == ["家庭"] and "下面是我的问题。\n你所在群体的人对本题中一些词语的联想" in q1["prompt"]
+    assert "\n家庭：温暖，父母\n\n以下这一项在您的生活中有多重要：家庭？" in q1["prompt"]
     persona, _, answers = run(wvs_model, humans, tmp_path, method="prompt", settings={"max_items": 3, "framing": "neutral"})
     assert "born and raised in the United States" in answers["prompt"][0]
 

@@ -473,9 +473,10 @@ def train(job: TrainJob) -> dict:
         torch.set_num_threads(max(1, job.threads // job.num_processes))  # the job's CPUs, shared by its workers
     trainer, train_ds, eval_ds = build_trainer(job)
     log.info(
-        "training %s (preset %s) on %d examples (%d held out), %d step(s), %d process(es), bf16 %s%s",
+        "training %s (preset %s) on %d examples (%d held out) for %s, %d process(es), bf16 %s%s",
         job.method, job.settings["preset"], len(train_ds), len(eval_ds) if eval_ds is not None else 0,
-        trainer.args.max_steps, trainer.args.world_size, trainer.args.bf16,
+        f"{trainer.args.max_steps} steps" if trainer.args.max_steps > 0 else f"{trainer.args.num_train_epochs} epochs",
+        trainer.args.world_size, trainer.args.bf16,
         f", resuming from {job.resume_from}" if job.resume_from else "",
     )  # fmt: skip
     resumed_step = None

@@ -73,6 +73,7 @@ SURVEY_TEXT = {
         "instruction": "Answer with the option number only.",
         "associations": "Words that people from your community associate with some words of this question (word: most frequent associations):",
         "association_separator": ", ",
+        "association_colon": ": ",
     },
     "zh": {
         "country": {"United States": "美国", "China": "中国"},
@@ -83,6 +84,7 @@ SURVEY_TEXT = {
         "instruction": "请只回答选项编号。",
         "associations": "你所在群体的人对本题中一些词语的联想（词语：最常见的联想）：",
         "association_separator": "，",
+        "association_colon": "：",
     },
 }
 
@@ -128,10 +130,10 @@ def build_prompt(
     place = text["country"].get(country, country)
     question, labels, fallback = item_text(item, language)
     lines = []
-    if associations:
-        lines += [associations, ""]
     if framing in ("interviewer", "observer"):
         lines.append(text[framing].format(country=place))
+    if associations:  # after the framing, so that all prompts share the longest possible prefix
+        lines += [associations, ""]
     lines.append(question)
     lines.append(text["options"])
     for number, label in zip(option_numbers(item["n_options"]), labels):
@@ -227,7 +229,7 @@ class AssociationContext:
             return None
         text = SURVEY_TEXT.get(self.language, SURVEY_TEXT["en"])
         lines = [text["associations"]]
-        lines += [f"{cue}: {text['association_separator'].join(self.top[cue])}" for cue in cues]
+        lines += [f"{cue}{text['association_colon']}{text['association_separator'].join(self.top[cue])}" for cue in cues]
         return "\n".join(lines)
 
 
@@ -342,8 +344,11 @@ def score_options(
         with torch.inference_mode():
             prefix = torch.tensor([sequences[0].tokens[:shared]], device=model.device)
             cache = model(input_ids=prefix, use_cache=True).past_key_values
-    else:
+        if not hasattr(cache, "batch_repeat_interleave"):  # a model without a standard cache: no sharing
+            cache = None
+    if cache is None:
         shared = 0
+    log.info("scoring %d sequences in batches of %d (shared prefix: %d tokens)", len(sequences), batch_size, shared)
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].tokens))
     for start in range(0, len(order), batch_size):
         batch = [sequences[i] for i in order[start : start + batch_size]]
@@ -464,8 +469,99 @@ def target_key(country: str | None, lang: str) -> str:
     return COUNTRY_KEYS[country]
 
 
-def _answerer_block(per_item: dict[str, list[dict]], n_options: list[int], subset: list[bool]) -> dict:
-    return {key: summarise(rows, n_options, subset) for key, rows in per_item.items()}
+PER_ITEM_COLUMNS = ("emd", "emd_norm", "js", "kl_model_human", "kl_human_model", "cosine", "acc", "distance")
+ANSWERS_SCHEMA = {
+    "item_id": pl.String, "topic": pl.String, "n_options": pl.Int64, "ordinal": pl.Boolean, "codes": pl.List(pl.Int64),
+    "options": pl.List(pl.String), "prompt": pl.String, "assoc_cues": pl.List(pl.String), "raw_text": pl.String,
+    "logprobs": pl.List(pl.Float64), "probs": pl.List(pl.Float64), "probs_norm": pl.List(pl.Float64), "valid_mass": pl.Float64,
+    "answer_position": pl.Int64, "answer_code": pl.Int64, "human_us": pl.List(pl.Float64), "human_china": pl.List(pl.Float64),
+    "human_tension": pl.Float64, "high_tension": pl.Boolean,
+    **{f"{name}_{c}": pl.Float64 for c in COUNTRIES for name in PER_ITEM_COLUMNS},
+}
+
+
+@dataclass
+class Comparison:
+    """Model and reference answerers scored against both countries' humans."""
+
+    usable: list[int]  # indices of items with an answer distribution
+    high: set[int]  # indices of the high-tension items
+    per_item: dict[str, dict[str, list[dict]]]  # answerer -> country -> metrics per usable item
+    summary: dict
+
+
+def compare(items: Sequence[Mapping[str, Any]], scored: Sequence[Mapping[str, Any]], other: str, high_tension_n: int, kl_epsilon: float) -> Comparison:
+    """Per-item metrics and summaries for the model, the uniform answerer and the other country's majority."""
+    usable = [i for i, s in enumerate(scored) if s["probs"] is not None]
+    ranked = sorted(usable, key=lambda i: -items[i]["tension"])
+    n_tension = min(int(high_tension_n), len(usable))
+    high = set(ranked[:n_tension])
+    answerers = {
+        "model": lambda i: scored[i]["probs"],
+        "uniform": lambda i: uniform(items[i]["n_options"]),
+        "other_majority": lambda i: one_hot_majority(items[i][other]),
+    }
+    per_item = {
+        name: {c: [item_metrics(answer(i), items[i][c], kl_epsilon) for i in usable] for c in COUNTRIES}
+        for name, answer in answerers.items()
+    }
+    normalised = {c: [item_metrics(scored[i]["probs_norm"], items[i][c], kl_epsilon) for i in usable] for c in COUNTRIES}
+    counts = [items[i]["n_options"] for i in usable]
+    subset = [i in high for i in usable]
+
+    def closer(name: str) -> dict:
+        rows = per_item[name]
+        return closer_counts(
+            [r["distance"] for r, keep in zip(rows["us"], subset) if keep],
+            [r["distance"] for r, keep in zip(rows["china"], subset) if keep],
+        )
+
+    where = {i: k for k, i in enumerate(usable)}
+    summary = {
+        "results": {name: {c: summarise(rows[c], counts, subset) for c in COUNTRIES} for name, rows in per_item.items()},
+        "length_normalised": {c: summarise(rows, counts, subset) for c, rows in normalised.items()},
+        "high_tension": {
+            "n": n_tension,
+            "ranking": "items ranked by the human US-China tension distance 0.5 * JS + 0.5 * emd_norm; top n",
+            "closer_by": "tension distance (0.5 * JS + 0.5 * emd_norm) of the answerer to US vs to China humans",
+            **closer("model"),
+            "reference": {name: closer(name) for name in ("uniform", "other_majority")},
+            "items": [
+                {
+                    "item_id": items[i]["item_id"],
+                    "human_tension": items[i]["tension"],
+                    "d_us": per_item["model"]["us"][where[i]]["distance"],
+                    "d_china": per_item["model"]["china"][where[i]]["distance"],
+                }
+                for i in ranked[:n_tension]
+            ],
+        },
+    }
+    return Comparison(usable, high, per_item, summary)
+
+
+def answers_table(items, scored, comparison: Comparison, prompt_texts, cues, raw_texts, language: str) -> pl.DataFrame:
+    """One row per item: prompt, every option's probability, the human distributions and distances."""
+    where = {i: k for k, i in enumerate(comparison.usable)}
+    records = []
+    for i, item in enumerate(items):
+        probs = scored[i]["probs"]
+        choice = int(np.argmax(probs)) if probs is not None else None
+        record = {
+            "item_id": item["item_id"], "topic": item["topic"], "n_options": item["n_options"], "ordinal": item["ordinal"],
+            "codes": item["codes"], "options": item_text(item, language)[1], "prompt": prompt_texts[i], "assoc_cues": cues[i],
+            "raw_text": raw_texts[i], "logprobs": scored[i]["logprobs"], "probs": probs, "probs_norm": scored[i]["probs_norm"],
+            "valid_mass": scored[i]["valid_mass"],
+            "answer_position": None if choice is None else choice + 1,
+            "answer_code": None if choice is None else item["codes"][choice],
+            "human_us": item["us"], "human_china": item["china"], "human_tension": item["tension"],
+            "high_tension": i in comparison.high,
+        }
+        for c in COUNTRIES:
+            row = comparison.per_item["model"][c][where[i]] if i in where else {}
+            record.update({f"{name}_{c}": row.get(name) for name in PER_ITEM_COLUMNS})
+        records.append(record)
+    return pl.DataFrame(records, schema=ANSWERS_SCHEMA)
 
 
 def evaluate(
@@ -495,9 +591,7 @@ def evaluate(
         raise LexalignError(f"wvs: method {method!r} is a trained method but no adapter directory was given")
     if method == "assoc_prompt" and not associations_path:
         raise LexalignError("wvs: method assoc_prompt needs the ingested associations table (results/ingest/{lang}/associations.parquet)")
-    humans = select_items(read_humans(humans_path), settings["max_items"])
-    items = humans.to_dicts()
-
+    items = select_items(read_humans(humans_path), settings["max_items"]).to_dicts()
     system = None
     if method == "prompt":
         from lexalign.templates import prompt_templates
@@ -518,27 +612,21 @@ def evaluate(
     model, tokenizer = loaded.model, loaded.tokenizer
     model.eval()
 
-    messages, prompt_texts, cues, fallbacks = [], [], [], 0
+    prompt_texts, cues, fallbacks = [], [], 0
     for item in items:
-        item_cues: list[str] = []
-        block = None
-        if assoc is not None:
-            question, _, _ = item_text(item, prompt_language)
-            item_cues = assoc.cues_for([item.get(f"subject_{prompt_language}"), question])
-            block = assoc.block(item_cues)
+        item_cues = assoc.cues_for([item.get(f"subject_{prompt_language}"), item_text(item, prompt_language)[0]]) if assoc else []
+        block = assoc.block(item_cues) if assoc else None
         conversation, fell_back = build_prompt(item, prompt_language, country, settings["framing"], system, block)
         fallbacks += fell_back
-        messages.append(conversation)
         prompt_texts.append(render(tokenizer, conversation))
         cues.append(item_cues)
-    n_options = [item["n_options"] for item in items]
     log.info("%s/%s/%s: asking %d items (%s mode, %s framing)", model_name, lang, method, len(items), settings["mode"], settings["framing"])
 
     asked = time.perf_counter()
     batch_size = int(settings["batch_size"])
     raw_texts: list[str | None] = [None] * len(items)
     if settings["mode"] == "logits":
-        scored = score_options(model, tokenizer, prompt_texts, n_options, batch_size)
+        scored = score_options(model, tokenizer, prompt_texts, [item["n_options"] for item in items], batch_size)
     else:
         raw_texts = generate_answers(model, tokenizer, prompt_texts, loaded.stop_token_ids, batch_size, settings["max_new_tokens"])
         scored = []
@@ -547,37 +635,16 @@ def evaluate(
             probs = None if choice is None else [float(i == choice) for i in range(item["n_options"])]
             scored.append({"logprobs": None, "probs": probs, "probs_norm": probs, "valid_mass": None})
     answer_seconds = time.perf_counter() - asked
-
-    eps = float(settings["kl_epsilon"])
-    usable = [i for i, s in enumerate(scored) if s["probs"] is not None]
-    unparsed = len(items) - len(usable)
-    if not usable:
+    if all(s["probs"] is None for s in scored):
         example = next((t for t in raw_texts if t), "")
         raise LexalignError(
             f"wvs: none of the {len(items)} answers of {model_name}/{lang}/{method} names a valid option "
             f"(mode generate; e.g. {example[:60]!r}); use mode logits or a model that follows the instruction"
         )
-    ranked = sorted(usable, key=lambda i: -items[i]["tension"])
-    n_tension = min(int(settings["high_tension_n"]), len(usable))
-    high = set(ranked[:n_tension])
 
-    answerers = {
-        "model": lambda i: scored[i]["probs"],
-        "uniform": lambda i: uniform(items[i]["n_options"]),
-        "other_majority": lambda i: one_hot_majority(items[i][other]),
-    }
-    per_item = {name: {c: [item_metrics(f(i), items[i][c], eps) for i in usable] for c in COUNTRIES} for name, f in answerers.items()}
-    norm_items = {c: [item_metrics(scored[i]["probs_norm"], items[i][c], eps) for i in usable] for c in COUNTRIES}
-    options_used = [n_options[i] for i in usable]
-    subset = [i in high for i in usable]
-
-    def tension_block(name: str) -> dict:
-        rows = per_item[name]
-        d_us = [r["distance"] for r, keep in zip(rows["us"], subset) if keep]
-        d_cn = [r["distance"] for r, keep in zip(rows["china"], subset) if keep]
-        return closer_counts(d_us, d_cn)
-
-    seconds = time.perf_counter() - started
+    eps = float(settings["kl_epsilon"])
+    comparison = compare(items, scored, other, settings["high_tension_n"], eps)
+    usable = comparison.usable
     metrics = {
         "model": model_name,
         "lang": lang,
@@ -590,98 +657,46 @@ def evaluate(
         "source": items[0]["source"] if items else None,
         "n_items": len(items),
         "n_scored": len(usable),
-        "skipped": {"unparsed_answers": unparsed},
+        "skipped": {"unparsed_answers": len(items) - len(usable)},
         "items_in_english_fallback": fallbacks,
-        "score": "probs: option log-likelihoods renormalised over the valid options (lm-eval acc); probs_norm (byte-length normalised, acc_norm) in length_normalised",
+        "score": "probs: option log-likelihoods renormalised over the valid options (lm-eval acc); "
+        "probs_norm (byte-length normalised, acc_norm) in length_normalised",
         "definitions": definitions(eps),
         "kl_epsilon": eps,
-        "results": {name: _answerer_block(rows, options_used, subset) for name, rows in per_item.items()},
-        "length_normalised": {c: summarise(rows, options_used, subset) for c, rows in norm_items.items()},
-        "high_tension": {
-            "n": n_tension,
-            "ranking": "items ranked by the human US-China tension distance 0.5 * JS + 0.5 * emd_norm; top n",
-            "closer_by": "tension distance of the answerer to US vs to China humans",
-            **tension_block("model"),
-            "reference": {name: tension_block(name) for name in ("uniform", "other_majority")},
-            "items": [
-                {
-                    "item_id": items[i]["item_id"],
-                    "human_tension": items[i]["tension"],
-                    "d_us": per_item["model"]["us"][usable.index(i)]["distance"],
-                    "d_china": per_item["model"]["china"][usable.index(i)]["distance"],
-                }
-                for i in ranked[:n_tension]
-            ],
-        },
+        **comparison.summary,
         "valid_mass_mean": float(np.mean([scored[i]["valid_mass"] for i in usable])) if settings["mode"] == "logits" else None,
         "assoc_prompt": (
             {"items_with_associations": sum(bool(c) for c in cues), "top_k": settings["assoc_top_k"], "max_cues": settings["assoc_max_cues"]}
             if assoc is not None
             else None
         ),
-        "timing": {"seconds": seconds, "answer_seconds": answer_seconds, "items_per_second": len(items) / answer_seconds if answer_seconds else None},
+        "timing": {
+            "seconds": time.perf_counter() - started,
+            "answer_seconds": answer_seconds,
+            "items_per_second": len(items) / answer_seconds if answer_seconds else None,
+        },
     }
-
-    position = {i: k for k, i in enumerate(usable)}
-    records = []
-    for i, item in enumerate(items):
-        probs = scored[i]["probs"]
-        choice = int(np.argmax(probs)) if probs is not None else None
-        record = {
-            "item_id": item["item_id"],
-            "topic": item["topic"],
-            "n_options": item["n_options"],
-            "ordinal": item["ordinal"],
-            "codes": item["codes"],
-            "options": item_text(item, prompt_language)[1],
-            "prompt": prompt_texts[i],
-            "assoc_cues": cues[i],
-            "raw_text": raw_texts[i],
-            "logprobs": scored[i]["logprobs"],
-            "probs": probs,
-            "probs_norm": scored[i]["probs_norm"],
-            "valid_mass": scored[i]["valid_mass"],
-            "answer_position": None if choice is None else choice + 1,
-            "answer_code": None if choice is None else item["codes"][choice],
-            "human_us": item["us"],
-            "human_china": item["china"],
-            "human_tension": item["tension"],
-            "high_tension": i in high,
-        }
-        for c in COUNTRIES:
-            row = per_item["model"][c][position[i]] if i in position else {}
-            for name in ("emd", "emd_norm", "js", "kl_model_human", "kl_human_model", "cosine", "acc", "distance"):
-                record[f"{name}_{c}"] = row.get(name)
-        records.append(record)
-    schema = {
-        "item_id": pl.String, "topic": pl.String, "n_options": pl.Int64, "ordinal": pl.Boolean, "codes": pl.List(pl.Int64),
-        "options": pl.List(pl.String), "prompt": pl.String, "assoc_cues": pl.List(pl.String), "raw_text": pl.String,
-        "logprobs": pl.List(pl.Float64), "probs": pl.List(pl.Float64), "probs_norm": pl.List(pl.Float64), "valid_mass": pl.Float64,
-        "answer_position": pl.Int64, "answer_code": pl.Int64, "human_us": pl.List(pl.Float64), "human_china": pl.List(pl.Float64),
-        "human_tension": pl.Float64, "high_tension": pl.Boolean,
-    }
-    for c in COUNTRIES:
-        for name in ("emd", "emd_norm", "js", "kl_model_human", "kl_human_model", "cosine", "acc", "distance"):
-            schema[f"{name}_{c}"] = pl.Float64
     with atomic_path(answers_out) as tmp:
-        pl.DataFrame(records, schema=schema).write_parquet(tmp)
+        answers_table(items, scored, comparison, prompt_texts, cues, raw_texts, prompt_language).write_parquet(tmp)
     write_json(metrics_out, metrics)
     overall = metrics["results"]["model"][target]["overall"]
     log.info(
         "%s/%s/%s vs %s: JS %.3f, EMD_norm %.3f, acc %.3f; high-tension closer to China %d/%d (%.1f s)",
         model_name, lang, method, country, overall["js"], overall["emd_norm"], overall["acc"],
-        metrics["high_tension"]["closer_to_china"], n_tension, seconds,
+        metrics["high_tension"]["closer_to_china"], metrics["high_tension"]["n"], metrics["timing"]["seconds"],
     )
     return metrics
 
 
 __all__ = [
     "AssociationContext",
+    "Comparison",
     "FRAMINGS",
     "MODES",
     "SURVEY_TEXT",
     "build_humans",
     "build_prompt",
+    "compare",
     "evaluate",
     "generate_answers",
     "parse_answer",
