@@ -4,9 +4,9 @@ The training data are real template rows: a synthetic SWOW-EN-shaped file (bench
 realistic list lengths) goes through ``lexalign.ingest.ingest`` and ``lexalign.templates.build_templates``.
 The project's trainer is ``lexalign.train.build_trainer`` (its preset, LoRA, optimizer, collator,
 packing / padding-free settings, whatever train.py uses). The baseline is the very same trainer built
-with TRL's padded default (``packing=False, padding_free=False``) swapped into its config. Each runs a
-fixed number of optimizer steps in its own process; tokens are the real (non-pad) tokens the collator
-receives, timed over the steps after the warm-up steps.
+with TRL's padded default (``packing=False, padding_free=False``) set on its config. Both train in
+one process, in alternating rounds (see ``train_pair``); tokens are the real (non-pad) tokens the
+collator receives, timed over the steps after each round's warm-up step.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ NAME = "sft"
 TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
-FULL = {"steps": 6, "warmup": 1, "cues": 400, "examples": 600, "repeats": 2, "batch_size": 8}
-TINY = {"steps": 2, "warmup": 1, "cues": 40, "examples": 30, "repeats": 1, "batch_size": 2}
+FULL = {"steps": 3, "rounds": 4, "cues": 400, "examples": 600, "batch_size": 8}
+TINY = {"steps": 2, "rounds": 2, "cues": 40, "examples": 30, "batch_size": 2}
 MODEL = {"hidden_size": 256, "num_layers": 4, "vocab_size": 8192}
 
 
@@ -48,80 +48,115 @@ def sft_table(ctx: Context, cues: int, examples: int) -> Path:
     return table
 
 
-def train_throughput(model_dir: str, data: str, work: str, batching: str, steps: int, warmup: int, batch_size: int) -> dict:
-    """Train ``steps`` optimizer steps of the project's SFT trainer; ``batching="padded"`` swaps in TRL's
-    padded default. Returns tokens/s over the steps after ``warmup``."""
-    import dataclasses
-    import time
-
-    from transformers import TrainerCallback
-
+def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batch_size: int):
+    """The project's SFT trainer (``lexalign.train.build_trainer``); ``batching="padded"`` sets TRL's
+    padded default on the project's own config object (nothing else changes)."""
     import lexalign.train as train_module
 
-    train_config = {"preset": "default", "presets": {}}
-    settings = train_module.method_settings(train_config, "sft")
+    settings = train_module.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
         max_steps=steps, save_steps=10_000, logging_steps=10_000, max_eval_examples=0, eval_steps=None,
         per_device_train_batch_size=batch_size, warmup_ratio=0.0,
     )
     job = train_module.TrainJob(
-        method="sft", model_dir=model_dir, data=data, adapter_out=f"{work}/adapter", metrics_out=f"{work}/metrics.json",
-        history_out=f"{work}/history.jsonl", checkpoint_dir=f"{work}/checkpoints", settings=settings, seed=42,
+        method="sft", model_dir=model_dir, data=data, adapter_out=f"{work}/{batching}/adapter", metrics_out=f"{work}/{batching}/metrics.json",
+        history_out=f"{work}/{batching}/history.jsonl", checkpoint_dir=f"{work}/{batching}/checkpoints", settings=settings, seed=42,
     )
     original = train_module.trainer_config
-    if batching == "padded":
-        def padded_config(job, has_eval):
-            return dataclasses.replace(original(job, has_eval), packing=False, padding_free=False)
 
+    def padded_config(job, has_eval):
+        # Set the two fields on the config object train.py built; rebuilding it (dataclasses.replace)
+        # would re-run TrainingArguments.__post_init__ and could change more than batching.
+        config = original(job, has_eval)
+        config.packing, config.padding_free = False, False
+        return config
+
+    if batching == "padded":
         train_module.trainer_config = padded_config
     try:
         trainer, _, _ = train_module.build_trainer(job)
     finally:
         train_module.trainer_config = original
-    args = trainer.args
-    counts: list[tuple[int, int]] = []  # (real tokens, tokens in the batch tensor) per collator call
-    collate = trainer.data_collator
-
-    def counting(features):
-        batch = collate(features)
-        real = sum(len(f["input_ids"]) for f in features)
-        counts.append((real, int(batch["input_ids"].numel())))
-        return batch
-
-    trainer.data_collator = counting
-    marks: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            marks.append(time.perf_counter())
-
-    trainer.add_callback(Clock())
-    start = time.perf_counter()
-    trainer.train()
-    total = time.perf_counter() - start
-    accum = max(1, args.gradient_accumulation_steps)
-    measured = counts[warmup * accum: steps * accum]
-    seconds = marks[steps - 1] - marks[warmup - 1]
-    real = sum(c[0] for c in measured)
-    padded = sum(c[1] for c in measured)
-    return {
-        "tokens_per_s": real / seconds,
-        "seconds_measured": seconds,
-        "seconds_total": total,
-        "real_tokens": real,
-        "batch_tokens": padded,
-        "padding_fraction": 1 - real / padded if padded else 0.0,
-        "packing": bool(getattr(args, "packing", False)),
-        "padding_free": bool(getattr(args, "padding_free", False)),
-        "packing_strategy": getattr(args, "packing_strategy", None),
-        "max_length": getattr(args, "max_length", None),
-        "batch_size": args.per_device_train_batch_size,
-        "attn_implementation": getattr(trainer.model.config, "_attn_implementation", None),
-        "train_loss": trainer.state.log_history[-1].get("train_loss") if trainer.state.log_history else None,
-    }
+    return trainer
 
 
-train_throughput.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.train")
+def train_pair(model_dir: str, data: str, work: str, rounds: int, steps: int, batch_size: int) -> dict:
+    """Tokens/s of the project's trainer and of the padded baseline, measured in alternation.
+
+    Both trainers live in this one process and train in turns (``rounds`` calls of ``trainer.train()``
+    with ``steps`` optimizer steps each, order AB BA AB ...), each round on a different shuffle
+    (``data_seed``) shared by both sides. The first step of every call is warm-up; the others are
+    timed. Alternating cancels the drift of a shared machine's load, which separate runs minutes
+    apart do not. Tokens are the real (non-pad) tokens the collator receives.
+    """
+    import time
+
+    from transformers import TrainerCallback
+
+    sides = {name: _build(model_dir, data, work, name, steps, batch_size) for name in ("padded", "project")}
+    tally = {name: {"tokens": 0, "batch_tokens": 0, "seconds": 0.0, "cpu_seconds": 0.0, "step_rates": []} for name in sides}
+    current: dict = {}
+
+    for name, trainer in sides.items():
+        collate = trainer.data_collator
+
+        def counting(features, collate=collate):
+            batch = collate(features)
+            current["counts"].append((sum(len(f["input_ids"]) for f in features), int(batch["input_ids"].numel())))
+            return batch
+
+        trainer.data_collator = counting
+
+        class Clock(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                current["marks"].append((time.perf_counter(), time.process_time()))
+
+        trainer.add_callback(Clock())
+
+    for round_ in range(rounds):
+        order = ("padded", "project") if round_ % 2 == 0 else ("project", "padded")
+        for name in order:
+            trainer = sides[name]
+            trainer.args.data_seed = 1000 + round_
+            current.update(counts=[], marks=[])
+            trainer.train()
+            accum = max(1, trainer.args.gradient_accumulation_steps)
+            counts, marks = current["counts"], current["marks"]
+            timed = counts[accum: steps * accum]  # batches of steps 2..steps
+            t = tally[name]
+            t["tokens"] += sum(c[0] for c in timed)
+            t["batch_tokens"] += sum(c[1] for c in timed)
+            t["seconds"] += marks[steps - 1][0] - marks[0][0]
+            t["cpu_seconds"] += marks[steps - 1][1] - marks[0][1]
+            for i in range(1, steps):
+                step_tokens = sum(c[0] for c in counts[i * accum: (i + 1) * accum])
+                t["step_rates"].append(step_tokens / max(marks[i][0] - marks[i - 1][0], 1e-9))
+
+    out = {}
+    for name, trainer in sides.items():
+        t, args = tally[name], trainer.args
+        rates = sorted(t["step_rates"])
+        out[name] = {
+            "tokens_per_s": t["tokens"] / t["seconds"],
+            "tokens_per_cpu_s": t["tokens"] / t["cpu_seconds"] if t["cpu_seconds"] > 0 else None,
+            "median_step_tokens_per_s": rates[len(rates) // 2] if rates else None,
+            "timed_steps": len(rates),
+            "seconds_measured": t["seconds"],
+            "real_tokens": t["tokens"],
+            "batch_tokens": t["batch_tokens"],
+            "padding_fraction": 1 - t["tokens"] / t["batch_tokens"] if t["batch_tokens"] else 0.0,
+            "packing": bool(getattr(args, "packing", False)),
+            "padding_free": bool(getattr(args, "padding_free", False)),
+            "packing_strategy": getattr(args, "packing_strategy", None),
+            "max_length": getattr(args, "max_length", None),
+            "batch_size": args.per_device_train_batch_size,
+            "bf16": bool(args.bf16),
+            "attn_implementation": getattr(trainer.model.config, "_attn_implementation", None),
+        }
+    return out
+
+
+train_pair.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.train")
 
 
 def length_stats(model_dir: Path, table: Path) -> dict:
@@ -168,31 +203,28 @@ def run(ctx: Context) -> list[Result]:
     table = sft_table(ctx, size["cues"], size["examples"])
     model_dir, label = sft_model(ctx, table)
     lengths = length_stats(model_dir, table)
-    runs: dict[str, list[dict]] = {"padded": [], "project": []}
-    for repeat in range(size["repeats"]):
-        for batching in ("padded", "project") if repeat % 2 == 0 else ("project", "padded"):
-            work = ctx.work_dir / "sft" / f"{batching}{repeat}"
-            runs[batching].append(measure(ctx, "bench.sft:train_throughput", {
-                "model_dir": str(model_dir), "data": str(table), "work": str(work), "batching": batching,
-                "steps": size["steps"], "warmup": size["warmup"], "batch_size": size["batch_size"],
-            }, timeout=900))
-    best = {k: max(v, key=lambda r: r["value"]["tokens_per_s"]) for k, v in runs.items()}
-    project, padded = best["project"]["value"], best["padded"]["value"]
+    measured = measure(ctx, "bench.sft:train_pair", {
+        "model_dir": str(model_dir), "data": str(table), "work": str(ctx.work_dir / "sft"), "rounds": size["rounds"],
+        "steps": size["steps"], "batch_size": size["batch_size"]}, timeout=900)
+    project, padded = measured["value"]["project"], measured["value"]["padded"]
     same = (project["packing"], project["padding_free"]) == (padded["packing"], padded["padding_free"])
     bound = padded["batch_tokens"] / padded["real_tokens"] if padded["real_tokens"] else None
-    note = (f"{label}; {size['steps'] - size['warmup']} timed steps x batch {size['batch_size']}, best of {size['repeats']}; "
+    note = (f"{label}; batch {size['batch_size']}, {project['timed_steps']} timed steps per side in {size['rounds']} alternating rounds; "
             f"padding {padded['padding_fraction']:.0%} -> {project['padding_fraction']:.0%} of batch tokens; "
-            f"project: packing={project['packing']} padding_free={project['padding_free']}")
+            f"project: packing={project['packing']} padding_free={project['padding_free']} bf16={project['bf16']}")
     if same:
-        note += " (train.py trains with TRL's padded default, so both runs are the same configuration)"
+        note += ("; train.py trains with TRL's padded default, so both sides are the SAME configuration and the "
+                 "ratio only shows the measurement noise")
+    main = speedup(NAME, "SFT tokens/s vs TRL padded default", round(project["tokens_per_s"], 1), "tok/s", "TRL padded",
+                   round(padded["tokens_per_s"], 1), ">= 2",
+                   detail={"model": label, "lengths": lengths, "project": project, "padded": padded, "identical_configuration": same,
+                           "compute_bound_gain_limit": round(bound, 3) if bound else None, "peak_rss_mb": round(measured["peak_rss_mb"])},
+                   note=note)
+    cpu = (project["tokens_per_cpu_s"] or 0, padded["tokens_per_cpu_s"] or 0)
     return [
-        speedup(NAME, "SFT tokens/s vs TRL padded default", round(project["tokens_per_s"], 1), "tok/s", "TRL padded",
-                round(padded["tokens_per_s"], 1), ">= 2",
-                detail={"model": label, "lengths": lengths, "project": project, "padded": padded,
-                        "all_runs_tokens_per_s": {k: [round(r["value"]["tokens_per_s"], 1) for r in v] for k, v in runs.items()},
-                        "compute_bound_gain_limit": round(bound, 3) if bound else None,
-                        "peak_rss_mb": {k: round(v["peak_rss_mb"]) for k, v in best.items()}},
-                note=note),
+        main,
+        speedup(NAME, "SFT tokens per CPU-second vs TRL padded default", round(cpu[0], 1), "tok/cpu-s", "TRL padded",
+                round(cpu[1], 1), None, note="process CPU time (user+sys) of the same timed steps"),
         Result(NAME, "padding-removal bound (padded batch tokens / real tokens)", round(bound, 3) if bound else None, "x",
                note="the most any padding-free / packing scheme can gain where compute scales with tokens (CPU)"),
         Result(NAME, "SFT example length (tokens)", lengths["mean"], "tok", detail=lengths,

@@ -171,3 +171,13 @@ def test_never_raises(junk):
 
 def test_unknown_language_parses_like_english():
     assert parse_associations("Hund, Katze, Knochen", "de") == ["hund", "katze", "knochen"]
+
+
+def test_echoed_prompt_is_removed():
+    prompt = ["You take part in a word-association study.",
+              'Which words come to mind when you read the word "heart"? Reply with the words only, separated by commas.']
+    raw = prompt[1] + " love, blood\n" + prompt[0] + "\n" + prompt[1][:60]
+    assert parse_associations(raw, "en", cue="heart", echo=prompt, truncated=True) == ["love", "blood"]
+    zh = ["看到词语“中文”时，你会联想到哪些词？只回答这些词，用中文逗号“，”分隔。"]
+    raw = zh[0] + "汉语，汉字\n看到词语“中文”时，你会联想到哪些词？只回答这些词，用中"
+    assert parse_associations(raw, "zh", cue="中文", echo=zh, truncated=True) == ["汉语", "汉字"]

@@ -61,7 +61,7 @@ DEFAULTS = {
 # --------------------------------------------------------------------------------------------------
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_HAS_CJK = re.compile(f"[{_CJK}]")
+_HAS_CJK = re.compile(f"[{_CJK}]")  # findall counts Chinese characters
 _HAS_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 # Reasoning blocks, and the special tokens chat models leave in raw text. Text after an end-of-turn
@@ -88,7 +88,7 @@ _BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)[^*_]+(?:\*\*|__)\s*:?\s*$")
 _BOLD = re.compile(r"\*\*|__|~~|`+")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])|(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])")
 # Where a line holds several sentences ("... leash. Note: ...", "好的！以下是..."): split there.
-_SENTENCE_END = re.compile(r"(?<=[A-Za-z]{4}[.!?])\s+(?=[A-Z\"'“(*])|(?<=[!?])\s+(?=\S)|(?<=[。!?])(?=\S)")
+_SENTENCE_END = re.compile(r"(?<=[A-Za-z]{4}[.!?])\s+(?=\S)|(?<=[!?])\s+(?=\S)|(?<=[。!?])(?=\S)")
 _LABEL = re.compile(r"(?<!\d):|:(?!\d)")  # a colon, but not the one in 10:30
 _LIST_SEP = re.compile(r"[,;、|\t。]|\s*(?:→|->|=>|⇒|➜|•)\s*")
 _ELLIPSIS = re.compile(r"\s*\.{3,}\s*")
@@ -113,7 +113,7 @@ _CHATTER = re.compile(
     r"|hope (?:this|that|these)|please (?:note|let)|note|notes|nb|keep in mind|in (?:summary|conclusion)|as an ai"
     r"|some (?:words|associations|common|of the)|(?:words|terms) (?:that|associated|related)|(?:associated|related) (?:words|terms)"
     r"|word associations?|associations? (?:for|with|of)|when i (?:read|see|hear|think))(?![\w'])"
-    r"|好的|好吧|当然|没问题|可以的|以下|下面(?:是|列出)|这是|这些(?:词|是)|以上|希望|注意|请注意|备注|说明|总结|总之"
+    r"|好的|好吧|当然|没问题|可以的|以下|下面(?:是|列出)|这是|这些(?:词|是)|以上|希望|注意|请|备注|说明|总结|总之"
     r"|与.{1,12}(?:相关|有关)|关于|看到|联想(?:到的)?词",
     re.I,
 )
@@ -316,6 +316,23 @@ def _drop_gloss(item: str, lang_cjk: bool) -> str:
     return joiner.join(p for p, k in zip(parts, keep) if k)
 
 
+def _remove_echo(text: str, echo: Iterable[str]) -> str:
+    """Remove repeats of the prompt: whole messages, then their clauses of at least three words
+    (or four Chinese characters), which catches partial repeats."""
+    clauses = []
+    for prompt_text in echo:
+        if not prompt_text or not prompt_text.strip():
+            continue
+        text = text.replace(prompt_text.strip(), "\n")
+        for clause in re.split(r"[,，。.!?！？;；:：\n]", prompt_text):
+            clause = clause.strip()
+            if len(clause.split()) >= 3 or len(_HAS_CJK.findall(clause)) >= 4:
+                clauses.append(clause)
+    for clause in sorted(set(clauses), key=len, reverse=True):
+        text = text.replace(clause, "\n")
+    return text
+
+
 def _acceptable(word: str, cue: str | None) -> bool:
     if not word or word in _FILLER or (cue is not None and word == cue):
         return False
@@ -326,7 +343,9 @@ def _acceptable(word: str, cue: str | None) -> bool:
     return len(word.split()) <= _MAX_WORDS
 
 
-def parse_associations(text: str, lang: str, *, cue: str | None = None, truncated: bool = False) -> list[str]:
+def parse_associations(
+    text: str, lang: str, *, cue: str | None = None, truncated: bool = False, echo: Iterable[str] = ()
+) -> list[str]:
     """Parse a model's answer into its list of associated words.
 
     Handles what chat models write: preambles ("Sure! Here are ...:"), numbered and bulleted lists,
@@ -340,14 +359,16 @@ def parse_associations(text: str, lang: str, *, cue: str | None = None, truncate
     first occurrence. ``lang`` is the prompt language ("en", "zh", ...); Chinese-like languages also
     split on spaces between words and prefer Chinese over glosses. ``cue`` (optional) drops echoes of
     the cue, as the norms never count the cue as its own response. ``truncated`` (the generation hit
-    the token cap) drops the unfinished last item. Never raises on any string; returns [] when
-    nothing parses.
+    the token cap) drops the unfinished last item. ``echo`` (optional) holds the prompt's texts,
+    removed wherever the answer repeats them (small base models do). Never raises on any string;
+    returns [] when nothing parses.
     """
     if not isinstance(text, str) or not text.strip():
         return []
     cjk = _is_cjk_language(lang)
     cue_norm = normalise_text(cue) if cue else None
     text = _cut_special_tokens(text)
+    text = _remove_echo(text, echo)
     text = _CIRCLED.sub("\n- ", text)
     text = unicodedata.normalize("NFKC", text)
     text = _ELLIPSIS.sub(", ", text)  # "宠物……忠诚……", "puppy... bark...": ellipses separate words
@@ -729,8 +750,8 @@ def evaluate(
 
     answers = generate(model_dir, table["prompt"].to_list(), settings, adapter_dir=adapter_dir, dtype=dtype, seed=seed)
     parsed = [
-        parse_associations(answer.raw, prompt_language, cue=cue, truncated=not answer.finished)
-        for cue, answer in zip(table["cue"].to_list(), answers)
+        parse_associations(answer.raw, prompt_language, cue=cue, truncated=not answer.finished, echo=_message_texts(prompt))
+        for cue, answer, prompt in zip(table["cue"].to_list(), answers, table["prompt"].to_list())
     ]
     generations = pl.DataFrame(
         {
@@ -769,6 +790,10 @@ def evaluate(
     write_json(outputs["scores"], scores)
     log.info("lexical %s: %s", method, format_scores(scores).replace("\n", " | "))
     return scores
+
+
+def _message_texts(messages: Iterable[Mapping[str, str]] | None) -> list[str]:
+    return [m["content"] for m in messages or [] if m and m.get("content")]
 
 
 def _notes(summary: Mapping, psycho: Mapping, generations: pl.DataFrame) -> list[str]:
@@ -834,9 +859,13 @@ def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
         raise LexalignError(f"{path}: {len(empty)} row(s) have an empty cue (first at data row {empty[0] + 1})")
     cue_list = [normalise_text(cue) for cue in cues.to_list()]
     finished = _booleans(table[columns["finished"]]) if "finished" in columns else [True] * table.height
+    prompts = _prompt_texts(table[columns["prompt"]]) if "prompt" in columns else [[]] * table.height
     if "raw" in columns:
         texts = table[columns["raw"]].cast(pl.String, strict=False).to_list()
-        parsed = [parse_associations(t or "", lang, cue=c, truncated=f is False) for t, c, f in zip(texts, cue_list, finished)]
+        parsed = [
+            parse_associations(t or "", lang, cue=c, truncated=f is False, echo=e)
+            for t, c, f, e in zip(texts, cue_list, finished, prompts)
+        ]
     else:
         column = table[columns["parsed"]]
         if isinstance(column.dtype, pl.List):
@@ -848,6 +877,13 @@ def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
     if duplicated:
         raise LexalignError(f"{path}: cue {duplicated[0]!r} appears more than once; give one generation per cue")
     return frame
+
+
+def _prompt_texts(column: pl.Series) -> list[list[str]]:
+    """The prompt column of a generations file: chat messages (as the rule writes them) or plain text."""
+    if isinstance(column.dtype, pl.List) and isinstance(column.dtype.inner, pl.Struct):
+        return [_message_texts(messages) for messages in column.to_list()]
+    return [[text] if text else [] for text in column.cast(pl.String, strict=False).to_list()]
 
 
 def _booleans(column: pl.Series) -> list[bool | None]:
