@@ -20,7 +20,7 @@ NAME = "sft"
 TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
-FULL = {"steps": 3, "rounds": 4, "cues": 400, "examples": 600, "batch_size": 8}
+FULL = {"steps": 4, "rounds": 4, "cues": 400, "examples": 600, "batch_size": 8}
 TINY = {"steps": 2, "rounds": 2, "cues": 40, "examples": 30, "batch_size": 2}
 MODEL = {"hidden_size": 256, "num_layers": 4, "vocab_size": 8192}
 
@@ -215,14 +215,18 @@ def run(ctx: Context) -> list[Result]:
     if same:
         note += ("; train.py trains with TRL's padded default, so both sides are the SAME configuration and the "
                  "ratio only shows the measurement noise")
-    main = speedup(NAME, "SFT tokens/s vs TRL padded default", round(project["tokens_per_s"], 1), "tok/s", "TRL padded",
-                   round(padded["tokens_per_s"], 1), ">= 2",
+    # Judged on the median per-step rate: on a shared machine single steps stall for seconds when
+    # other processes take the cores, and the median ignores those stalls; the totals are in detail.
+    main = speedup(NAME, "SFT tokens/s vs TRL padded default (median step)", round(project["median_step_tokens_per_s"], 1), "tok/s", "TRL padded",
+                   round(padded["median_step_tokens_per_s"], 1), ">= 2",
                    detail={"model": label, "lengths": lengths, "project": project, "padded": padded, "identical_configuration": same,
                            "compute_bound_gain_limit": round(bound, 3) if bound else None, "peak_rss_mb": round(measured["peak_rss_mb"])},
                    note=note)
     cpu = (project["tokens_per_cpu_s"] or 0, padded["tokens_per_cpu_s"] or 0)
     return [
         main,
+        speedup(NAME, "SFT tokens/s vs TRL padded default (total)", round(project["tokens_per_s"], 1), "tok/s", "TRL padded",
+                round(padded["tokens_per_s"], 1), None, note="all timed tokens / all timed seconds"),
         speedup(NAME, "SFT tokens per CPU-second vs TRL padded default", round(cpu[0], 1), "tok/cpu-s", "TRL padded",
                 round(cpu[1], 1), None, note="process CPU time (user+sys) of the same timed steps"),
         Result(NAME, "padding-removal bound (padded batch tokens / real tokens)", round(bound, 3) if bound else None, "x",

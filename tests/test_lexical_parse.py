@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lexalign.ingest import normalise_text
@@ -181,3 +183,17 @@ def test_echoed_prompt_is_removed():
     zh = ["看到词语“中文”时，你会联想到哪些词？只回答这些词，用中文逗号“，”分隔。"]
     raw = zh[0] + "汉语，汉字\n看到词语“中文”时，你会联想到哪些词？只回答这些词，用中"
     assert parse_associations(raw, "zh", cue="中文", echo=zh, truncated=True) == ["汉语", "汉字"]
+
+
+@pytest.mark.parametrize(("lang", "name"), [("en", "SWOW-EN.R100.illustrative.csv"), ("zh", "SWOWZH.R55.illustrative.csv")])
+def test_clean_human_responses_parse_to_themselves(lang, name):
+    """Every ingested response survives the parser unchanged, alone or in a list (both sides match)."""
+    from lexalign.ingest import pooled_counts
+
+    pooled, _ = pooled_counts(Path(__file__).resolve().parents[1] / "data" / "illustrative" / name, {"format": "auto"})
+    words = pooled["response"].unique().sort().to_list()
+    separator = "，" if lang == "zh" else ", "
+    for start in range(0, len(words), 50):
+        chunk = words[start : start + 50]
+        assert parse_associations(separator.join(chunk), lang) == chunk
+    assert [w for w in words if parse_associations(w, lang) != [w]] == []

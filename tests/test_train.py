@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -382,15 +383,44 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model,
     assert not checkpoints.exists()
 
 
+class _Named(dict):
+    """What a Snakemake script sees: named items as attributes, .get, and iteration over values."""
+
+    __getattr__ = dict.__getitem__
+
+    def __iter__(self):
+        return iter(self.values())
+
+
 @pytest.mark.slow
-def test_multi_process_launch_through_accelerate(tmp_path, train_model, tables):
-    """Two data-parallel workers (CPU/gloo here, GPUs on a cluster) started by accelerate launch -m."""
-    out = tmp_path / "ddp"
-    job = make_job("sft", train_model, tables, out, num_processes=2, log_file=str(tmp_path / "ddp.log"))
-    run(job)
+def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, monkeypatch):
+    """rule train's script body with resources gpu=2: two data-parallel workers started by
+    ``accelerate launch -m lexalign.train`` (CPU/gloo workers here; GPUs on a cluster)."""
+    from lexalign.snake import setup_logging
+    from lexalign.train import run_rule
+
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
+    out = tmp_path / "results" / "train" / "tiny" / "en" / "sft"
+    log_file = tmp_path / "train.log"
+    snakemake = _Named(
+        input=_Named(model=str(train_model), data=str(tables["sft"])),
+        output=_Named(adapter=str(out / "adapter"), metrics=str(out / "metrics.json"), history=str(out / "log_history.jsonl")),
+        params=_Named(settings=method_settings({"preset": "smoke"}, "sft"), checkpoints=str(tmp_path / "checkpoints"), seed=42,
+                      dtype="auto", prompt_language="en", prompts={}),  # fmt: skip
+        wildcards=_Named(model="tiny", lang="en", method="sft"),
+        resources=_Named(gpu=2),
+        log=[str(log_file)],
+        threads=2,
+    )
+    setup_logging(str(log_file))  # what run_step does first: the rule's log, truncated
+    logging.getLogger("lexalign").info("rule started")
+    run_rule(snakemake)
+    logging.getLogger("lexalign").info("rule finished")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_processes"] == 2 and metrics["global_step"] == 3
-    # each optimizer step saw two per-device batches
-    assert metrics["epochs"] == pytest.approx(3 * 2 * 2 / 16)  # smoke: 16 training examples
-    log = (tmp_path / "ddp.log").read_text()
-    assert "[rank 0]" in log and "[rank 1]" not in log  # only the main process writes the rule's log
+    assert metrics["epochs"] == pytest.approx(3 * 2 * 2 / 16)  # each step saw two per-device batches of 2
+    lines = log_file.read_text().splitlines()
+    assert "rule started" in lines[0] and "rule finished" in lines[-1]
+    assert any("launching 2 CPU workers" in line for line in lines)
+    assert any("[rank 0]" in line and "step 3/3" in line for line in lines)  # the workers' lines survive
+    assert not any("[rank 1]" in line for line in lines)  # only the main worker writes the log

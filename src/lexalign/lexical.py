@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lexalign.config import TRAINED_METHODS
 from lexalign.errors import LexalignError
-from lexalign.ingest import normalise_expr, normalise_text
+from lexalign.ingest import load_associations, normalise_expr, normalise_text
 from lexalign.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ DEFAULTS = {
     "bootstrap_samples": 1000,
     "profile_words": 10,
     "vllm": {},
+    "resources": {},
     "psycholinguistic": {},
 }
 
@@ -61,7 +63,7 @@ DEFAULTS = {
 # --------------------------------------------------------------------------------------------------
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_HAS_CJK = re.compile(f"[{_CJK}]")  # findall counts Chinese characters
+_HAS_CJK = re.compile(f"[{_CJK}]")
 _HAS_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 # Reasoning blocks, and the special tokens chat models leave in raw text. Text after an end-of-turn
@@ -532,8 +534,6 @@ def score_table(
         },
         "bootstrap": {"samples": bootstrap_samples, "seed": seed, "level": 0.95, "over": "cues"},
     }
-    if unparsable:
-        log.warning("%d of %d generations gave no parsable word; they score zero", len(unparsable), per_cue.height)
     return per_cue, summary
 
 
@@ -729,8 +729,7 @@ def evaluate(
 ) -> dict:
     """The ``lexical`` rule: generate for the test cues, parse, score, profile; write ``outputs``
     (``scores``: JSON, ``generations`` and ``per_cue``: Parquet). Returns the scores."""
-    from lexalign.config import TRAINED_METHODS
-    from lexalign.psycholinguistic import profile
+    from lexalign.psycholinguistic import profile  # it uses this module's bootstrap helpers
 
     settings = {**DEFAULTS, **settings}
     if method not in EVAL_METHODS:
@@ -743,8 +742,6 @@ def evaluate(
         torch.set_num_threads(int(threads))
     column = "prompt_persona" if method == PERSONA_METHOD else "prompt"
     table = select_cues(load_eval_table(eval_path, column), settings["max_test_cues"], seed)
-    from lexalign.ingest import load_associations
-
     human = load_associations(associations_path).join(table.select("cue"), on="cue", how="semi")
     log.info("lexical %s: %d test cues, %s backend, prompts from %r", method, table.height, settings["backend"], column)
 
@@ -765,6 +762,8 @@ def evaluate(
         schema=GENERATIONS_SCHEMA,
     )
     per_cue, summary = score_table(generations, human, settings["k"], settings["bootstrap_samples"], seed)
+    if summary["n_unparsable"]:
+        log.warning("%d of %d generations gave no parsable word; they score zero", summary["n_unparsable"], summary["n_cues"])
     psycho, psycho_per_cue = profile(
         generations.select("cue", "parsed"), human, prompt_language, settings["psycholinguistic"],
         n_words=settings["profile_words"], bootstrap_samples=settings["bootstrap_samples"], seed=seed,
@@ -775,6 +774,7 @@ def evaluate(
         "method": method,
         "prompt_language": prompt_language,
         "prompt_column": column,
+        "adapter": str(adapter_dir) if adapter_dir else None,
         "generation": {
             key: settings[key] for key in ("backend", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "max_test_cues")
         }
@@ -951,12 +951,13 @@ def score_associations_command(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lexalign score-associations",
         description="Score generated association lists against human norms: P@k, Spearman rank agreement, "
-        "bootstrap 95%% CIs over cues, and the psycholinguistic profile where norms are available.",
+        "bootstrap 95% CIs over cues, and the psycholinguistic profile where norms are available.",
     )
     parser.add_argument("--generations", required=True, metavar="FILE",
                         help="CSV/TSV/JSONL/JSON/Parquet with a 'cue' column and a 'raw' (model text) or 'parsed' (word list) column")
     parser.add_argument("--norms", required=True, metavar="FILE",
-                        help="ingested associations.parquet, or a SWOW pooled strength file (cue, response, R123, ...) or raw file")
+                        help="ingested associations.parquet, a SWOW pooled strength file (cue, response, R123, N, R123.Strength), "
+                        "or a raw SWOW participant file (all participants: no culture filter)")
     parser.add_argument("--lang", required=True, help="prompt language of the generations: en or zh")
     parser.add_argument("--out", metavar="FILE", help="JSON to write (default: <generations>.scores.json)")
     parser.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_K), metavar="K", help="P@k cut-offs (default: 5 10 20 30 40 50)")

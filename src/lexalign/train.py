@@ -272,16 +272,22 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     job = TrainJob.from_json(Path(options.job).read_text(encoding="utf-8"))
     rank = int(os.environ.get("RANK", "0"))
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if job.log_file and rank == 0:
-        handlers.append(logging.FileHandler(job.log_file, mode="a", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [rank {rank}] %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    _log_to(job.log_file if rank == 0 else None, prefix=f"[rank {rank}] ")
     try:
         train(job) if options.worker else run(job)
     except LexalignError as exc:
         log.error("%s", exc)
         print(f"lexalign error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def _log_to(log_file: str | None, prefix: str = "") -> None:
+    """Log to stderr and append to ``log_file``: the launcher and its workers share the rule's log."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
+    fmt = f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s"
+    logging.basicConfig(level=logging.INFO, format=fmt, handlers=handlers, force=True)
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -582,6 +588,8 @@ def run_rule(snakemake: Any) -> None:
         threads=snakemake.threads,
         log_file=snakemake.log[0] if snakemake.log else None,
     )
+    if job.num_processes > 1:
+        _log_to(job.log_file)  # reopen the rule's log for appending, so the workers' lines are not overwritten
     run(job)
 
 

@@ -18,15 +18,19 @@ rule lexical:
         log_path("lexical", "model", "lang", "method"),
     benchmark:
         benchmark_path("lexical", "model", "lang", "method")
+    wildcard_constraints:
+        method="vanilla|prompt|sft|rl|sft_rl|dpo",
     conda:
         "../../envs/lexalign.yaml"
-    threads: 2
+    threads: config["lexical"]["resources"]["threads"]
     resources:
-        mem_mb=8000,
+        gpu=config["lexical"]["resources"]["gpus"],
+        mem_mb=config["lexical"]["resources"]["mem_mb"],
+        runtime=config["lexical"]["resources"]["runtime"],
     params:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
-        dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
-        settings=config["lexical"],
+        dtype=lambda wc: model_spec(wc)["dtype"],
+        settings={k: v for k, v in config["lexical"].items() if k != "resources"},
         seed=config["seed"],
     script:
         "../scripts/lexical.py"
