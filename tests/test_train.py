@@ -413,9 +413,14 @@ def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, 
         threads=2,
     )
     setup_logging(str(log_file))  # what run_step does first: the rule's log, truncated
-    logging.getLogger("lexalign").info("rule started")
-    run_rule(snakemake)
-    logging.getLogger("lexalign").info("rule finished")
+    try:
+        logging.getLogger("lexalign").info("rule started")
+        run_rule(snakemake)
+        logging.getLogger("lexalign").info("rule finished")
+    finally:
+        for handler in logging.root.handlers[:]:
+            logging.root.removeHandler(handler)
+            handler.close()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_processes"] == 2 and metrics["global_step"] == 3
     assert metrics["epochs"] == pytest.approx(3 * 2 * 2 / 16)  # each step saw two per-device batches of 2

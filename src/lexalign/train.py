@@ -207,7 +207,7 @@ def prepare_checkpoints(job: TrainJob) -> Path | None:
     """Keep checkpoints made for this very job and return the one to resume from; drop others."""
     folder = Path(job.checkpoint_dir)
     stamp = folder / FINGERPRINT
-    expected = fingerprint(job)
+    expected = json.loads(json.dumps(fingerprint(job)))  # compared with its JSON copy on disk
     if folder.is_dir():
         try:
             previous = json.loads(stamp.read_text(encoding="utf-8"))
