@@ -4,9 +4,9 @@ The training data are real template rows: a synthetic SWOW-EN-shaped file (bench
 realistic list lengths) goes through ``lexalign.ingest.ingest`` and ``lexalign.templates.build_templates``.
 The project's trainer is ``lexalign.train.build_trainer`` (its preset, LoRA, optimizer, collator,
 packing / padding-free settings, whatever train.py uses). The baseline is the very same trainer built
-with TRL's padded default (``packing=False, padding_free=False``) set on its config. Both train in
-one process, in alternating rounds (see ``train_pair``); tokens are the real (non-pad) tokens the
-collator receives, timed over the steps after each round's warm-up step.
+with TRL's padded default (``packing=False, padding_free=False``) set on its config. Each run is its
+own process (see ``train_side``), in the order padded, project, project, padded; tokens are the real
+(non-pad) tokens the collator receives, timed over the steps after the warm-up step.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ NAME = "sft"
 TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
-FULL = {"steps": 4, "rounds": 4, "cues": 400, "examples": 600, "batch_size": 8}
-TINY = {"steps": 2, "rounds": 2, "cues": 40, "examples": 30, "batch_size": 2}
+FULL = {"steps": 7, "repeats": 2, "cues": 400, "examples": 600, "batch_size": 8}
+TINY = {"steps": 2, "repeats": 1, "cues": 40, "examples": 30, "batch_size": 2}
 MODEL = {"hidden_size": 256, "num_layers": 4, "vocab_size": 8192}
 
 
@@ -80,83 +80,80 @@ def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batc
     return trainer
 
 
-def train_pair(model_dir: str, data: str, work: str, rounds: int, steps: int, batch_size: int) -> dict:
-    """Tokens/s of the project's trainer and of the padded baseline, measured in alternation.
+def train_side(model_dir: str, data: str, work: str, batching: str, steps: int, batch_size: int) -> dict:
+    """Train ``steps`` optimizer steps of one side (``project`` or ``padded``); the first is warm-up.
 
-    Both trainers live in this one process and train in turns (``rounds`` calls of ``trainer.train()``
-    with ``steps`` optimizer steps each, order AB BA AB ...), each round on a different shuffle
-    (``data_seed``) shared by both sides. The first step of every call is warm-up; the others are
-    timed. Alternating cancels the drift of a shared machine's load, which separate runs minutes
-    apart do not. Tokens are the real (non-pad) tokens the collator receives.
+    One trainer per process on purpose: in one process, a trainer built after another one trains
+    about 25% slower (measured with identical configurations), which would bias a paired design.
+    Returns the real (non-pad) tokens the collator received and the time of each timed step.
     """
     import time
 
     from transformers import TrainerCallback
 
-    sides = {name: _build(model_dir, data, work, name, steps, batch_size) for name in ("padded", "project")}
-    tally = {name: {"tokens": 0, "batch_tokens": 0, "seconds": 0.0, "cpu_seconds": 0.0, "step_rates": []} for name in sides}
-    current: dict = {}
+    trainer = _build(model_dir, data, work, batching, steps, batch_size)
+    counts: list[tuple[int, int]] = []
+    marks: list[tuple[float, float]] = []
+    collate = trainer.data_collator
 
-    for name, trainer in sides.items():
-        collate = trainer.data_collator
+    def counting(features):
+        batch = collate(features)
+        counts.append((sum(len(f["input_ids"]) for f in features), int(batch["input_ids"].numel())))
+        return batch
 
-        def counting(features, collate=collate):
-            batch = collate(features)
-            current["counts"].append((sum(len(f["input_ids"]) for f in features), int(batch["input_ids"].numel())))
-            return batch
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            marks.append((time.perf_counter(), time.process_time()))
 
-        trainer.data_collator = counting
-
-        class Clock(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                current["marks"].append((time.perf_counter(), time.process_time()))
-
-        trainer.add_callback(Clock())
-
-    for round_ in range(rounds):
-        order = ("padded", "project") if round_ % 2 == 0 else ("project", "padded")
-        for name in order:
-            trainer = sides[name]
-            trainer.args.data_seed = 1000 + round_
-            current.update(counts=[], marks=[])
-            trainer.train()
-            accum = max(1, trainer.args.gradient_accumulation_steps)
-            counts, marks = current["counts"], current["marks"]
-            timed = counts[accum: steps * accum]  # batches of steps 2..steps
-            t = tally[name]
-            t["tokens"] += sum(c[0] for c in timed)
-            t["batch_tokens"] += sum(c[1] for c in timed)
-            t["seconds"] += marks[steps - 1][0] - marks[0][0]
-            t["cpu_seconds"] += marks[steps - 1][1] - marks[0][1]
-            for i in range(1, steps):
-                step_tokens = sum(c[0] for c in counts[i * accum: (i + 1) * accum])
-                t["step_rates"].append(step_tokens / max(marks[i][0] - marks[i - 1][0], 1e-9))
-
-    out = {}
-    for name, trainer in sides.items():
-        t, args = tally[name], trainer.args
-        rates = sorted(t["step_rates"])
-        out[name] = {
-            "tokens_per_s": t["tokens"] / t["seconds"],
-            "tokens_per_cpu_s": t["tokens"] / t["cpu_seconds"] if t["cpu_seconds"] > 0 else None,
-            "median_step_tokens_per_s": rates[len(rates) // 2] if rates else None,
-            "timed_steps": len(rates),
-            "seconds_measured": t["seconds"],
-            "real_tokens": t["tokens"],
-            "batch_tokens": t["batch_tokens"],
-            "padding_fraction": 1 - t["tokens"] / t["batch_tokens"] if t["batch_tokens"] else 0.0,
-            "packing": bool(getattr(args, "packing", False)),
-            "padding_free": bool(getattr(args, "padding_free", False)),
-            "packing_strategy": getattr(args, "packing_strategy", None),
-            "max_length": getattr(args, "max_length", None),
-            "batch_size": args.per_device_train_batch_size,
-            "bf16": bool(args.bf16),
-            "attn_implementation": getattr(trainer.model.config, "_attn_implementation", None),
-        }
-    return out
+    trainer.data_collator = counting
+    trainer.add_callback(Clock())
+    trainer.train()
+    args = trainer.args
+    accum = max(1, args.gradient_accumulation_steps)
+    steps_out = []
+    for i in range(1, steps):
+        batches = counts[i * accum: (i + 1) * accum]
+        steps_out.append({
+            "tokens": sum(c[0] for c in batches),
+            "batch_tokens": sum(c[1] for c in batches),
+            "seconds": marks[i][0] - marks[i - 1][0],
+            "cpu_seconds": marks[i][1] - marks[i - 1][1],
+        })
+    return {
+        "steps": steps_out,
+        "packing": bool(getattr(args, "packing", False)),
+        "padding_free": bool(getattr(args, "padding_free", False)),
+        "packing_strategy": getattr(args, "packing_strategy", None),
+        "max_length": getattr(args, "max_length", None),
+        "batch_size": args.per_device_train_batch_size,
+        "bf16": bool(args.bf16),
+        "attn_implementation": getattr(trainer.model.config, "_attn_implementation", None),
+    }
 
 
-train_pair.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.train")
+train_side.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.train")
+
+
+def combine(runs: list[dict]) -> dict:
+    """Pool the timed steps of several runs of one side."""
+    steps = [step for run in runs for step in run["steps"]]
+    tokens = sum(s["tokens"] for s in steps)
+    batch_tokens = sum(s["batch_tokens"] for s in steps)
+    seconds = sum(s["seconds"] for s in steps)
+    cpu = sum(s["cpu_seconds"] for s in steps)
+    rates = sorted(s["tokens"] / max(s["seconds"], 1e-9) for s in steps)
+    return {
+        **{k: v for k, v in runs[0].items() if k != "steps"},
+        "tokens_per_s": tokens / seconds if seconds else None,
+        "tokens_per_cpu_s": tokens / cpu if cpu > 0 else None,
+        "median_step_tokens_per_s": rates[len(rates) // 2] if rates else None,
+        "timed_steps": len(steps),
+        "seconds_measured": seconds,
+        "real_tokens": tokens,
+        "batch_tokens": batch_tokens,
+        "padding_fraction": 1 - tokens / batch_tokens if batch_tokens else 0.0,
+        "runs_tokens_per_s": [round(sum(s["tokens"] for s in r["steps"]) / sum(s["seconds"] for s in r["steps"]), 1) for r in runs],
+    }
 
 
 def length_stats(model_dir: Path, table: Path) -> dict:
@@ -203,13 +200,18 @@ def run(ctx: Context) -> list[Result]:
     table = sft_table(ctx, size["cues"], size["examples"])
     model_dir, label = sft_model(ctx, table)
     lengths = length_stats(model_dir, table)
-    measured = measure(ctx, "bench.sft:train_pair", {
-        "model_dir": str(model_dir), "data": str(table), "work": str(ctx.work_dir / "sft"), "rounds": size["rounds"],
-        "steps": size["steps"], "batch_size": size["batch_size"]}, timeout=900)
-    project, padded = measured["value"]["project"], measured["value"]["padded"]
+    runs: dict[str, list[dict]] = {"padded": [], "project": []}
+    peak = 0.0
+    for i, side in enumerate(("padded", "project", "project", "padded")[: 2 * size["repeats"]]):  # ABBA: cancels drift
+        measured = measure(ctx, "bench.sft:train_side", {
+            "model_dir": str(model_dir), "data": str(table), "work": str(ctx.work_dir / "sft" / str(i)), "batching": side,
+            "steps": size["steps"], "batch_size": size["batch_size"]}, timeout=900)
+        runs[side].append(measured["value"])
+        peak = max(peak, measured["peak_rss_mb"])
+    project, padded = combine(runs["project"]), combine(runs["padded"])
     same = (project["packing"], project["padding_free"]) == (padded["packing"], padded["padding_free"])
     bound = padded["batch_tokens"] / padded["real_tokens"] if padded["real_tokens"] else None
-    note = (f"{label}; batch {size['batch_size']}, {project['timed_steps']} timed steps per side in {size['rounds']} alternating rounds; "
+    note = (f"{label}; batch {size['batch_size']}, {project['timed_steps']} timed steps per side in {size['repeats']} runs (order ABBA); "
             f"padding {padded['padding_fraction']:.0%} -> {project['padding_fraction']:.0%} of batch tokens; "
             f"project: packing={project['packing']} padding_free={project['padding_free']} bf16={project['bf16']}")
     if same:
@@ -220,7 +222,7 @@ def run(ctx: Context) -> list[Result]:
     main = speedup(NAME, "SFT tokens/s vs TRL padded default (median step)", round(project["median_step_tokens_per_s"], 1), "tok/s", "TRL padded",
                    round(padded["median_step_tokens_per_s"], 1), ">= 2",
                    detail={"model": label, "lengths": lengths, "project": project, "padded": padded, "identical_configuration": same,
-                           "compute_bound_gain_limit": round(bound, 3) if bound else None, "peak_rss_mb": round(measured["peak_rss_mb"])},
+                           "compute_bound_gain_limit": round(bound, 3) if bound else None, "peak_rss_mb": round(peak)},
                    note=note)
     cpu = (project["tokens_per_cpu_s"] or 0, padded["tokens_per_cpu_s"] or 0)
     return [
