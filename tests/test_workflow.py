@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-STAGES = ("prepare_model", "ingest", "template")
+STAGES = ("prepare_model", "ingest", "template", "train", "lexical", "wvs", "report")
 
 
 def snakemake(repo, workdir, *args, configfile=None):
@@ -77,3 +77,11 @@ def test_failed_step_leaves_no_output(repo, tmp_path, tiny_config):
     assert result.returncode != 0
     assert f"lexalign error: {broken}: missing column 'r3'" in result.stderr
     assert not (tmp_path / "results/ingest/en").exists() or not any((tmp_path / "results/ingest/en").iterdir())
+
+
+def test_rules_are_formatted_and_lint_clean(repo):
+    rule_files = [str(repo / "Snakefile"), *map(str, sorted((repo / "workflow" / "rules").glob("*.smk")))]
+    formatted = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *rule_files], capture_output=True, text=True)
+    assert formatted.returncode == 0, formatted.stderr
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert "Congratulations" in lint.stdout + lint.stderr, lint.stdout[-2000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,9 +93,15 @@ def check_consistency(config: dict, source: str = "config") -> None:
 
 
 def builtin_presets() -> dict[str, dict]:
-    """The training presets shipped with the package (paper, default, smoke)."""
+    """The training presets shipped with the package (paper, default, smoke); a fresh copy per call."""
+    return copy.deepcopy(_read_builtin_presets())
+
+
+@functools.cache
+def _read_builtin_presets() -> dict[str, dict]:
+    # Parsed once per process: every train job's params call this while Snakemake builds the DAG.
     text = (Path(__file__).parent / "resources" / "presets.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _expand_paths(config: dict) -> None:

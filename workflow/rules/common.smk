@@ -4,6 +4,7 @@ from pathlib import Path
 
 from lexalign.config import TRAINED_METHODS, validate_config
 from lexalign.errors import LexalignError
+from lexalign.wvs_data import source_path as wvs_source_path
 
 try:
     validate_config(
@@ -13,6 +14,11 @@ except LexalignError as error:
     sys.exit(f"lexalign error: {error}")
 
 RUN = config["run"]
+# The shipped illustrative WVS file lives in the repository, wherever the working directory is.
+if config["wvs"]["source"]["path"] is None:
+    config["wvs"]["source"]["path"] = str(
+        Path(workflow.basedir, wvs_source_path(config["wvs"]["source"]))
+    )
 
 
 wildcard_constraints:

@@ -1,9 +1,6 @@
-from lexalign.wvs_data import source_path as wvs_source_path
-
-
 rule wvs_humans:
     input:
-        source=wvs_source_path(config["wvs"]["source"]),
+        source=config["wvs"]["source"]["path"],
         catalog=config["wvs"]["catalog"] or [],
     output:
         humans="results/wvs/humans.parquet",
