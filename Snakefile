@@ -11,6 +11,12 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+wildcard_constraints:
+    model=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    lang=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    method=r"[a-z_]+",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/ingest.smk"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from lexalign.config import TRAINED_METHODS, validate_config
 from lexalign.errors import LexalignError
+from lexalign.train import data_table, method_settings
 from lexalign.wvs_data import source_path as wvs_source_path
 
 try:
@@ -19,12 +20,6 @@ if config["wvs"]["source"]["path"] is None:
     config["wvs"]["source"]["path"] = str(
         Path(workflow.basedir, wvs_source_path(config["wvs"]["source"]))
     )
-
-
-wildcard_constraints:
-    model=r"[A-Za-z0-9][A-Za-z0-9._-]*",
-    lang=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    method=r"[a-z_]+",
 
 
 def _per_wildcards(folder, rule_name, wildcard_names, suffix):
@@ -62,6 +57,40 @@ def adapter_input(wildcards):
     """The LoRA adapter a (model, lang, method) is evaluated with; none for untrained methods."""
     if is_trained(wildcards.method):
         return f"results/train/{wildcards.model}/{wildcards.lang}/{wildcards.method}/adapter"
+    return []
+
+
+def train_inputs(wildcards):
+    """Inputs of training: the prepared model, the method's template table and, for sft_rl, the SFT adapter."""
+    inputs = {
+        "model": f"results/models/{wildcards.model}",
+        "data": f"results/templates/{wildcards.lang}/{data_table(wildcards.method)}.parquet",
+    }
+    if wildcards.method == "sft_rl":
+        inputs["init_adapter"] = (
+            f"results/train/{wildcards.model}/{wildcards.lang}/sft/adapter"
+        )
+    return inputs
+
+
+def train_settings(wildcards):
+    """LoRA, hyper-parameters and resources of the configured preset for one trained method."""
+    return method_settings(config["train"], wildcards.method)
+
+
+def train_resource(name):
+    """A rule resource (gpus, cpus_per_task, mem_mb, runtime) from the preset."""
+
+    def resource(wildcards):
+        return train_settings(wildcards)["resources"][name]
+
+    return resource
+
+
+def wvs_associations_input(wildcards):
+    """The language's ingested norms, only for association-augmented WVS prompting."""
+    if wildcards.method == "assoc_prompt":
+        return f"results/ingest/{wildcards.lang}/associations.parquet"
     return []
 
 

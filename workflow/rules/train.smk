@@ -4,34 +4,6 @@
 # killed or failed job resumes from its last checkpoint when rerun.
 
 
-# Input functions of rule train. They belong in common.smk; kept here until the lead moves them
-# (a later definition there or here is the same code).
-from lexalign.train import data_table, method_settings
-
-
-def train_inputs(wildcards):
-    """What rule train reads: the prepared model, the method's template table and, for sft_rl, the SFT adapter."""
-    inputs = {
-        "model": f"results/models/{wildcards.model}",
-        "data": f"results/templates/{wildcards.lang}/{data_table(wildcards.method)}.parquet",
-    }
-    if wildcards.method == "sft_rl":
-        inputs["init_adapter"] = (
-            f"results/train/{wildcards.model}/{wildcards.lang}/sft/adapter"
-        )
-    return inputs
-
-
-def train_settings(wildcards):
-    """LoRA, hyper-parameters and resources of the configured preset for one trained method."""
-    return method_settings(config["train"], wildcards.method)
-
-
-def train_resource(name):
-    """A rule resource (gpus, cpus_per_task, mem_mb, runtime) from the preset."""
-    return lambda wildcards: train_settings(wildcards)["resources"][name]
-
-
 rule train:
     input:
         unpack(train_inputs),

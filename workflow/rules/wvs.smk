@@ -26,11 +26,7 @@ rule wvs:
         model="results/models/{model}",
         adapter=adapter_input,
         humans="results/wvs/humans.parquet",
-        associations=lambda wc: (
-            f"results/ingest/{wc.lang}/associations.parquet"
-            if wc.method == "assoc_prompt"
-            else []
-        ),
+        associations=wvs_associations_input,
     output:
         metrics="results/wvs/{model}/{lang}/{method}/metrics.json",
         answers="results/wvs/{model}/{lang}/{method}/answers.parquet",
