@@ -111,6 +111,9 @@ def paper_config(work: Path) -> tuple[Path, str]:
             # The real SWOW file is not here: the illustrative file of the same layout stands in.
             fallback = base["languages"].get(lang) or base["languages"]["en"]
             spec["norms"] = {**spec["norms"], "path": fallback["norms"]["path"], "format": "raw"}
+    wvs_source = config.get("wvs", {}).get("source", {})
+    if wvs_source.get("path") and not Path(wvs_source["path"]).is_file():
+        wvs_source["path"] = None  # the official WVS file is not here: the illustrative one stands in
     path = work / "paper.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path, source

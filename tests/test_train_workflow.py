@@ -24,7 +24,7 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None) -> subp
 
 
 def paper_config_with_stand_ins(tmp_path: Path) -> Path:
-    """config/paper.yaml with its placeholder model and norms paths replaced by empty stand-ins
+    """config/paper.yaml with its placeholder model, norms and WVS paths replaced by empty stand-ins
     (validation checks that they exist; a dry run reads nothing else)."""
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8"))
     for name, spec in config["models"].items():
@@ -37,9 +37,12 @@ def paper_config_with_stand_ins(tmp_path: Path) -> Path:
         norms.parent.mkdir(parents=True, exist_ok=True)
         norms.write_text("cue,R1,R2,R3\n")
         spec["norms"]["path"] = str(norms)
+    wvs = tmp_path / "wvs" / Path(config["wvs"]["source"]["path"]).name
+    wvs.parent.mkdir()
+    wvs.write_text("B_COUNTRY_ALPHA,W_WEIGHT,Q1\n")
+    config["wvs"]["source"]["path"] = str(wvs)
     path = tmp_path / "paper.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    (tmp_path / "data").symlink_to(REPO / "data")  # the repo's relative data paths (e.g. WVS answers)
     return path
 
 
