@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from lexalign.errors import LexalignError
-from lexalign.io import atomic_path, write_json
+from lexalign.io import atomic_path, read_parquet_table, write_json
 
 log = logging.getLogger(__name__)
 
@@ -272,15 +272,7 @@ def check_no_leakage(table: pl.DataFrame) -> None:
 
 def load_associations(path: str | os.PathLike, splits: tuple[str, ...] | None = None) -> pl.DataFrame:
     """Read an ingested associations table, checking its columns."""
-    try:
-        table = pl.read_parquet(path)
-    except FileNotFoundError:
-        raise LexalignError(f"{path}: file not found") from None
-    except pl.exceptions.PolarsError as exc:
-        raise LexalignError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    missing = {"cue", "response", "count", "split"} - set(table.columns)
-    if missing:
-        raise LexalignError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected the ingest stage's associations table")
+    table = read_parquet_table(path, ("cue", "response", "count", "split"), "the ingest stage's associations table")
     if splits is not None:
         table = table.filter(pl.col("split").is_in(list(splits)))
     return table

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +48,24 @@ def read_json(path: str | os.PathLike) -> Any:
         raise LexalignError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LexalignError(f"{path}: not valid UTF-8 JSON ({exc})") from None
+
+
+def read_parquet_table(path: str | os.PathLike, required: Iterable[str], expected: str):
+    """Read a Parquet table another stage wrote, checking it has the ``required`` columns.
+
+    ``expected`` names the table for the error message ("the templates stage's eval table").
+    """
+    import polars as pl
+
+    from lexalign.errors import LexalignError
+
+    try:
+        table = pl.read_parquet(path)
+    except FileNotFoundError:
+        raise LexalignError(f"{path}: file not found") from None
+    except pl.exceptions.PolarsError as exc:
+        raise LexalignError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise LexalignError(f"{path}: missing column(s) {', '.join(missing)}; expected {expected}")
+    return table

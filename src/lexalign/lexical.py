@@ -34,7 +34,7 @@ import polars as pl
 from lexalign.config import TRAINED_METHODS
 from lexalign.errors import LexalignError
 from lexalign.ingest import load_associations, normalise_expr, normalise_text
-from lexalign.io import atomic_path, write_json
+from lexalign.io import atomic_path, read_parquet_table, write_json
 
 log = logging.getLogger(__name__)
 
@@ -689,15 +689,7 @@ GENERATIONS_SCHEMA = {
 
 def load_eval_table(path: str | os.PathLike, prompt_column: str) -> pl.DataFrame:
     """The templates stage's eval.parquet: one row per test cue with its chat prompts."""
-    try:
-        table = pl.read_parquet(path)
-    except FileNotFoundError:
-        raise LexalignError(f"{path}: file not found") from None
-    except pl.exceptions.PolarsError as exc:
-        raise LexalignError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    missing = {"cue", prompt_column} - set(table.columns)
-    if missing:
-        raise LexalignError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected the templates stage's eval table")
+    table = read_parquet_table(path, ("cue", prompt_column), "the templates stage's eval table")
     duplicated = table.filter(pl.col("cue").is_duplicated())["cue"].unique().to_list()
     if duplicated:
         raise LexalignError(f"{path}: cue {duplicated[0]!r} appears more than once")
@@ -927,15 +919,7 @@ def read_norms(path: str | os.PathLike) -> pl.DataFrame:
 
     path = Path(path)
     if path.suffix.lower() == ".parquet":
-        try:
-            table = pl.read_parquet(path)
-        except FileNotFoundError:
-            raise LexalignError(f"{path}: file not found") from None
-        except pl.exceptions.PolarsError as exc:
-            raise LexalignError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-        missing = {"cue", "response", "count"} - set(table.columns)
-        if missing:
-            raise LexalignError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected an ingested associations table")
+        table = read_parquet_table(path, ("cue", "response", "count"), "an ingested associations table")
         return (
             table.select(normalise_expr("cue").alias("cue"), normalise_expr("response").alias("response"), pl.col("count").cast(pl.Int64))
             .filter((pl.col("response") != "") & (pl.col("response") != pl.col("cue")))

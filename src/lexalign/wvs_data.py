@@ -28,7 +28,7 @@ import polars as pl
 import yaml
 
 from lexalign.errors import LexalignError
-from lexalign.io import atomic_path, write_json
+from lexalign.io import atomic_path, read_parquet_table, write_json
 
 log = logging.getLogger(__name__)
 
@@ -540,13 +540,4 @@ def build_humans(
 
 def read_humans(path: str | os.PathLike) -> pl.DataFrame:
     """Read the wvs_humans table, checking its columns."""
-    try:
-        table = pl.read_parquet(path)
-    except FileNotFoundError:
-        raise LexalignError(f"{path}: file not found") from None
-    except pl.exceptions.PolarsError as exc:
-        raise LexalignError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in HUMANS_SCHEMA if c not in table.columns]
-    if missing:
-        raise LexalignError(f"{path}: missing column(s) {', '.join(missing)}; expected the wvs_humans table")
-    return table
+    return read_parquet_table(path, list(HUMANS_SCHEMA), "the wvs_humans table")
