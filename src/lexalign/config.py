@@ -77,6 +77,9 @@ def check_consistency(config: dict, source: str = "config") -> None:
     if preset not in presets:
         known = ", ".join(sorted(presets))
         raise LexalignError(f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})")
+    from lexalign.train import check_train_config  # here: lexalign.train imports this module
+
+    check_train_config(config["train"], run["methods"], source)
     _expand_paths(config)
     for name in run["models"]:
         spec = config["models"][name]
