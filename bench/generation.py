@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bench.common import REPO, Context, Result, eval_model_dir, measure, skipped, speedup
+from bench.common import REPO, Context, Result, eval_model_dir, measure, speedup
 
 NAME = "generation"
 TITLE = "3. Tier-1 generation: cues/s batched (lexical default batch) vs one cue at a time"
@@ -86,10 +86,8 @@ generation_throughput.imports = ("torch", "transformers", "lexalign.lexical", "l
 
 
 def run(ctx: Context) -> list[Result]:
-    try:
-        from lexalign.lexical import DEFAULTS, generate  # noqa: F401
-    except ImportError as exc:
-        return [skipped(NAME, "cues/s batched vs one at a time", f"lexalign.lexical.generate not importable yet ({exc})", ">= 5")]
+    from lexalign.lexical import DEFAULTS
+
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
     table = eval_prompts(ctx)

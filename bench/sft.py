@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bench.common import Context, Result, gemma_model_dir, measure, skipped, speedup, tiny_model_dir
+from bench.common import Context, Result, gemma_model_dir, measure, speedup, tiny_model_dir
 
 NAME = "sft"
 TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
@@ -192,10 +192,6 @@ def sft_model(ctx: Context, table: Path) -> tuple[Path, str]:
 
 
 def run(ctx: Context) -> list[Result]:
-    try:
-        import lexalign.train as train_module  # noqa: F401
-    except ImportError as exc:
-        return [skipped(NAME, "tokens/s vs TRL padded default", f"lexalign.train not importable yet ({exc})", ">= 2")]
     size = TINY if ctx.tiny else FULL
     table = sft_table(ctx, size["cues"], size["examples"])
     model_dir, label = sft_model(ctx, table)

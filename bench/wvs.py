@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from bench.common import Context, Result, eval_model_dir, measure, skipped, speedup
+from bench.common import Context, Result, eval_model_dir, measure, speedup
 
 NAME = "wvs"
 TITLE = "4. WVS: items/s from option logits vs generate-and-parse; parse failures"
@@ -78,10 +78,8 @@ wvs_throughput.imports = ("torch", "transformers", "lexalign.wvs", "lexalign.mod
 
 
 def run(ctx: Context) -> list[Result]:
-    try:
-        from lexalign.wvs import DEFAULTS, generate_answers, score_options  # noqa: F401
-    except ImportError as exc:
-        return [skipped(NAME, "items/s logits vs generate", f"lexalign.wvs not importable yet ({exc})", ">= 10")]
+    from lexalign.wvs import DEFAULTS
+
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
     batch, new_tokens = int(DEFAULTS.get("batch_size", 8)), int(DEFAULTS.get("max_new_tokens", 8))

@@ -104,31 +104,35 @@ def grid(pattern, methods=None):
     )
 
 
-def has_rule(name):
-    return any(rule.name == name for rule in workflow.rules)
+def train_results():
+    return grid(
+        "results/train/{model}/{lang}/{method}/metrics.json",
+        [m for m in RUN["methods"] if is_trained(m)],
+    )
+
+
+def lexical_results():
+    # assoc_prompt is a WVS-only method.
+    return grid(
+        "results/lexical/{model}/{lang}/{method}/scores.json",
+        [m for m in RUN["methods"] if m != "assoc_prompt"],
+    )
+
+
+def wvs_results():
+    return grid("results/wvs/{model}/{lang}/{method}/metrics.json")
 
 
 def all_targets():
     """Everything the default target builds, from the run grid."""
-    targets = []
-    for model in RUN["models"]:
-        targets.append(f"results/models/{model}")
+    targets = [f"results/models/{model}" for model in RUN["models"]]
     for lang in RUN["languages"]:
         targets.append(f"results/ingest/{lang}/stats.json")
         targets.append(f"results/templates/{lang}/stats.json")
-    # Stages join the default target as their rule files land.
-    if has_rule("train"):
-        targets += grid(
-            "results/train/{model}/{lang}/{method}/metrics.json",
-            [m for m in RUN["methods"] if is_trained(m)],
-        )
-    if has_rule("lexical"):
-        targets += grid(
-            "results/lexical/{model}/{lang}/{method}/scores.json",
-            [m for m in RUN["methods"] if m != "assoc_prompt"],
-        )
-    if has_rule("wvs"):
-        targets += grid("results/wvs/{model}/{lang}/{method}/metrics.json")
-    if has_rule("report"):
-        targets.append("results/report/index.md")
-    return targets
+    return [
+        *targets,
+        *train_results(),
+        *lexical_results(),
+        *wvs_results(),
+        "results/report/index.md",
+    ]

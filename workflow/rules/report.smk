@@ -7,27 +7,9 @@
 
 rule report:
     input:
-        lexical=(
-            grid(
-                "results/lexical/{model}/{lang}/{method}/scores.json",
-                [m for m in RUN["methods"] if m != "assoc_prompt"],
-            )
-            if has_rule("lexical")
-            else []
-        ),
-        wvs=(
-            grid("results/wvs/{model}/{lang}/{method}/metrics.json")
-            if has_rule("wvs")
-            else []
-        ),
-        train=(
-            grid(
-                "results/train/{model}/{lang}/{method}/metrics.json",
-                [m for m in RUN["methods"] if is_trained(m)],
-            )
-            if has_rule("train") and any(map(is_trained, RUN["methods"]))
-            else []
-        ),
+        lexical=lexical_results(),
+        wvs=wvs_results(),
+        train=train_results(),
     output:
         index="results/report/index.md",
         tier1=report(
