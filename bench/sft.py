@@ -53,7 +53,7 @@ def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batc
     padded default on the project's own config object (nothing else changes)."""
     import lexalign.train as train_module
 
-    settings = train_module.method_settings({"preset": "default", "presets": {}}, "sft")
+    settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
         max_steps=steps, save_steps=10_000, logging_steps=10_000, max_eval_examples=0, eval_steps=None,
         per_device_train_batch_size=batch_size, warmup_ratio=0.0,

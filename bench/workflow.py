@@ -90,7 +90,7 @@ def _base_config() -> dict:
 
 def paper_config(work: Path) -> tuple[Path, str]:
     """A runnable copy of config/paper.yaml (or, until it exists, the paper grid on config.yaml)."""
-    from lexalign.config import METHODS
+    from lexalign.methods import NAMES as METHODS
 
     base = _base_config()
     paper_file = REPO / "config" / "paper.yaml"

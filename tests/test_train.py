@@ -18,15 +18,14 @@ import pytest
 import yaml
 
 from lexalign.errors import LexalignError
+from lexalign import methods
+from lexalign.presets import check_presets, method_settings, resolve_preset
 from lexalign.train import (
     TrainJob,
     build_trainer,
-    data_table,
     last_checkpoint,
     load_split,
-    method_settings,
     prepare_checkpoints,
-    resolve_preset,
     run,
     trainer_config,
 )
@@ -107,7 +106,7 @@ def make_job(method, model, tables, out: Path, overrides=None, **fields) -> Trai
     return TrainJob(
         method=method,
         model_dir=str(model),
-        data=str(tables[data_table(method)]),
+        data=str(tables[methods.get(method).data_table]),
         adapter_out=str(out / "adapter"),
         metrics_out=str(out / "metrics.json"),
         history_out=str(out / "log_history.jsonl"),
@@ -144,11 +143,11 @@ def test_builtin_presets_match_the_config_schema():
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema).evolve(schema=schema["properties"]["train"]["$defs"]["preset"])
-    from lexalign.config import builtin_presets
+    from lexalign.presets import builtin_presets
 
     for name, preset in builtin_presets().items():
         assert [e.message for e in validator.iter_errors(preset)] == [], name
-        for method in ("sft", "rl", "sft_rl", "dpo"):
+        for method in methods.TRAINED:
             assert set(preset[method]) <= set(schema["properties"]["train"]["$defs"][{"sft_rl": "rl"}.get(method, method)]["properties"]) | set(
                 schema["properties"]["train"]["$defs"]["shared"]["properties"]
             )
@@ -188,13 +187,11 @@ def test_bad_presets_fail_with_one_line(config, message):
         method_settings(config, "sft")
 
 
-def test_check_train_config_reports_the_config_source():
-    from lexalign.train import check_train_config
-
-    check_train_config({"preset": "paper"}, ["vanilla", "sft", "rl", "sft_rl", "dpo"])
+def test_check_presets_reports_the_config_source():
+    check_presets({"preset": "paper"}, ["vanilla", "sft", "rl", "sft_rl", "dpo"])
     with pytest.raises(LexalignError, match=r"^my.yaml: train.presets.a.base: circular base chain a -> a$"):
-        check_train_config({"preset": "a", "presets": {"a": {"base": "a"}}}, ["sft"], source="my.yaml")
-    check_train_config({"preset": "nope"}, ["vanilla"])  # nothing to train, nothing to check
+        check_presets({"preset": "a", "presets": {"a": {"base": "a"}}}, ["sft"], source="my.yaml")
+    check_presets({"preset": "nope"}, ["vanilla"])  # nothing to train, nothing to check
 
 
 def test_untrained_methods_are_refused():

@@ -319,7 +319,7 @@ def _key_of(path: str | os.PathLike) -> Key:
 
 def expected_files(results_dir: str | os.PathLike, models: Sequence[str], languages: Sequence[str], methods: Sequence[str]) -> dict[str, list[str]]:
     """The result files a run grid produces (what rule ``report`` gets as input), for use without Snakemake."""
-    from lexalign.config import TRAINED_METHODS
+    from lexalign import methods as method_registry
 
     base = Path(results_dir)
 
@@ -329,7 +329,7 @@ def expected_files(results_dir: str | os.PathLike, models: Sequence[str], langua
     return {
         "lexical": grid("lexical", "scores.json", [m for m in methods if m != "assoc_prompt"]),
         "wvs": grid("wvs", "metrics.json", methods),
-        "train": grid("train", "metrics.json", [m for m in methods if m in TRAINED_METHODS]),
+        "train": grid("train", "metrics.json", method_registry.trained(methods)),
     }
 
 

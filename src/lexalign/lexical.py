@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lexalign.config import TRAINED_METHODS
+from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.ingest import load_associations, normalise_expr, normalise_text
 from lexalign.io import atomic_path, read_parquet_table, write_json
@@ -726,7 +726,7 @@ def evaluate(
     settings = {**DEFAULTS, **settings}
     if method not in EVAL_METHODS:
         raise LexalignError(f"lexical: method {method!r} has no tier-1 evaluation (known: {', '.join(EVAL_METHODS)})")
-    if method in TRAINED_METHODS and not adapter_dir:
+    if methods.get(method).trained and not adapter_dir:
         raise LexalignError(f"lexical: method {method!r} is a trained method but no adapter directory was given")
     if threads:
         import torch

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lexalign.config import TRAINED_METHODS, builtin_presets, deep_merge
+from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, write_json
 
@@ -38,91 +38,14 @@ log = logging.getLogger(__name__)
 RESOURCES = Path(__file__).parent / "resources"
 ACCELERATE_CONFIG = RESOURCES / "accelerate_ddp.yaml"
 
-#: The template table each method trains on.
-DATA_FOR_METHOD = {"sft": "sft", "rl": "ranking", "sft_rl": "ranking", "dpo": "dpo"}
 #: The columns each method reads from its table (besides ``split``).
 COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo": ("prompt", "chosen", "rejected")}
-#: Preset sections merged, in order, into a method's hyper-parameters.
-SECTIONS = {"sft": ("train", "sft"), "rl": ("train", "rl"), "sft_rl": ("train", "rl", "sft_rl"), "dpo": ("train", "dpo")}
 #: Hyper-parameters of this workflow, not of the TRL config classes.
 OWN_KEYS = ("max_train_examples", "max_eval_examples", "keep_checkpoints")
 #: Shared ("train" section) keys that some trainers have no use for (GRPO has no max_length).
 NOT_FOR_EVERY_TRAINER = ("max_length",)
 FINGERPRINT = "lexalign_job.json"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-# ---- presets ---------------------------------------------------------------------------------
-
-
-def resolve_preset(train_config: Mapping, name: str | None = None) -> dict:
-    """The preset ``name`` (default: ``train.preset``) with config ``train.presets`` merged on top.
-
-    A config preset with the name of a built-in one overrides its keys; a new one starts from its
-    ``base`` preset (default: ``default``).
-    """
-    builtin = builtin_presets()
-    user = dict(train_config.get("presets") or {})
-    name = name or train_config.get("preset", "default")
-    chain: list[str] = []
-
-    def resolve(current: str) -> dict:
-        if current in chain:
-            raise LexalignError(f"train.presets.{current}.base: circular base chain {' -> '.join([*chain, current])}")
-        chain.append(current)
-        override = dict(user.get(current) or {})
-        base_name = override.pop("base", None)
-        if base_name is not None:
-            if base_name not in builtin and base_name not in user:
-                known = ", ".join(sorted({*builtin, *user}))
-                raise LexalignError(f"train.presets.{current}.base: {base_name!r} is not a preset (defined: {known})")
-            base = resolve(base_name)
-        elif current in builtin:
-            base = builtin[current]
-        elif current in user:
-            base = resolve("default") if current != "default" else {}
-        else:
-            known = ", ".join(sorted({*builtin, *user}))
-            raise LexalignError(f"train.preset: {current!r} is not a preset under train.presets (defined: {known})")
-        return deep_merge(base, override)
-
-    return resolve(name)
-
-
-def method_settings(train_config: Mapping, method: str) -> dict:
-    """Everything one training job needs from the preset: LoRA, flat hyper-parameters, resources."""
-    if method not in TRAINED_METHODS:
-        raise LexalignError(f"train: method {method!r} is not trained (trained methods: {', '.join(TRAINED_METHODS)})")
-    preset = resolve_preset(train_config)
-    hyper: dict[str, Any] = {}
-    for section in SECTIONS[method]:
-        hyper.update(preset.get(section) or {})
-    return {
-        "preset": train_config.get("preset", "default"),
-        "lora": dict(preset.get("lora") or {}),
-        "hyper": hyper,
-        "resources": dict(preset.get("resources") or {}),
-    }
-
-
-def check_train_config(train_config: Mapping, methods, source: str = "config") -> None:
-    """Resolve the preset for every trained method of the run (called at DAG start by check_consistency),
-    so a bad preset name or base chain fails there with one line."""
-    for method in methods:
-        if method in TRAINED_METHODS:
-            try:
-                settings = method_settings(train_config, method)
-            except LexalignError as exc:
-                raise LexalignError(f"{source}: {exc}") from None
-            for section, keys in (("lora", ("r", "alpha", "target_modules")), ("resources", ("gpus", "cpus_per_task", "mem_mb", "runtime"))):
-                missing = [k for k in keys if settings[section].get(k) is None]
-                if missing:
-                    raise LexalignError(f"{source}: train preset {settings['preset']!r}: {section} needs {', '.join(missing)}")
-
-
-def data_table(method: str) -> str:
-    """The template table (sft, ranking or dpo) a method trains on."""
-    return DATA_FOR_METHOD[method]
 
 
 # ---- the job --------------------------------------------------------------------------------
@@ -230,10 +153,11 @@ def prepare_checkpoints(job: TrainJob) -> Path | None:
 
 def run(job: TrainJob) -> None:
     """Train one adapter: resume from matching checkpoints, train (in process or on several GPUs)."""
-    if job.method not in TRAINED_METHODS:
-        raise LexalignError(f"train: method {job.method!r} is not trained (trained methods: {', '.join(TRAINED_METHODS)})")
-    if job.method == "sft_rl" and not job.init_adapter:
-        raise LexalignError("train: method sft_rl needs the SFT adapter as input (init_adapter)")
+    record = methods.get(job.method)
+    if not record.trained:
+        raise LexalignError(f"train: method {job.method!r} is not trained (trained methods: {', '.join(methods.TRAINED)})")
+    if record.init_from and not job.init_adapter:
+        raise LexalignError(f"train: method {job.method} needs the {record.init_from} adapter as input (init_adapter)")
     resume = prepare_checkpoints(job)
     job = dataclasses.replace(job, resume_from=str(resume) if resume else None)
     if job.num_processes > 1:
@@ -371,7 +295,7 @@ def trainer_config(job: TrainJob, has_eval: bool):
     import torch
     from trl import DPOConfig, GRPOConfig, SFTConfig
 
-    cls = {"sft": SFTConfig, "rl": GRPOConfig, "sft_rl": GRPOConfig, "dpo": DPOConfig}[job.method]
+    cls = {"sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}[methods.get(job.method).trainer]
     fields = {f.name for f in dataclasses.fields(cls)}
     hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS and v is not None}
     # Preset names that transformers 5 spells differently.
@@ -431,12 +355,13 @@ def build_trainer(job: TrainJob):
     from lexalign.models import load_model
 
     hyper = job.settings["hyper"]
-    table = data_table(job.method)
+    trainer_name = methods.get(job.method).trainer
+    table = methods.get(job.method).data_table
     train_ds = load_split(job.data, table, "train", hyper.get("max_train_examples"), job.seed)
     if train_ds is None:
         raise LexalignError(f"{job.data}: no rows with split == 'train' in the {table} table")
     eval_ds = None
-    if table != "ranking" and hyper.get("max_eval_examples", 0) != 0:
+    if trainer_name != "grpo" and hyper.get("max_eval_examples", 0) != 0:
         eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
     args = trainer_config(job, has_eval=eval_ds is not None)
 
@@ -447,11 +372,11 @@ def build_trainer(job: TrainJob):
     common = dict(
         model=model, args=args, train_dataset=train_ds, processing_class=loaded.tokenizer, optimizers=optimizers, callbacks=[_log_steps_callback()]
     )
-    if job.method == "sft":
+    if trainer_name == "sft":
         from trl import SFTTrainer
 
         trainer = SFTTrainer(eval_dataset=eval_ds, **common)
-    elif job.method == "dpo":
+    elif trainer_name == "dpo":
         from trl import DPOTrainer
 
         trainer = DPOTrainer(eval_dataset=eval_ds, **common)

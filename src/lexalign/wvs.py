@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lexalign.config import TRAINED_METHODS
+from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, write_json
 from lexalign.wvs_data import COUNTRIES, COUNTRY_KEYS, build_humans, read_humans  # noqa: F401  (build_humans: rule API)
@@ -587,7 +587,7 @@ def evaluate(
     settings = settings_with_defaults(settings)
     target = target_key(country, lang)
     other = "china" if target == "us" else "us"
-    if method in TRAINED_METHODS and not adapter_dir:
+    if methods.get(method).trained and not adapter_dir:
         raise LexalignError(f"wvs: method {method!r} is a trained method but no adapter directory was given")
     if method == "assoc_prompt" and not associations_path:
         raise LexalignError("wvs: method assoc_prompt needs the ingested associations table (results/ingest/{lang}/associations.parquet)")

@@ -2,9 +2,10 @@
 import sys
 from pathlib import Path
 
-from lexalign.config import TRAINED_METHODS, validate_config
+from lexalign import methods
+from lexalign.config import validate_config
 from lexalign.errors import LexalignError
-from lexalign.train import data_table, method_settings
+from lexalign.presets import method_settings
 from lexalign.wvs_data import source_path as wvs_source_path
 
 try:
@@ -49,26 +50,23 @@ def language_spec(wildcards):
     return config["languages"][wildcards.lang]
 
 
-def is_trained(method):
-    return method in TRAINED_METHODS
-
-
 def adapter_input(wildcards):
     """The LoRA adapter a (model, lang, method) is evaluated with; none for untrained methods."""
-    if is_trained(wildcards.method):
+    if methods.get(wildcards.method).trained:
         return f"results/train/{wildcards.model}/{wildcards.lang}/{wildcards.method}/adapter"
     return []
 
 
 def train_inputs(wildcards):
-    """Inputs of training: the prepared model, the method's template table and, for sft_rl, the SFT adapter."""
+    """Inputs of training: the prepared model, the method's template table and the adapter it starts from."""
+    method = methods.get(wildcards.method)
     inputs = {
         "model": f"results/models/{wildcards.model}",
-        "data": f"results/templates/{wildcards.lang}/{data_table(wildcards.method)}.parquet",
+        "data": f"results/templates/{wildcards.lang}/{method.data_table}.parquet",
     }
-    if wildcards.method == "sft_rl":
+    if method.init_from:
         inputs["init_adapter"] = (
-            f"results/train/{wildcards.model}/{wildcards.lang}/sft/adapter"
+            f"results/train/{wildcards.model}/{wildcards.lang}/{method.init_from}/adapter"
         )
     return inputs
 
@@ -89,7 +87,7 @@ def train_resource(name):
 
 def wvs_associations_input(wildcards):
     """The language's ingested norms, only for association-augmented WVS prompting."""
-    if wildcards.method == "assoc_prompt":
+    if methods.get(wildcards.method).context == "associations":
         return f"results/ingest/{wildcards.lang}/associations.parquet"
     return []
 
@@ -107,20 +105,22 @@ def grid(pattern, methods=None):
 def train_results():
     return grid(
         "results/train/{model}/{lang}/{method}/metrics.json",
-        [m for m in RUN["methods"] if is_trained(m)],
+        methods.trained(RUN["methods"]),
     )
 
 
 def lexical_results():
-    # assoc_prompt is a WVS-only method.
     return grid(
         "results/lexical/{model}/{lang}/{method}/scores.json",
-        [m for m in RUN["methods"] if m != "assoc_prompt"],
+        methods.evaluated_by(methods.LEXICAL, RUN["methods"]),
     )
 
 
 def wvs_results():
-    return grid("results/wvs/{model}/{lang}/{method}/metrics.json")
+    return grid(
+        "results/wvs/{model}/{lang}/{method}/metrics.json",
+        methods.evaluated_by(methods.WVS, RUN["methods"]),
+    )
 
 
 def all_targets():

@@ -19,7 +19,7 @@ rule lexical:
     benchmark:
         benchmark_path("lexical", "model", "lang", "method")
     wildcard_constraints:
-        method="vanilla|prompt|sft|rl|sft_rl|dpo",
+        method=methods.wildcard_pattern(methods.evaluated_by(methods.LEXICAL)),
     conda:
         "../../envs/lexalign.yaml"
     threads: config["lexical"]["resources"]["threads"]

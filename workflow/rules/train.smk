@@ -16,7 +16,7 @@ rule train:
     benchmark:
         benchmark_path("train", "model", "lang", "method")
     wildcard_constraints:
-        method="sft|rl|sft_rl|dpo",
+        method=methods.wildcard_pattern(methods.TRAINED),
     conda:
         "../../envs/lexalign.yaml"
     threads: train_resource("cpus_per_task")

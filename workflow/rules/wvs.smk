@@ -34,6 +34,8 @@ rule wvs:
         log_path("wvs", "model", "lang", "method"),
     benchmark:
         benchmark_path("wvs", "model", "lang", "method")
+    wildcard_constraints:
+        method=methods.wildcard_pattern(methods.evaluated_by(methods.WVS)),
     conda:
         "../../envs/lexalign.yaml"
     threads: 2
