@@ -238,7 +238,8 @@ def run_pandas(csv: str, out_dir: str, strings: str = "default") -> dict:
     """
     import pandas as pd
 
-    from lexalign.ingest import EDGE_PUNCTUATION, HEX_MASK, MISSING_VALUES, split_cues
+    from lexalign.ingest import split_cues
+    from lexalign.text import EDGE_PUNCTUATION, HEX_MASK, MISSING_VALUES
 
     def normalise(series: pd.Series) -> pd.Series:
         return series.str.normalize("NFKC").str.lower().str.replace(r"\s+", " ", regex=True).str.strip(EDGE_PUNCTUATION)
@@ -311,7 +312,8 @@ def profile_project(csv: str) -> dict:
 
     import polars as pl
 
-    from lexalign.ingest import _scan, is_missing_expr, normalise_expr, pooled_counts, split_cues
+    from lexalign.ingest import _scan, pooled_counts, split_cues
+    from lexalign.text import is_missing_expr, normalise_expr
 
     phases: dict[str, float] = {}
 

@@ -7,7 +7,8 @@ import json
 import polars as pl
 import pytest
 
-from lexalign.ingest import ingest, normalise_expr, normalise_text, pooled_counts, split_cues
+from lexalign.ingest import ingest, pooled_counts, split_cues
+from lexalign.text import normalise_expr, normalise_text
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
 HEADER = '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"\n'

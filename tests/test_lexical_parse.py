@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lexalign.ingest import normalise_text
+from lexalign.text import normalise_text
 from lexalign.lexical import parse_associations
 
 # (id, lang, cue, model text, expected words)

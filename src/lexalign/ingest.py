@@ -12,8 +12,6 @@ import io
 import logging
 import os
 import random
-import re
-import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,47 +19,13 @@ import polars as pl
 
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, read_parquet_table, write_json
+from lexalign.text import is_missing_expr, normalise_expr
 
 log = logging.getLogger(__name__)
-
-# Characters stripped from both ends of a cue or response after NFKC (which already folds
-# full-width ASCII such as "，" or "ｃａｔ" to its plain form).
-EDGE_PUNCTUATION = " .,;:!?\"'`()[]{}<>*_~-/\\|+=^。、；：！？“”‘’《》〈〉「」『』【】…·"
-MISSING_VALUES = ("", "na", "nan", "null", "none", "no more responses", "unknown word")
-HEX_MASK = r"^[0-9a-f]{32}$"
 
 # Canonical column -> accepted header spellings (matched case-insensitively).
 RAW_COLUMNS = {"cue": ("cue", "word"), "R1": ("r1",), "R2": ("r2",), "R3": ("r3",)}
 STRENGTH_COLUMNS = {"cue": ("cue", "word"), "response": ("response",), "count": ("r123", "r1", "count")}
-
-
-def normalise_text(text: str) -> str:
-    """The one normalisation of a word: NFKC, lower case, single spaces, no edge punctuation.
-
-    ``normalise_expr`` is the same function as a polars expression; the two must agree.
-    """
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\s+", " ", text).strip(EDGE_PUNCTUATION)
-
-
-def normalise_expr(column: str | pl.Expr) -> pl.Expr:
-    expr = pl.col(column) if isinstance(column, str) else column
-    return (
-        expr.str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars(EDGE_PUNCTUATION)
-    )
-
-
-def is_missing_expr(normalised: pl.Expr) -> pl.Expr:
-    """Missing markers: empty/NA, SWOW's '#Missing'-style markers, 'No more responses', 32-hex masks."""
-    return (
-        normalised.is_null()
-        | normalised.is_in(list(MISSING_VALUES))
-        | normalised.str.starts_with("#")
-        | normalised.str.contains(HEX_MASK)
-    )
 
 
 def _sniff(path: Path) -> tuple[str, list[str]]:

@@ -10,7 +10,7 @@ Public, stable API (documented in the README's tier-1 section):
 - :func:`evaluate` is the ``lexical`` rule; :func:`score_associations_command` is
   ``lexalign score-associations``.
 
-Words on both sides go through :func:`lexalign.ingest.normalise_text`, the ingest stage's own
+Words on both sides go through :func:`lexalign.text.normalise_text`, the ingest stage's own
 normalisation, so a model word and a human response match exactly when they are the same word.
 """
 
@@ -33,7 +33,8 @@ import polars as pl
 
 from lexalign import methods
 from lexalign.errors import LexalignError
-from lexalign.ingest import load_associations, normalise_expr, normalise_text
+from lexalign.ingest import load_associations
+from lexalign.text import normalise_expr, normalise_text
 from lexalign.io import atomic_path, read_parquet_table, write_json
 
 log = logging.getLogger(__name__)
@@ -356,7 +357,7 @@ def parse_associations(
     parenthesised glosses ("pizza（比萨）" -> "pizza"), translations in another script, trailing
     notes, "etc.", and special tokens such as ``<end_of_turn>`` (parsing stops there).
 
-    Every word is normalised like the ingest stage's responses (:func:`lexalign.ingest.normalise_text`:
+    Every word is normalised like the ingest stage's responses (:func:`lexalign.text.normalise_text`:
     NFKC, lower case, single spaces, no edge punctuation); the list is deduplicated keeping the
     first occurrence. ``lang`` is the prompt language ("en", "zh", ...); Chinese-like languages also
     split on spaces between words and prefer Chinese over glosses. ``cue`` (optional) drops echoes of

@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from lexalign.errors import LexalignError
-from lexalign.ingest import normalise_expr
+from lexalign.text import normalise_expr
 
 log = logging.getLogger(__name__)
 

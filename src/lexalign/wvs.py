@@ -207,7 +207,7 @@ class AssociationContext:
 
     def cues_for(self, texts: Sequence[str | None]) -> list[str]:
         """Norm cues among the key words of ``texts`` (most specific text first), in order of appearance."""
-        from lexalign.ingest import normalise_text
+        from lexalign.text import normalise_text
 
         stop = STOPWORDS.get(self.language, set())
         found: list[str] = []

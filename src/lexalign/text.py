@@ -1,0 +1,47 @@
+"""The one normalisation of words and the one definition of a missing response.
+
+Ingest (norms), the tier-1 parser (model lists), the RL reward, the psycholinguistic norms and the
+WVS association prompts all compare words through :func:`normalise_text` / :func:`normalise_expr`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import polars as pl
+
+# Characters stripped from both ends of a cue or response after NFKC (which already folds
+# full-width ASCII such as "，" or "ｃａｔ" to its plain form).
+EDGE_PUNCTUATION = " .,;:!?\"'`()[]{}<>*_~-/\\|+=^。、；：！？“”‘’《》〈〉「」『』【】…·"
+MISSING_VALUES = ("", "na", "nan", "null", "none", "no more responses", "unknown word")
+HEX_MASK = r"^[0-9a-f]{32}$"
+
+
+def normalise_text(text: str) -> str:
+    """The one normalisation of a word: NFKC, lower case, single spaces, no edge punctuation.
+
+    ``normalise_expr`` is the same function as a polars expression; the two must agree.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\s+", " ", text).strip(EDGE_PUNCTUATION)
+
+
+def normalise_expr(column: str | pl.Expr) -> pl.Expr:
+    expr = pl.col(column) if isinstance(column, str) else column
+    return (
+        expr.str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars(EDGE_PUNCTUATION)
+    )
+
+
+def is_missing_expr(normalised: pl.Expr) -> pl.Expr:
+    """Missing markers: empty/NA, SWOW's '#Missing'-style markers, 'No more responses', 32-hex masks."""
+    return (
+        normalised.is_null()
+        | normalised.is_in(list(MISSING_VALUES))
+        | normalised.str.starts_with("#")
+        | normalised.str.contains(HEX_MASK)
+    )
