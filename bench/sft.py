@@ -52,6 +52,7 @@ def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batc
     """The project's SFT trainer (``lexalign.train.build_trainer``); ``batching="padded"`` sets TRL's
     padded default on the project's own config object (nothing else changes)."""
     import lexalign.train as train_module
+    from lexalign import presets
 
     settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
