@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,15 +21,8 @@ import yaml
 from lexalign.errors import LexalignError
 from lexalign import methods
 from lexalign.presets import check_presets, method_settings, resolve_preset
-from lexalign.train import (
-    TrainJob,
-    build_trainer,
-    last_checkpoint,
-    load_split,
-    prepare_checkpoints,
-    run,
-    trainer_config,
-)
+from lexalign.train import last_checkpoint, prepare_checkpoints, run
+from lexalign.trainers import TrainJob, build_trainer, load_split, trainer_config
 
 REPO = Path(__file__).resolve().parents[1]
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
@@ -203,16 +197,16 @@ def test_untrained_methods_are_refused():
 
 
 def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeypatch):
-    import lexalign.train
+    import lexalign.trainers
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    monkeypatch.setattr(lexalign.train, "_cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: False)
     job = make_job("sft", train_model, tables, tmp_path / "sft", {"warmup_ratio": 0.1, "gradient_checkpointing": True, "bf16": None})
     args = trainer_config(job, has_eval=True)
     assert type(args).__name__ == "SFTConfig"
     assert args.warmup_steps == 0.1 and args.activation_checkpointing and args.gradient_checkpointing
     assert args.bf16 is False  # null = only where the hardware has bf16
-    monkeypatch.setattr(lexalign.train, "_cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: True)
     assert trainer_config(job, has_eval=True).bf16 is True
     assert args.eval_strategy == "no"  # eval_steps null: one evaluation at the end
     assert (args.seed, args.output_dir, args.save_steps) == (42, job.checkpoint_dir, 1)
@@ -285,6 +279,27 @@ def test_checkpoints_of_other_settings_are_discarded(tmp_path, train_model, tabl
     assert not (Path(job.checkpoint_dir) / "checkpoint-3").exists()
 
 
+def test_checkpoints_made_on_other_weights_are_discarded(tmp_path, tiny_model_dir):
+    """The same prepared model name and manifest, but its weights file replaced: no resume."""
+    import shutil
+
+    from lexalign.models import prepare_model
+
+    raw = tmp_path / "raw"
+    shutil.copytree(tiny_model_dir, raw)
+    model = prepare_model("tiny", {"path": str(raw)}, tmp_path / "prepared")
+    job = make_job("sft", model, write_tables(tmp_path / "tables"), tmp_path / "sft")
+    prepare_checkpoints(job)
+    (Path(job.checkpoint_dir) / "checkpoint-2").mkdir()
+    (Path(job.checkpoint_dir) / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    assert prepare_checkpoints(job) == Path(job.checkpoint_dir) / "checkpoint-2"
+    weights = raw / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data + b" ")  # other weights: size and mtime change, the manifest does not
+    assert prepare_checkpoints(job) is None
+    assert not (Path(job.checkpoint_dir) / "checkpoint-2").exists()
+
+
 # ---- training -------------------------------------------------------------------------------------
 
 
@@ -326,6 +341,29 @@ def test_sft_rl_continues_the_sft_adapter(tmp_path, train_model, tables):
     assert start.keys() == end.keys()  # the same LoRA, continued (the frozen "ref" copy is not saved)
     loaded = load_model(train_model, adapter_dir=out / "adapter")
     assert list(loaded.model.peft_config) == ["default"]
+
+
+@pytest.mark.parametrize("method, save_steps, problem", [
+    ("sft", 1, r"\d+ adapter weight tensor\(s\) became nan/inf by step 1"),  # caught when the checkpoint would be saved
+    ("sft", 100, r"(loss|grad_norm) became nan at step 2"),  # caught in the step's log record
+    ("dpo", 100, r"(loss|grad_norm) became nan at step 2"),
+])
+def test_a_diverging_run_stops_and_writes_nothing(tmp_path, train_model, tables, method, save_steps, problem):
+    """A run whose weights, loss or gradient norm become nan/inf stops with one line naming the step and
+    the preset, and writes no adapter, metrics or history, and no checkpoint with non-finite weights.
+    (An infinite learning rate diverges at once; the config schema refuses it, a diverging run is the
+    same case at a later step.)"""
+    out = tmp_path / method
+    job = make_job(method, train_model, tables, out, {"learning_rate": float("inf"), "max_steps": 6, "save_steps": save_steps,
+                                                        "logging_steps": 1})  # fmt: skip
+    with pytest.raises(LexalignError) as caught:
+        run(job)
+    message = str(caught.value)
+    assert re.fullmatch(rf"train {method}: training diverged: {problem}; no adapter or metrics written "
+                        r"\(learning_rate inf of train preset smoke too high\?\)", message), message
+    assert not out.exists()
+    for checkpoint in Path(job.checkpoint_dir).glob("checkpoint-*"):  # what is left to resume from is finite
+        assert all(bool(t.isfinite().all()) for t in adapter_tensors(checkpoint).values()), checkpoint
 
 
 def test_sft_rl_needs_the_sft_adapter(tmp_path, train_model, tables):

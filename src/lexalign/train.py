@@ -32,53 +32,18 @@ from typing import Any
 from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, write_json
+from lexalign.trainers import TrainJob, build_trainer, check_finite, use_bf16
 
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).parent / "resources"
 ACCELERATE_CONFIG = RESOURCES / "accelerate_ddp.yaml"
 
-#: The columns each method reads from its table (besides ``split``).
-COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo": ("prompt", "chosen", "rejected")}
-#: Hyper-parameters of this workflow, not of the TRL config classes.
-OWN_KEYS = ("max_train_examples", "max_eval_examples", "keep_checkpoints")
-#: Shared ("train" section) keys that some trainers have no use for (GRPO has no max_length).
-NOT_FOR_EVERY_TRAINER = ("max_length",)
 FINGERPRINT = "lexalign_job.json"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-# ---- the job --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class TrainJob:
-    """One training run; JSON-serialisable so that ``accelerate launch`` workers can read it."""
-
-    method: str
-    model_dir: str
-    data: str
-    adapter_out: str
-    metrics_out: str
-    history_out: str
-    checkpoint_dir: str
-    settings: dict
-    seed: int = 42
-    dtype: str = "auto"
-    init_adapter: str | None = None
-    prompt_language: str = "en"
-    prompts: dict = dataclasses.field(default_factory=dict)
-    num_processes: int = 1
-    threads: int | None = None
-    log_file: str | None = None
-    resume_from: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainJob:
-        return cls(**json.loads(text))
+# ---- checkpoints ------------------------------------------------------------------------------
 
 
 def _file_digest(path: Path) -> str:
@@ -92,8 +57,22 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def weights_signature(model_dir: str | os.PathLike) -> list[list] | str:
+    """Name, size and mtime of every file of the model's weights directory (safetensors, config,
+    tokenizer): replaced or edited weights change it, so checkpoints made on other weights are not resumed."""
+    from lexalign.models import read_manifest
+
+    try:
+        folder = Path(read_manifest(model_dir)["weights_path"])
+    except (OSError, ValueError, KeyError):
+        return str(model_dir)
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
 def fingerprint(job: TrainJob) -> dict:
-    """What checkpoints must have been made with to be resumed: settings, seed, data, model, start adapter."""
+    """What checkpoints must have been made with to be resumed: settings, seed, data, model (its
+    manifest and its weight files' sizes and mtimes), start adapter."""
     manifest = Path(job.model_dir) / "lexalign_model.json"
     return {
         "method": job.method,
@@ -103,6 +82,7 @@ def fingerprint(job: TrainJob) -> dict:
         "num_processes": job.num_processes,
         "data": _file_digest(Path(job.data)),
         "model": manifest.read_text(encoding="utf-8") if manifest.is_file() else str(job.model_dir),
+        "weights": weights_signature(job.model_dir),
         "init_adapter": _file_digest(Path(job.init_adapter)) if job.init_adapter else None,
     }
 
@@ -179,7 +159,7 @@ def launch(job: TrainJob) -> None:
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(ACCELERATE_CONFIG),
         "--num_processes", str(job.num_processes),
-        "--mixed_precision", "bf16" if _use_bf16(job.settings["hyper"]) else "no",
+        "--mixed_precision", "bf16" if use_bf16(job.settings["hyper"]) else "no",
         "-m", "lexalign.train", str(job_file), "--worker",
     ]  # fmt: skip
     log.info("launching %d %s workers: %s", job.num_processes, device, " ".join(command))
@@ -217,184 +197,6 @@ def _log_to(log_file: str | None, prefix: str = "") -> None:
 # ---- training -------------------------------------------------------------------------------
 
 
-def _use_bf16(hyper: Mapping) -> bool:
-    """``bf16: null`` means: where the hardware computes in bfloat16 natively (a bf16 GPU, or a CPU
-    with AVX-512 BF16 or AMX, where autocast saves about a third of the compute; elsewhere it is slower)."""
-    if hyper.get("bf16") is not None:
-        return bool(hyper["bf16"])
-    import torch
-
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    return _cpu_has_native_bf16()
-
-
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
-def load_split(path: str | os.PathLike, table: str, split: str, limit: int | None, seed: int):
-    """One split of a template table as a ``datasets.Dataset`` with the columns the trainer reads."""
-    import datasets
-    import polars as pl
-
-    try:
-        schema = pl.read_parquet_schema(path)
-    except (OSError, pl.exceptions.ComputeError) as exc:
-        raise LexalignError(f"{path}: cannot read the {table} table ({exc})") from None
-    wanted = COLUMNS[table]
-    missing = [c for c in ("split", *wanted) if c not in schema]
-    if missing:
-        raise LexalignError(f"{path}: missing column(s) {', '.join(missing)} (the {table} table has {', '.join(wanted)} and split)")
-    frame = pl.scan_parquet(path).filter(pl.col("split") == split).select(wanted).collect()
-    if limit is not None and frame.height > limit:
-        frame = frame.sample(n=limit, seed=seed, shuffle=True)
-    return datasets.Dataset.from_polars(frame) if frame.height else None
-
-
-def _peft_model(model, job: TrainJob):
-    """Wrap the model with a fresh LoRA adapter, or with the start adapter made trainable (sft_rl)."""
-    from peft import LoraConfig, PeftModel, get_peft_model
-
-    if job.init_adapter:
-        return PeftModel.from_pretrained(model, job.init_adapter, is_trainable=True)
-    lora = job.settings["lora"]
-    config = LoraConfig(
-        r=lora["r"],
-        lora_alpha=lora["alpha"],
-        lora_dropout=lora.get("dropout", 0.0),
-        target_modules=list(lora["target_modules"]),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    try:
-        return get_peft_model(model, config)
-    except ValueError as exc:
-        raise LexalignError(f"train preset {job.settings['preset']}: lora.target_modules {lora['target_modules']} do not fit the model ({exc})") from None
-
-
-def _optimizer(model, hyper: Mapping, lora: Mapping):
-    """LoRA+ (PEFT's optimizer: B matrices learn ``loraplus_lr_ratio`` times faster), or the trainer's default."""
-    ratio = lora.get("loraplus_lr_ratio")
-    if not ratio or ratio == 1:
-        return None
-    import torch
-    from peft.optimizers import create_loraplus_optimizer
-
-    return create_loraplus_optimizer(
-        model, torch.optim.AdamW, lr=hyper.get("learning_rate", 1e-5), loraplus_lr_ratio=ratio, weight_decay=hyper.get("weight_decay", 0.0)
-    )
-
-
-def trainer_config(job: TrainJob, has_eval: bool):
-    """The TRL config dataclass of the job's method, from the preset's flat hyper-parameters."""
-    import torch
-    from trl import DPOConfig, GRPOConfig, SFTConfig
-
-    cls = {"sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}[methods.get(job.method).trainer]
-    fields = {f.name for f in dataclasses.fields(cls)}
-    hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS and v is not None}
-    # Preset names that transformers 5 spells differently.
-    if "warmup_ratio" in hyper:
-        hyper["warmup_steps"] = float(hyper.pop("warmup_ratio"))  # a float below 1 is a share of the steps
-    checkpointing = bool(hyper.pop("gradient_checkpointing", False))
-    hyper["activation_checkpointing"] = checkpointing
-    if checkpointing:
-        hyper["activation_checkpointing_kwargs"] = {"use_reentrant": False}
-    unknown = sorted(k for k in hyper if k not in fields and k not in NOT_FOR_EVERY_TRAINER)
-    if unknown:
-        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting")
-    args = {k: v for k, v in hyper.items() if k in fields}
-    args["bf16"] = _use_bf16(job.settings["hyper"])
-    if not torch.cuda.is_available() and (args["bf16"] or job.num_processes > 1):
-        # CPU bf16 autocast, or data-parallel CPU workers (gloo) as in the tests of the launch path
-        args["use_cpu"] = True
-    if job.num_processes > 1:
-        args["ddp_find_unused_parameters"] = False  # every LoRA parameter takes part in each forward pass
-    eval_steps = args.pop("eval_steps", None)
-    args.update(
-        output_dir=job.checkpoint_dir,
-        seed=job.seed,
-        data_seed=job.seed,
-        report_to="none",
-        save_strategy="steps",
-        eval_strategy="steps" if has_eval and eval_steps else "no",
-        eval_steps=eval_steps if has_eval and eval_steps else None,
-        disable_tqdm=False,
-        logging_first_step=True,
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
-    try:
-        return cls(**args)
-    except (TypeError, ValueError) as exc:
-        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {exc}") from None
-
-
-def _log_steps_callback():
-    """A trainer callback writing every log record as one line to the rule's log (the console shows
-    the trainer's progress bar)."""
-    from transformers import TrainerCallback
-
-    class LogSteps(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero and logs:
-                shown = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in logs.items()}
-                log.info("step %d/%d %s", state.global_step, state.max_steps, json.dumps(shown, ensure_ascii=False))
-
-    return LogSteps()
-
-
-def build_trainer(job: TrainJob):
-    """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``."""
-    from transformers import set_seed
-
-    from lexalign.models import load_model
-
-    hyper = job.settings["hyper"]
-    trainer_name = methods.get(job.method).trainer
-    table = methods.get(job.method).data_table
-    train_ds = load_split(job.data, table, "train", hyper.get("max_train_examples"), job.seed)
-    if train_ds is None:
-        raise LexalignError(f"{job.data}: no rows with split == 'train' in the {table} table")
-    eval_ds = None
-    if trainer_name != "grpo" and hyper.get("max_eval_examples", 0) != 0:
-        eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
-    args = trainer_config(job, has_eval=eval_ds is not None)
-
-    loaded = load_model(job.model_dir, dtype=job.dtype, padding_side="left")
-    set_seed(job.seed)  # LoRA initialisation is random
-    model = _peft_model(loaded.model, job)
-    optimizers = (_optimizer(model, hyper, job.settings["lora"]), None)
-    common = dict(
-        model=model, args=args, train_dataset=train_ds, processing_class=loaded.tokenizer, optimizers=optimizers, callbacks=[_log_steps_callback()]
-    )
-    if trainer_name == "sft":
-        from trl import SFTTrainer
-
-        trainer = SFTTrainer(eval_dataset=eval_ds, **common)
-    elif trainer_name == "dpo":
-        from trl import DPOTrainer
-
-        trainer = DPOTrainer(eval_dataset=eval_ds, **common)
-    else:
-        from trl import GRPOTrainer
-
-        from lexalign.rewards import final_ranking_label, make_ranking_reward
-
-        reward = make_ranking_reward(final_ranking_label(job.prompt_language, job.prompts))
-        trainer = GRPOTrainer(reward_funcs=reward, **common)
-    if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
-        raise LexalignError(
-            f"{job.data}: no training example left after tokenisation (every prompt is longer than "
-            f"max_length {hyper.get('max_length')} of preset {job.settings['preset']}?)"
-        )
-    return trainer, train_ds, eval_ds
-
-
 def train(job: TrainJob) -> dict:
     """Train, then (on the main process) write the adapter, metrics.json and log_history.jsonl."""
     import torch
@@ -414,6 +216,7 @@ def train(job: TrainJob) -> dict:
     if job.resume_from:
         resumed_step = int(CHECKPOINT.match(Path(job.resume_from).name).group(1))
     output = trainer.train(resume_from_checkpoint=job.resume_from)
+    check_finite(trainer, job)  # before anything is evaluated or written
     eval_metrics = trainer.evaluate() if eval_ds is not None else {}
     if not trainer.is_world_process_zero():
         return {}

@@ -1,0 +1,308 @@
+"""Building one TRL trainer for a training job: the job record, data, LoRA, optimizer, TRL config,
+callbacks (step log lines, the non-finite guard) and the trainer itself.
+
+``lexalign.train`` runs the job (checkpoints, resume, several GPUs, outputs); this module only builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from lexalign import methods
+from lexalign.errors import LexalignError
+
+log = logging.getLogger("lexalign.train")
+
+#: The columns each method reads from its table (besides ``split``).
+COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo": ("prompt", "chosen", "rejected")}
+#: Hyper-parameters of this workflow, not of the TRL config classes.
+OWN_KEYS = ("max_train_examples", "max_eval_examples", "keep_checkpoints", "reward_definition")
+#: Shared ("train" section) keys that some trainers have no use for (GRPO has no max_length).
+NOT_FOR_EVERY_TRAINER = ("max_length",)
+#: Log keys whose value must stay finite; a nan or inf stops the run.
+WATCHED = ("loss", "grad_norm")
+
+
+# ---- the job --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainJob:
+    """One training run; JSON-serialisable so that ``accelerate launch`` workers can read it."""
+
+    method: str
+    model_dir: str
+    data: str
+    adapter_out: str
+    metrics_out: str
+    history_out: str
+    checkpoint_dir: str
+    settings: dict
+    seed: int = 42
+    dtype: str = "auto"
+    init_adapter: str | None = None
+    prompt_language: str = "en"
+    prompts: dict = dataclasses.field(default_factory=dict)
+    num_processes: int = 1
+    threads: int | None = None
+    log_file: str | None = None
+    resume_from: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainJob:
+        return cls(**json.loads(text))
+
+
+# ---- building -------------------------------------------------------------------------------
+
+
+def use_bf16(hyper: Mapping) -> bool:
+    """``bf16: null`` means: where the hardware computes in bfloat16 natively (a bf16 GPU, or a CPU
+    with AVX-512 BF16 or AMX, where autocast saves about a third of the compute; elsewhere it is slower)."""
+    if hyper.get("bf16") is not None:
+        return bool(hyper["bf16"])
+    import torch
+
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    return _cpu_has_native_bf16()
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def load_split(path: str | os.PathLike, table: str, split: str, limit: int | None, seed: int):
+    """One split of a template table as a ``datasets.Dataset`` with the columns the trainer reads."""
+    import datasets
+    import polars as pl
+
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (OSError, pl.exceptions.ComputeError) as exc:
+        raise LexalignError(f"{path}: cannot read the {table} table ({exc})") from None
+    wanted = COLUMNS[table]
+    missing = [c for c in ("split", *wanted) if c not in schema]
+    if missing:
+        raise LexalignError(f"{path}: missing column(s) {', '.join(missing)} (the {table} table has {', '.join(wanted)} and split)")
+    frame = pl.scan_parquet(path).filter(pl.col("split") == split).select(wanted).collect()
+    if limit is not None and frame.height > limit:
+        frame = frame.sample(n=limit, seed=seed, shuffle=True)
+    return datasets.Dataset.from_polars(frame) if frame.height else None
+
+
+def _peft_model(model, job: TrainJob):
+    """Wrap the model with a fresh LoRA adapter, or with the start adapter made trainable (sft_rl)."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if job.init_adapter:
+        return PeftModel.from_pretrained(model, job.init_adapter, is_trainable=True)
+    lora = job.settings["lora"]
+    config = LoraConfig(
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora.get("dropout", 0.0),
+        target_modules=list(lora["target_modules"]),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise LexalignError(f"train preset {job.settings['preset']}: lora.target_modules {lora['target_modules']} do not fit the model ({exc})") from None
+
+
+def _optimizer(model, hyper: Mapping, lora: Mapping):
+    """LoRA+ (PEFT's optimizer: B matrices learn ``loraplus_lr_ratio`` times faster), or the trainer's default."""
+    ratio = lora.get("loraplus_lr_ratio")
+    if not ratio or ratio == 1:
+        return None
+    import torch
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model, torch.optim.AdamW, lr=hyper.get("learning_rate", 1e-5), loraplus_lr_ratio=ratio, weight_decay=hyper.get("weight_decay", 0.0)
+    )
+
+
+def trainer_config(job: TrainJob, has_eval: bool):
+    """The TRL config dataclass of the job's method, from the preset's flat hyper-parameters."""
+    import torch
+    from trl import DPOConfig, GRPOConfig, SFTConfig
+
+    cls = {"sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}[methods.get(job.method).trainer]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS and v is not None}
+    # Preset names that transformers 5 spells differently.
+    if "warmup_ratio" in hyper:
+        hyper["warmup_steps"] = float(hyper.pop("warmup_ratio"))  # a float below 1 is a share of the steps
+    checkpointing = bool(hyper.pop("gradient_checkpointing", False))
+    hyper["activation_checkpointing"] = checkpointing
+    if checkpointing:
+        hyper["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    unknown = sorted(k for k in hyper if k not in fields and k not in NOT_FOR_EVERY_TRAINER)
+    if unknown:
+        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting")
+    args = {k: v for k, v in hyper.items() if k in fields}
+    args["bf16"] = use_bf16(job.settings["hyper"])
+    if not torch.cuda.is_available() and (args["bf16"] or job.num_processes > 1):
+        # CPU bf16 autocast, or data-parallel CPU workers (gloo) as in the tests of the launch path
+        args["use_cpu"] = True
+    if job.num_processes > 1:
+        args["ddp_find_unused_parameters"] = False  # every LoRA parameter takes part in each forward pass
+    eval_steps = args.pop("eval_steps", None)
+    args.update(
+        output_dir=job.checkpoint_dir,
+        seed=job.seed,
+        data_seed=job.seed,
+        report_to="none",
+        save_strategy="steps",
+        eval_strategy="steps" if has_eval and eval_steps else "no",
+        eval_steps=eval_steps if has_eval and eval_steps else None,
+        disable_tqdm=False,
+        logging_first_step=True,
+        logging_nan_inf_filter=False,  # a nan loss must show (the filter logged "loss fell to 0" for a diverged run)
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    try:
+        return cls(**args)
+    except (TypeError, ValueError) as exc:
+        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {exc}") from None
+
+
+def _log_steps_callback():
+    """A trainer callback writing every log record as one line to the rule's log (the console shows
+    the trainer's progress bar)."""
+    from transformers import TrainerCallback
+
+    class LogSteps(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                shown = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in logs.items()}
+                log.info("step %d/%d %s", state.global_step, state.max_steps, json.dumps(shown, ensure_ascii=False))
+
+    return LogSteps()
+
+
+def non_finite_parameters(model) -> list[str]:
+    """Names of the trainable parameters holding a nan or inf (the LoRA weights: small, checked in ms)."""
+    import torch
+
+    return [name for name, p in model.named_parameters() if p.requires_grad and not bool(torch.isfinite(p).all())]
+
+
+def check_finite(trainer, job: TrainJob) -> None:
+    """Refuse a run whose loss or gradient norm became nan/inf or whose weights are no longer finite:
+    one line naming the step and the preset, so that nothing is saved as if the run had worked."""
+    guard = next((c for c in trainer.callback_handler.callbacks if isinstance(c, _guard_class())), None)
+    problem = guard.problem if guard is not None else None
+    if problem is None:
+        bad = non_finite_parameters(trainer.model)
+        if bad:
+            problem = f"{len(bad)} adapter weight tensor(s) are nan/inf after step {trainer.state.global_step} (e.g. {bad[0]})"
+    if problem:
+        rate = job.settings["hyper"].get("learning_rate")
+        raise LexalignError(
+            f"train {job.method}: training diverged: {problem}; no adapter or metrics written "
+            f"(learning_rate {rate} of train preset {job.settings['preset']} too high?)"
+        )
+
+
+@functools.cache
+def _guard_class():
+    """The callback class (built on first use: transformers is imported lazily)."""
+    from transformers import TrainerCallback
+
+    class NonFiniteGuard(TrainerCallback):
+        """Stops training at the first nan/inf loss or gradient norm, and never lets a checkpoint with
+        non-finite weights be saved (a resume would continue a diverged run)."""
+
+        def __init__(self):
+            self.problem: str | None = None
+
+        def _stop(self, control, problem: str):
+            self.problem = self.problem or problem
+            control.should_training_stop = True
+            control.should_save = False
+            control.should_evaluate = False
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if self.problem:
+                self._stop(control, self.problem)
+            elif control.should_save and model is not None:
+                bad = non_finite_parameters(model)
+                if bad:
+                    self._stop(control, f"{len(bad)} adapter weight tensor(s) became nan/inf by step {state.global_step}")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in WATCHED:
+                value = (logs or {}).get(key)
+                if isinstance(value, (int, float)) and not math.isfinite(value):
+                    self._stop(control, f"{key} became {value} at step {state.global_step}")
+
+    return NonFiniteGuard
+
+
+def build_trainer(job: TrainJob):
+    """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``."""
+    from transformers import set_seed
+
+    from lexalign.models import load_model
+
+    hyper = job.settings["hyper"]
+    trainer_name = methods.get(job.method).trainer
+    table = methods.get(job.method).data_table
+    train_ds = load_split(job.data, table, "train", hyper.get("max_train_examples"), job.seed)
+    if train_ds is None:
+        raise LexalignError(f"{job.data}: no rows with split == 'train' in the {table} table")
+    eval_ds = None
+    if trainer_name != "grpo" and hyper.get("max_eval_examples", 0) != 0:
+        eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
+    args = trainer_config(job, has_eval=eval_ds is not None)
+
+    loaded = load_model(job.model_dir, dtype=job.dtype, padding_side="left")
+    set_seed(job.seed)  # LoRA initialisation is random
+    model = _peft_model(loaded.model, job)
+    optimizers = (_optimizer(model, hyper, job.settings["lora"]), None)
+    common = dict(
+        model=model, args=args, train_dataset=train_ds, processing_class=loaded.tokenizer, optimizers=optimizers, callbacks=[_log_steps_callback(), _guard_class()()]
+    )
+    if trainer_name == "sft":
+        from trl import SFTTrainer
+
+        trainer = SFTTrainer(eval_dataset=eval_ds, **common)
+    elif trainer_name == "dpo":
+        from trl import DPOTrainer
+
+        trainer = DPOTrainer(eval_dataset=eval_ds, **common)
+    else:
+        from trl import GRPOTrainer
+
+        from lexalign.rewards import final_ranking_label, make_ranking_reward
+
+        label = final_ranking_label(job.prompt_language, job.prompts)
+        reward = make_ranking_reward(label, definition=hyper.get("reward_definition") or "corrected")
+        trainer = GRPOTrainer(reward_funcs=reward, **common)
+    if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
+        raise LexalignError(
+            f"{job.data}: no training example left after tokenisation (every prompt is longer than "
+            f"max_length {hyper.get('max_length')} of preset {job.settings['preset']}?)"
+        )
+    return trainer, train_ds, eval_ds
+
+
