@@ -41,6 +41,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_prepared(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model after prepare_model: what every later stage loads."""
-    from lexalign.models import prepare_model
+    from lexalign.prepare_model import prepare_model
 
     return prepare_model("tiny", {"path": str(tiny_model_dir)}, tmp_path_factory.mktemp("prepared") / "tiny")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lexalign.errors import LexalignError
+from lexalign.snake import run_command
 
 SCHEMA = Path("config") / "schema.yaml"
 
@@ -48,13 +49,20 @@ def _ingest(argv: list[str]) -> int:
 
 
 def _score_associations(argv: list[str]) -> int:
-    from lexalign.lexical import score_associations_command
+    from lexalign.score_associations import main as score_associations
 
-    return score_associations_command(argv)
+    return score_associations(argv)
+
+
+def _config_docs(argv: list[str]) -> int:
+    from lexalign.config_docs import main as config_docs_main
+
+    return config_docs_main(argv)
 
 
 COMMANDS = {
     "validate-config": (_validate_config, "validate a workflow config against the schema"),
+    "config-docs": (_config_docs, "write (or --check) config/README.md, the key reference generated from the schema"),
     "ingest": (_ingest, "clean, filter, pool and split one SWOW norms file"),
     "score-associations": (_score_associations, "score anyone's association lists against norms (P@k, Spearman)"),
 }
@@ -68,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: lexalign COMMAND [ARGS]\n\ncommands:\n{listing}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     command, _ = COMMANDS[argv[0]]
-    try:
-        return command(argv[1:])
-    except LexalignError as exc:
-        print(f"lexalign error: {exc}", file=sys.stderr)
-        return 1
+    return run_command(command, argv[1:])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,8 @@ import yaml
 from lexalign import methods, presets
 from lexalign.errors import LexalignError
 
+#: How far split shares may miss a sum of 1 (YAML decimals such as 0.7 + 0.2 + 0.1 are not exact).
+SPLIT_TOLERANCE = 1e-6
 
 
 def _validator_with_defaults(schema: Mapping) -> jsonschema.protocols.Validator:
@@ -45,12 +48,30 @@ def _one_line(error: jsonschema.ValidationError) -> str:
     return f"{_where(error)}: {error.message}"
 
 
+def check_finite(value: Any, source: str = "config", where: str = "") -> None:
+    """Refuse ``.inf`` and ``.nan`` anywhere in a config (YAML reads them as floats; no range check catches NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LexalignError(f"{source}: {where or '(top level)'}: {value} is not a finite number")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            check_finite(item, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_finite(item, source, f"{where}.{index}" if where else str(index))
+
+
+@functools.cache
+def _read_schema(schema_path: str) -> dict:
+    return yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+
+
 def validate_config(config: dict, schema_path: str | os.PathLike, source: str = "config") -> dict:
     """Validate ``config`` in place against the YAML JSON-schema, filling defaults.
 
     Raises LexalignError with one line naming the config source, the key path and the problem.
     """
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    check_finite(config, source)
+    schema = copy.deepcopy(_read_schema(str(schema_path)))
     validator = _validator_with_defaults(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), _where(e)))
     if errors:
@@ -78,7 +99,23 @@ def check_consistency(config: dict, source: str = "config") -> None:
         known = ", ".join(sorted(defined))
         raise LexalignError(f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})")
     presets.check_presets(config["train"], run["methods"], source)
+    split = config["split"]
+    total = sum(split.values())
+    if abs(total - 1) > SPLIT_TOLERANCE:
+        shares = ", ".join(f"{name} {value:g}" for name, value in split.items())
+        raise LexalignError(f"{source}: split: the shares must sum to 1 ({shares} sum to {total:g})")
+    lo, hi = config["templates"]["eval_bounds"]
+    if lo > hi:
+        raise LexalignError(f"{source}: templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high]")
     _expand_paths(config)
+    if config["check_paths"]:
+        check_paths(config, source)
+
+
+def check_paths(config: dict, source: str = "config") -> None:
+    """The model directories, chat templates and norms files of the run exist (``check_paths: false`` skips
+    this at start-up; each job then checks its own inputs)."""
+    run = config["run"]
     for name in run["models"]:
         spec = config["models"][name]
         if "path" in spec:
@@ -86,7 +123,12 @@ def check_consistency(config: dict, source: str = "config") -> None:
             if not path.is_dir():
                 raise LexalignError(f"{source}: models.{name}.path: {spec['path']} is not a directory")
             if not (path / "config.json").is_file():
-                raise LexalignError(f"{source}: models.{name}.path: {spec['path']} has no config.json (not a Hugging Face model directory)")
+                raise LexalignError(
+                    f"{source}: models.{name}.path: {spec['path']} has no config.json (not a Hugging Face model directory)"
+                )
+        template = spec.get("chat_template")
+        if template and not Path(template).is_file():
+            raise LexalignError(f"{source}: models.{name}.chat_template: {template} does not exist")
     for lang in run["languages"]:
         norms = config["languages"][lang]["norms"]["path"]
         if not Path(norms).is_file():
