@@ -1,9 +1,9 @@
 """Benchmark 3: tier-1 association generation, cues/s batched vs one cue at a time.
 
-Both sides call the project's public ``lexalign.lexical.generate`` (greedy, the packaged Gemma 3 270M
-at full size) on the same test-cue prompts from the project's template stage (the illustrative English
-norms through ``ingest`` and ``build_templates``); only ``batch_size`` differs: the project's default
-(lexical DEFAULTS) vs 1. ``generate`` loads the model itself, so each worker first times a
+Both sides call the project's public ``lexalign.generation.generate`` (the packaged Gemma 3 270M at
+full size, the decoding of the embedded default config) on the same test-cue prompts from the
+project's template stage (the illustrative English norms through ``ingest`` and ``build_templates``);
+only ``batch_size`` differs: the config's ``lexical.batch_size`` vs 1. ``generate`` loads the model itself, so each worker first times a
 ``load_model`` of its own and subtracts it (the page cache is warm by then, so the two loads match).
 """
 
@@ -22,6 +22,13 @@ log = logging.getLogger("bench.generation")
 # 15-minute budget on 2 CPU cores; the base model rarely stops early, so both sides decode ~all of it.
 FULL = {"cues_single": 6, "cues_batched": 32, "max_new_tokens": 32}
 TINY = {"cues_single": 3, "cues_batched": 6, "max_new_tokens": 8}
+
+
+def lexical_settings() -> dict:
+    """The embedded default config's validated ``lexical`` section (schema defaults filled in)."""
+    from lexalign.config import load_config
+
+    return load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")["lexical"]
 
 
 def eval_prompts(ctx: Context, lang: str = "en") -> Path:
@@ -47,7 +54,7 @@ def eval_prompts(ctx: Context, lang: str = "en") -> Path:
 
 
 def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size: int, max_new_tokens: int) -> dict:
-    """Generate for the first ``cues`` test cues (sorted by cue) with ``lexalign.lexical.generate``.
+    """Generate for the first ``cues`` test cues (sorted by cue) with ``lexalign.generation.generate``.
 
     The one-at-a-time side takes fewer cues (it is slow); all prompts come from one template and differ
     only in the cue word, and the base model rarely stops early, so cues/s stays comparable."""
@@ -55,7 +62,7 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
 
     import polars as pl
 
-    from lexalign.lexical import generate
+    from lexalign.generation import generate
     from lexalign.models import load_model
 
     frame = pl.read_parquet(eval_table).sort("cue").head(cues)
@@ -64,7 +71,8 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
     load_model(model_dir)
     load_seconds, load_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     start, cpu_start = time.perf_counter(), time.process_time()
-    out = generate(model_dir, conversations, {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "do_sample": False})
+    settings = {**lexical_settings(), "backend": "hf", "batch_size": batch_size, "max_new_tokens": max_new_tokens}
+    out = generate(model_dir, conversations, settings)
     total, cpu_total = time.perf_counter() - start, time.process_time() - cpu_start
     net = max(total - load_seconds, 1e-9)
     cpu_net = max(cpu_total - load_cpu, 1e-9)
@@ -82,16 +90,14 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
     }
 
 
-generation_throughput.imports = ("torch", "transformers", "lexalign.lexical", "lexalign.models")
+generation_throughput.imports = ("torch", "transformers", "lexalign.generation", "lexalign.models")
 
 
 def run(ctx: Context) -> list[Result]:
-    from lexalign.lexical import DEFAULTS
-
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
     table = eval_prompts(ctx)
-    batch = int(DEFAULTS.get("batch_size", 8))
+    batch = int(lexical_settings()["batch_size"])
     runs = {}
     for name, batch_size, cues in (("one at a time", 1, size["cues_single"]), (f"batch {batch}", batch, size["cues_batched"])):
         runs[name] = measure(ctx, "bench.generation:generation_throughput", {

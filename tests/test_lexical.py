@@ -11,22 +11,34 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lexalign import lexical
+import yaml
+
+from lexalign import generation, lexical, score_associations
+from lexalign.config import _validator_with_defaults
 from lexalign.errors import LexalignError
 from lexalign.lexical import (
     GENERATIONS_SCHEMA,
     Generation,
-    bootstrap_ci,
     evaluate,
     parse_associations,
     precision_at_k,
     rank_agreement,
-    score_associations_command,
     score_table,
 )
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = {"batch_size": 4, "max_new_tokens": 6, "bootstrap_samples": 50, "psycholinguistic": {"en": {"valence": None, "arousal": None}}}
+
+
+def lexical_settings(**overrides) -> dict:
+    """The lexical config section as the schema fills it in (its defaults are the only defaults)."""
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))["properties"]["lexical"]
+    settings = dict(overrides)
+    _validator_with_defaults(schema).validate(settings)
+    return settings
+
+
+FAST = lexical_settings(batch_size=4, max_new_tokens=6, bootstrap_samples=50,
+                        psycholinguistic={"en": {"valence": None, "arousal": None}})
 
 # A few test cues in the documented eval.parquet layout, with their human responses.
 HUMAN = {
@@ -144,17 +156,10 @@ def test_score_table_matches_the_scalar_functions():
     assert summary["n_unparsable"] == 1 and summary["unparsable_cues"] == ["house"]
     assert per_cue.filter(pl.col("cue") == "house")["p_at_5"].item() == 0.0
     assert summary["precision_at_k"]["5"]["mean"] == pytest.approx(per_cue["p_at_5"].mean())
-    lo, hi = summary["precision_at_k"]["5"]["ci95"]
+    lo, hi = summary["precision_at_k"]["5"]["ci"]
     assert lo <= summary["precision_at_k"]["5"]["mean"] <= hi
-    assert summary["spearman"]["n_cues"] == 3 and summary["spearman"]["min_overlap"] == 2
-
-
-def test_bootstrap_is_seeded():
-    values = [0.1, 0.5, 0.9, 0.4, 0.7, 0.2]
-    assert bootstrap_ci(values, 500, seed=3) == bootstrap_ci(values, 500, seed=3)
-    assert bootstrap_ci(values, 500, seed=3) != bootstrap_ci(values, 500, seed=4)
-    assert bootstrap_ci([], 500, seed=3) is None
-    assert bootstrap_ci([0.5, float("nan")], 100, seed=0) == [0.5, 0.5]
+    assert summary["spearman"]["n"] == 3 and summary["spearman"]["min_overlap"] == 2
+    assert summary["precision_at_k"]["5"]["confidence"] == 0.95 and summary["bootstrap"]["resamples"] == 200
 
 
 # ------------------------------------------------------------------------------------- generation
@@ -191,7 +196,7 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
 
     tokenizer = load_tokenizer(lexical_model)
     conversations = [[{"role": "user", "content": text}] for text in ("short", "a much longer prompt than the others", "mid length one")]
-    lengths = [len(lexical.prompt_token_ids(tokenizer, c)) for c in conversations]
+    lengths = [len(generation.prompt_token_ids(tokenizer, c)) for c in conversations]
     assert len(set(lengths)) == 3
     end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
     words = {n: tokenizer.encode(f"word{i}, more", add_special_tokens=False) for i, n in enumerate(lengths)}
@@ -199,7 +204,7 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
     fake = FakeModel(continuations, tokenizer.pad_token_id)
     manifest = read_manifest(lexical_model)
     monkeypatch.setattr("lexalign.models.load_model", lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest))
-    answers = lexical.generate(lexical_model, conversations, {"batch_size": 2, "max_new_tokens": 12})
+    answers = generation.generate(lexical_model, conversations, lexical_settings(batch_size=2, max_new_tokens=12))
     capped = tokenizer.decode((words[lengths[1]] * 5)[:12], skip_special_tokens=False)
     assert [a.raw for a in answers] == ["word0, more", capped, "word2, more"]
     assert answers[0].finished and answers[2].finished and not answers[1].finished
@@ -211,18 +216,18 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
 
 def test_hf_generation_with_the_tiny_model_is_deterministic(lexical_model):
     conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun", "tea")]
-    first = lexical.generate(lexical_model, conversations, {"batch_size": 2, "max_new_tokens": 5})
-    second = lexical.generate(lexical_model, conversations, {"batch_size": 3, "max_new_tokens": 5})
+    first = generation.generate(lexical_model, conversations, lexical_settings(batch_size=2, max_new_tokens=5))
+    second = generation.generate(lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=5))
     assert [a.raw for a in first] == [a.raw for a in second]
     assert all(isinstance(a, Generation) and a.n_tokens <= 5 for a in first)
-    sampled = lexical.generate(lexical_model, conversations, {"do_sample": True, "temperature": 1.5, "top_p": 0.95, "max_new_tokens": 5}, seed=1)
+    sampled = generation.generate(lexical_model, conversations, lexical_settings(do_sample=True, temperature=1.5, top_p=0.95, max_new_tokens=5), seed=1)
     assert len(sampled) == 3
 
 
 def test_vllm_backend_missing_is_a_clear_error(lexical_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
     with pytest.raises(LexalignError, match=r"lexical.backend: 'vllm' is selected but vllm cannot be imported.*lexalign\[vllm\]"):
-        lexical.generate(lexical_model, [[{"role": "user", "content": "x"}]], {"backend": "vllm"})
+        generation.generate(lexical_model, [[{"role": "user", "content": "x"}]], lexical_settings(backend="vllm"))
 
 
 def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
@@ -245,7 +250,8 @@ def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
     for name, module in {"vllm": vllm, "vllm.lora": types.ModuleType("vllm.lora"), "vllm.lora.request": lora_module}.items():
         monkeypatch.setitem(sys.modules, name, module)
     conversations = [[{"role": "user", "content": "dog"}], [{"role": "user", "content": "sun"}]]
-    answers = lexical.generate(lexical_model, conversations, {"backend": "vllm", "vllm": {"gpu_memory_utilization": 0.5}}, adapter_dir=lexical_adapter)
+    answers = generation.generate(lexical_model, conversations, lexical_settings(backend="vllm", vllm={"gpu_memory_utilization": 0.5}),
+                                  adapter_dir=lexical_adapter)
     assert [a.finished for a in answers] == [True, False]
     assert parse_associations(answers[1].raw, "en", truncated=not answers[1].finished) == ["moon", "hot"]
     assert seen["sampling"]["temperature"] == 0.0 and seen["sampling"]["stop_token_ids"]
@@ -273,7 +279,7 @@ def test_evaluate_writes_the_three_outputs(lexical_model, en_inputs, tmp_path):
     assert set(scores["precision_at_k"]) == {"5", "10", "20", "30", "40", "50"}
     assert scores["n_cues"] == 5 and scores["generation"]["max_new_tokens"] == 6
     assert scores["psycholinguistic"]["measures"]["valence"]["skipped"]
-    assert scores["psycholinguistic"]["measures"]["concreteness"]["human"]["n_cues"] == 5
+    assert scores["psycholinguistic"]["measures"]["concreteness"]["human"]["n"] == 5
     assert scores["n_unparsable"] == per_cue["unparsable"].sum()
 
 
@@ -328,12 +334,12 @@ def test_evaluate_rejects_bad_eval_table(lexical_model, en_inputs, tmp_path):
 
 
 def run_cli(*args: str) -> int:
-    return score_associations_command([str(a) for a in args])
+    return score_associations.main([str(a) for a in args])
 
 
 def test_cli_scores_raw_csv_against_a_strength_file(tmp_path, capsys):
     strength = REPO / "data" / "illustrative" / "strength.SWOW-EN.R123.illustrative.csv"
-    norms = lexical.read_norms(strength)
+    norms = score_associations.read_norms(strength)
     cues = norms["cue"].unique().sort().to_list()[:3]
     top = {cue: norms.filter(pl.col("cue") == cue).sort("count", descending=True)["response"].to_list()[:3] for cue in cues}
     rows = [{"cue": cue.upper(), "raw": "Sure! Here are some words:\n" + "\n".join(f"{i + 1}. {w}" for i, w in enumerate(words))} for cue, words in top.items()]
@@ -375,7 +381,7 @@ def test_cli_parquet_generations_in_chinese(tmp_path):
 def test_cli_uses_the_finished_flag_of_the_rules_generations(tmp_path):
     path = tmp_path / "g.csv"
     path.write_text('cue,raw,finished\ndog,"cat, bone, pup",false\nsun,"hot, moon, summer",TRUE\n', encoding="utf-8")
-    frame = lexical.read_generations(path, "en")
+    frame = score_associations.read_generations(path, "en")
     assert frame["parsed"].to_list() == [["cat", "bone"], ["hot", "moon", "summer"]]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lexalign.text import normalise_text
-from lexalign.lexical import parse_associations
+from lexalign.parse import parse_associations
 
 # (id, lang, cue, model text, expected words)
 CASES = [

