@@ -14,7 +14,7 @@ import yaml
 from lexalign.config import load_config, validate_config
 from lexalign.errors import LexalignError
 from lexalign.ingest import ingest, load_associations
-from lexalign.models import prepare_model
+from lexalign.prepare_model import prepare_model
 from lexalign.templates import prompt_templates
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
@@ -176,3 +176,119 @@ def test_associations_table_checks(tmp_path):
     text.write_text("cue,response\n")
     with pytest.raises(LexalignError, match="not a readable Parquet"):
         load_associations(text)
+
+
+# ---- config and models ----
+
+NUMBER_CASES = {
+    "seed_overflow": ("seed", 2**32, "seed: 4294967296 is greater than the maximum of 4294967295"),
+    "seed_negative": ("seed", -1, "seed: -1 is less than the minimum of 0"),
+    "nan_split": ("split.train", float("nan"), "split.train: nan is not a finite number"),
+    "inf_learning_rate": ("train.presets", {"default": {"train": {"learning_rate": float("inf")}}},
+                          "train.presets.default.train.learning_rate: inf is not a finite number"),
+    "inf_in_list": ("templates.eval_bounds", [40, float("-inf")], "templates.eval_bounds.1: -inf is not a finite number"),
+    "split_sum": ("split", {"train": 0.5, "val": 0.2, "test": 0.1},
+                  "split: the shares must sum to 1 (train 0.5, val 0.2, test 0.1 sum to 0.8)"),
+    "eval_bounds_reversed": ("templates.eval_bounds", [50, 40], "templates.eval_bounds: [50, 40] is reversed; write [low, high]"),
+    "absent_chat_template": ("models.gemma270m.chat_template", "/nonexistent/t.jinja",
+                             "models.gemma270m.chat_template: /nonexistent/t.jinja does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NUMBER_CASES))
+def test_bad_config_numbers_and_cross_checks(case, base_config, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    key, value, expected = NUMBER_CASES[case]
+    with pytest.raises(LexalignError) as info:
+        validate_config(mutate(base_config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+    assert str(info.value) == f"config.yaml: {expected}"
+
+
+def test_inf_and_nan_in_a_config_file_are_one_line(repo, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text((repo / "config" / "config.yaml").read_text() + "lexical: {temperature: .nan}\n")
+    with pytest.raises(LexalignError) as info:
+        load_config(path, repo / "config" / "schema.yaml")
+    assert str(info.value) == f"{path}: lexical.temperature: nan is not a finite number"
+
+
+def _tiny_copy(tiny_model_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    return model
+
+
+def test_empty_safetensors_beside_pickle_weights(tiny_model_dir, tmp_path):
+    model = _tiny_copy(tiny_model_dir, tmp_path)
+    (model / "model.safetensors").write_bytes(b"")
+    (model / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(LexalignError) as info:
+        prepare_model("m", {"path": str(model)}, tmp_path / "prepared")
+    assert str(info.value) == (
+        f"models.m.path: {model / 'model.safetensors'} is not a valid safetensors file (empty or truncated) "
+        "(pickle weights beside it, pytorch_model.bin: convert them to safetensors; lexalign never unpickles)"
+    )
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_tokenizer_needing_remote_code(tiny_model_dir, tmp_path):
+    import json
+
+    model = _tiny_copy(tiny_model_dir, tmp_path)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config.update(auto_map={"AutoTokenizer": ["tokenization_x.XTokenizer", None]}, tokenizer_class="XTokenizer")
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(LexalignError) as info:
+        prepare_model("m", {"path": str(model)}, tmp_path / "prepared")
+    assert str(info.value) == (
+        f"models.m.path: {model.resolve()} needs its own code to load (auto_map in its config); "
+        "if you trust it, set models.m.trust_remote_code: true"
+    )
+    assert not (tmp_path / "prepared").exists()
+
+
+# template -> how the one-line message goes on after "models.m.chat_template: the chat template "
+CHAT_TEMPLATE_CASES = {
+    "ignores_messages": (
+        "{{ bos_token }}hello",
+        "does not put the messages' content into the prompt (missing: system, user, assistant, user, assistant)",
+    ),
+    "raises": (
+        "{{ raise_exception('roles must alternate') }}",
+        "refused a system message and two turns (TemplateError: roles must alternate)",
+    ),
+    "syntax_error": ("{% for m in messages %}", "refused a system message and two turns (TemplateSyntaxError: "),
+    "memory": (
+        "{{ 'x' * 4000000000 }}{% for m in messages %}{{ m.content }}{% endfor %}",
+        "could not render a two-turn conversation (it ran out of memory)",
+    ),
+    "sandbox_escape": ("{{ messages.__class__.__mro__ }}", "refused a system message and two turns (SecurityError: "),
+    "loops": (
+        "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}",
+        "did not finish rendering a two-turn conversation within 3 s",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHAT_TEMPLATE_CASES))
+def test_bad_chat_template_refused_at_prepare_model(case, tiny_model_dir, tmp_path, monkeypatch):
+    from lexalign import prepare_model as module
+
+    monkeypatch.setattr(module, "TEMPLATE_TIMEOUT_S", 3)
+    text, expected = CHAT_TEMPLATE_CASES[case]
+    template = tmp_path / "t.jinja"
+    template.write_text(text)
+    with pytest.raises(LexalignError) as info:
+        prepare_model("m", {"path": str(tiny_model_dir), "chat_template": str(template)}, tmp_path / "prepared")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"models.m.chat_template: the chat template {expected}")
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_absent_chat_template_at_prepare_model(tiny_model_dir, tmp_path):
+    with pytest.raises(LexalignError) as info:
+        prepare_model("m", {"path": str(tiny_model_dir), "chat_template": str(tmp_path / "no.jinja")}, tmp_path / "p")
+    assert str(info.value) == f"models.m.chat_template: {tmp_path / 'no.jinja'} does not exist"
