@@ -109,7 +109,8 @@ CASES = [
     ("zh-chinese-numerals", "zh", "月亮", "一、月饼\n二、中秋\n三、嫦娥", ["月饼", "中秋", "嫦娥"]),
     ("zh-circled-numbers", "zh", "月亮", "①月饼 ②中秋 ③嫦娥", ["月饼", "中秋", "嫦娥"]),
     ("zh-english-gloss-paren", "zh", "狗", "1. 宠物 (pet)\n2. 忠诚 (loyalty)\n3. 骨头 (bone)", ["宠物", "忠诚", "骨头"]),
-    ("zh-pizza-gloss", "zh", "食物", "pizza（比萨），面条，米饭", ["pizza", "面条", "米饭"]),
+    # Issue 12: in Chinese output the Chinese gloss of a Latin word is the answer (was "pizza").
+    ("zh-pizza-gloss", "zh", "食物", "pizza（比萨），面条，米饭", ["比萨", "面条", "米饭"]),
     ("zh-space-gloss", "zh", "狗", "宠物 pet，忠诚 loyalty，骨头", ["宠物", "忠诚", "骨头"]),
     ("zh-space-separated", "zh", "狗", "宠物 忠诚 骨头 朋友", ["宠物", "忠诚", "骨头", "朋友"]),
     ("zh-explanations", "zh", "狗", "1. 宠物：狗是人类最常见的宠物，也是家庭的一员\n2. 忠诚——狗对主人非常忠诚\n3. 骨头",
@@ -135,6 +136,47 @@ CASES = [
     ("zh-summary-after-list", "zh", "狗", "狗的联想词：\n\n1. 宠物\n2. 忠诚\n\n这些词涵盖了狗的各个方面，包括情感和生活。", ["宠物", "忠诚"]),
     ("zh-chatter-word-starting-a-list", "zh", "眼", "看到，眼睛，视觉", ["看到", "眼睛", "视觉"]),
     ("zh-fullwidth-space", "zh", "狗", "宠物\u3000忠诚\u3000骨头", ["宠物", "忠诚", "骨头"]),
+    # ------------------------------------------------- issue 12: lose no hit (invented, same shapes)
+    # A mixed-script list ending in a period.
+    ("zh-mixed-script-period", "zh", "一样", "相同，相似，类似，alike.", ["相同", "相似", "类似", "alike"]),
+    ("zh-mixed-script-period-dunhao", "zh", "快", "迅速、飞快、speed、急忙.", ["迅速", "飞快", "speed", "急忙"]),
+    ("zh-mixed-script-fullstop", "zh", "冷", "冬天，冰，寒冷，snow。", ["冬天", "冰", "寒冷", "snow"]),
+    ("en-mixed-script-period", "en", "same", "similar, alike, 相同, identical.", ["similar", "alike", "相同", "identical"]),
+    # A stray colon inside the list.
+    ("zh-stray-colon", "zh", "花", "树叶、花朵、.':、果实", ["树叶", "花朵", "果实"]),
+    ("zh-stray-colon-commas", "zh", "树", "树枝，树叶，:，森林，绿色", ["树枝", "树叶", "森林", "绿色"]),
+    ("zh-stray-quote-colon", "zh", "海", "沙滩、海浪、\":、贝壳、蓝色", ["沙滩", "海浪", "贝壳", "蓝色"]),
+    ("en-stray-colon", "en", "flower", "leaf, petal, :, stem, root", ["leaf", "petal", "stem", "root"]),
+    # A Latin word with a Chinese gloss in Chinese output: keep the Chinese.
+    ("zh-latin-with-chinese-gloss", "zh", "窗", "window （窗户）", ["窗户"]),
+    ("zh-latin-gloss-in-list", "zh", "房子", "door（门），玻璃，roof (屋顶)", ["门", "玻璃", "屋顶"]),
+    ("zh-latin-gloss-numbered", "zh", "厨房", "1. kitchen knife （菜刀）\n2. 锅\n3. 碗", ["菜刀", "锅", "碗"]),
+    ("en-chinese-with-latin-gloss", "en", "house", "门 (door), roof, 窗户 (window)", ["door", "roof", "window"]),
+    # Chinese exclamations or preambles.
+    ("zh-exclamation-preamble", "zh", "游戏", "太好了，我们开始吧！\n电脑，娱乐，手机", ["电脑", "娱乐", "手机"]),
+    ("zh-exclamation-same-line", "zh", "音乐", "真有意思，我来试试！歌曲，旋律，吉他", ["歌曲", "旋律", "吉他"]),
+    ("zh-question-preamble", "zh", "茶", "你想知道我的联想吗？\n绿茶，茶杯，龙井", ["绿茶", "茶杯", "龙井"]),
+    ("zh-exclamation-after-list", "zh", "猫", "老鼠，鱼，宠物\n真是可爱的动物呀！", ["老鼠", "鱼", "宠物"]),
+    # A special token in the middle of a list.
+    ("zh-special-token-mid-list", "zh", "狗", "猫，骨头，3<end_of_turn>，宠物，忠诚", ["猫", "骨头", "宠物", "忠诚"]),
+    ("en-special-token-mid-list", "en", "dog", "cat, bone<end_of_turn> 4. leash, walk", ["cat", "bone", "leash", "walk"]),
+    ("en-eos-mid-list-numbered", "en", "sun", "1. hot\n2. moon<eos>\n3. summer\n4. light", ["hot", "moon", "summer", "light"]),
+    ("zh-im-end-mid-list", "zh", "春节", "饺子、红包、<|im_end|>、鞭炮", ["饺子", "红包", "鞭炮"]),
+    # Explanation fragments of up to ten characters.
+    ("zh-explanation-fragment", "zh", "电视", "节目，遥控器，通常用于娱乐，新闻", ["节目", "遥控器", "新闻"]),
+    ("zh-explanation-kind-of", "zh", "水果", "苹果，一种水果，香蕉", ["苹果", "香蕉"]),
+    ("zh-explanation-used-for", "zh", "刀", "厨房，用来切菜，锋利，菜板", ["厨房", "锋利", "菜板"]),
+    ("zh-explanation-for-example", "zh", "动物", "老虎，比如狮子，熊猫", ["老虎", "熊猫"]),
+    # The cue echoed first, and other-script junk ahead of the real items.
+    ("en-cue-echo-dash", "en", "dog", "dog - puppy, bark, leash", ["puppy", "bark", "leash"]),
+    ("en-cue-echo-period", "en", "dog", "Dog. Puppy, bark, leash", ["puppy", "bark", "leash"]),
+    ("zh-cue-echo-dash", "zh", "狗", "狗——猫，骨头，宠物", ["猫", "骨头", "宠物"]),
+    ("zh-cue-echo-first", "zh", "狗", "狗，狗，猫，骨头", ["猫", "骨头"]),
+    ("zh-latin-junk-ahead", "zh", "狗", "dog cat animal，猫，骨头，宠物", ["猫", "骨头", "宠物"]),
+    ("zh-latin-run-ahead", "zh", "猫", "cat，kitten，老鼠，鱼", ["老鼠", "鱼"]),
+    ("zh-lone-latin-word-kept", "zh", "篮球", "NBA，篮球场，乔丹", ["nba", "篮球场", "乔丹"]),
+    ("en-chinese-junk-ahead", "en", "dog", "狗, 猫, cat, bone, puppy", ["cat", "bone", "puppy"]),
+    ("en-cyrillic-junk-ahead", "en", "dog", "собака, cat, bone", ["cat", "bone"]),
 ]
 
 

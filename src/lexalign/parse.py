@@ -26,6 +26,9 @@ _SPECIAL = re.compile(
     r"|<(?:eos|bos|pad|unk|mask|end_of_turn|start_of_turn|end_of_text|eot|endoftext|end)>",
     re.I,
 )
+# After a special token: the list goes on (a separator, or a numbered item) -- not a new turn.
+_LIST_GOES_ON = re.compile(r"[ \t]*(?:[,;、，；|]|\n?[ \t]*\d{1,3}[.)、](?!\d)[ \t]*[^\W\d])")
+_BARE_NUMBER_TAIL = re.compile(r"(?:(?<=[,;、，；\s])|^)\d{1,3}[.)、]?\s*$")
 # ①..⑳ (NFKC would turn them into bare digits) become bullets before normalisation.
 _CIRCLED = re.compile("[\u2460-\u2473\u2776-\u277f\u2780-\u2793]")
 
@@ -81,6 +84,12 @@ _LABEL_WORDS = {
 _NOTE_WORDS = {"note", "notes", "nb", "ps", "p.s", "remark", "disclaimer", "注", "注意", "备注", "说明", "提示"}
 _FILLER = {"etc", "etc.", "and so on", "and more", "and many more", "many more", "others", "more", "等", "等等", "其他", "其它"}
 _MAX_WORDS = 5  # longer "items" are sentences, not associations
+# Chinese explanation fragments ("通常用于娱乐", "一种水果"): words that explain, not associate.
+_ZH_EXPLANATION = re.compile("用于|用来|通常|一般|经常|常常|可以|一种|指的?是|表示|意味着?|比如|例如|因为|所以|的时候|是一")
+_ZH_EXPLANATION_MIN_CHARS = 4
+# "window（窗户）" in Chinese output: the Chinese gloss is the answer (and "窗户 (window)" in English).
+_LATIN_WITH_CJK_GLOSS = re.compile(f"(?<![A-Za-z])[A-Za-z][A-Za-z'\\- ]{{0,40}}?\\s*\\(\\s*([{_CJK}]+)\\s*\\)")
+_CJK_WITH_LATIN_GLOSS = re.compile(f"[{_CJK}]+\\s*\\(\\s*([A-Za-z][A-Za-z'\\- ]{{0,40}}?)\\s*\\)")
 _MAX_CJK_CHARS = 10
 
 
@@ -89,14 +98,22 @@ def _is_cjk_language(lang: str) -> bool:
 
 
 def _cut_special_tokens(text: str) -> str:
+    """Drop reasoning blocks and leading special tokens; stop at a special token that ends the answer.
+
+    A special token in the middle of a list (the list goes on after it with a separator or a numbered
+    item) is a separator instead, and a bare list number just before it is dropped."""
     text = _THINK.sub(" ", text)
     while True:
         match = _SPECIAL.search(text)
         if match is None:
             return text
-        if text[: match.start()].strip():
-            return text[: match.start()]
-        text = text[match.end() :]
+        head, rest = text[: match.start()], text[match.end() :]
+        if not head.strip():
+            text = rest
+        elif _LIST_GOES_ON.match(rest):
+            text = _BARE_NUMBER_TAIL.sub("", head) + ", " + rest
+        else:
+            return head
 
 
 def _drop_incomplete_tail(text: str) -> str:
@@ -287,14 +304,47 @@ def _remove_echo(text: str, echo: Iterable[str]) -> str:
     return text
 
 
-def _acceptable(word: str, cue: str | None) -> bool:
+def _acceptable(word: str, cue: str | None, cjk: bool) -> bool:
     if not word or word in _FILLER or (cue is not None and word == cue):
         return False
     if not re.search(r"\w", word):
         return False
-    if _HAS_CJK.search(word) and len(re.sub(r"[^" + _CJK + "]", "", word)) > _MAX_CJK_CHARS:
-        return False
+    if _HAS_CJK.search(word):
+        n_cjk = len(re.sub(r"[^" + _CJK + "]", "", word))
+        if n_cjk > _MAX_CJK_CHARS or (cjk and n_cjk >= _ZH_EXPLANATION_MIN_CHARS and _ZH_EXPLANATION.search(word)):
+            return False
     return len(word.split()) <= _MAX_WORDS
+
+
+def _strip_cue_echo(line: str, cue: str | None) -> str:
+    """"Dog - puppy, bark", "Dog. Puppy, ...", "狗——猫，骨头": the cue echoed ahead of the list."""
+    if not cue:
+        return line
+    quotes = re.escape(_QUOTES)
+    match = re.match(
+        f"\\s*[{quotes}]?{re.escape(cue)}[{quotes}]?(?:\\s*[.:!。]\\s+|\\s*[.:!。](?=[{_CJK}])|\\s+[-–—=]+\\s+|\\s*[–—]{{1,2}}\\s*)",
+        line,
+        re.I,
+    )
+    return line[match.end() :] if match and line[match.end() :].strip() else line
+
+
+def _foreign(word: str, cjk: bool) -> bool:
+    """Letters, none in the prompt language's script (digits alone are neither)."""
+    if not re.search(r"[^\W\d_]", word):
+        return False
+    return not _HAS_CJK.search(word) if cjk else not _HAS_LATIN.search(word)
+
+
+def _drop_foreign_lead(words: list[str], cjk: bool) -> list[str]:
+    """Other-script junk ahead of the real items ("dog cat animal，猫，骨头" in Chinese) is dropped; a
+    lone short Latin word ahead of Chinese ones ("nba，篮球") is a real Chinese response and stays."""
+    lead = 0
+    while lead < len(words) and _foreign(words[lead], cjk):
+        lead += 1
+    if lead == 0 or lead == len(words) or (cjk and lead == 1 and len(words[0].split()) < 2):
+        return words
+    return words[lead:]
 
 
 def parse_associations(
@@ -325,12 +375,16 @@ def parse_associations(
     text = _remove_echo(text, echo)
     text = _CIRCLED.sub("\n- ", text)
     text = unicodedata.normalize("NFKC", text)
+    text = (_LATIN_WITH_CJK_GLOSS if cjk else _CJK_WITH_LATIN_GLOSS).sub(r"\1", text)
     text = _ELLIPSIS.sub(", ", text)  # "宠物……忠诚……", "puppy... bark...": ellipses separate words
     if truncated:
         text = _drop_incomplete_tail(text)
     candidates: list[str] = []
-    for line in _pseudo_lines(text):
-        candidates.extend(_line_items(line, cue_norm, cjk))
+    lines = _pseudo_lines(text)
+    for line in lines:
+        if cjk and len(lines) > 1 and _HAS_CJK.search(line) and re.search(r"[!?]$", line):
+            continue  # "太好了，我们开始吧！": an exclamation or question beside the list is chat
+        candidates.extend(_line_items(_strip_cue_echo(line, cue_norm), cue_norm, cjk))
     if not cjk and len(candidates) == 1 and len(candidates[0].split()) > _MAX_WORDS:
         # "puppy bark leash bone fetch": a list separated by spaces only.
         single = candidates[0].strip()
@@ -341,8 +395,8 @@ def parse_associations(
     seen: set[str] = set()
     for candidate in candidates:
         word = _clean_item(candidate, cjk)
-        if _acceptable(word, cue_norm) and word not in seen:
+        if _acceptable(word, cue_norm, cjk) and word not in seen:
             seen.add(word)
             words.append(word)
-    return words
+    return _drop_foreign_lead(words, cjk)
 
