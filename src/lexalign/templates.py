@@ -23,8 +23,28 @@ from lexalign.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_KEYS = ("system", "instruction", "persona", "ranking_instruction", "final_ranking_label", "separator")
-PLACEHOLDERS = {"instruction": {"cue", "lo", "hi"}, "ranking_instruction": {"cue", "k", "words"}}
+#: Tier 1 / training keys, then the tier-2 (WVS) keys; wvs_countries maps a wvs_country to its name in the language.
+TEMPLATE_KEYS = (
+    "system",
+    "instruction",
+    "persona",
+    "ranking_instruction",
+    "final_ranking_label",
+    "separator",
+    "wvs_interviewer",
+    "wvs_observer",
+    "wvs_persona",
+    "wvs_options",
+    "wvs_instruction",
+    "wvs_associations",
+    "wvs_association_colon",
+    "wvs_countries",
+)
+PLACEHOLDERS = {
+    "instruction": {"cue", "lo", "hi"},
+    "ranking_instruction": {"cue", "k", "words"},
+    **{key: {"country"} for key in ("wvs_interviewer", "wvs_observer", "wvs_persona")},
+}
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 
 
