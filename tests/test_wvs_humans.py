@@ -1,4 +1,4 @@
-"""Tier-2 inputs: the item catalog, the WVS-7 CSV reader and the GlobalOpinionQA reader."""
+"""Tier-2 inputs (the wvs_humans rule): the item catalog, the WVS-7 CSV reader and the GlobalOpinionQA reader."""
 
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ import polars as pl
 import pytest
 
 from lexalign.errors import LexalignError
-from lexalign.wvs_data import (
-    HUMANS_SCHEMA,
-    BadRows,
-    build_humans,
-    detect_separator,
-    humans_from_global_opinions,
-    humans_from_wvs_csv,
-    load_catalog,
-    parse_literal,
-    read_humans,
-)
+from lexalign.wvs_catalog import load_catalog
+from lexalign.wvs_global_opinions import humans_from_global_opinions, parse_literal
+from lexalign.wvs_humans import build_humans, read_humans
+from lexalign.wvs_sources import HUMANS_SCHEMA, BadRows, detect_separator, humans_from_wvs_csv
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_DIR = REPO / "data" / "illustrative" / "wvs"
@@ -98,7 +91,7 @@ def test_catalog_errors_name_the_item(tmp_path, body, message):
 
 def test_illustrative_csv_end_to_end(tmp_path, catalog):
     out, notes_path = tmp_path / "humans.parquet", tmp_path / "humans.json"
-    humans = build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out, notes_path)
+    humans = build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out, notes_path, catalog=None, bad_rows="skip")
     notes = json.loads(notes_path.read_text(encoding="utf-8"))
     assert humans.height == len(catalog) - 2
     assert {d["item_id"] for d in notes["items_dropped"]} == {"Q225", "Q227"}
@@ -124,7 +117,7 @@ def test_csv_weighting_missing_codes_and_separator(tmp_path):
     """
     path = write(tmp_path / "wvs.csv", csv_text)
     assert detect_separator(path) == ";"
-    bad = BadRows(path)
+    bad = BadRows(path, "skip")
     humans, notes = humans_from_wvs_csv(path, small_catalog(), bad)
     rows = {r["item_id"]: r for r in humans.to_dicts()}
     assert rows["Q1"]["us"] == pytest.approx([0.25, 0.75, 0, 0])  # weights 1 and 3; the -1 is excluded
@@ -143,19 +136,19 @@ def test_csv_comma_and_long_header_names(tmp_path):
         "USA","1","1"
         "CHN","1","2"
     """)
-    humans, _ = humans_from_wvs_csv(path, small_catalog()[:1], BadRows(path))
+    humans, _ = humans_from_wvs_csv(path, small_catalog()[:1], BadRows(path, "skip"))
     assert humans["us"][0].to_list() == [1.0, 0.0, 0.0, 0.0]
 
 
 def test_csv_missing_column_and_bad_cells(tmp_path):
     no_weight = write(tmp_path / "a.csv", "B_COUNTRY_ALPHA,Q1\nUSA,1\n")
     with pytest.raises(LexalignError, match=r"a\.csv: missing column W_WEIGHT"):
-        humans_from_wvs_csv(no_weight, small_catalog(), BadRows(no_weight))
+        humans_from_wvs_csv(no_weight, small_catalog(), BadRows(no_weight, "skip"))
     no_items = write(tmp_path / "b.csv", "B_COUNTRY_ALPHA,W_WEIGHT,X1\nUSA,1,1\n")
     with pytest.raises(LexalignError, match="none of the 3 catalog items"):
-        humans_from_wvs_csv(no_items, small_catalog(), BadRows(no_items))
+        humans_from_wvs_csv(no_items, small_catalog(), BadRows(no_items, "skip"))
     bad_cells = write(tmp_path / "c.csv", "B_COUNTRY_ALPHA,W_WEIGHT,Q1\nUSA,1,1\nUSA,x,2\nCHN,1,abc\nCHN,1,3\n")
-    skip = BadRows(bad_cells)
+    skip = BadRows(bad_cells, "skip")
     humans, _ = humans_from_wvs_csv(bad_cells, small_catalog()[:1], skip)
     assert skip.counts == {"bad_weight": 1, "non_numeric_answer": 1}
     assert any("row 2" in e and "W_WEIGHT" in e for e in skip.examples)
@@ -180,7 +173,7 @@ def test_parse_literal_is_safe():
 
 def test_illustrative_global_opinions(tmp_path):
     out, notes_path = tmp_path / "h.parquet", tmp_path / "h.json"
-    humans = build_humans({"type": "global_opinions", "path": str(GOQA_CSV)}, out, notes_path)
+    humans = build_humans({"type": "global_opinions", "path": str(GOQA_CSV)}, out, notes_path, catalog=None, bad_rows="skip")
     notes = json.loads(notes_path.read_text(encoding="utf-8"))
     assert humans.height == 24
     assert notes["rows_not_used"] == {"source GAS": 2, "WVS row without both United States and China": 2}
@@ -209,7 +202,7 @@ def test_global_opinions_bad_rows(tmp_path, catalog):
         ["Mismatch?", "['Yes', 'No']", "{'United States': [0.2, 0.3, 0.5], 'China': [0.5, 0.5]}", "WVS"],
     ]
     path = write_goqa(tmp_path / "goqa.csv", rows)
-    skip = BadRows(path)
+    skip = BadRows(path, "skip")
     humans, _ = humans_from_global_opinions(path, catalog, skip)
     assert humans["item_id"].to_list() == ["GOQA1"]
     assert skip.counts == {"unparsable_literal": 1, "bad_distribution": 2}
@@ -219,7 +212,7 @@ def test_global_opinions_bad_rows(tmp_path, catalog):
         humans_from_global_opinions(path, catalog, BadRows(path, "error"))
     missing = write_goqa(tmp_path / "m.csv", [["q", "['a', 'b']", "WVS"]], header=("question", "options", "source"))
     with pytest.raises(LexalignError, match="missing column.*selections"):
-        humans_from_global_opinions(missing, catalog, BadRows(missing))
+        humans_from_global_opinions(missing, catalog, BadRows(missing, "skip"))
     unknown = write_goqa(tmp_path / "u.csv", [good + ["Q9999"]], header=("question", "options", "selections", "source", "item_id"))
     with pytest.raises(LexalignError, match=r"row 1: item_id 'Q9999' is not in the catalog"):
         humans_from_global_opinions(unknown, catalog, BadRows(unknown, "error"))

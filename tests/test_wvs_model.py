@@ -10,22 +10,27 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
 from lexalign.errors import LexalignError
-from lexalign.wvs import (
-    AssociationContext,
-    build_prompt,
-    evaluate,
-    parse_answer,
-    render,
-    score_options,
-    select_items,
-)
-from lexalign.wvs_data import build_humans, load_catalog
-from lexalign.wvs_metrics import item_metrics
+from lexalign.templates import prompt_templates
+from lexalign.wvs import WvsJob, WvsSettings, evaluate, select_items
+from lexalign.wvs_catalog import load_catalog
+from lexalign.wvs_humans import build_humans
+from lexalign.wvs_metrics import item_metrics, tension_distance
+from lexalign.wvs_prompts import AssociationContext, build_prompt, option_numbers, render
+from lexalign.wvs_scoring import parse_answer, score_options
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
+EN, ZH = prompt_templates("en"), prompt_templates("zh")
+
+
+def schema_settings(**overrides) -> WvsSettings:
+    """The wvs section with the schema's defaults (the only defaults), then ``overrides``."""
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    defaults = {key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec}
+    return WvsSettings.from_config({**defaults, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +56,7 @@ def loaded(wvs_model):
 @pytest.fixture(scope="session")
 def humans(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wvs-humans")
-    build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out / "humans.parquet", out / "humans.json")
+    build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out / "humans.parquet", out / "humans.json", catalog=None, bad_rows="skip")
     return out / "humans.parquet"
 
 
@@ -79,43 +84,47 @@ ITEMS = {item["item_id"]: item for item in load_catalog()}
 
 def test_prompt_framings(loaded):
     item = ITEMS["Q1"]
-    messages, fallback = build_prompt(item, "en", "United States")
+    messages, fallback = build_prompt(item, EN, "en", "United States", "interviewer")
     assert not fallback and len(messages) == 1
     text = messages[0]["content"]
     assert "the United States" in text and "World Values Survey" in text
     assert "1. Very important\n2. Rather important\n3. Not very important\n4. Not at all important" in text
     assert text.endswith("Answer with the option number only.")
-    zh, _ = build_prompt(item, "zh", "China")
+    zh, _ = build_prompt(item, ZH, "zh", "China", "interviewer")
     assert "中国" in zh[0]["content"] and "1. 非常重要" in zh[0]["content"] and zh[0]["content"].endswith("请只回答选项编号。")
-    neutral, _ = build_prompt(item, "en", "United States", framing="neutral")
+    neutral, _ = build_prompt(item, EN, "en", "United States", "neutral")
     assert "United States" not in neutral[0]["content"]
-    persona, _ = build_prompt(item, "en", "China", framing="persona", system="Be yourself.")
+    persona, _ = build_prompt(item, EN, "en", "China", "persona", system="Be yourself.")
     assert persona[0]["role"] == "system" and "Be yourself." in persona[0]["content"] and "China" in persona[0]["content"]
-    observer, _ = build_prompt(item, "zh", "United States", framing="observer")
+    observer, _ = build_prompt(item, ZH, "zh", "United States", "observer")
     assert "美国" in observer[0]["content"] and "普通人" in observer[0]["content"]
-    scale, _ = build_prompt(ITEMS["Q182"], "en", "United States")
+    scale, _ = build_prompt(ITEMS["Q182"], EN, "en", "United States", "interviewer")
     assert "1. Never justifiable\n2\n3\n" in scale[0]["content"] and "10. Always justifiable" in scale[0]["content"]
     rendered = render(loaded.tokenizer, messages)
     assert rendered.startswith("<bos><start_of_turn>user\n") and rendered.endswith("<start_of_turn>model\n")
     english_only = {**item, "question_zh": None, "options_zh": None}
-    assert build_prompt(english_only, "zh", "China")[1] is True
-    with pytest.raises(LexalignError, match="prompt_language 'nl'"):
-        build_prompt(item, "nl", "China")
+    assert build_prompt(english_only, ZH, "zh", "China", "interviewer")[1] is True
+    with pytest.raises(LexalignError, match=r"templates\.prompts\.nl: no built-in templates.*wvs_interviewer"):
+        prompt_templates("nl", {"nl": {"system": "x"}})
+    # the wording is configuration: overriding one key changes the prompt
+    custom = prompt_templates("en", {"en": {"wvs_instruction": "Reply with a digit.", "wvs_countries": {"China": "the PRC"}}})
+    text = build_prompt(item, custom, "en", "China", "interviewer")[0][0]["content"]
+    assert text.endswith("Reply with a digit.") and "live in the PRC" in text
 
 
 def test_association_context(associations):
-    en = AssociationContext.from_parquet(associations, "en", top_k=2, max_cues=3)
+    en = AssociationContext.from_parquet(associations, "en", top_k=2, max_cues=3, templates=EN)
     assert en.cues_for(["family", "How important is the following in your life: family?"]) == ["family"]
     assert en.cues_for(["friends and work"]) == ["friend", "work"]
     assert en.block(["family"]).endswith("family: love, home")
-    zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3)
+    zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3, templates=ZH)
     assert zh.cues_for(["家庭和朋友", "以下这一项在您的生活中有多重要：工作？"]) == ["家庭", "朋友", "工作"]
     assert zh.block(["家庭"]).endswith("\n家庭：温暖，父母")
 
 
 def test_jieba_missing_is_a_clear_error(associations, monkeypatch):
     monkeypatch.setitem(sys.modules, "jieba", None)
-    zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3)
+    zh = AssociationContext.from_parquet(associations, "zh", top_k=2, max_cues=3, templates=ZH)
     with pytest.raises(LexalignError, match="needs the optional dependency jieba"):
         zh.cues_for(["家庭"])
 
@@ -149,8 +158,8 @@ def _manual_scores(loaded, prompt: str, answers: list[str]) -> list[float]:
 def test_option_scores_match_separate_passes(loaded):
     tok = loaded.tokenizer
     items = [ITEMS["Q182"], ITEMS["Q1"], ITEMS["Q7"], ITEMS["Q172"]]
-    prompts = [render(tok, build_prompt(item, "en", "United States")[0]) for item in items]
-    scored = score_options(loaded.model, tok, prompts, [i["n_options"] for i in items], batch_size=3)
+    prompts = [render(tok, build_prompt(item, EN, "en", "United States", "interviewer")[0]) for item in items]
+    scored = score_options(loaded.model, tok, prompts, [option_numbers(i["n_options"]) for i in items], batch_size=3)
     for item, prompt, result in zip(items, prompts, scored):
         n = item["n_options"]
         expected = _manual_scores(loaded, prompt, [str(k) for k in range(1, n + 1)])
@@ -166,8 +175,8 @@ def test_option_scores_match_separate_passes(loaded):
 def test_scores_do_not_depend_on_batching(loaded):
     tok = loaded.tokenizer
     items = [ITEMS[q] for q in ("Q1", "Q48", "Q57", "Q152", "Q171")]
-    prompts = [render(tok, build_prompt(item, "zh", "China")[0]) for item in items]
-    counts = [i["n_options"] for i in items]
+    prompts = [render(tok, build_prompt(item, ZH, "zh", "China", "interviewer")[0]) for item in items]
+    counts = [option_numbers(i["n_options"]) for i in items]
     together = score_options(loaded.model, tok, prompts, counts, batch_size=5)
     alone = [score_options(loaded.model, tok, [p], [n], batch_size=1)[0] for p, n in zip(prompts, counts)]
     uncached = score_options(loaded.model, tok, prompts, counts, batch_size=2, prefix_cache=False)
@@ -198,58 +207,95 @@ def test_select_items_spreads_over_the_catalog(humans):
 # The wvs rule
 
 
-def run(wvs_model, humans, tmp_path, **kwargs):
-    settings = {"max_items": 24, "high_tension_n": 5, "batch_size": 8, **kwargs.pop("settings", {})}
+def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
+    settings = schema_settings(**{"max_items": 24, "high_tension_n": 5, "batch_size": 8, **(settings or {})})
     out = tmp_path / kwargs.get("method", "vanilla")
     args = {"lang": "en", "method": "vanilla", "prompt_language": "en", "country": "United States", **kwargs}
-    metrics = evaluate(wvs_model, humans, out / "metrics.json", out / "answers.parquet", settings=settings, model_name="tiny", **args)
+    job = WvsJob(wvs_model, humans, out / "metrics.json", out / "answers.parquet", model_name="tiny", **args)
+    metrics = evaluate(job, settings, prompts)
     return metrics, json.loads((out / "metrics.json").read_text(encoding="utf-8")), pl.read_parquet(out / "answers.parquet")
 
 
 def test_evaluate_logits(wvs_model, humans, tmp_path):
     metrics, written, answers = run(wvs_model, humans, tmp_path)
     assert written == json.loads(json.dumps(metrics))
+    assert written["schema_version"] == 2
     assert written["n_items"] == written["n_scored"] == answers.height == 24
     assert "base 2" in written["definitions"]["js"] and "distance" in written["definitions"]["js"]
     assert "epsilon 1e-06" in written["definitions"]["kl_model_human"]
-    for name in ("model", "uniform", "other_majority"):
+    for name in ("model", "uniform", "target_majority", "other_country"):
         for country in ("us", "china"):
             block = written["results"][name][country]
             assert block["overall"]["n"] == 24 and block["high_tension"]["n"] == 5
             assert sum(b["n"] for b in block["by_option_count"].values()) == 24
-    assert written["high_tension"]["closer_to_china"] + written["high_tension"]["closer_to_us"] + written["high_tension"]["ties"] == 5
-    assert len(written["high_tension"]["items"]) == 5
+    tension = written["high_tension"]
+    assert tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == 5
+    assert len(tension["items"]) == 5 and tension["answered"] == 5 and tension["unanswered"] == []
     # every item's full per-option probabilities are written out, with its distances
     row = answers.row(0, named=True)
     assert len(row["probs"]) == len(row["logprobs"]) == row["n_options"] and row["answer_code"] in row["codes"]
-    expected = item_metrics(row["probs"], row["human_us"])
+    expected = item_metrics(row["probs"], row["human_us"], 1e-6)
     assert row["js_us"] == pytest.approx(expected["js"]) and row["emd_norm_us"] == pytest.approx(expected["emd_norm"])
-    # the reference answerers by hand: uniform against US humans, averaged
-    uniform_js = np.mean([item_metrics([1 / n] * n, h)["js"] for n, h in answers.select("n_options", "human_us").iter_rows()])
-    assert written["results"]["uniform"]["us"]["overall"]["js"] == pytest.approx(uniform_js)
-    assert written["results"]["other_majority"]["china"]["overall"]["acc"] == 1.0  # China's majority vs China humans
+    study = item_metrics(row["probs"], row["human_us"], definition="study")
+    assert row["study_js_us"] == pytest.approx(study["js"]) and row["study_distance_us"] == pytest.approx(study["distance"])
+    # the reference answerers by hand, per item and averaged
+    uniform_js = [item_metrics([1 / n] * n, h, 1e-6)["js"] for n, h in answers.select("n_options", "human_us").iter_rows()]
+    assert answers["uniform_js_us"].to_list() == pytest.approx(uniform_js)
+    assert written["results"]["uniform"]["us"]["overall"]["js"] == pytest.approx(np.mean(uniform_js))
+    assert written["results"]["target_majority"]["us"]["overall"]["acc"] == 1.0  # US majority vs US humans
+    assert answers["other_country_js_china"].to_list() == pytest.approx([0.0] * 24, abs=1e-7)  # China vs itself
+    assert written["results"]["other_country"]["china"]["overall"]["emd"] == pytest.approx(0.0, abs=1e-9)
     top = answers.sort("human_tension", descending=True).head(5)["item_id"].to_list()
     assert sorted(top) == sorted(answers.filter(pl.col("high_tension"))["item_id"].to_list())
 
 
+def test_study_block(wvs_model, humans, tmp_path):
+    _, written, answers = run(wvs_model, humans, tmp_path, settings={"high_tension_n": 6})
+    study = written["study"]
+    assert "values" in study["definitions"]["distance"] and "natural log" in study["definitions"]["js"]
+    # the study's tension set: the top items by its own tension distance over every item asked
+    by_hand = [tension_distance(us, cn, "study") for us, cn in answers.select("human_us", "human_china").iter_rows()]
+    assert answers["human_tension_study"].to_list() == pytest.approx(by_hand)
+    top = answers.with_row_index().sort(["human_tension_study", "index"], descending=[True, False]).head(6)
+    assert [i["item_id"] for i in study["high_tension"]["items"]] == top["item_id"].to_list()
+    assert set(top["item_id"]) == set(answers.filter(pl.col("high_tension_study"))["item_id"])
+    chosen = answers.filter(pl.col("high_tension_study"))
+    closer = int((chosen["study_distance_china"] < chosen["study_distance_us"]).sum())
+    assert study["high_tension"]["closer_to_china"] == closer and study["high_tension"]["n"] == 6
+    overall = study["results"]["model"]["us"]["overall"]
+    assert overall["js"] == pytest.approx(answers["study_js_us"].mean())
+    assert overall["js"] == pytest.approx(written["results"]["model"]["us"]["overall"]["js"] * math.sqrt(math.log(2)))
+    assert "goqa_similarity" not in overall
+
+
 def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
-    import lexalign.wvs as wvs
+    import lexalign.generation as generation
 
     tok = loaded.tokenizer
-    prompts = [render(tok, build_prompt(ITEMS[q], "en", "United States")[0]) for q in ("Q1", "Q2", "Q3")]
-    texts = wvs.generate_answers(loaded.model, tok, prompts, loaded.stop_token_ids, batch_size=2, max_new_tokens=3)
-    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
-    assert all(len(tok(t, add_special_tokens=False)["input_ids"]) <= 4 for t in texts)
+    conversations = [build_prompt(ITEMS[q], EN, "en", "United States", "interviewer")[0] for q in ("Q1", "Q2", "Q3")]
+    texts = generation.generate_on_model(
+        loaded.model, tok, conversations, stop_token_ids=loaded.stop_token_ids, max_new_tokens=3, batch_size=2
+    )
+    assert len(texts) == 3 and all(t.n_tokens <= 3 for t in texts)
     # A random tiny model answers nonsense: parse canned answers instead, as an instruction-following model would.
-    canned = ["2", "I'd say 10", "Rather important", "no idea", "3"]
-    monkeypatch.setattr(wvs, "generate_answers", lambda model, tok, prompts, *a: (canned * 10)[: len(prompts)])
-    metrics, _, answers = run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5})
+    canned = ["2", "I'd say 10", "Rather important", "no idea", "<think>maybe 7</think>3"]
+
+    def fake(model, tok, conversations, **kwargs):
+        return [generation.Generation(text, 1, True) for text in (canned * 10)[: len(conversations)]]
+
+    monkeypatch.setattr(generation, "generate_on_model", fake)
+    metrics, _, answers = run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5, "high_tension_n": 5})
     assert metrics["mode"] == "generate" and answers["raw_text"].to_list() == canned
     assert metrics["skipped"]["unparsed_answers"] == answers["probs"].null_count() >= 1
     assert metrics["n_scored"] == 5 - metrics["skipped"]["unparsed_answers"]
     first = answers.row(0, named=True)
     assert first["probs"] == [0.0, 1.0, 0.0, 0.0] and first["answer_position"] == 2
-    monkeypatch.setattr(wvs, "generate_answers", lambda model, tok, prompts, *a: ["hmm"] * len(prompts))
+    assert answers.row(4, named=True)["answer_position"] == 3  # the think block is not the answer
+    # unanswered items stay in the high-tension set, listed and counted in neither direction
+    tension = metrics["high_tension"]
+    assert tension["n"] == 5 and len(tension["unanswered"]) == 5 - tension["answered"] >= 1
+    assert tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == tension["answered"]
+    monkeypatch.setattr(generation, "generate_on_model", lambda model, tok, c, **k: [generation.Generation("hmm", 1, True)] * len(c))
     with pytest.raises(LexalignError, match="none of the 5 answers .* names a valid option"):
         run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5})
 
@@ -263,6 +309,9 @@ def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_
     assert "\n家庭：温暖，父母\n\n以下这一项在您的生活中有多重要：家庭？" in q1["prompt"]
     persona, _, answers = run(wvs_model, humans, tmp_path, method="prompt", settings={"max_items": 3, "framing": "neutral"})
     assert "born and raised in the United States" in answers["prompt"][0]
+    # templates.prompts overrides reach the prompt
+    _, _, custom = run(wvs_model, humans, tmp_path, settings={"max_items": 3}, prompts={"en": {"wvs_options": "Choices:"}})
+    assert "\nChoices:\n1. " in custom["prompt"][0]
 
 
 def test_evaluate_user_errors(wvs_model, humans, tmp_path):
@@ -270,7 +319,11 @@ def test_evaluate_user_errors(wvs_model, humans, tmp_path):
         run(wvs_model, humans, tmp_path, country="France")
     with pytest.raises(LexalignError, match="trained method but no adapter"):
         run(wvs_model, humans, tmp_path, method="sft")
-    with pytest.raises(LexalignError, match="assoc_prompt needs the ingested associations"):
+    with pytest.raises(LexalignError, match="method 'assoc_prompt' needs the ingested associations"):
         run(wvs_model, humans, tmp_path, method="assoc_prompt")
+    with pytest.raises(LexalignError, match=r"unknown method 'chatty_prompt' \(known: vanilla"):
+        run(wvs_model, humans, tmp_path, method="chatty_prompt")
     with pytest.raises(LexalignError, match="wvs.framing"):
         run(wvs_model, humans, tmp_path, settings={"framing": "chatty"})
+    with pytest.raises(LexalignError, match="config wvs: no assoc_max_cues"):
+        WvsSettings.from_config({"framing": "neutral"})

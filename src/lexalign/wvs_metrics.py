@@ -1,17 +1,26 @@
 """Tier 2 metrics: distances between a model's and humans' answer distributions over one item's options.
 
-Every function takes two probability vectors over the same options in questionnaire order. The
-forms are fixed and stated in :data:`DEFINITIONS` (written into every metrics.json):
+Every function takes two probability vectors over the same options in questionnaire order (both are
+renormalised to sum to 1 first). Where the study's code computes a metric differently from lexalign,
+the function takes ``definition``:
 
-- EMD: :func:`scipy.stats.wasserstein_distance` over the option positions 0..N-1;
-  ``emd_norm`` divides it by N-1 so that it lies in [0, 1] whatever the option count;
-- JS: the Jensen-Shannon *distance* (square root of the divergence), base 2, in [0, 1]
-  (:func:`scipy.spatial.distance.jensenshannon` with ``base=2``);
-- KL both ways in nats, after adding ``epsilon`` to every option of both vectors and renormalising;
-- cosine similarity; hard accuracy (argmax == human majority, first option on ties);
-- the peers' headline forms: GlobalOpinionQA's similarity ``1 - JS`` and WorldValuesBench's
-  ``emd_norm < 0.2``;
-- the tension distance ``0.5 * JS + 0.5 * emd_norm`` (the study's high-tension ranking).
+- ``"corrected"`` (lexalign's, the default):
+  EMD over the option positions 0..N-1 (:func:`scipy.stats.wasserstein_distance` with the
+  probabilities as weights), ``emd_norm = EMD / (N-1)`` in [0, 1]; Jensen-Shannon *distance*
+  base 2 (in [0, 1], comparable across papers); KL in nats with the configured ``wvs.kl_epsilon``;
+  tension distance ``0.5 * JS + 0.5 * emd_norm``.
+- ``"study"`` (the study's code, bugs included; kabir-manandhar/Cultural-Lexis):
+  JS distance with the natural log (``wvs_eval/src/evaluate.py`` calls ``jensenshannon(p, q)``:
+  every value is the base-2 value times sqrt(ln 2)); KL with epsilon 1e-10; the tension distance of
+  ``model_analysis/post/tension.py``: ``0.5 * JS (base 2) + 0.5 * wasserstein_distance(p, q) / (N-1)``
+  with p and q passed as *values* (samples), not as weights over option positions, so where the
+  probability mass sits is ignored (p = [.9, .1, 0] and q = [0, .1, .9] have EMD 0).
+  :func:`emd` with ``definition="study"`` is that values-based form; the study's per-item EMD metric
+  (evaluate.py) is over positions 1..N, identical to the corrected one, so the study block of
+  metrics.json uses the positional EMD.
+
+Also: cosine similarity; hard accuracy (argmax == human majority, first option on ties); the peers'
+headline forms GlobalOpinionQA similarity ``1 - JS`` and WorldValuesBench ``emd_norm < 0.2``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy, wasserstein_distance
 
-DEFAULT_KL_EPSILON = 1e-6
+DEFINITIONS = ("corrected", "study")
+#: The study's KL smoothing (wvs_eval/src/evaluate.py); the corrected form takes ``wvs.kl_epsilon``.
+STUDY_KL_EPSILON = 1e-10
 WVB_THRESHOLD = 0.2
 OPTION_BUCKETS = ("2", "3", "4", ">=5")
 
@@ -38,20 +49,47 @@ METRICS = (
     "wvb_emd_below_0_2",
     "distance",
 )
+#: The metrics the study's evaluate.py computes (plus its tension distance): the study block's columns.
+STUDY_METRICS = ("emd", "emd_norm", "js", "kl_model_human", "kl_human_model", "cosine", "acc", "distance")
 
 
-def definitions(kl_epsilon: float) -> dict[str, str]:
+def _check(definition: str) -> str:
+    if definition not in DEFINITIONS:
+        raise ValueError(f"definition must be one of {DEFINITIONS}, got {definition!r}")
+    return definition
+
+
+def definitions(kl_epsilon: float, definition: str = "corrected") -> dict[str, str]:
+    """One line per metric saying exactly how it is computed (written into metrics.json)."""
+    if _check(definition) == "study":
+        return {
+            "emd": "earth mover's distance over option positions 1..N (the study's evaluate.py; equals the corrected "
+            "one)",
+            "emd_norm": "emd / (N - 1)",
+            "js": "Jensen-Shannon distance with the natural log (the study's evaluate.py: jensenshannon(p, q)); "
+            "= corrected js * sqrt(ln 2)",
+            "kl_model_human": f"KL(model || human) in nats, epsilon {STUDY_KL_EPSILON:g} added to both, renormalised",
+            "kl_human_model": f"KL(human || model) in nats, epsilon {STUDY_KL_EPSILON:g} added to both, renormalised",
+            "cosine": "cosine similarity of the two probability vectors",
+            "acc": "hard accuracy: argmax of the model distribution == human majority option",
+            "distance": "the study's tension distance (model_analysis/post/tension.py): 0.5 * JS distance (base 2) + "
+            "0.5 * scipy.stats.wasserstein_distance(p, q) / (N - 1) with p and q passed as values, not as weights "
+            "over option positions (the study's bug: where the mass sits is ignored)",
+        }
     return {
         "emd": "earth mover's distance over option positions 0..N-1 (scipy.stats.wasserstein_distance)",
         "emd_norm": "emd / (N - 1), in [0, 1]",
-        "js": "Jensen-Shannon distance = sqrt(JS divergence), base 2, in [0, 1] (scipy.spatial.distance.jensenshannon(p, q, base=2))",
-        "kl_model_human": f"KL(model || human) in nats, epsilon {kl_epsilon:g} added to every option of both distributions, then renormalised",
-        "kl_human_model": f"KL(human || model) in nats, epsilon {kl_epsilon:g} added to every option of both distributions, then renormalised",
+        "js": "Jensen-Shannon distance = sqrt(JS divergence), base 2, in [0, 1] "
+        "(scipy.spatial.distance.jensenshannon(p, q, base=2))",
+        "kl_model_human": f"KL(model || human) in nats, epsilon {kl_epsilon:g} added to every option of both "
+        "distributions, then renormalised",
+        "kl_human_model": f"KL(human || model) in nats, epsilon {kl_epsilon:g} added to every option of both "
+        "distributions, then renormalised",
         "cosine": "cosine similarity of the two probability vectors",
         "acc": "hard accuracy: argmax of the model distribution == human majority option (first option on ties)",
         "goqa_similarity": "GlobalOpinionQA similarity: 1 - Jensen-Shannon distance (base 2)",
         "wvb_emd_below_0_2": "WorldValuesBench: share of items with emd_norm < 0.2",
-        "distance": "tension distance 0.5 * js + 0.5 * emd_norm (the study's high-tension measure)",
+        "distance": "tension distance 0.5 * js + 0.5 * emd_norm (EMD over option positions)",
     }
 
 
@@ -62,24 +100,36 @@ def _pair(p: Sequence[float], q: Sequence[float]) -> tuple[np.ndarray, np.ndarra
     return p / p.sum(), q / q.sum()
 
 
-def emd(p: Sequence[float], q: Sequence[float]) -> float:
+def emd(p: Sequence[float], q: Sequence[float], definition: str = "corrected") -> float:
+    """Earth mover's distance: over option positions (corrected), or over the values (the study's tension.py)."""
     p, q = _pair(p, q)
+    if _check(definition) == "study":
+        return float(wasserstein_distance(p, q))
     positions = np.arange(p.size, dtype=float)
     return float(wasserstein_distance(positions, positions, u_weights=p, v_weights=q))
 
 
-def emd_norm(p: Sequence[float], q: Sequence[float]) -> float:
-    return emd(p, q) / (len(p) - 1)
+def emd_norm(p: Sequence[float], q: Sequence[float], definition: str = "corrected") -> float:
+    return emd(p, q, definition) / (len(p) - 1)
 
 
-def js_distance(p: Sequence[float], q: Sequence[float]) -> float:
+def js_distance(p: Sequence[float], q: Sequence[float], definition: str = "corrected") -> float:
+    """Jensen-Shannon distance: base 2 (corrected, in [0, 1]) or natural log (the study's evaluate.py)."""
     p, q = _pair(p, q)
-    value = float(jensenshannon(p, q, base=2))
-    return 0.0 if np.isnan(value) else min(max(value, 0.0), 1.0)
+    base = 2 if _check(definition) == "corrected" else None
+    value = float(jensenshannon(p, q, base=base))
+    return 0.0 if np.isnan(value) else max(value, 0.0)
 
 
-def kl(p: Sequence[float], q: Sequence[float], epsilon: float = DEFAULT_KL_EPSILON) -> float:
-    """KL(p || q) in nats with ``epsilon`` added to every entry of both, then renormalised."""
+def kl(p: Sequence[float], q: Sequence[float], epsilon: float | None = None, definition: str = "corrected") -> float:
+    """KL(p || q) in nats, ``epsilon`` added to every entry of both, then renormalised.
+
+    corrected: ``epsilon`` is the configured ``wvs.kl_epsilon`` (required); study: 1e-10.
+    """
+    if _check(definition) == "study":
+        epsilon = STUDY_KL_EPSILON
+    elif epsilon is None:
+        raise ValueError("kl: the corrected form needs epsilon (config wvs.kl_epsilon)")
     p, q = _pair(p, q)
     p, q = p + epsilon, q + epsilon
     return float(entropy(p / p.sum(), q / q.sum()))
@@ -94,22 +144,30 @@ def hard_accuracy(model: Sequence[float], human: Sequence[float]) -> float:
     return float(int(np.argmax(model)) == int(np.argmax(human)))
 
 
-def tension_distance(p: Sequence[float], q: Sequence[float]) -> float:
-    return 0.5 * js_distance(p, q) + 0.5 * emd_norm(p, q)
+def tension_distance(p: Sequence[float], q: Sequence[float], definition: str = "corrected") -> float:
+    """0.5 * JS distance (base 2) + 0.5 * EMD / (N - 1); the EMD over positions (corrected) or values (study)."""
+    return 0.5 * js_distance(p, q, "corrected") + 0.5 * emd_norm(p, q, definition)
 
 
-def item_metrics(model: Sequence[float], human: Sequence[float], kl_epsilon: float = DEFAULT_KL_EPSILON) -> dict[str, float]:
-    """All per-item metrics of a model distribution against a human distribution."""
-    js = js_distance(model, human)
+def item_metrics(
+    model: Sequence[float], human: Sequence[float], kl_epsilon: float | None = None, definition: str = "corrected"
+) -> dict[str, float]:
+    """Every per-item metric of a model distribution against a human one (:data:`METRICS` or :data:`STUDY_METRICS`)."""
+    js = js_distance(model, human, definition)
     emdn = emd_norm(model, human)
-    return {
+    row = {
         "emd": emd(model, human),
         "emd_norm": emdn,
         "js": js,
-        "kl_model_human": kl(model, human, kl_epsilon),
-        "kl_human_model": kl(human, model, kl_epsilon),
+        "kl_model_human": kl(model, human, kl_epsilon, definition),
+        "kl_human_model": kl(human, model, kl_epsilon, definition),
         "cosine": cosine(model, human),
         "acc": hard_accuracy(model, human),
+    }
+    if definition == "study":
+        return {**row, "distance": tension_distance(model, human, "study")}
+    return {
+        **row,
         "goqa_similarity": 1.0 - js,
         "wvb_emd_below_0_2": float(emdn < WVB_THRESHOLD),
         "distance": 0.5 * js + 0.5 * emdn,
@@ -120,12 +178,17 @@ def option_bucket(n_options: int) -> str:
     return str(n_options) if n_options < 5 else ">=5"
 
 
-def summarise(per_item: Sequence[Mapping[str, float]], n_options: Sequence[int], subset: Sequence[bool] | None = None) -> dict:
+def summarise(
+    per_item: Sequence[Mapping[str, float]],
+    n_options: Sequence[int],
+    subset: Sequence[bool] | None = None,
+    names: Sequence[str] = METRICS,
+) -> dict:
     """Means over items: overall, by option count (2, 3, 4, >=5) and on a subset (e.g. high tension)."""
 
     def mean(rows: list[Mapping[str, float]]) -> dict:
         out: dict = {"n": len(rows)}
-        for name in METRICS:
+        for name in names:
             out[name] = float(np.mean([r[name] for r in rows])) if rows else None
         return out
 
@@ -138,13 +201,13 @@ def summarise(per_item: Sequence[Mapping[str, float]], n_options: Sequence[int],
     return summary
 
 
-def closer_counts(d_us: Sequence[float], d_china: Sequence[float]) -> dict[str, int]:
-    """How many items are closer to China than to the US (by the tension distance), and vice versa."""
-    us, cn = np.asarray(d_us, dtype=float), np.asarray(d_china, dtype=float)
+def closer_counts(d_us: Sequence[float | None], d_china: Sequence[float | None]) -> dict[str, int]:
+    """How many items are closer to China than to the US, and vice versa; None (unanswered) counts in neither."""
+    pairs = [(u, c) for u, c in zip(d_us, d_china) if u is not None and c is not None]
     return {
-        "closer_to_china": int(np.sum(cn < us)),
-        "closer_to_us": int(np.sum(us < cn)),
-        "ties": int(np.sum(us == cn)),
+        "closer_to_china": sum(c < u for u, c in pairs),
+        "closer_to_us": sum(u < c for u, c in pairs),
+        "ties": sum(u == c for u, c in pairs),
     }
 
 

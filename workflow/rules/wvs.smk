@@ -1,3 +1,6 @@
+from lexalign.wvs import WvsSettings
+
+
 rule wvs_humans:
     input:
         source=config["wvs"]["source"]["path"],
@@ -45,7 +48,12 @@ rule wvs:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         country=lambda wc: language_spec(wc).get("wvs_country"),
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
-        settings=config["wvs"],
-        prompts=config["templates"]["prompts"],
+        # only what a wvs job reads: a change to wvs.source or wvs.bad_rows reruns wvs_humans, not every job
+        settings={key: config["wvs"][key] for key in WvsSettings.keys()},
+        prompts=lambda wc: {
+            language_spec(wc)["prompt_language"]: config["templates"]["prompts"].get(
+                language_spec(wc)["prompt_language"], {}
+            )
+        },
     script:
         "../scripts/wvs.py"

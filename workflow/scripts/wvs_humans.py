@@ -1,5 +1,5 @@
 from lexalign.snake import run_step
-from lexalign.wvs_data import build_humans
+from lexalign.wvs_humans import build_humans
 
 run_step(
     snakemake,

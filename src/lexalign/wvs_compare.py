@@ -1,0 +1,117 @@
+"""Tier-2 comparison: the model and three reference answerers scored against US and China humans.
+
+Answerers: ``model`` (its answer distribution; None where it gave no usable answer), ``uniform``
+(1/N on every option), ``target_majority`` (the target country's majority answer, one-hot) and
+``other_country`` (the other country's human distribution, as if it answered). Every answerer is
+summarised over the items the model answered, so that the rows are comparable.
+
+High-tension set (the study's ``tension.py``): the ``high_tension_n`` items with the largest
+US-China tension distance among *all* items asked, answered or not; the items of the set that the
+model did not answer are listed and count as neither closer to China nor to the US. One summary per
+metric definition (:data:`lexalign.wvs_metrics.DEFINITIONS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lexalign.wvs_metrics import (
+    METRICS,
+    STUDY_METRICS,
+    closer_counts,
+    item_metrics,
+    one_hot_majority,
+    summarise,
+    uniform,
+)
+from lexalign.wvs_sources import COUNTRIES
+
+ANSWERERS = ("model", "uniform", "target_majority", "other_country")
+REFERENCE_ANSWERERS = ANSWERERS[1:]
+#: Per-item metric columns of answers.parquet (corrected definition), per answerer and country.
+PER_ITEM_COLUMNS = ("emd", "emd_norm", "js", "kl_model_human", "kl_human_model", "cosine", "acc", "distance")
+#: Per-item columns whose study form differs from the corrected one (answers.parquet ``study_<metric>_<country>``).
+STUDY_COLUMNS = ("js", "kl_model_human", "kl_human_model", "distance")
+#: humans.parquet column holding the US-China tension under each definition.
+TENSION_COLUMN = {"corrected": "tension", "study": "tension_study"}
+
+
+def reference_answer(name: str, item: Mapping[str, Any], target: str, other: str) -> list[float]:
+    """The distribution a reference answerer gives for ``item``."""
+    if name == "uniform":
+        return uniform(item["n_options"])
+    if name == "target_majority":
+        return one_hot_majority(item[target])
+    if name == "other_country":
+        return list(item[other])
+    raise ValueError(f"unknown reference answerer {name!r}")
+
+
+def per_item(
+    items: Sequence[Mapping[str, Any]],
+    answers: Mapping[str, Sequence[Sequence[float] | None]],
+    kl_epsilon: float,
+    definition: str,
+) -> dict[str, dict[str, list[dict | None]]]:
+    """answerer -> country -> per-item metrics (None where the answerer gave no distribution)."""
+    return {
+        name: {
+            country: [
+                None if dist is None else item_metrics(dist, item[country], kl_epsilon, definition)
+                for item, dist in zip(items, dists)
+            ]
+            for country in COUNTRIES
+        }
+        for name, dists in answers.items()
+    }
+
+
+def high_tension_set(items: Sequence[Mapping[str, Any]], n: int, definition: str) -> list[int]:
+    """Indices of the ``n`` items with the largest human US-China tension (all items, answered or not)."""
+    column = TENSION_COLUMN[definition]
+    ranked = sorted(range(len(items)), key=lambda i: (-items[i][column], i))
+    return ranked[: min(int(n), len(items))]
+
+
+def summary(
+    items: Sequence[Mapping[str, Any]],
+    rows: Mapping[str, Mapping[str, Sequence[dict | None]]],
+    high: Sequence[int],
+    definition: str,
+) -> dict:
+    """results (answerer -> country -> overall / by option count / high tension) and the high-tension block."""
+    answered = [i for i, row in enumerate(rows["model"]["us"]) if row is not None]
+    in_high = set(high)
+    names = METRICS if definition == "corrected" else STUDY_METRICS
+    counts = [items[i]["n_options"] for i in answered]
+    subset = [i in in_high for i in answered]
+    results = {
+        name: {c: summarise([by_country[c][i] for i in answered], counts, subset, names) for c in COUNTRIES}
+        for name, by_country in rows.items()
+    }
+
+    def distances(name: str, country: str) -> list[float | None]:
+        return [None if rows[name][country][i] is None else rows[name][country][i]["distance"] for i in high]
+
+    column = TENSION_COLUMN[definition]
+    model_us, model_cn = distances("model", "us"), distances("model", "china")
+    block = {
+        "n": len(high),
+        "ranking": f"the {len(high)} items (of all {len(items)} asked, answered or not) with the largest human "
+        f"US-China tension distance ({definition} definition)",
+        "closer_by": "tension distance of the answerer to US vs to China humans; unanswered items count in neither",
+        "answered": sum(d is not None for d in model_us),
+        "unanswered": [items[i]["item_id"] for i, d in zip(high, model_us) if d is None],
+        **closer_counts(model_us, model_cn),
+        "reference": {
+            name: closer_counts(distances(name, "us"), distances(name, "china"))
+            for name in REFERENCE_ANSWERERS
+            if name in rows
+        },
+        "items": [
+            {"item_id": items[i]["item_id"], "human_tension": items[i][column], "d_us": us, "d_china": cn}
+            for i, us, cn in zip(high, model_us, model_cn)
+        ],
+    }
+    return {"results": results, "high_tension": block}

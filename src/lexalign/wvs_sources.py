@@ -1,0 +1,371 @@
+"""Tier-2 human data: what both sources share, and the official WVS-7 respondent CSV reader.
+
+Shared: the two countries (:data:`COUNTRIES`), the table every source produces (:data:`HUMANS_SCHEMA`,
+one row per item kept), bad-row handling (:class:`BadRows`, ``wvs.bad_rows``) and :func:`finish`.
+
+``wvs_csv`` (:func:`humans_from_wvs_csv`): the ``WVS_Cross-National_Wave_7_csv_v6_0`` respondent file,
+read lazily (only the country, weight and catalog item columns), weighted by ``W_WEIGHT``. Every
+line's field count is checked first, so a short or long row is reported (or skipped) instead of
+realigned; decimal-comma, zero, infinite and non-numeric weights and non-integer answer codes are
+reported by file, row and column. The other source is :mod:`lexalign.wvs_global_opinions`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lexalign.errors import LexalignError
+from lexalign.wvs_metrics import tension_distance
+
+log = logging.getLogger(__name__)
+
+REPO_DATA = Path("data") / "illustrative" / "wvs"
+ILLUSTRATIVE_SOURCES = {
+    "wvs_csv": REPO_DATA / "WVS_Cross-National_Wave_7_illustrative.csv",
+    "global_opinions": REPO_DATA / "global_opinions_illustrative.csv",
+}
+
+# The two human populations every model is compared with: key -> (name used in config and
+# GlobalOpinionQA, ISO alpha-3 code in B_COUNTRY_ALPHA).
+COUNTRIES = {"us": ("United States", "USA"), "china": ("China", "CHN")}
+COUNTRY_KEYS = {name: key for key, (name, _) in COUNTRIES.items()}
+
+COUNTRY_COLUMN = "B_COUNTRY_ALPHA"
+WEIGHT_COLUMN = "W_WEIGHT"
+NOT_ASKED = -4
+
+HUMANS_SCHEMA = {
+    "item_id": pl.String,
+    "topic": pl.String,
+    "source": pl.String,
+    "question_en": pl.String,
+    "question_zh": pl.String,
+    "subject_en": pl.String,
+    "subject_zh": pl.String,
+    "options_en": pl.List(pl.String),
+    "options_zh": pl.List(pl.String),
+    "codes": pl.List(pl.Int64),
+    "ordinal": pl.Boolean,
+    "n_options": pl.Int64,
+    "us": pl.List(pl.Float64),
+    "china": pl.List(pl.Float64),
+    "n_us": pl.Int64,
+    "n_china": pl.Int64,
+    "tension": pl.Float64,  # tension_distance(us, china), corrected definition
+    "tension_study": pl.Float64,  # the same under the study's definition
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def source_path(source: Mapping[str, Any]) -> str:
+    """The configured source file, or the shipped illustrative file for the source type."""
+    return str(source.get("path") or ILLUSTRATIVE_SOURCES[source["type"]])
+
+
+class BadRows:
+    """Bad input rows: raise at once (``error``) or skip them, counting reasons and keeping examples."""
+
+    def __init__(self, path: str | os.PathLike, policy: str, examples: int = 10):
+        if policy not in ("skip", "error"):
+            raise LexalignError(f"config wvs.bad_rows: {policy!r} is not one of ['skip', 'error']")
+        self.path, self.policy, self.max_examples = str(path), policy, examples
+        self.counts: Counter[str] = Counter()
+        self.examples: list[str] = []
+
+    def __call__(self, row: int | str, reason: str, kind: str) -> None:
+        self.many(kind, 1, [(row, reason)])
+
+    def many(self, kind: str, total: int, examples: list[tuple[int | str, str]]) -> None:
+        """``total`` bad rows of one kind, of which ``examples`` are (row, reason) pairs."""
+        if total == 0:
+            return
+        messages = [f"{self.path}: row {row}: {reason}" for row, reason in examples]
+        if self.policy == "error":
+            raise LexalignError(messages[0] if messages else f"{self.path}: {total} bad rows ({kind})")
+        self.counts[kind] += total
+        self.examples.extend(messages[: max(0, self.max_examples - len(self.examples))])
+
+    def summary(self) -> dict:
+        return {"policy": self.policy, "skipped": dict(self.counts), "examples": self.examples}
+
+
+def finish(rows: list[dict], path: str) -> pl.DataFrame:
+    if not rows:
+        raise LexalignError(f"{path}: no item has answers for both United States and China")
+    for row in rows:
+        row["tension"] = tension_distance(row["us"], row["china"], "corrected")
+        row["tension_study"] = tension_distance(row["us"], row["china"], "study")
+    return pl.DataFrame(rows, schema=HUMANS_SCHEMA)
+
+
+# --------------------------------------------------------------------------------------------------
+# Source 1: the official WVS-7 respondent CSV
+
+
+def detect_separator(path: str | os.PathLike) -> str:
+    """`,` or `;`, whichever the header line uses (WVS releases have shipped both)."""
+    if Path(path).is_dir():
+        raise LexalignError(f"{path}: is a directory, expected the WVS-7 CSV file")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.readline().decode("utf-8-sig", errors="replace")
+    except FileNotFoundError:
+        raise LexalignError(f"{path}: file not found") from None
+    if not header.strip():
+        raise LexalignError(f"{path}: empty file (expected a CSV header line)")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    sep = max(counts, key=counts.get)
+    if counts[sep] == 0:
+        raise LexalignError(f"{path}: header has no ',' or ';' separator; expected the WVS-7 CSV")
+    return sep
+
+
+def _header_map(path: str | os.PathLike, names: list[str], wanted: set[str]) -> dict[str, str]:
+    """Normalised column name -> name in the file (case-insensitive; 'Q1: Important...' -> Q1).
+
+    A ``wanted`` column that appears twice is an error: which of the two holds the answers is unknown.
+    """
+    mapping: dict[str, str] = {}
+    for position, name in enumerate(names, start=1):
+        key = name.split(":", 1)[0].strip().strip('"').upper()
+        if key in mapping and key in wanted:
+            first = names.index(mapping[key]) + 1
+            raise LexalignError(
+                f"{path}: column {key} appears twice in the header (columns {first} {mapping[key]!r} and "
+                f"{position} {name!r}); keep one"
+            )
+        mapping.setdefault(key, name)
+    return mapping
+
+
+def _check_fields(path: str | os.PathLike, sep: str, bad_rows: BadRows) -> tuple[list[str], set[int]]:
+    """The header's names, and the data rows (1-based) whose field count is not the header's.
+
+    Every line is checked: a row with an unquoted separator or a missing field would otherwise be
+    realigned (a weight read as an answer). Such rows are skipped and counted, or fatal.
+    """
+    ragged: list[tuple[int, str]] = []
+    total = 0
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            names = next(reader)
+            row = 0
+            for fields in reader:
+                if not fields:  # blank line: no respondent (the table reader skips it too)
+                    continue
+                row += 1
+                if len(fields) != len(names):
+                    total += 1
+                    if len(ragged) < bad_rows.max_examples or bad_rows.policy == "error":
+                        ragged.append(
+                            (row, f"line {reader.line_num}: {len(fields)} fields, the header has {len(names)}")
+                        )
+                    if bad_rows.policy == "error":
+                        break
+    except UnicodeDecodeError as exc:
+        raise LexalignError(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise LexalignError(f"{path}: not a readable CSV file ({exc})") from None
+    skipped = set()
+    if total:
+        bad_rows.many("wrong_field_count", total, [(r, f"{why}; respondent skipped") for r, why in ragged])
+        skipped = _ragged_rows(path, sep, len(names)) if total > len(ragged) else {r for r, _ in ragged}
+    return names, skipped
+
+
+def _ragged_rows(path: str | os.PathLike, sep: str, width: int) -> set[int]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        next(reader)
+        rows = [fields for fields in reader if fields]
+    return {i for i, fields in enumerate(rows, start=1) if len(fields) != width}
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+
+
+def _collect(path: str | os.PathLike, frame: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return frame.collect(engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise LexalignError(f"{path}: cannot read as a CSV table ({str(exc).splitlines()[0]})") from None
+
+
+def _respondents(path, sep: str, header: dict[str, str], item_cols: dict[str, str], skip: set[int], bad_rows: BadRows):
+    """US and China respondents with a usable weight: _row, country, weight_value, item columns."""
+    alpha = {code for _, code in COUNTRIES.values()}
+    lazy = (
+        pl.scan_csv(
+            path,
+            separator=sep,
+            infer_schema=False,
+            row_index_name="_row",
+            row_index_offset=1,
+            truncate_ragged_lines=True,
+        )
+        .select(
+            "_row",
+            pl.col(header[COUNTRY_COLUMN]).alias("country"),
+            pl.col(header[WEIGHT_COLUMN]).alias("weight"),
+            *item_cols,
+        )
+        .filter(~pl.col("_row").is_in(sorted(skip)))
+        .with_columns(pl.col("country").str.strip_chars().str.to_uppercase())
+        .filter(pl.col("country").is_in(sorted(alpha)))
+        .with_columns(pl.col("weight").str.strip_chars().cast(pl.Float64, strict=False).alias("weight_value"))
+    )
+    frame = _collect(path, lazy)
+    comma = frame.filter(pl.col("weight").str.contains(_DECIMAL_COMMA.pattern)).head(1)
+    if comma.height:
+        row, weight = comma.select("_row", "weight").row(0)
+        raise LexalignError(
+            f"{path}: row {row}: {WEIGHT_COLUMN} {weight!r} has a decimal comma; export the CSV with decimal points"
+        )
+    value = pl.col("weight_value")
+    usable = value.is_not_null() & value.is_finite() & (value >= 0)
+    bad_weight = frame.filter(~usable)
+    bad_rows.many(
+        "bad_weight",
+        bad_weight.height,
+        [
+            (row, f"{WEIGHT_COLUMN} {weight!r} is not a finite non-negative number; respondent skipped")
+            for row, weight in bad_weight.select("_row", "weight").head(bad_rows.max_examples).iter_rows()
+        ],
+    )
+    frame = frame.filter(usable)
+    for code3, total, n in frame.group_by("country").agg(value.sum().alias("w"), pl.len()).sort("country").iter_rows():
+        if total <= 0:
+            raise LexalignError(
+                f"{path}: all {n} {code3} respondents have {WEIGHT_COLUMN} 0; no distribution can be weighted"
+            )
+    return frame
+
+
+def _answer_counts(path, frame: pl.DataFrame, item_cols: dict[str, str], bad_rows: BadRows) -> pl.DataFrame:
+    """(item_id, country, code, n, w): respondents and summed weight per integer answer code."""
+    long = (
+        frame.lazy()
+        .unpivot(
+            index=["_row", "country", "weight_value"], on=list(item_cols), variable_name="column", value_name="raw"
+        )
+        .with_columns(
+            pl.col("column").replace_strict(item_cols, return_dtype=pl.String).alias("item_id"),
+            pl.col("raw").str.strip_chars().cast(pl.Float64, strict=False).alias("value"),
+        )
+    )
+    present = pl.col("raw").is_not_null() & (pl.col("raw").str.strip_chars() != "")
+    integer = (
+        pl.col("value").is_finite() & (pl.col("value") == pl.col("value").round(0)) & (pl.col("value").abs() < 2**31)
+    )
+    for kind, condition, what in (
+        ("non_numeric_answer", present & pl.col("value").is_null(), "is not a numeric answer code"),
+        ("non_integer_answer", pl.col("value").is_not_null() & ~integer, "is not an integer answer code"),
+    ):
+        bad = _collect(path, long.filter(condition).select("_row", "column", "raw").sort("_row", "column"))
+        bad_rows.many(
+            kind,
+            bad.height,
+            [
+                (row, f"column {column}: {raw!r} {what}; answer skipped")
+                for row, column, raw in bad.head(bad_rows.max_examples).iter_rows()
+            ],
+        )
+    return _collect(
+        path,
+        long.filter(pl.col("value").is_not_null() & integer)
+        .with_columns(pl.col("value").cast(pl.Int64).alias("code"))
+        .group_by("item_id", "country", "code")
+        .agg(pl.len().alias("n"), pl.col("weight_value").sum().alias("w")),
+    )
+
+
+def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: BadRows) -> tuple[pl.DataFrame, dict]:
+    """US and China weighted answer shares per catalog item from the WVS-7 respondent CSV."""
+    sep = detect_separator(path)
+    names, skip = _check_fields(path, sep, bad_rows)
+    wanted = {COUNTRY_COLUMN, WEIGHT_COLUMN, *(item["item_id"].upper() for item in catalog)}
+    header = _header_map(path, names, wanted)
+    for required in (COUNTRY_COLUMN, WEIGHT_COLUMN):
+        if required not in header:
+            raise LexalignError(f"{path}: missing column {required} (expected the WVS-7 cross-national CSV)")
+    present = [item for item in catalog if item["item_id"].upper() in header]
+    absent = [item["item_id"] for item in catalog if item["item_id"].upper() not in header]
+    if not present:
+        raise LexalignError(f"{path}: none of the {len(catalog)} catalog items (Q1 ... Q290) is a column of this file")
+    alpha = {code: key for key, (_, code) in COUNTRIES.items()}
+    item_cols = {header[item["item_id"].upper()]: item["item_id"] for item in present}
+    frame = _respondents(path, sep, header, item_cols, skip, bad_rows)
+    counts = _answer_counts(path, frame, item_cols, bad_rows)
+    table: dict[tuple[str, str], dict[int, tuple[int, float]]] = {}
+    for item_id, country, code, n, w in counts.iter_rows():
+        table.setdefault((item_id, alpha[country]), {})[code] = (n, w)
+
+    rows, dropped, unexpected = [], [], {}
+    for item in present:
+        item_id, valid = item["item_id"], item["codes"]
+        dists, ns, reason = {}, {}, None
+        for key, (name, code3) in COUNTRIES.items():
+            cells = table.get((item_id, key), {})
+            extra = {c: n for c, (n, _) in cells.items() if c >= 0 and c not in valid}
+            if extra:
+                unexpected.setdefault(item_id, {})[code3] = {str(c): n for c, n in sorted(extra.items())}
+            weights = [cells.get(c, (0, 0.0))[1] for c in valid]
+            n_valid = sum(cells.get(c, (0, 0.0))[0] for c in valid)
+            total = sum(weights)
+            if n_valid == 0 or total <= 0:
+                answered = sum(n for c, (n, _) in cells.items())
+                not_asked = cells.get(NOT_ASKED, (0, 0.0))[0]
+                if n_valid:
+                    reason = f"the {n_valid} valid {code3} answers all have {WEIGHT_COLUMN} 0"
+                elif answered and not_asked == answered:
+                    reason = f"not asked in {code3} (all {NOT_ASKED})"
+                elif answered:
+                    reason = (
+                        f"no valid answer in {code3} ({answered} respondents, "
+                        f"all missing codes or codes outside {valid})"
+                    )
+                else:
+                    reason = f"no {code3} respondents in the file"
+                break
+            dists[key] = [w / total for w in weights]
+            ns[key] = n_valid
+        if reason:
+            dropped.append({"item_id": item_id, "reason": reason})
+            continue
+        rows.append(
+            {
+                **item,
+                "source": "wvs_csv",
+                "us": dists["us"],
+                "china": dists["china"],
+                "n_us": ns["us"],
+                "n_china": ns["china"],
+            }
+        )
+    respondents = frame.group_by("country").len().rows()
+    notes = {
+        "separator": sep,
+        "respondents": {country: n for country, n in sorted(respondents)},
+        "weight": WEIGHT_COLUMN,
+        "missing_codes": "negative codes (-1 don't know, -2 no answer, -3 not applicable, -4 not asked, -5 missing) "
+        "excluded",
+        "items_absent_from_file": absent,
+        "items_dropped": dropped,
+        "unexpected_codes": unexpected,
+    }
+    for entry in dropped:
+        log.info("item %s dropped: %s", entry["item_id"], entry["reason"])
+    return finish(rows, str(path)), notes
