@@ -162,6 +162,64 @@ def test_score_table_matches_the_scalar_functions():
     assert summary["precision_at_k"]["5"]["confidence"] == 0.95 and summary["bootstrap"]["resamples"] == 200
 
 
+# ------------------------------------------------------------------ study vs corrected definitions
+
+STUDY_PREDICTED = {"a": ["x1", "x2", "x3", "x4"], "b": ["y1", "y2"], "c": ["z3", "z1", "z2"]}
+STUDY_HUMAN = {"a": {"x1": 5, "x2": 3, "x4": 1, "q": 9}, "b": {"y1": 2, "y3": 1}, "c": {"z1": 4, "z2": 4, "z3": 1}}
+
+
+def _average_ranks(values):
+    ordered = sorted(values)
+    return [sum(i + 1 for i, v in enumerate(ordered) if v == value) / ordered.count(value) for value in values]
+
+
+def _pearson(x, y):
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    cov = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    return cov / (sum((a - mx) ** 2 for a in x) * sum((b - my) ** 2 for b in y)) ** 0.5
+
+
+def test_study_precision_drops_lists_under_three_words():
+    assert lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, 2, "study") == pytest.approx(1.0)  # a, c only
+    assert lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, 2) == pytest.approx((1 + 0.5 + 1) / 3)
+    with pytest.raises(LexalignError, match="definition 'paper'"):
+        lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, 2, "paper")
+
+
+def test_study_spearman_is_one_pooled_rho_over_gold_and_generated_ranks():
+    # Gold ranks over every human response (count desc, ties by word): a: q1 x1 2 x2 3 x4 4; c: z1 1 z2 2 z3 3.
+    assert lexical.study_rank_pairs(STUDY_PREDICTED["a"], STUDY_HUMAN["a"]) == [(2, 1), (3, 2), (4, 4)]
+    assert lexical.study_rank_pairs(STUDY_PREDICTED["c"], STUDY_HUMAN["c"]) == [(3, 1), (1, 2), (2, 3)]
+    assert lexical.study_rank_pairs(STUDY_PREDICTED["b"], STUDY_HUMAN["b"]) == []  # one overlap
+    gold, generated = [2, 3, 4, 3, 1, 2], [1, 2, 4, 1, 2, 3]
+    expected = _pearson(_average_ranks(gold), _average_ranks(generated))
+    assert lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN, "study") == pytest.approx(expected)
+
+
+def test_corrected_spearman_is_the_mean_of_per_cue_scipy_rhos():
+    from scipy.stats import spearmanr
+
+    rho_a = spearmanr([0, 1, 3], [-5, -3, -1]).statistic
+    rho_c = spearmanr([0, 1, 2], [-1, -4, -4]).statistic
+    assert lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN) == pytest.approx((rho_a + rho_c) / 2)
+
+
+def test_score_table_study_block_matches_the_scalar_definitions():
+    gens = pl.DataFrame({"cue": list(STUDY_PREDICTED), "parsed": list(STUDY_PREDICTED.values())})
+    human = pl.DataFrame([(c, w, n) for c, counts in STUDY_HUMAN.items() for w, n in counts.items()],
+                         schema=["cue", "response", "count"], orient="row")
+    _, summary = score_table(gens, human, ks=(1, 2), bootstrap_samples=20, seed=0)
+    study = summary["study"]
+    assert study["n_cues"] == 2 and study["n_cues_dropped"] == 1 and study["definition"] == "study"
+    for k in (1, 2):
+        assert study["precision_at_k"][str(k)]["mean"] == pytest.approx(lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, k, "study"))
+        assert summary["precision_at_k"][str(k)]["mean"] == pytest.approx(lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, k))
+    assert study["spearman"]["mean"] == pytest.approx(lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN, "study"), abs=1e-6)
+    assert study["spearman"]["n_pairs"] == 6 and study["spearman"]["n"] == 2 and study["spearman"]["form"] == "pooled"
+    assert summary["spearman"]["mean"] == pytest.approx(lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN), abs=1e-6)
+    assert len(study["notes"]) == 2
+
+
 # ------------------------------------------------------------------------------------- generation
 
 
@@ -376,6 +434,22 @@ def test_cli_parquet_generations_in_chinese(tmp_path):
     scores = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     assert scores["precision_at_k"]["2"]["mean"] == pytest.approx(2 / 3) and scores["n_unparsable"] == 1
     assert "skipped" in scores["psycholinguistic"]
+
+
+def test_cli_study_definitions_from_released_outputs(tmp_path, en_inputs, capsys):
+    _, assoc_path = en_inputs
+    rows = [{"cue": "dog", "raw": "cat, bone, puppy"}, {"cue": "sun", "raw": "moon"}, {"cue": "winter", "raw": "snow, ice, cold"}]
+    gens = tmp_path / "released.csv"
+    pl.DataFrame(rows).write_csv(gens)
+    out = tmp_path / "s.json"
+    assert run_cli("--generations", gens, "--norms", assoc_path, "--lang", "en", "--out", out, "--k", "5",
+                   "--definitions", "study", "--no-profile", "--bootstrap", "10") == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("study definitions: 3 cues scored") and "2 kept, 1 dropped (fewer than 3 words)" in printed
+    scores = json.loads(out.read_text(encoding="utf-8"))
+    assert scores["schema_version"] == 2
+    assert scores["study"]["precision_at_k"]["5"]["mean"] == pytest.approx((3 / 5 + 2 / 5) / 2)
+    assert scores["precision_at_k"]["5"]["mean"] == pytest.approx((3 / 5 + 1 / 5 + 2 / 5) / 3)
 
 
 def test_cli_uses_the_finished_flag_of_the_rules_generations(tmp_path):

@@ -411,11 +411,11 @@ def format_scores(scores: Mapping, definition: str = "corrected") -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     head = (
-        f"{definition} definitions: {block['n_cues']} cues scored, {scores['n_unparsable']} unparsable, "
+        f"{definition} definitions: {scores['n_cues']} cues scored, {scores['n_unparsable']} unparsable, "
         f"{scores['n_cues_without_norms']} without norms"
     )
     if definition == "study":
-        head += f", {block['n_cues_dropped']} dropped (fewer than {STUDY_MIN_WORDS} words)"
+        head += f"; {block['n_cues']} kept, {block['n_cues_dropped']} dropped (fewer than {STUDY_MIN_WORDS} words)"
     return "\n".join([head, *lines])
 
 

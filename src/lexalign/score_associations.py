@@ -19,7 +19,7 @@ import polars as pl
 
 from lexalign import lexical
 from lexalign.errors import LexalignError
-from lexalign.io import read_parquet_table, write_json
+from lexalign.io import check_output, read_parquet_table, write_json
 from lexalign.parse import parse_associations
 from lexalign.text import normalise_expr, normalise_text
 
@@ -192,22 +192,6 @@ def _known_languages() -> list[str]:
     return sorted(builtin_prompts())
 
 
-def _check_output(out: Path, inputs: Iterable[Path]) -> None:
-    """An output that is a directory or one of the inputs is refused (nothing of the user's is replaced)."""
-    try:
-        from lexalign.io import check_output
-    except ImportError:
-        check_output = None
-    if check_output is not None:
-        check_output(out, list(inputs), "--out")
-        return
-    if out.is_dir():
-        raise LexalignError(f"--out {out}: is a directory; name a JSON file to write")
-    for source in inputs:
-        if out.resolve() == Path(source).resolve():
-            raise LexalignError(f"--out {out}: is one of the inputs; name another file")
-
-
 def main(argv: list[str] | None = None) -> int:
     """``lexalign score-associations``: score anyone's association lists against norms."""
     parser = argparse.ArgumentParser(
@@ -247,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         raise LexalignError(f"--lang {args.lang!r}: unknown prompt language (known: {', '.join(known)})")
     generations_path, norms_path = Path(args.generations), Path(args.norms)
     out = Path(args.out) if args.out else generations_path.with_suffix(".scores.json")
-    _check_output(out, (generations_path, norms_path))
+    check_output(out, (generations_path, norms_path), kind="file", what="--out")
     from lexalign.psycholinguistic import profile
 
     generations = read_generations(generations_path, args.lang)
