@@ -5,15 +5,17 @@ from pathlib import Path
 from lexalign import methods
 from lexalign.config import validate_config
 from lexalign.errors import LexalignError
+from lexalign.prepare_model import source_signature, weight_files
 from lexalign.presets import method_settings
-from lexalign.wvs_data import source_path as wvs_source_path
+from lexalign.snake import error_line
+from lexalign.wvs_humans import source_path as wvs_source_path
 
 try:
     validate_config(
         config, Path(workflow.basedir, "config", "schema.yaml"), source="config"
     )
 except LexalignError as error:
-    sys.exit(f"lexalign error: {error}")
+    sys.exit(error_line(error))
 
 RUN = config["run"]
 # The shipped illustrative WVS file lives in the repository, wherever the working directory is.
@@ -50,6 +52,93 @@ def language_spec(wildcards):
     return config["languages"][wildcards.lang]
 
 
+def canonical(value):
+    """``value`` with every mapping's keys sorted: Snakemake compares params by their repr, so the same
+    values written in another key order must give the same params (and rerun nothing).
+    """
+    if isinstance(value, dict):
+        return {str(key): canonical(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    return value
+
+
+def data_input(path):
+    """A user's data file as an input. A file that does not exist yet is left out when the config says
+    ``check_paths: false``, so that a dry run of a config with placeholder paths shows the plan."""
+    if config["check_paths"] or Path(path).exists():
+        return path
+    return []
+
+
+def file_signature(path):
+    """Size and modification time (ns) of a user's data file: a replaced file reruns its rule even
+    when the replacement is older than the rule's outputs."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return {"missing": str(path)}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def norms_input(wildcards):
+    return data_input(language_spec(wildcards)["norms"]["path"])
+
+
+def norms_signature(wildcards):
+    return file_signature(language_spec(wildcards)["norms"]["path"])
+
+
+def model_weight_inputs(wildcards):
+    """A local model's weight files (editing them reruns prepare_model and everything after it)."""
+    return weight_files(model_spec(wildcards))
+
+
+def model_prepare_spec(wildcards):
+    """What prepare_model reads of models.<name> (not dtype or resources, which later rules read)."""
+    spec = model_spec(wildcards)
+    return canonical(
+        {
+            key: spec[key]
+            for key in ("path", "package", "chat_template", "trust_remote_code")
+            if key in spec
+        }
+    )
+
+
+def model_signature(wildcards):
+    """Sizes and mtimes of the local model's weight, config and tokenizer files, or the package version."""
+    spec = model_spec(wildcards)
+    signature = dict(source_signature(spec))
+    if spec.get("chat_template"):
+        signature["chat_template"] = file_signature(spec["chat_template"])
+    return canonical(signature)
+
+
+def model_resource(name):
+    """A resource of rule prepare_model from models.<name>.resources."""
+
+    def resource(wildcards):
+        return model_spec(wildcards)["resources"][name]
+
+    return resource
+
+
+def prompt_overrides(wildcards):
+    """templates.prompts, only the entry of this language's prompt language (what its jobs read)."""
+    language = language_spec(wildcards)["prompt_language"]
+    prompts = config["templates"]["prompts"]
+    return canonical({language: prompts[language]} if language in prompts else {})
+
+
+def template_settings(wildcards):
+    """The templates section as one language's template job reads it."""
+    settings = {
+        key: value for key, value in config["templates"].items() if key != "prompts"
+    }
+    return canonical({**settings, "prompts": prompt_overrides(wildcards)})
+
+
 def adapter_input(wildcards):
     """The LoRA adapter a (model, lang, method) is evaluated with; none for untrained methods."""
     if methods.get(wildcards.method).trained:
@@ -72,15 +161,19 @@ def train_inputs(wildcards):
 
 
 def train_settings(wildcards):
-    """LoRA, hyper-parameters and resources of the configured preset for one trained method."""
-    return method_settings(config["train"], wildcards.method)
+    """LoRA and hyper-parameters of the configured preset for one trained method. Not its resources:
+    a new scheduler time limit must not retrain (rule train gets them as resources)."""
+    settings = method_settings(config["train"], wildcards.method)
+    return canonical(
+        {key: value for key, value in settings.items() if key != "resources"}
+    )
 
 
 def train_resource(name):
     """A rule resource (gpus, cpus_per_task, mem_mb, runtime) from the preset."""
 
     def resource(wildcards):
-        return train_settings(wildcards)["resources"][name]
+        return method_settings(config["train"], wildcards.method)["resources"][name]
 
     return resource
 
