@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -13,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parents[1]
 ILLUSTRATIVE = REPO / "data" / "illustrative"
 SCHEMA = REPO / "config" / "schema.yaml"
+TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +46,22 @@ def tiny_prepared(tiny_model_dir, tmp_path_factory) -> Path:
     from lexalign.prepare_model import prepare_model
 
     return prepare_model("tiny", {"path": str(tiny_model_dir)}, tmp_path_factory.mktemp("prepared") / "tiny")
+
+
+def tiny_config_dict(model_dir: Path) -> dict:
+    """.test/config/config.yaml with its paths made absolute and models.tiny pointing at ``model_dir``."""
+    config = yaml.safe_load(TEST_CONFIG.read_text(encoding="utf-8"))
+    base = TEST_CONFIG.parents[1]
+    for spec in config["languages"].values():
+        spec["norms"]["path"] = str((base / spec["norms"]["path"]).resolve())
+    config["wvs"]["source"]["path"] = str((base / config["wvs"]["source"]["path"]).resolve())
+    config["models"]["tiny"]["path"] = str(model_dir)
+    return config
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_model_dir) -> Path:
+    """The tests' tiny configuration (.test/config/config.yaml) as a file usable from any directory."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_dict(tiny_model_dir), allow_unicode=True), encoding="utf-8")
+    return path

@@ -72,3 +72,22 @@ def build_tiny_model(
     )
     LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lexalign.testing DIR``: write the tiny model to DIR (the model of .test/config/config.yaml)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lexalign.testing", description=main.__doc__)
+    parser.add_argument("out_dir", help="directory to write the tiny model into (e.g. .test/models/tiny)")
+    args = parser.parse_args(argv)
+    print(build_tiny_model(args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from lexalign.snake import run_command
+
+    sys.exit(run_command(main))

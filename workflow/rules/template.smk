@@ -11,13 +11,11 @@ rule template:
         log_path("template", "lang"),
     benchmark:
         benchmark_path("template", "lang")
-    conda:
-        "../../envs/lexalign.yaml"
     resources:
         mem_mb=4000,
     params:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
-        templates=config["templates"],
+        templates=template_settings,
         seed=config["seed"],
     script:
         "../scripts/template.py"

@@ -1,7 +1,8 @@
-# Fine-tuning: one LoRA adapter per (model, lang, method) for the trained methods (sft, rl, sft_rl,
-# dpo); vanilla and prompt need none. Hyper-parameters and cluster resources come from the preset
-# (config train.preset). Checkpoints live in results/checkpoints/, outside the declared outputs, so a
-# killed or failed job resumes from its last checkpoint when rerun.
+# Fine-tuning: one LoRA adapter per (model, lang, method) for the methods the registry marks as
+# trained (lexalign.methods); the others need none. Hyper-parameters and cluster resources come from
+# the preset (config train.preset). Params hold only what training reads: a new scheduler limit in
+# the preset's resources retrains nothing. Checkpoints live in results/checkpoints/, outside the
+# declared outputs, so a killed or failed job resumes from its last checkpoint when rerun.
 
 
 rule train:
@@ -17,8 +18,6 @@ rule train:
         benchmark_path("train", "model", "lang", "method")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.TRAINED),
-    conda:
-        "../../envs/lexalign.yaml"
     threads: train_resource("cpus_per_task")
     resources:
         gpu=train_resource("gpus"),
@@ -29,7 +28,7 @@ rule train:
         settings=train_settings,
         checkpoints="results/checkpoints/{model}/{lang}/{method}",
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
-        prompts=config["templates"]["prompts"],
+        prompts=prompt_overrides,
         dtype=lambda wc: model_spec(wc)["dtype"],
         seed=config["seed"],
     script:
