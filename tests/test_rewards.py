@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from scipy.stats import spearmanr
+
 from lexalign.rewards import (
     final_ranking_label,
     make_ranking_reward,
-    normalize_word,
     parse_final_ranking,
     ranking_reward,
     spearman_reward,
@@ -62,13 +63,13 @@ def test_duplicates_keep_their_first_position():
     ],
 )
 def test_chinese_label_and_separators(text):
-    assert ranking_reward(text, GOLD, ZH) == pytest.approx(1.0)
+    assert ranking_reward(text, GOLD, ZH, "zh") == pytest.approx(1.0)
 
 
 def test_chinese_words():
     gold = ["狗", "猫", "骨头"]
-    assert ranking_reward("我认为：\n最终排序：狗，猫，骨头", gold, ZH) == pytest.approx(1.0)
-    assert ranking_reward("最终排序：骨头、猫、狗", gold, ZH) == pytest.approx(-1.0)
+    assert ranking_reward("我认为：\n最终排序：狗，猫，骨头", gold, ZH, "zh") == pytest.approx(1.0)
+    assert ranking_reward("最终排序：骨头、猫、狗", gold, ZH, "zh") == pytest.approx(-1.0)
 
 
 @pytest.mark.parametrize(
@@ -91,17 +92,50 @@ def test_the_last_label_counts():
 
 
 def test_wrong_language_label_is_unparsable():
-    assert ranking_reward("Final ranking: dog, cat, bone, leash", GOLD, ZH) == -1.0
+    assert ranking_reward("Final ranking: dog, cat, bone, leash", GOLD, ZH, "zh") == -1.0
 
 
-def test_normalize_word():
-    assert normalize_word("  ＤＯＧ. ") == "dog"
-    assert normalize_word("3) Ice  Cream") == "ice cream"
-    assert normalize_word("“狗”") == "狗"
+def test_words_are_normalised_like_the_norms():
+    from lexalign.text import normalise_text
+
+    assert parse_final_ranking("Final ranking: ＤＯＧ., 3) Ice  Cream", EN) == ["dog", "ice cream"]
+    assert parse_final_ranking("最终排序：“狗”，猫", ZH, "zh") == ["狗", "猫"]
+    assert ranking_reward("Final ranking: ＤＯＧ, CAT, bone, leash", [" Dog", "cat.", "BONE", "leash"], EN) == pytest.approx(1.0)
+    assert normalise_text(" Dog") == "dog"
+
+
+# ---- the study's definition ----------------------------------------------------------------------
+
+TEN = [f"w{i}" for i in range(1, 11)]
+
+
+def test_study_definition_pads_on_the_predicted_position_side():
+    """The study's reward_func: ranks = human rank of each predicted word in predicted order, padded
+    with K+1 to K entries, against 1..K. Naming only the least frequent word scores +0.52 (K = 10)."""
+    assert spearman_reward(["w10"], TEN, "study") == pytest.approx(spearmanr(range(1, 11), [10] + [11] * 9).statistic)
+    assert spearman_reward(["w10"], TEN, "study") == pytest.approx(0.5222330, abs=1e-6)
+    assert spearman_reward(["w10"], TEN, "corrected") == pytest.approx(-0.5222330, abs=1e-6)
+    # K = 4, the model names bone, dog: study ranks (3, 1, 5, 5) vs (1, 2, 3, 4)
+    assert spearman_reward(["bone", "dog"], GOLD, "study") == pytest.approx(spearmanr([1, 2, 3, 4], [3, 1, 5, 5]).statistic)
+    # corrected: dog at 2, cat missing, bone at 1, leash missing -> (2, 5, 1, 5)
+    assert spearman_reward(["bone", "dog"], GOLD, "corrected") == pytest.approx(spearmanr([1, 2, 3, 4], [2, 5, 1, 5]).statistic)
+
+
+@pytest.mark.parametrize("definition", ["corrected", "study"])
+def test_both_definitions_agree_on_complete_rankings(definition):
+    assert ranking_reward("Final ranking: dog, cat, bone, leash", GOLD, EN, definition=definition) == pytest.approx(1.0)
+    assert ranking_reward("Final ranking: cat, dog, leash, bone", GOLD, EN, definition=definition) == pytest.approx(0.6)
+    assert ranking_reward("Final ranking: zebra", GOLD, EN, definition=definition) == -1.0
+    assert ranking_reward("no ranking", GOLD, EN, definition=definition) == -1.0
+
+
+def test_unknown_definition_is_refused():
+    with pytest.raises(ValueError, match="reward definition 'paper'"):
+        make_ranking_reward(EN, "en", "paper")
 
 
 def test_trl_reward_function_reads_conversational_and_plain_completions():
-    reward = make_ranking_reward(EN)
+    reward = make_ranking_reward(EN, "en")
     completions = [
         [{"role": "assistant", "content": "Final ranking: dog, cat, bone, leash"}],
         [{"role": "assistant", "content": "no idea"}],

@@ -9,11 +9,12 @@ import pytest
 
 from lexalign.errors import LexalignError
 from lexalign.ingest import ingest
-from lexalign.templates import build_templates, list_bounds, prompt_templates
+from lexalign.templates import build_templates, list_bounds, prompt_templates, ranking_splits, sft_copies
 
 SETTINGS = {
     "sft_target_examples": 600, "subsample_fraction": 0.7, "max_list_length": None, "bound_margin": 0.1,
     "bound_jitter": 0.03, "ranking_size": 10, "ranking_per_cue": 1, "eval_bounds": [40, 50], "prompts": {},
+    "definition": "corrected",
 }
 
 
@@ -86,3 +87,48 @@ def test_custom_language_needs_every_template():
         prompt_templates("nl", {"nl": {"system": "Je bent een assistent."}})
     full = dict(prompt_templates("en"))
     assert prompt_templates("nl", {"nl": full})["system"] == full["system"]
+
+
+# ---- the study's data generation beside the corrected one -------------------------------------------
+
+
+def test_sft_copies_per_definition():
+    """study: 1,000,000 // ALL cues (the study's notebook); corrected: round(target / train cues)."""
+    # paper scale: SWOW-EN US 12,281 cues (8,597 train), SWOW-ZH 10,024 cues (7,017 train)
+    assert sft_copies(1_000_000, 8597, 12281, "study") == 81
+    assert sft_copies(1_000_000, 7017, 10024, "study") == 99
+    assert sft_copies(1_000_000, 8597, 12281, "corrected") == 116
+    assert sft_copies(1_000_000, 7017, 10024, "corrected") == 143
+    assert sft_copies(10, 50, 100, "study") == 1 and sft_copies(10, 50, 100, "corrected") == 1  # at least one copy
+    with pytest.raises(LexalignError, match="templates.definition: 'paper' is not one of corrected, study"):
+        sft_copies(10, 5, 10, "paper")
+
+
+def test_ranking_splits_per_definition():
+    assert ranking_splits("study") == ["train"]
+    assert ranking_splits("corrected") == ["train", "val"]
+
+
+def test_study_definition_tables(templated, tmp_path):
+    """study: copies = target // all cues, 6 ranking tasks per train cue and none for val cues."""
+    out, outputs, stats = templated
+    lists = pl.read_parquet(out / "associations.parquet").group_by("cue").agg(pl.col("split").first(), pl.len().alias("n"))
+    n_all, n_train = lists.height, lists.filter(pl.col("split") == "train").height
+    study = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {"stats": tmp_path / "s.json"}
+    got = build_templates(out / "associations.parquet", "zh", {**SETTINGS, "definition": "study", "ranking_per_cue": 6}, 42, study)
+    assert got["definition"] == "study" and stats["definition"] == "corrected"
+    assert got["copies_per_train_cue"] == max(1, 600 // n_all) and stats["copies_per_train_cue"] == max(1, round(600 / n_train))
+    assert got["copies_per_train_cue"] < stats["copies_per_train_cue"]
+    ranking = pl.read_parquet(study["ranking"])
+    assert set(ranking["split"]) == {"train"}
+    eligible = lists.filter((pl.col("split") == "train") & (pl.col("n") >= SETTINGS["ranking_size"])).height
+    assert ranking.height == 6 * eligible
+    assert set(pl.read_parquet(outputs["ranking"])["split"]) == {"train", "val"}  # corrected keeps val cues
+
+
+def test_reversed_eval_bounds_are_refused(templated, tmp_path):
+    out, _, _ = templated
+    outputs = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {"stats": tmp_path / "s.json"}
+    with pytest.raises(LexalignError, match=r"^config templates.eval_bounds: \[50, 40\] is reversed; write \[low, high\], e.g. \[40, 50\]$"):
+        build_templates(out / "associations.parquet", "zh", {**SETTINGS, "eval_bounds": [50, 40]}, 42, outputs)
+    assert not any(path.exists() for path in outputs.values())

@@ -367,7 +367,7 @@ def test_a_diverging_run_stops_and_writes_nothing(tmp_path, train_model, tables,
 
 
 def test_sft_rl_needs_the_sft_adapter(tmp_path, train_model, tables):
-    with pytest.raises(LexalignError, match="sft_rl needs the SFT adapter"):
+    with pytest.raises(LexalignError, match="method sft_rl needs the sft adapter as input"):
         run(make_job("sft_rl", train_model, tables, tmp_path / "sft_rl"))
 
 

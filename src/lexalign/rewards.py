@@ -2,11 +2,22 @@
 
 A ranking task shows K associates of a cue in random order; the model ranks them by how often people
 gave them and ends with one line "<label>: w1, w2, ..." (the label is the prompt language's
-``final_ranking_label``, e.g. "Final ranking" or "最终排序"). The reward is Spearman's rho between
-each gold word's predicted rank and its human rank (its position in the gold list, most frequent
-first). Predicted words that are not in the gold list are dropped before ranking; gold words the
-model left out get rank K+1. Output without a parsable ranking, or one naming no gold word at all,
-scores -1 (the worst a ranking can do).
+``final_ranking_label``, e.g. "Final ranking" or "最终排序"). The list after the last label is read by
+the tier-1 parser (:func:`lexalign.parse.parse_associations`: commas, 、, numbered or bulleted lines,
+markdown), so words are normalised exactly like the norms (:func:`lexalign.text.normalise_text`).
+Predicted words that are not in the gold list are dropped; output without a parsable ranking, or one
+naming no gold word at all, scores -1 (the worst a ranking can do).
+
+Two definitions of the padding for gold words the model left out (``definition``):
+
+- ``corrected`` (default): each gold word's predicted rank (left-out words: K+1) against its human
+  rank 1..K. Naming only the least frequent word scores -0.52 for K = 10: it is the worst-placed
+  word, and every better one is missing.
+- ``study``: the study's PPO reward function (Cultural-Lexis ``reward_func.py``): the human rank of
+  each *predicted* word, in predicted order, padded with K+1 up to K entries, against 1..K. The
+  padding goes on the predicted-position side, so the padded tail always looks "worst", and naming
+  only the least frequent word scores +0.52 for K = 10 (a bug of the study's code, kept for exact
+  reproduction: it rewards short lists of rare words).
 """
 
 from __future__ import annotations
@@ -15,99 +26,73 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
+from lexalign.parse import parse_associations
+from lexalign.text import normalise_text
+
 UNPARSABLE = -1.0
-SEPARATORS = re.compile(r"[,，、;；]")
-LIST_ITEM = re.compile(r"^\s*(?:\(?\d+\s*[.)）、:：]|[-*•·])\s*(.*?)\s*$")
-INLINE_NUMBER = re.compile(r"(?:^|\s)\d+\s*[.)）、]\s*")
-STRIP = " \t\"'`*_“”‘’「」『』《》()（）[]【】.。!！?？:："
-
-
-def normalize_word(word: str) -> str:
-    """NFKC, lower case, single spaces, no surrounding quotes/brackets/punctuation or list numbering."""
-    text = unicodedata.normalize("NFKC", word).lower()
-    match = LIST_ITEM.match(text)
-    if match:
-        text = match.group(1)
-    return " ".join(text.strip(STRIP).split()).strip(STRIP)
+DEFINITIONS = ("corrected", "study")
 
 
 def _unique(words: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     out = []
     for word in words:
-        word = normalize_word(word)
+        word = normalise_text(word)
         if word and word not in seen:
             seen.add(word)
             out.append(word)
     return out
 
 
-def parse_final_ranking(text: str, label: str) -> list[str] | None:
-    """The words of the last "<label>:" line, normalised and de-duplicated; None if there is none.
-
-    The list may follow on the label's line (separated by , ， 、 ; or ；, or numbered inline as
-    "1. a 2. b") or as a numbered or bulleted list on the lines below it.
-    """
-    if not text or not label:
+def parse_final_ranking(text: str, label: str, lang: str = "en") -> list[str] | None:
+    """The words listed after the last "<label>" (case-insensitive), parsed by the tier-1 parser in
+    the prompt language ``lang``; None if there is no label or no word after it."""
+    if not isinstance(text, str) or not text or not label:
         return None
     text = unicodedata.normalize("NFKC", text)
     label = unicodedata.normalize("NFKC", label)
     found = list(re.finditer(re.escape(label), text, flags=re.IGNORECASE))
     if not found:
         return None
-    rest = text[found[-1].end():]
-    first, _, below = rest.partition("\n")
-    first = first.strip().lstrip(" *_:：-—").strip()
-    if first.strip(STRIP):
-        if SEPARATORS.search(first):
-            words = SEPARATORS.split(first)
-        elif len(INLINE_NUMBER.findall(first)) >= 2:
-            words = INLINE_NUMBER.split(first)
-        else:
-            words = [first]
-    else:
-        words = []
-        for line in below.splitlines():
-            if not line.strip():
-                if words:
-                    break
-                continue
-            item = LIST_ITEM.match(line)
-            if not item:
-                break
-            words.append(item.group(1))
-    words = _unique(words)
+    rest = text[found[-1].end():].lstrip(" *_:-—\t")
+    words = _unique(parse_associations(rest, lang))
     return words or None
 
 
-def spearman_reward(predicted: Sequence[str] | None, gold: Sequence[str]) -> float:
-    """Spearman rho between predicted and human ranks of the gold words (rank K+1 for left-out words).
+def spearman_reward(predicted: Sequence[str] | None, gold: Sequence[str], definition: str = "corrected") -> float:
+    """Spearman rho between the model's order and the human order of the gold words.
 
     ``predicted`` is the model's order (None = unparsable); ``gold`` the human order, most frequent
-    first. Words not in ``gold`` are dropped first. No gold word named, or fewer than 2 gold words,
-    gives -1.
+    first. Words not in ``gold`` are dropped first; left-out gold words are padded with rank K+1 on
+    the side that ``definition`` names (module docstring). No gold word named, or fewer than 2 gold
+    words, gives -1.
     """
     from scipy.stats import spearmanr
 
+    if definition not in DEFINITIONS:
+        raise ValueError(f"reward definition {definition!r} is not one of {', '.join(DEFINITIONS)}")
     gold_words = _unique(gold)
     if predicted is None or len(gold_words) < 2:
         return UNPARSABLE
-    gold_set = set(gold_words)
-    kept = [word for word in _unique(predicted) if word in gold_set]
+    gold_rank = {word: rank for rank, word in enumerate(gold_words, start=1)}
+    kept = [word for word in _unique(predicted) if word in gold_rank]
     if not kept:
         return UNPARSABLE
     k = len(gold_words)
-    position = {word: rank for rank, word in enumerate(kept, start=1)}
-    predicted_ranks = [position.get(word, k + 1) for word in gold_words]
-    if len(set(predicted_ranks)) < 2:  # only possible with a single gold word named and K = 1
+    if definition == "study":
+        ranks = [gold_rank[word] for word in kept] + [k + 1] * (k - len(kept))
+    else:
+        position = {word: rank for rank, word in enumerate(kept, start=1)}
+        ranks = [position.get(word, k + 1) for word in gold_words]
+    if len(set(ranks)) < 2:  # constant ranks: Spearman is undefined
         return UNPARSABLE
-    rho = spearmanr(list(range(1, k + 1)), predicted_ranks).statistic
+    rho = spearmanr(list(range(1, k + 1)), ranks).statistic
     return float(rho) if rho == rho else UNPARSABLE
 
 
-def ranking_reward(text: str, gold: Sequence[str], label: str) -> float:
+def ranking_reward(text: str, gold: Sequence[str], label: str, lang: str = "en", definition: str = "corrected") -> float:
     """Reward of one completion: parse its final ranking, then Spearman against the gold order."""
-    return spearman_reward(parse_final_ranking(text, label), gold)
+    return spearman_reward(parse_final_ranking(text, label, lang), gold, definition)
 
 
 def _completion_text(completion) -> str:
@@ -119,11 +104,13 @@ def _completion_text(completion) -> str:
     return "".join(str(message.get("content", "")) for message in completion if message.get("role", "assistant") == "assistant")
 
 
-def make_ranking_reward(label: str) -> Callable[..., list[float]]:
+def make_ranking_reward(label: str, lang: str = "en", definition: str = "corrected") -> Callable[..., list[float]]:
     """A TRL reward function (GRPO/RLOO) scoring each completion against its row's ``gold`` column."""
+    if definition not in DEFINITIONS:
+        raise ValueError(f"reward definition {definition!r} is not one of {', '.join(DEFINITIONS)}")
 
     def spearman_ranking(prompts=None, completions=(), gold=(), **_) -> list[float]:
-        return [ranking_reward(_completion_text(c), g, label) for c, g in zip(completions, gold, strict=True)]
+        return [ranking_reward(_completion_text(c), g, label, lang, definition) for c, g in zip(completions, gold, strict=True)]
 
     return spearman_ranking
 

@@ -97,10 +97,41 @@ def cue_lists(associations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Named definitions of the data generation (config templates.definition).
+DEFINITIONS = ("corrected", "study")
+
+
+def sft_copies(target: int, train_cues: int, all_cues: int, definition: str = "corrected") -> int:
+    """Augmented copies per train cue for an SFT target of ``target`` examples, at least 1.
+
+    corrected: round(target / train cues), so that the train split holds about ``target`` examples.
+    study: target // all cues (the study's notebook divided by every cue, val and test included:
+    81 EN, 99 ZH at 1,000,000), so its SFT set held about 70% of the target.
+    """
+    if definition == "study":
+        return max(1, target // max(1, all_cues))
+    if definition == "corrected":
+        return max(1, round(target / max(1, train_cues)))
+    raise LexalignError(f"config templates.definition: {definition!r} is not one of {', '.join(DEFINITIONS)}")
+
+
+def _definition(settings: Mapping) -> str:
+    definition = settings["definition"]
+    if definition not in DEFINITIONS:
+        raise LexalignError(f"config templates.definition: {definition!r} is not one of {', '.join(DEFINITIONS)}")
+    return definition
+
+
+def ranking_splits(definition: str) -> list[str]:
+    """Splits that ranking tasks are drawn from: study = train only (the study's generator forces the
+    train split); corrected = train and val (val rows let a user score RL on held-out cues)."""
+    return ["train"] if definition == "study" else ["train", "val"]
+
+
 def sft_examples(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random) -> list[dict]:
     """Augmented SFT rows for train cues (random ordered subsets), one full-list row per val cue."""
     train = lists.filter(pl.col("split") == "train")
-    copies = max(1, round(settings["sft_target_examples"] / max(1, train.height)))
+    copies = sft_copies(settings["sft_target_examples"], train.height, lists.height, _definition(settings))
     cap = settings.get("max_list_length")
     rows, seen = [], set()
     for cue, split, responses in lists.filter(pl.col("split").is_in(["train", "val"])).select("cue", "split", "responses").iter_rows():
@@ -126,7 +157,7 @@ def ranking_tasks(lists: pl.DataFrame, templates: Mapping[str, str], settings: M
     """Rank k sampled associates of a cue by human frequency; cues with fewer than k associates are skipped."""
     k = settings["ranking_size"]
     rows = []
-    for cue, split, responses, counts in lists.filter(pl.col("split").is_in(["train", "val"])).iter_rows():
+    for cue, split, responses, counts in lists.filter(pl.col("split").is_in(ranking_splits(_definition(settings)))).iter_rows():
         if len(responses) < k:
             continue
         for _ in range(settings["ranking_per_cue"]):
@@ -178,6 +209,8 @@ def preference_pairs(lists: pl.DataFrame, templates: Mapping[str, str], settings
 
 def eval_prompts(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping) -> list[dict]:
     lo, hi = settings["eval_bounds"]
+    if lo > hi:
+        raise LexalignError(f"config templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high], e.g. [{hi}, {lo}]")
     rows = []
     for cue, responses, counts in lists.filter(pl.col("split") == "test").select("cue", "responses", "counts").iter_rows():
         user = templates["instruction"].format(cue=cue, lo=lo, hi=hi)
@@ -238,7 +271,10 @@ def build_templates(
             frame.write_parquet(tmp)
     stats = {
         "prompt_language": prompt_language,
-        "copies_per_train_cue": max(1, round(settings["sft_target_examples"] / max(1, lists.filter(pl.col("split") == "train").height))),
+        "definition": _definition(settings),
+        "copies_per_train_cue": sft_copies(
+            settings["sft_target_examples"], lists.filter(pl.col("split") == "train").height, lists.height, _definition(settings)
+        ),
         **{f"{name}_rows": {s: n for s, n in frame.group_by("split").len().iter_rows()} if "split" in frame.columns else frame.height for name, frame in frames.items()},
         "leakage_check": "passed: no test cue in sft, ranking or dpo tables",
     }

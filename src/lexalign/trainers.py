@@ -258,8 +258,11 @@ def _guard_class():
     return NonFiniteGuard
 
 
-def build_trainer(job: TrainJob):
-    """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``."""
+def build_trainer(job: TrainJob, plain_trl: bool = False):
+    """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``.
+
+    SFT trains with :mod:`lexalign.sft_loss` (the output layer sees only supervised positions) where
+    that pays; ``plain_trl`` builds TRL's own SFTTrainer instead (the benchmark's baseline)."""
     from transformers import set_seed
 
     from lexalign.models import load_model
@@ -285,7 +288,10 @@ def build_trainer(job: TrainJob):
     if trainer_name == "sft":
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(eval_dataset=eval_ds, **common)
+        from lexalign.sft_loss import CompletionLossMixin
+
+        cls = SFTTrainer if plain_trl else type("LexalignSFTTrainer", (CompletionLossMixin, SFTTrainer), {})
+        trainer = cls(eval_dataset=eval_ds, **common)
     elif trainer_name == "dpo":
         from trl import DPOTrainer
 
@@ -296,7 +302,7 @@ def build_trainer(job: TrainJob):
         from lexalign.rewards import final_ranking_label, make_ranking_reward
 
         label = final_ranking_label(job.prompt_language, job.prompts)
-        reward = make_ranking_reward(label, definition=hyper.get("reward_definition") or "corrected")
+        reward = make_ranking_reward(label, job.prompt_language, hyper["reward_definition"])
         trainer = GRPOTrainer(reward_funcs=reward, **common)
     if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
         raise LexalignError(
