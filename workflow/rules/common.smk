@@ -185,35 +185,23 @@ def wvs_associations_input(wildcards):
     return []
 
 
-def grid(pattern, methods=None):
-    """Expand a results pattern over the run grid (models x languages x methods)."""
-    return expand(
-        pattern,
-        model=RUN["models"],
-        lang=RUN["languages"],
-        method=RUN["methods"] if methods is None else methods,
-    )
+def grid():
+    """Every job's marker file of the run grid, by stage: computed once, in lexalign.grid (the report uses it too)."""
+    from lexalign.grid import result_files
+
+    return result_files(RUN["models"], RUN["languages"], RUN["methods"])
 
 
 def train_results():
-    return grid(
-        "results/train/{model}/{lang}/{method}/metrics.json",
-        methods.trained(RUN["methods"]),
-    )
+    return grid()["train"]
 
 
 def lexical_results():
-    return grid(
-        "results/lexical/{model}/{lang}/{method}/scores.json",
-        methods.evaluated_by(methods.LEXICAL, RUN["methods"]),
-    )
+    return grid()["lexical"]
 
 
 def wvs_results():
-    return grid(
-        "results/wvs/{model}/{lang}/{method}/metrics.json",
-        methods.evaluated_by(methods.WVS, RUN["methods"]),
-    )
+    return grid()["wvs"]
 
 
 def all_targets():

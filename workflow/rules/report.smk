@@ -3,6 +3,7 @@
 # directory is marked for `snakemake --report`, with a caption per table or figure kind. A result the
 # grid names but that is missing or unreadable is left out with a note in index.md; the study's own
 # numbers appear only in columns labelled "reported by the study" (config report.reference_models).
+# The rule reruns when a result or the report section of the config changes, not on other config keys.
 
 
 rule report:
@@ -89,6 +90,5 @@ rule report:
         grid=RUN,
         settings=config["report"],
         seed=config["seed"],
-        config=config,
     script:
         "../scripts/report.py"

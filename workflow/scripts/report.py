@@ -1,4 +1,4 @@
-from lexalign.aggregate import report
+from lexalign.report import report
 from lexalign.snake import run_step
 
 run_step(
@@ -11,6 +11,5 @@ run_step(
         grid=snakemake.params.grid,
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,
-        config=snakemake.params.config,
     ),
 )

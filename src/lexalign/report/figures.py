@@ -1,17 +1,20 @@
-"""The report's figures (matplotlib, Agg backend), each saved as PNG and PDF.
+"""The report's figures (matplotlib, Agg backend), each saved as PNG and the configured formats.
 
-Every function takes plain data (arrays, frames, dicts) prepared by :mod:`lexalign.aggregate` and an
-output stem (``.../figures/tension/gemma270m.zh``); it writes ``stem.png`` and ``stem.pdf`` and
-returns the PNG path. Labels may be Chinese: every figure is drawn with a system CJK font behind the
-default font (matplotlib falls back glyph by glyph); :func:`configure_fonts` finds it and logs a
-warning when there is none.
+Every function takes plain data (arrays, frames, dicts) prepared by :mod:`lexalign.report.build` and
+an output stem (``.../figures/tension/gemma270m.zh``); it writes ``stem.png`` (and e.g. ``stem.pdf``)
+and returns the PNG path. Method labels and colours come from the method registry.
+
+Labels may be Chinese. The font comes with the package's dependencies: ``paperang-p2-fonts-cjk``
+ships WenQuanYi Micro Hei (Apache-2.0), which :func:`configure_fonts` registers with matplotlib and
+puts behind the default font, so matplotlib falls back to it glyph by glyph. Families named in
+``report.cjk_fonts``, or a system CJK font, are used first when installed.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
-import re
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,53 +22,85 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.ticker import MaxNLocator
+
+from lexalign import methods
+from lexalign.report.format import label as method_label
 
 log = logging.getLogger(__name__)
 
-#: Font families tried, in order, for CJK glyphs.
-CJK_FONTS = (
-    "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR", "Noto Sans SC", "Noto Serif CJK SC",
-    "Source Han Sans SC", "Source Han Sans CN", "Source Han Sans", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
-    "SimHei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC", "STHeiti", "Arial Unicode MS",
-    "AR PL UMing CN", "AR PL UKai CN", "Droid Sans Fallback",
-)  # fmt: skip
-LANGUAGE_NAMES = {"en": "English (US)", "zh": "中文 (Mandarin)", "nl": "Nederlands", "es": "Español (Rioplatense)", "rp": "Español (Rioplatense)"}
-METHOD_COLORS = {"vanilla": "#4d4d4d", "prompt": "#8c6bb1", "assoc_prompt": "#b07aa1", "sft": "#1f77b4", "rl": "#ff7f0e", "sft_rl": "#2ca02c", "dpo": "#d62728"}
-METHOD_LABELS = {"vanilla": "vanilla", "prompt": "persona prompt", "assoc_prompt": "association prompt", "sft": "SFT", "rl": "RL", "sft_rl": "SFT+RL", "dpo": "DPO"}
-#: Font file names that hold CJK glyphs (searched when matplotlib's font cache predates the font).
-CJK_FILES = r"cjk|wqy|wenquanyi|sourcehan|simhei|simsun|msyh|yahei|pingfang|droidsansfallback|uming|ukai|notosans(sc|tc|jp|kr)"
+#: The PyPI package (a dependency) that ships the CJK font file, and the file inside it.
+FONT_PACKAGE = "paperang_p2_fonts_cjk"
+FONT_FILE = "fonts/wqy-microhei.ttc"
+#: System font families used instead when installed (e.g. Debian's fonts-noto-cjk).
+SYSTEM_CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+)
+LANGUAGE_NAMES = {
+    "en": "English (US)",
+    "zh": "中文 (Mandarin)",
+    "nl": "Nederlands",
+    "es": "Español (Rioplatense)",
+}
 HUMAN_COLOR = "#e6ab02"
 STYLE = {
-    "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9, "xtick.labelsize": 10,
-    "ytick.labelsize": 10, "figure.titlesize": 13, "axes.spines.top": False, "axes.spines.right": False,
-    "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
-}  # fmt: skip
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "figure.titlesize": 13,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.1,
+}
 _cjk: dict[str, str | None] = {}  # the configured CJK family under key "font" once looked up
 
 
-def configure_fonts(preferred: Sequence[str] = (), force: bool = False) -> str | None:
-    """Look up the CJK fallback font (``preferred`` families first); returns it, None if there is none.
+def packaged_font_file() -> Path | None:
+    """The CJK font file the dependency ships; None when the package is not installed."""
+    spec = importlib.util.find_spec(FONT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / FONT_FILE
+    return path if path.is_file() else None
 
-    Looked up once per process (``force``: again); every figure then draws with
-    ``font.family = [DejaVu Sans, <CJK font>]``, so matplotlib falls back glyph by glyph.
+
+def configure_fonts(preferred: Sequence[str] = (), force: bool = False) -> str | None:
+    """The CJK fallback family (``preferred`` first, then a system CJK font, then the packaged one).
+
+    Looked up once per process (``force``: again). Returns None, with a warning, only when none is
+    available (the font package was removed and no system font is installed).
     """
     if "font" in _cjk and not force:
         return _cjk["font"]
-    found = _find_cjk_font(preferred)
+    manager = font_manager.fontManager
+    names = {f.name for f in manager.ttflist}
+    found = next((name for name in (*preferred, *SYSTEM_CJK_FONTS) if name in names), None)
+    if found is None and (path := packaged_font_file()) is not None:
+        manager.addfont(str(path))
+        found = font_manager.FontProperties(fname=str(path)).get_name()
     if found:
         log.info("figures: CJK labels use the font %s", found)
     else:
         log.warning(
-            "figures: no CJK font found (looked for %s); Chinese labels will show as boxes. "
-            "Install one (e.g. Debian's fonts-noto-cjk or fonts-wqy-microhei) or name yours in config report.cjk_fonts",
-            ", ".join([*preferred, "Noto Sans CJK", "Source Han Sans", "WenQuanYi", "SimHei", "..."]),
+            "figures: no CJK font found (the %s package is not installed and no system CJK font is); Chinese labels will "
+            "show as boxes: pip install paperang-p2-fonts-cjk, or name an installed family in config report.cjk_fonts",
+            FONT_PACKAGE,
         )
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from (current )?font", category=UserWarning)
     _cjk["font"] = found
     return found
 
@@ -73,12 +108,14 @@ def configure_fonts(preferred: Sequence[str] = (), force: bool = False) -> str |
 def style() -> dict:
     """The rc settings every figure is drawn with: readable sizes and the CJK fallback font."""
     found = configure_fonts()
-    return {**STYLE, "font.family": ["DejaVu Sans", found] if found else ["DejaVu Sans"]}
+    return {
+        **STYLE,
+        "font.family": ["DejaVu Sans", found] if found else ["DejaVu Sans"],
+    }
 
 
 def _styled(plot):
     """Draw and save ``plot`` inside ``style()``, leaving the caller's rcParams alone."""
-    import functools
 
     @functools.wraps(plot)
     def wrapper(*args, **kwargs):
@@ -88,40 +125,13 @@ def _styled(plot):
     return wrapper
 
 
-def _cjk_family(names: set[str], preferred: Sequence[str]) -> str | None:
-    found = next((name for name in (*preferred, *CJK_FONTS) if name in names), None)
-    if found is None:  # any family whose name says CJK (e.g. a "Noto Sans CJK HK" not listed)
-        found = next((n for n in sorted(names) if any(t in n for t in ("CJK", "Han Sans", "WenQuanYi", "Hei", "Ming", "Song"))), None)
-    return found
-
-
-def _find_cjk_font(preferred: Sequence[str]) -> str | None:
-    """A CJK family known to matplotlib; else one installed since its font cache was built (added)."""
-    manager = font_manager.fontManager
-    found = _cjk_family({f.name for f in manager.ttflist}, preferred)
-    if found:
-        return found
-    known = {f.fname for f in manager.ttflist}
-    for path in font_manager.findSystemFonts():
-        if path not in known and re.search(CJK_FILES, Path(path).name, re.I):
-            try:
-                manager.addfont(path)
-            except (OSError, RuntimeError, ValueError):
-                continue
-    return _cjk_family({f.name for f in manager.ttflist}, preferred)
-
-
 def language_label(lang: str) -> str:
     name = LANGUAGE_NAMES.get(lang)
     return f"{lang}: {name}" if name else lang
 
 
-def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
-
-
 def _color(method: str, index: int) -> str:
-    return METHOD_COLORS.get(method, plt.get_cmap("tab10")(index % 10))
+    return methods.REGISTRY[method].color if method in methods.REGISTRY else plt.get_cmap("tab10")(index % 10)
 
 
 def save(fig, stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
@@ -143,22 +153,56 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
 
 
 @_styled
-def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[str, Sequence]], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
-    """One panel per model: P@k against k, one line per method, 95% CI band.
+def precision_at_k(
+    lang: str,
+    ks: Sequence[int],
+    models: Mapping[str, Mapping[str, Sequence]],
+    stem: Path,
+    ci_label: str = "CI",
+    dpi: int = 150,
+    formats: Sequence[str] = ("png", "pdf"),
+) -> Path:
+    """One panel per model: P@k against k, one line per method, CI band.
 
-    ``models``: model -> method -> list (one per k) of objects with ``value``, ``low``, ``high`` (or None).
+    ``models``: model -> method -> list (one per k) of summaries with ``mean``, ``low``, ``high`` (or None);
+    ``ci_label`` names the bands' level ("95% CI"), as the results carry it.
     """
     rows, cols = _grid(len(models))
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False, sharey=True, layout="constrained")
-    top = max((e.high if e.high is not None else e.value) for methods in models.values() for series in methods.values() for e in series
-              if e is not None and e.value is not None)  # fmt: skip
-    for ax, (model, methods) in zip(axes.flat, models.items()):
-        for i, (method, series) in enumerate(methods.items()):
-            xs = [k for k, e in zip(ks, series) if e is not None and e.value is not None]
-            ys = [e.value for e in series if e is not None and e.value is not None]
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(5.2 * cols, 4.0 * rows),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    shown = [
+        e
+        for by_method in models.values()
+        for series in by_method.values()
+        for e in series
+        if e is not None and e.mean is not None
+    ]
+    top = max(e.high if e.high is not None else e.mean for e in shown)
+    for ax, (model, by_method) in zip(axes.flat, models.items()):
+        for i, (method, series) in enumerate(by_method.items()):
+            xs = [k for k, e in zip(ks, series) if e is not None and e.mean is not None]
+            ys = [e.mean for e in series if e is not None and e.mean is not None]
             color = _color(method, i)
-            ax.plot(xs, ys, marker="o", ms=4, lw=1.8, color=color, label=method_label(method))
-            bands = [(k, e.low, e.high) for k, e in zip(ks, series) if e is not None and e.low is not None and e.high is not None]
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                ms=4,
+                lw=1.8,
+                color=color,
+                label=method_label(method),
+            )
+            bands = [
+                (k, e.low, e.high)
+                for k, e in zip(ks, series)
+                if e is not None and e.low is not None and e.high is not None
+            ]
             if len(bands) >= 2:
                 bx, lo, hi = zip(*bands)
                 ax.fill_between(bx, lo, hi, color=color, alpha=0.18, lw=0)
@@ -169,39 +213,78 @@ def precision_at_k(lang: str, ks: Sequence[int], models: Mapping[str, Mapping[st
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
     axes.flat[0].set_ylabel("P@k (share of words humans gave)")
-    for ax in list(axes.flat)[len(models):]:
+    for ax in list(axes.flat)[len(models) :]:
         ax.set_visible(False)
-    fig.suptitle(f"P@k by method, {language_label(lang)} (bands: 95% CI)")
+    fig.suptitle(f"P@k by method, {language_label(lang)} (bands: {ci_label})")
     return save(fig, stem, dpi, formats)
 
 
 @_styled
-def profile(lang: str, human: Mapping[str, np.ndarray], models: Mapping[str, Mapping[str, np.ndarray]], measures: Sequence[str], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+def profile(
+    lang: str,
+    human: Mapping[str, np.ndarray],
+    models: Mapping[tuple[str, str], Mapping[str, np.ndarray]],
+    measures: Sequence[str],
+    stem: Path,
+    dpi: int = 150,
+    formats: Sequence[str] = ("png", "pdf"),
+) -> Path:
     """Violin plots per measure: humans, then every model x method (per-cue medians).
 
-    ``models``: label ("model\\nmethod") -> measure -> per-cue medians; a label without rated words
-    keeps its place on the axis, marked "no rated words".
+    ``models``: (model, method) -> measure -> per-cue medians; a group without rated words keeps its
+    place on the axis, marked "no rated words".
     """
-    measures = [m for m in measures if (m in human and len(human[m])) or any(m in v and len(v[m]) for v in models.values())]
-    groups = [("humans", human, HUMAN_COLOR)] + [
-        (label, values, next((c for m, c in METHOD_COLORS.items() if method_label(m) == label.split("\n")[-1]), plt.get_cmap("tab10")(i % 10)))
-        for i, (label, values) in enumerate(models.items())
+    measures = [
+        m for m in measures if (m in human and len(human[m])) or any(m in v and len(v[m]) for v in models.values())
     ]
-    fig, axes = plt.subplots(len(measures), 1, figsize=(max(6.0, 1.1 * len(groups) + 2), 3.2 * len(measures)), squeeze=False, layout="constrained")
+    groups = [("humans", human, HUMAN_COLOR)] + [
+        (f"{model}\n{method_label(method)}", values, _color(method, i))
+        for i, ((model, method), values) in enumerate(models.items())
+    ]
+    fig, axes = plt.subplots(
+        len(measures),
+        1,
+        figsize=(max(6.0, 1.1 * len(groups) + 2), 3.2 * len(measures)),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, measure in zip(axes[:, 0], measures):
         positions = np.arange(1, len(groups) + 1)
-        filled = [(pos, np.asarray(values.get(measure, []), dtype=float), color) for pos, (_, values, color) in zip(positions, groups)]
+        filled = [
+            (pos, np.asarray(values.get(measure, []), dtype=float), color)
+            for pos, (_, values, color) in zip(positions, groups)
+        ]
         rated = [(pos, data, color) for pos, data, color in filled if data.size]
-        parts = ax.violinplot([d if d.size > 1 else np.repeat(d, 2) for _, d, _ in rated], positions=[p for p, _, _ in rated],
-                              showmedians=False, showextrema=False, widths=0.8)  # fmt: skip
+        parts = ax.violinplot(
+            [d if d.size > 1 else np.repeat(d, 2) for _, d, _ in rated],
+            positions=[p for p, _, _ in rated],
+            showmedians=False,
+            showextrema=False,
+            widths=0.8,
+        )
         for body, (_, _, color) in zip(parts["bodies"], rated):
             body.set_facecolor(color)
             body.set_edgecolor("black")
             body.set_alpha(0.55)
-        ax.boxplot([d for _, d, _ in rated], positions=[p for p, _, _ in rated], widths=0.18, showfliers=False, medianprops={"color": "black"})
+        ax.boxplot(
+            [d for _, d, _ in rated],
+            positions=[p for p, _, _ in rated],
+            widths=0.18,
+            showfliers=False,
+            medianprops={"color": "black"},
+        )
         for pos, data, _ in filled:
             if not data.size:
-                ax.text(pos, 0.5, "no rated\nwords", transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8, color="grey")
+                ax.text(
+                    pos,
+                    0.5,
+                    "no rated\nwords",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="grey",
+                )
         ax.set_xticks(positions, [label for label, _, _ in groups], fontsize=9)
         ax.set_xlim(0.4, len(groups) + 0.6)
         ax.set_ylabel(measure)
@@ -211,8 +294,17 @@ def profile(lang: str, human: Mapping[str, np.ndarray], models: Mapping[str, Map
 
 
 @_styled
-def tension(model: str, lang: str, panels: Mapping[str, "object"], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
-    """One panel per method: each high-tension item at (distance to US, distance to China).
+def tension(
+    model: str,
+    lang: str,
+    panels: Mapping[str, object],
+    stem: Path,
+    definition: str = "corrected",
+    dpi: int = 150,
+    formats: Sequence[str] = ("png", "pdf"),
+) -> Path:
+    """One panel per method: each high-tension item at (distance to US, distance to China), the items
+    and distances of ``definition`` (corrected | study).
 
     ``panels``: method -> polars frame with ``dist_us`` and ``dist_cn``. Points below the diagonal are
     closer to China. Colour = bias = distance to China − distance to US (negative: closer to China).
@@ -229,15 +321,42 @@ def tension(model: str, lang: str, panels: Mapping[str, "object"], stem: Path, d
     for ax, (method, frame) in zip(axes[0], panels.items()):
         x, y = frame["dist_us"].to_numpy(), frame["dist_cn"].to_numpy()
         bias = y - x
-        scatter = ax.scatter(x, y, c=bias, cmap="coolwarm_r", norm=norm, s=36, edgecolor="black", linewidth=0.4)
+        scatter = ax.scatter(
+            x,
+            y,
+            c=bias,
+            cmap="coolwarm_r",
+            norm=norm,
+            s=36,
+            edgecolor="black",
+            linewidth=0.4,
+        )
         ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_aspect("equal")
         closer_cn, closer_us = int((y < x).sum()), int((x < y).sum())
         box = {"boxstyle": "round", "facecolor": "white", "alpha": 0.85}
-        ax.text(0.04, 0.96, f"closer to US: {closer_us} / {len(x)}", transform=ax.transAxes, va="top", ha="left", bbox=box, fontsize=9)
-        ax.text(0.96, 0.04, f"closer to CN: {closer_cn} / {len(x)}", transform=ax.transAxes, va="bottom", ha="right", bbox=box, fontsize=9)
+        ax.text(
+            0.04,
+            0.96,
+            f"closer to US: {closer_us} / {len(x)}",
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            bbox=box,
+            fontsize=9,
+        )
+        ax.text(
+            0.96,
+            0.04,
+            f"closer to CN: {closer_cn} / {len(x)}",
+            transform=ax.transAxes,
+            va="bottom",
+            ha="right",
+            bbox=box,
+            fontsize=9,
+        )
         ax.set_title(method_label(method))
         ax.set_xlabel("distance to US humans")
         ax.grid(alpha=0.25)
@@ -245,7 +364,7 @@ def tension(model: str, lang: str, panels: Mapping[str, "object"], stem: Path, d
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=list(axes[0]), shrink=0.85)
         bar.set_label("bias: dist CN − dist US\n(< 0: closer to China)")
-    fig.suptitle(f"High-tension WVS items: {model}, {language_label(lang)}")
+    fig.suptitle(f"High-tension WVS items ({definition} definition): {model}, {language_label(lang)}")
     return save(fig, stem, dpi, formats)
 
 
@@ -263,10 +382,23 @@ REWARD_KEYS = ("reward", "rewards/spearman_ranking/mean", "rewards/margins")
 
 
 @_styled
-def training_curves(model: str, lang: str, histories: Mapping[str, Sequence[Mapping]], stem: Path, dpi: int = 150, formats: Sequence[str] = ("png", "pdf")) -> Path:
+def training_curves(
+    model: str,
+    lang: str,
+    histories: Mapping[str, Sequence[Mapping]],
+    stem: Path,
+    dpi: int = 150,
+    formats: Sequence[str] = ("png", "pdf"),
+) -> Path:
     """Loss (solid: train, dashed: eval) and reward per step, one colour per method."""
     has_reward = any(_series(h, k)[0] for h in histories.values() for k in REWARD_KEYS)
-    fig, axes = plt.subplots(1, 2 if has_reward else 1, figsize=(11 if has_reward else 6, 4), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        2 if has_reward else 1,
+        figsize=(11 if has_reward else 6, 4),
+        squeeze=False,
+        layout="constrained",
+    )
     loss_ax = axes[0][0]
     for i, (method, history) in enumerate(histories.items()):
         color = _color(method, i)
@@ -275,7 +407,16 @@ def training_curves(model: str, lang: str, histories: Mapping[str, Sequence[Mapp
             loss_ax.plot(xs, ys, color=color, lw=1.6, label=f"{method_label(method)} train")
         xs, ys = _series(history, "eval_loss")
         if xs:
-            loss_ax.plot(xs, ys, color=color, lw=1.6, ls="--", marker="o", ms=3, label=f"{method_label(method)} eval")
+            loss_ax.plot(
+                xs,
+                ys,
+                color=color,
+                lw=1.6,
+                ls="--",
+                marker="o",
+                ms=3,
+                label=f"{method_label(method)} eval",
+            )
         if has_reward:
             for key in REWARD_KEYS:
                 xs, ys = _series(history, key)

@@ -1,0 +1,51 @@
+"""``python -m lexalign.report``: build the report from whatever results exist (e.g. after some jobs
+failed), without Snakemake; results of the run grid that are missing are left out with a note."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _build(argv: list[str] | None) -> int:
+    from lexalign.config import load_config
+    from lexalign.grid import result_files
+    from lexalign.report.build import report
+    from lexalign.snake import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m lexalign.report", description=__doc__)
+    parser.add_argument(
+        "--config",
+        default="config/config.yaml",
+        help="workflow config (its run grid and report settings)",
+    )
+    parser.add_argument("--schema", default="config/schema.yaml")
+    parser.add_argument("--results", default="results", help="results directory of the run")
+    parser.add_argument("--out", default=None, help="report directory (default: <results>/report)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    config = load_config(args.config, args.schema)
+    run = config["run"]
+    files = result_files(run["models"], run["languages"], run["methods"], args.results)
+    out = Path(args.out) if args.out else Path(args.results) / "report"
+    print(
+        report(
+            out / "index.md",
+            **files,
+            grid=run,
+            settings=config["report"],
+            seed=config["seed"],
+            config=config,
+        )
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lexalign.snake import run_command
+
+    return run_command(_build, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

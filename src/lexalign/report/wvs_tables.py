@@ -1,0 +1,364 @@
+"""Tier-2 tables: WVS metrics, distances, the high-tension counts, the study's definitions beside the
+corrected ones, and the reference answerers (uniform, target-country majority, other country) with
+bootstrap CIs over items."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from lexalign import stats
+from lexalign.report import format as f
+from lexalign.report.definitions import TENSION_NOTE
+from lexalign.report.readers import COUNTRIES, GROUPS, Results, WvsResult
+from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
+from lexalign.report.tables import ordered
+
+DISTANCE = "distance"  # the wvs stage's tension distance, 0.5 * JS + 0.5 * EMD/(N-1)
+METRIC_ORDER = (
+    "emd",
+    "emd_norm",
+    "js",
+    "kl_model_human",
+    "kl_human_model",
+    "cosine",
+    "acc",
+    "goqa_similarity",
+    "wvb_emd_below_0_2",
+    "distance",
+)
+SHORT = {"United States": "US", "China": "China"}
+#: answers.parquet column prefix of each answerer's per-item metrics -> its description.
+ANSWERERS = {
+    "": "the model's answer distribution",
+    "uniform_": "uniform: every option equally likely",
+    "target_majority_": "target majority: the target country's majority answer, with certainty",
+    "other_country_": "other country: the other country's human answer distribution",
+}
+BASELINE_METRICS = ("distance", "js", "emd_norm", "acc")
+
+
+def _metric_key(name: str) -> tuple[int, str]:
+    return (
+        METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER),
+        name,
+    )
+
+
+def _short(country: str | None) -> str:
+    return SHORT.get(country or "", country or f.MISSING)
+
+
+def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
+    """wvs_metrics (vs US and China humans, overall / by option count / high tension) and wvs_distance."""
+    rows, distance_rows = [], []
+    for key in ordered(results, results.wvs):
+        result = results.wvs[key]
+        for country in COUNTRIES.values():
+            for group in GROUPS:
+                values = result.metrics.get(country, {}).get(group, {})
+                for metric in sorted(values, key=_metric_key):
+                    rows.append(
+                        {
+                            "model": key[0],
+                            "language": key[1],
+                            "method": key[2],
+                            "humans": country,
+                            "target": country == result.target,
+                            "options": group,
+                            "metric": metric,
+                            "value": values[metric],
+                            "n_items": result.n_items.get(group),
+                        }
+                    )
+        us, cn = (
+            result.value("United States", "overall", DISTANCE),
+            result.value("China", "overall", DISTANCE),
+        )
+        if us is not None or cn is not None:
+            closer = None if us is None or cn is None else "China" if cn < us else "United States" if us < cn else "tie"
+            distance_rows.append(
+                {
+                    "model": key[0],
+                    "language": key[1],
+                    "method": key[2],
+                    "distance_to_us": us,
+                    "distance_to_china": cn,
+                    "closer_to": closer,
+                    "distance_to_us_high_tension": result.value("United States", "high tension", DISTANCE),
+                    "distance_to_china_high_tension": result.value("China", "high tension", DISTANCE),
+                    "n_items": result.n_items.get("overall"),
+                }
+            )
+    long = pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "language": pl.String,
+            "method": pl.String,
+            "humans": pl.String,
+            "target": pl.Boolean,
+            "options": pl.String,
+            "metric": pl.String,
+            "value": pl.Float64,
+            "n_items": pl.Int64,
+        },
+    )
+    names = sorted(set(long["metric"].to_list()), key=_metric_key)
+    display = []
+    if long.height:
+        for part in long.partition_by(
+            ["model", "language", "method", "humans", "target", "options"],
+            maintain_order=True,
+        ):
+            r = part.row(0, named=True)
+            values = dict(zip(part["metric"].to_list(), part["value"].to_list()))
+            display.append(
+                {
+                    "model": r["model"],
+                    "language": r["language"],
+                    "method": f.label(r["method"]),
+                    "vs humans": _short(r["humans"]) + (" (target)" if r["target"] else ""),
+                    "options": r["options"],
+                    "items": f.fmt_int(r["n_items"]),
+                    **{m: f.fmt(values.get(m)) for m in names},
+                }
+            )
+    target_rows = [r for r in display if r["vs humans"].endswith("(target)")]
+    metrics = f.Table(
+        "wvs_metrics",
+        "Tier 2: WVS answer-distribution metrics",
+        "Per-item metrics between the model's answer distribution and that of US and of China respondents (target: the "
+        "language's own country), averaged over all items, by number of answer options and over the high-tension items. "
+        "emd over option positions, emd_norm = emd/(N-1), js = Jensen-Shannon distance (base 2), kl both ways, cosine "
+        "similarity, acc = argmax matches the human majority, distance = 0.5 js + 0.5 emd_norm.",
+        long,
+        f.frame(display),
+        brief=(
+            f.frame(target_rows),
+            "Rows against the target country's respondents only; the CSV and Markdown files also compare with the other country.",
+        ),
+    )
+    distance_long = pl.DataFrame(
+        distance_rows,
+        schema={
+            "model": pl.String,
+            "language": pl.String,
+            "method": pl.String,
+            "distance_to_us": pl.Float64,
+            "distance_to_china": pl.Float64,
+            "closer_to": pl.String,
+            "distance_to_us_high_tension": pl.Float64,
+            "distance_to_china_high_tension": pl.Float64,
+            "n_items": pl.Int64,
+        },
+    )
+    distance_display = f.frame(
+        [
+            {
+                "model": r["model"],
+                "language": r["language"],
+                "method": f.label(r["method"]),
+                "to US (all items)": f.fmt(r["distance_to_us"]),
+                "to China (all items)": f.fmt(r["distance_to_china"]),
+                "closer to": _short(r["closer_to"]) if r["closer_to"] else f.MISSING,
+                "to US (high tension)": f.fmt(r["distance_to_us_high_tension"]),
+                "to China (high tension)": f.fmt(r["distance_to_china_high_tension"]),
+                "items": f.fmt_int(r["n_items"]),
+            }
+            for r in distance_long.iter_rows(named=True)
+        ]
+    )
+    distance = f.Table(
+        "wvs_distance",
+        "Tier 2: distance to US and China humans",
+        "Mean tension distance (0.5 JS + 0.5 EMD/(N-1), the wvs stage's 'distance') between the model's answer distributions "
+        "and those of US and of Chinese respondents, over all items and over the high-tension items.",
+        distance_long,
+        distance_display,
+    )
+    return metrics, distance
+
+
+def tension_table(results: Results, reference: Reference, definition: str) -> f.Table:
+    """High-tension items closer to China / the US under ``definition`` (report.tension_definition)."""
+    ref_cn, ref_us = (
+        f"closer_to_china_{REPORTED_COLUMN}",
+        f"closer_to_us_{REPORTED_COLUMN}",
+    )
+    rows, fell_back = [], []
+    for key in ordered(results, results.wvs):
+        result = results.wvs[key]
+        chosen, used = result.tension_set(definition), definition
+        if chosen is None and definition == "study":
+            chosen, used = result.tension, "corrected"
+            fell_back.append("/".join(key))
+        if chosen is None:
+            continue
+        cn, us, ties, n = chosen.counts()
+        if cn is None and us is None:
+            continue
+        ref = reference.tension(*key)
+        rows.append(
+            {
+                "model": key[0],
+                "language": key[1],
+                "method": key[2],
+                "definition": used,
+                "closer_to_china": cn,
+                "closer_to_us": us,
+                "ties": ties,
+                "high_tension_items": n,
+                "unanswered": chosen.unanswered,
+                ref_cn: ref.get("closer_to_china"),
+                ref_us: ref.get("closer_to_us"),
+            }
+        )
+    long = pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "language": pl.String,
+            "method": pl.String,
+            "definition": pl.String,
+            "closer_to_china": pl.Int64,
+            "closer_to_us": pl.Int64,
+            "ties": pl.Int64,
+            "high_tension_items": pl.Int64,
+            "unanswered": pl.Int64,
+            ref_cn: pl.Int64,
+            ref_us: pl.Int64,
+        },
+    )
+    show_ref = reference.active or bool(
+        long.height and (long[ref_cn].is_not_null().any() or long[ref_us].is_not_null().any())
+    )
+    display = []
+    for r in long.iter_rows(named=True):
+        n = r["high_tension_items"]
+        row = {
+            "model": r["model"],
+            "language": r["language"],
+            "method": f.label(r["method"]),
+            "definition": r["definition"],
+            "closer to China": f.out_of(r["closer_to_china"], n),
+            "closer to US": f.out_of(r["closer_to_us"], n),
+            "ties": f.fmt_int(r["ties"]),
+            "unanswered": f.fmt_int(r["unanswered"]),
+        }
+        if show_ref:
+            row[f"closer to China, {REPORTED}"] = f.out_of(r[ref_cn], 50)
+            row[f"closer to US, {REPORTED}"] = f.out_of(r[ref_us], 50)
+        display.append(row)
+    table = f.Table(
+        "tension",
+        "Tier 2: high-tension items",
+        f"Of the high-tension items (where US and China humans differ most), how many the model answers closer to China / "
+        f"closer to the US, with the items chosen by the {definition} definition (report.tension_definition; {TENSION_NOTE}); "
+        f"unanswered: high-tension items without a model answer. Columns marked '{REPORTED}' are the study's published "
+        "numbers (resources/reference_numbers.yaml), not measured here.",
+        long,
+        f.frame(display),
+    )
+    if fell_back:
+        table.notes.append(
+            f"no study-definition tension set in {', '.join(fell_back)} (older results): corrected set shown"
+        )
+    if results.wvs and long.is_empty():
+        table.notes.append("no high-tension counts or per-item distances in the tier-2 results")
+    return table
+
+
+def baselines_table(results: Results, resamples: int, confidence: float, seed: int) -> f.Table:
+    """The model beside three reference answerers, vs the target country's humans, with bootstrap CIs over items."""
+    rows, skipped = [], []
+    for key in ordered(results, results.wvs):
+        result: WvsResult = results.wvs[key]
+        target = next((k for k, v in COUNTRIES.items() if v == result.target), None)
+        answers = result.answers
+        columns = [f"{prefix}{metric}_{target}" for prefix in ANSWERERS for metric in BASELINE_METRICS]
+        if answers is None or target is None or not {*columns, "high_tension"} <= set(answers.columns):
+            skipped.append("/".join(key))
+            continue
+        answered = answers.filter(pl.col(f"distance_{target}").is_not_null())
+        for subset in ("all items", "high tension"):
+            chosen = answered if subset == "all items" else answered.filter(pl.col("high_tension"))
+            for prefix in ANSWERERS:
+                name = prefix.rstrip("_").replace("_", " ") or "model"
+                for metric in BASELINE_METRICS:
+                    values = chosen[f"{prefix}{metric}_{target}"].cast(pl.Float64).to_list()
+                    summary = stats.summarise(
+                        values,
+                        resamples,
+                        stats.derived_seed(seed, *key, subset, name, metric),
+                        confidence,
+                    )
+                    ci = summary["ci"] or [None, None]
+                    rows.append(
+                        {
+                            "model": key[0],
+                            "language": key[1],
+                            "method": key[2],
+                            "humans": result.target,
+                            "items": subset,
+                            "answerer": name,
+                            "metric": metric,
+                            "mean": summary["mean"],
+                            "ci_low": ci[0],
+                            "ci_high": ci[1],
+                            "confidence": confidence if summary["ci"] else None,
+                            "n_items": summary["n"],
+                        }
+                    )
+    long = pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "language": pl.String,
+            "method": pl.String,
+            "humans": pl.String,
+            "items": pl.String,
+            "answerer": pl.String,
+            "metric": pl.String,
+            "mean": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "confidence": pl.Float64,
+            "n_items": pl.Int64,
+        },
+    )
+    display = []
+    if long.height:
+        for part in long.partition_by(["model", "language", "method", "items", "answerer"], maintain_order=True):
+            r = part.row(0, named=True)
+            cells = {
+                m: f.fmt_ci(v, lo, hi)
+                for m, v, lo, hi in part.select("metric", "mean", "ci_low", "ci_high").iter_rows()
+            }
+            answerer = f.label(r["method"]) if r["answerer"] == "model" else r["answerer"]
+            display.append(
+                {
+                    "model": r["model"],
+                    "language": r["language"],
+                    "method": f.label(r["method"]),
+                    "items": r["items"],
+                    "answerer": answerer,
+                    "vs": _short(r["humans"]),
+                    "n": f.fmt_int(r["n_items"]),
+                    **{f"{m} [{f.level(confidence)} CI]": cells.get(m, f.MISSING) for m in BASELINE_METRICS},
+                }
+            )
+    table = f.Table(
+        "baselines",
+        "Tier 2: the model beside reference answerers",
+        f"Against the target country's respondents, per item then averaged, with {f.level(confidence)} percentile bootstrap "
+        "CIs over the items the model answered: the model, and as answerers "
+        + "; ".join(list(ANSWERERS.values())[1:])
+        + f". Metrics: {', '.join(BASELINE_METRICS)} (lower is closer, except acc). Over all answered items and the high-tension items.",
+        long,
+        f.frame(display),
+    )
+    if skipped and results.wvs:
+        table.notes.append(
+            f"no answers.parquet with the reference answerers' per-item metrics for {', '.join(skipped)} (older runs)"
+        )
+    return table
