@@ -292,3 +292,221 @@ def test_absent_chat_template_at_prepare_model(tiny_model_dir, tmp_path):
     with pytest.raises(LexalignError) as info:
         prepare_model("m", {"path": str(tiny_model_dir), "chat_template": str(tmp_path / "no.jinja")}, tmp_path / "p")
     assert str(info.value) == f"models.m.chat_template: {tmp_path / 'no.jinja'} does not exist"
+
+
+# ---- tier 2 ----
+# The WVS-7 respondent CSV (wvs_humans rule): each bad input is one line naming the file (and row /
+# column) or a counted, reported skip (wvs.bad_rows: skip); nothing is written on an error.
+
+WVS_HEADER = "B_COUNTRY_ALPHA,W_WEIGHT,Q1,Q2\n"
+WVS_FIX = " (fix the file, or set wvs.bad_rows: skip to skip and count such rows)"
+WVS_CASES = {
+    # name -> (file text, wvs.bad_rows, the exact message after "<path>: ")
+    "decimal_comma_weight": (
+        WVS_HEADER.replace(",", ";") + "USA;1,5;1;2\nCHN;1;2;1\n",
+        "skip",
+        "row 1: W_WEIGHT '1,5' has a decimal comma; export the CSV with decimal points",
+    ),
+    "all_zero_weights": (
+        WVS_HEADER + "USA,0,1,2\nUSA,0,2,2\nCHN,1,2,1\n",
+        "skip",
+        "all 2 USA respondents have W_WEIGHT 0; no distribution can be weighted",
+    ),
+    "infinite_weight": (
+        WVS_HEADER + "USA,1,1,2\nUSA,inf,2,2\nCHN,1,2,1\n",
+        "error",
+        "row 2: W_WEIGHT 'inf' is not a finite non-negative number" + WVS_FIX,
+    ),
+    "fractional_answer_code": (
+        WVS_HEADER + "USA,1,1.5,2\nCHN,1,2,1\n",
+        "error",
+        "row 1: column Q1: '1.5' is not an integer answer code" + WVS_FIX,
+    ),
+    "duplicate_item_column": (
+        "B_COUNTRY_ALPHA,W_WEIGHT,Q1,q1\nUSA,1,1,2\nCHN,1,2,1\n",
+        "skip",
+        "column Q1 appears twice in the header (columns 3 'Q1' and 4 'q1'); keep one",
+    ),
+    "short_row": (WVS_HEADER + "USA,1,1\nCHN,1,2,1\n", "error", "row 1: line 2: 3 fields, the header has 4" + WVS_FIX),
+    "long_row": (WVS_HEADER + "USA,1,1,2,3\nCHN,1,2,1\n", "error", "row 1: line 2: 5 fields, the header has 4" + WVS_FIX),
+    "polars_compute_error": (
+        WVS_HEADER + 'US"A,1,1,2\nCHN,1,2,1\n',
+        "skip",
+        "cannot read as a CSV table (CSV malformed: expected 0 rows, actual 2 rows, in chunk starting at row_offset 0, "
+        "length 21); look for a quote character inside an unquoted field",
+    ),
+    "bare_carriage_returns": (
+        WVS_HEADER.replace("\n", "\r") + "USA,1,1,2\rCHN,1,2,1\r",
+        "skip",
+        "lines end in a bare carriage return (\\r); save the CSV with \\n line endings",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WVS_CASES))
+def test_bad_wvs_csv(case, tmp_path):
+    from lexalign.wvs_humans import build_humans
+
+    text, policy, expected = WVS_CASES[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_bytes(text.encode("utf-8"))
+    out = tmp_path / "out"
+    with pytest.raises(LexalignError) as info:
+        build_humans({"type": "wvs_csv", "path": str(path)}, out / "h.parquet", out / "h.json", catalog=None, bad_rows=policy)
+    assert str(info.value) == f"{path}: {expected}"
+    assert not out.exists()
+
+
+def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
+    import json
+
+    from lexalign.wvs_humans import build_humans
+
+    path = tmp_path / "wvs.csv"
+    rows = ["USA,1,1", "", "USA,1,2,2", "USA,inf,1,1", "USA,1,1.5,1", "CHN,1,2,1", "USA,1,3"]
+    path.write_text(WVS_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    source = {"type": "wvs_csv", "path": str(path)}
+    humans = build_humans(source, out / "h.parquet", out / "h.json", catalog=None, bad_rows="skip")
+    bad = json.loads((out / "h.json").read_text(encoding="utf-8"))["bad_rows"]
+    assert bad["skipped"] == {"wrong_field_count": 2, "bad_weight": 1, "non_integer_answer": 1}
+    assert bad["examples"][:2] == [
+        f"{path}: row 1: line 2: 3 fields, the header has 4; respondent skipped",
+        f"{path}: row 7: line 8: 3 fields, the header has 4; respondent skipped",
+    ]
+    q1 = humans.filter(humans["item_id"] == "Q1").row(0, named=True)
+    assert q1["us"] == [0.0, 1.0, 0.0, 0.0] and q1["n_us"] == 1  # only row 3: the skipped ones left no trace
+
+
+def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
+    from lexalign.wvs import WvsJob, WvsSettings, evaluate
+    from lexalign.wvs_humans import build_humans
+
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((WVS_HEADER + "USA,1,1,2\n").encode() + "CHN,1,2,1é\n".encode("latin-1"))
+    with pytest.raises(LexalignError) as info:
+        source = {"type": "wvs_csv", "path": str(path)}
+        build_humans(source, tmp_path / "h.parquet", tmp_path / "h.json", catalog=None, bad_rows="skip")
+    assert str(info.value) == f"{path}: line 3 is not UTF-8 text; save the CSV as UTF-8"
+    assert not (tmp_path / "h.parquet").exists()
+    # an unknown WVS method is an error, never silently the vanilla model
+    settings = dict.fromkeys(WvsSettings.keys(), 1) | {"framing": "neutral", "mode": "logits", "max_items": None}
+    outputs = (tmp_path / "h.parquet", tmp_path / "m.json", tmp_path / "a.parquet")
+    job = WvsJob(tiny_prepared, *outputs, "en", "sft_prompt", "en", "United States", model_name="tiny")
+    with pytest.raises(LexalignError) as info:
+        evaluate(job, WvsSettings.from_config(settings))
+    assert str(info.value).startswith("unknown method 'sft_prompt' (known: vanilla, prompt, assoc_prompt")
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "a.parquet").exists()
+
+
+# ---- tier 1 ----
+
+TIER1_NORMS = "cue,response,R123,N,R123.Strength\ndog,cat,5,10,0.5\ndog,bone,3,10,0.3\nsun,hot,4,8,0.5\n"
+
+
+def _score(tmp_path, capsys, *args: str) -> tuple[int, str]:
+    """Run ``lexalign score-associations`` through the command's entry point; (exit code, stderr)."""
+    from lexalign.cli import main
+
+    norms = tmp_path / "strength.csv"
+    if not norms.exists():
+        norms.write_text(TIER1_NORMS, encoding="utf-8")
+    code = main(["score-associations", "--norms", str(norms), *args])
+    return code, capsys.readouterr().err.strip()
+
+
+def _generations(tmp_path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD_JSONL = '{"cue": "dog", "raw": "cat, bone"}\n{"cue": "sun", "raw": "hot"}\n'
+TIER1_CASES = {
+    "raw_number": ("g.jsonl", '{"cue": "dog", "raw": 5}\n', [], "g.jsonl: record 1: 'raw' must be a string, got int"),
+    "raw_list": ("g.json", '[{"cue": "dog", "raw": ["cat"]}]', [], "g.json: record 1: 'raw' must be a string, got list"),
+    "dict_of_lists": ("g.json", '{"cue": ["dog"], "raw": ["cat, bone"]}', [],
+                      'g.json: JSON must be a list of records like [{"cue": ..., "raw": ...}, ...], not a mapping of columns'),
+    "neither_raw_nor_parsed": ("g.jsonl", '{"cue": "dog", "raw": "cat"}\n{"cue": "sun", "raw": null}\n', [],
+                               "g.jsonl: data row 2 (cue 'sun') has neither a 'raw' text nor a 'parsed' list"),
+    "negative_bootstrap": ("g.jsonl", GOOD_JSONL, ["--bootstrap", "-5"], "--bootstrap: must be 0 or more, got -5"),
+    "negative_seed": ("g.jsonl", GOOD_JSONL, ["--seed", "-1"], "--seed: must be 0 or more, got -1"),
+    "seed_overflow": ("g.jsonl", GOOD_JSONL, ["--seed", str(2**32)], "--seed: must be below 2**32"),
+    "unknown_lang": ("g.jsonl", GOOD_JSONL, ["--lang", "klingon"], "--lang 'klingon': unknown prompt language (known: en, zh)"),
+    "zero_k": ("g.jsonl", GOOD_JSONL, ["--k", "0"], "--k: every cut-off must be at least 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TIER1_CASES))
+def test_bad_score_associations_input(case, tmp_path, capsys):
+    name, content, extra, expected = TIER1_CASES[case]
+    gens = _generations(tmp_path, name, content)
+    args = ["--generations", str(gens), "--out", str(tmp_path / "scores.json"), *extra]
+    if "--lang" not in extra:
+        args += ["--lang", "en"]
+    code, err = _score(tmp_path, capsys, *args)
+    assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("lexalign error: ") and expected in err, err
+    assert not (tmp_path / "scores.json").exists()
+    assert gens.read_text(encoding="utf-8") == content
+
+
+def test_score_associations_out_is_an_existing_folder(tmp_path, capsys):
+    gens = _generations(tmp_path, "g.jsonl", GOOD_JSONL)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    code, err = _score(tmp_path, capsys, "--generations", str(gens), "--lang", "en", "--out", str(folder))
+    assert code == 1 and err == f"lexalign error: --out {folder}: is an existing folder; give a file path (e.g. {folder / 'scores.json'})"
+    assert (folder / "keep.txt").read_text() == "mine"
+
+
+def test_score_associations_out_dot_leaves_the_working_folder_alone(tmp_path, capsys, monkeypatch):
+    gens = _generations(tmp_path, "g.jsonl", GOOD_JSONL)
+    (tmp_path / "strength.csv").write_text(TIER1_NORMS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, err = _score(tmp_path, capsys, "--generations", str(gens), "--lang", "en", "--out", ".")
+    assert code == 1 and err == "lexalign error: .: not a file name to write to; give a path that ends in a file or folder name"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("which", ["generations", "norms"])
+def test_score_associations_out_equal_to_an_input(which, tmp_path, capsys):
+    gens = _generations(tmp_path, "g.jsonl", GOOD_JSONL)
+    norms = tmp_path / "strength.csv"
+    norms.write_text(TIER1_NORMS, encoding="utf-8")
+    target = gens if which == "generations" else norms
+    code, err = _score(tmp_path, capsys, "--generations", str(gens), "--lang", "en", "--out", str(target))
+    assert code == 1 and "writing it would destroy the input" in err and len(err.splitlines()) == 1
+    assert gens.read_text(encoding="utf-8") == GOOD_JSONL and norms.read_text(encoding="utf-8") == TIER1_NORMS
+
+
+LEXICAL_CONFIG_CASES = {
+    "vllm_typo": ("lexical.vllm", {"gpu_mem_utilization": 0.5}, "lexical.vllm: Additional properties are not allowed ('gpu_mem_utilization'"),
+    "vllm_wrong_type": ("lexical.vllm", {"tensor_parallel_size": "two"}, "lexical.vllm.tensor_parallel_size: 'two' is not of type 'integer'"),
+    "vllm_sets_model": ("lexical.vllm", {"model": "/elsewhere"}, "lexical.vllm: Additional properties are not allowed ('model'"),
+    "repetition_penalty_below_one": ("lexical.repetition_penalty", 0.5, "lexical.repetition_penalty: 0.5 is less than the minimum of 1"),
+    "negative_ngram": ("lexical.no_repeat_ngram_size", -1, "lexical.no_repeat_ngram_size: -1 is less than the minimum of 0"),
+    "invert_not_boolean": ("lexical.psycholinguistic", {"zh": {"concreteness": {"path": "x.csv", "word_column": "w", "rating_column": "r",
+                                                                                 "scale": [1, 5], "invert": "yes"}}}, "'yes' is not of type 'boolean'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEXICAL_CONFIG_CASES))
+def test_bad_lexical_config(case, base_config, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    key, value, expected = LEXICAL_CONFIG_CASES[case]
+    config = mutate(base_config, "lexical", dict(base_config.get("lexical") or {}))
+    with pytest.raises(LexalignError) as info:
+        validate_config(mutate(config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("config.yaml: ") and expected in message, message
+
+
+def test_no_repeat_ngram_with_vllm_is_refused_before_loading():
+    from lexalign.generation import generate
+
+    settings = {"backend": "vllm", "no_repeat_ngram_size": 3}
+    with pytest.raises(LexalignError, match=r"^config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking"):
+        generate("/nonexistent/model", [[{"role": "user", "content": "x"}]], settings)
