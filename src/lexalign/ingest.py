@@ -2,19 +2,27 @@
 distributed, filter participants by culture, clean and pool responses into cue -> response counts,
 and split by cue into train/val/test.
 
-All table work is one lazy polars query; only the header sniffing and the split are plain Python.
+Reading is checked before it is trusted: the file must be a regular UTF-8 file, and every line must
+have as many fields as the header (:func:`check_field_counts`, a vectorised quote-aware pass) because
+polars, reading only the columns it needs, would otherwise realign a ragged row in silence. Cleaning
+works on integer codes: every distinct raw string is normalised once, and counting and sorting run on
+the codes of the normalised words, whose order is their string order.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
+import math
 import os
 import random
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lexalign.errors import LexalignError
@@ -23,30 +31,48 @@ from lexalign.text import is_missing_expr, normalise_expr
 
 log = logging.getLogger(__name__)
 
-# Canonical column -> accepted header spellings (matched case-insensitively).
+# Canonical column -> accepted header spellings (matched case-insensitively); norms.columns overrides.
 RAW_COLUMNS = {"cue": ("cue", "word"), "R1": ("r1",), "R2": ("r2",), "R3": ("r3",)}
 STRENGTH_COLUMNS = {"cue": ("cue", "word"), "response": ("response",), "count": ("r123", "r1", "count")}
+SPLITS = ("train", "val", "test")
+SPLIT_DEFINITIONS = {
+    "corrected": "sorted cues shuffled by Python's random.Random(seed); train and val sizes rounded to the nearest cue",
+    "study": "the study's code: sorted cues shuffled by numpy's legacy RandomState(seed); train and val sizes floored",
+}
+_CHUNK = 1 << 20
+_QUOTE, _NEWLINE, _RETURN = ord('"'), ord("\n"), ord("\r")
+_ALL_BITS = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- checks on the file
+
+
+def _check_regular_file(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise LexalignError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise LexalignError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise LexalignError(f"{path}: is a directory, expected a CSV file")
+    if not stat.S_ISREG(mode):
+        raise LexalignError(f"{path}: not a regular file (a device, pipe or socket); save the norms to a file and point norms.path at it")
 
 
 def _sniff(path: Path) -> tuple[str, list[str]]:
     """Check encoding and shape from the file's head; return (separator, header names)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 4096))
-            tail = handle.read()
-    except FileNotFoundError:
-        raise LexalignError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise LexalignError(f"{path}: is a directory, expected a CSV file") from None
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
     if not head.strip():
         raise LexalignError(f"{path}: file is empty")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise LexalignError(f"{path}: file is UTF-16 encoded; re-save it as UTF-8")
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\x1f\x8b"):
         raise LexalignError(f"{path}: file is compressed (zip/gzip); extract the CSV first")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:200].count(b"\x00") > 1:
+        raise LexalignError(f"{path}: file is UTF-16 encoded (or binary); re-save it as UTF-8")
+    if b"\x00" in head:
+        raise LexalignError(f"{path}: contains NUL bytes: not a text file")
     head = head.removeprefix(b"\xef\xbb\xbf")
     try:
         text = head.decode("utf-8")
@@ -64,25 +90,125 @@ def _sniff(path: Path) -> tuple[str, list[str]]:
     duplicates = sorted({name for name in lowered if name and lowered.count(name) > 1})
     if duplicates:
         raise LexalignError(f"{path}: duplicate column(s) in header: {', '.join(duplicates)}")
-    if not tail.endswith(b"\n") and size > len(head.split(b"\n", 1)[0]) + 1:
-        last = tail.decode("utf-8", errors="replace").splitlines()[-1]
-        if len(next(csv.reader(io.StringIO(last), delimiter=separator), [])) < len(header) or last.count('"') % 2:
-            raise LexalignError(f"{path}: file ends in the middle of a row (truncated download?)")
     return separator, header
 
 
-def _resolve_columns(path: Path, header: list[str], wanted: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]) -> dict[str, str]:
-    """Map canonical column names to the file's actual header names, case-insensitively."""
-    by_lower = {name.strip().lower(): name for name in header}
-    resolved = {}
-    for canonical, aliases in wanted.items():
-        candidates = [overrides[canonical].lower()] if canonical in overrides else list(aliases)
-        found = next((by_lower[c] for c in candidates if c in by_lower), None)
-        if found is None:
-            shown = ", ".join(repr(h) for h in header)
-            raise LexalignError(f"{path}: missing column {candidates[0]!r} (for {canonical}); header has {shown}")
-        resolved[canonical] = found
-    return resolved
+def _bit_words(mask: np.ndarray) -> np.ndarray:
+    """A boolean array as little-endian 64-bit words: bit i of word j is mask[64 * j + i]."""
+    packed = np.packbits(mask, bitorder="little")
+    packed = np.concatenate((packed, np.zeros(-len(packed) % 8, np.uint8)))
+    return packed.view("<u8")
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # numpy >= 2
+        return np.bitwise_count(words).astype(np.int64)
+    return _BYTE_POPCOUNT[words.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.int64)
+
+
+def _bit_at(words: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    return (words[positions >> 6] >> (positions & 63).astype(np.uint64)) & np.uint64(1)
+
+
+def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -> int:
+    """Check that every line of a CSV file has ``n_fields`` fields; return the number of data rows.
+
+    Quote-aware (a separator or line break inside double quotes belongs to the value; ``""`` is an
+    escaped quote), in bounded memory (1 MiB at a time) and vectorised: quote parity comes from a
+    prefix XOR over 64-bit words of the quote bitmap, separators are counted per line with popcounts.
+    Blank lines are skipped. Raises LexalignError naming the first bad line.
+    """
+    path = Path(path)
+    expected = n_fields - 1
+    sep = ord(separator)
+    inside = 0  # 1 when a chunk starts inside a quoted value
+    open_seps = open_len = 0  # separators and bytes of the record still open at a chunk's end
+    open_line = 1  # physical line on which that record starts
+    lines_before = 0  # line breaks in earlier chunks
+    last_byte = _NEWLINE
+    records = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            buf = np.frombuffer(chunk, np.uint8)
+            quotes = _bit_words(buf == _QUOTE)
+            parity = _popcount(quotes) & 1
+            quoted = quotes.copy()  # bit set = inside quotes (a closing quote itself counts as outside)
+            for shift in (1, 2, 4, 8, 16, 32):
+                quoted ^= quoted << np.uint64(shift)
+            carry = (np.cumsum(parity) - parity + inside) & 1
+            quoted ^= carry.astype(np.uint64) * _ALL_BITS
+            seps = _bit_words(buf == sep) & ~quoted
+            breaks = np.flatnonzero(buf == _NEWLINE)
+            ends = breaks[_bit_at(quoted, breaks) == 0]
+            seps_per_word = _popcount(seps)
+            before = np.cumsum(seps_per_word) - seps_per_word
+            before = before[ends >> 6] + _popcount(seps[ends >> 6] & ((np.uint64(1) << (ends & 63).astype(np.uint64)) - np.uint64(1)))
+            counts = np.diff(before, prepend=0)
+            lengths = np.diff(ends, prepend=-1) - 1
+            if len(ends):
+                counts[0] += open_seps
+                lengths[0] += open_len
+                previous = np.where(ends > 0, buf[np.maximum(ends - 1, 0)], last_byte)
+                blank = (lengths == 0) | ((lengths == 1) & (previous == _RETURN))
+                bad = np.flatnonzero(~blank & (counts != expected))
+                if len(bad):
+                    k = int(bad[0])
+                    line = open_line if k == 0 else lines_before + int(np.searchsorted(breaks, ends[k - 1], "right")) + 1
+                    raise _field_count_error(path, line, int(counts[k]) + 1, n_fields, separator)
+                records += int(np.count_nonzero(~blank))
+                open_seps = int(seps_per_word.sum()) - int(before[-1])
+                open_len = len(buf) - int(ends[-1]) - 1
+                open_line = lines_before + int(np.searchsorted(breaks, ends[-1], "right")) + 1
+            else:
+                open_seps += int(seps_per_word.sum())
+                open_len += len(buf)
+            inside = (inside + int(parity.sum())) & 1
+            lines_before += len(breaks)
+            last_byte = int(buf[-1])
+    if inside:
+        raise LexalignError(f"{path}: file ends inside a quoted value (truncated download?); line {open_line} opens a quote that never closes")
+    if open_len and not (open_len == 1 and last_byte == _RETURN):
+        if open_seps != expected:
+            raise LexalignError(f"{path}: file ends in the middle of a row (truncated download?): line {open_line} has {open_seps + 1} of {n_fields} fields")
+        records += 1
+    if records == 0:
+        raise LexalignError(f"{path}: file is empty")
+    return records - 1
+
+
+def _field_count_error(path: Path, line: int, found: int, n_fields: int, separator: str) -> LexalignError:
+    sep = {"\t": "tab", ",": "comma", ";": "semicolon"}.get(separator, repr(separator))
+    return LexalignError(
+        f"{path}: line {line} has {found} fields but the header has {n_fields} "
+        f"(an unquoted {sep} or a stray quote in a value?); quote the value or fix the line"
+    )
+
+
+def _first_line_not_utf8(path: Path) -> int | None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                decoder.decode(line)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _line_of_row(path: Path, separator: str, row: int) -> int:
+    """Physical line on which data row ``row`` (0-based, as polars counts rows) starts."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        next(reader, None)
+        start = reader.line_num + 1
+        for index, _ in enumerate(reader):
+            if index == row:
+                return start
+            start = reader.line_num + 1
+    return start
+
+
+# --------------------------------------------------------------------------- columns and reading
 
 
 def detect_format(header: list[str]) -> str:
@@ -94,8 +220,30 @@ def detect_format(header: list[str]) -> str:
     return "unknown"
 
 
+def _resolve_columns(path: Path, header: list[str], wanted: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Map canonical column names to the file's actual header names, case-insensitively."""
+    by_lower = {name.strip().lower(): name for name in header}
+    resolved = {}
+    for canonical, aliases in wanted.items():
+        if canonical in overrides:
+            candidates = [overrides[canonical].strip().lower()]
+        else:
+            candidates = list(aliases)
+            present = [by_lower[c] for c in candidates if c in by_lower]
+            if len(present) > 1:
+                both = " and ".join(repr(name) for name in present)
+                raise LexalignError(f"{path}: has both {both} columns; set norms.columns.{canonical} to the one that holds the {canonical}")
+        found = next((by_lower[c] for c in candidates if c in by_lower), None)
+        if found is None:
+            shown = ", ".join(repr(h) for h in header)
+            raise LexalignError(f"{path}: missing column {candidates[0]!r} (for {canonical}); header has {shown}")
+        resolved[canonical] = found
+    return resolved
+
+
 def _scan(path: Path, separator: str) -> pl.LazyFrame:
-    return pl.scan_csv(path, separator=separator, infer_schema=False, quote_char='"', null_values=["NA"], encoding="utf8")
+    # No null_values: "NA" stays a string (text.is_missing_expr knows it), and parsing is faster.
+    return pl.scan_csv(path, separator=separator, infer_schema=False, quote_char='"', encoding="utf8")
 
 
 def _collect(frame: pl.LazyFrame, path: Path) -> pl.DataFrame:
@@ -103,14 +251,135 @@ def _collect(frame: pl.LazyFrame, path: Path) -> pl.DataFrame:
         return frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
         message = str(exc).splitlines()[0]
-        if "utf-8" in message.lower():
-            raise LexalignError(f"{path}: not UTF-8 ({message}); re-save the file as UTF-8") from None
+        if "utf-8" in message.lower() or "utf8" in message.lower():
+            line = _first_line_not_utf8(path)
+            where = f"invalid byte at line {line}" if line else message
+            raise LexalignError(f"{path}: not UTF-8 ({where}); re-save the file as UTF-8") from None
         raise LexalignError(f"{path}: cannot parse as CSV: {message}") from None
+
+
+# --------------------------------------------------------------------------- cleaning and pooling
+
+
+def _dictionary(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Every distinct raw string of ``columns``: its normalised form, missing flag and word code.
+
+    The code is the dense rank of the normalised word (1 = first in string order), so sorting codes
+    sorts words.
+    """
+    values = pl.concat([frame[column] for column in columns]).unique().drop_nulls()
+    return (
+        pl.DataFrame({"raw": values})
+        .with_columns(normalise_expr("raw").alias("word"))
+        .with_columns(
+            is_missing_expr(pl.col("word"), pl.col("raw")).alias("missing"),
+            pl.col("word").rank("dense").cast(pl.UInt32).alias("code"),
+        )
+    )
+
+
+def _encode(frame: pl.DataFrame | pl.LazyFrame, dictionary: pl.DataFrame, column: str) -> pl.LazyFrame:
+    """``frame`` with ``column`` replaced by ``<column>_code`` and ``<column>_missing``."""
+    lookup = dictionary.lazy().select(
+        pl.col("raw").alias(column), pl.col("code").alias(f"{column}_code"), pl.col("missing").alias(f"{column}_missing")
+    )
+    return frame.lazy().join(lookup, on=column, how="left", maintain_order="left").drop(column)
+
+
+def _pool(long: pl.DataFrame, words: pl.Series, stats: dict) -> pl.DataFrame:
+    """Pool (cue code, response code, missing, count) rows into sorted (cue, response, count) rows."""
+    missing = pl.col("missing").fill_null(True)
+    same = pl.col("response") == pl.col("cue")
+    counted = long.select(
+        pl.col("count").filter(missing).sum().alias("missing"),
+        pl.col("count").filter(~missing & same).sum().alias("same"),
+    )
+    stats["responses_missing"] = int(counted["missing"][0] or 0)
+    stats["responses_equal_to_cue"] = int(counted["same"][0] or 0)
+    pooled = (
+        long.lazy()
+        .filter(~missing & ~same)
+        .group_by("cue", "response")
+        .agg(pl.col("count").sum().cast(pl.UInt32))
+        .sort(["cue", "count", "response"], descending=[False, True, False])
+        .collect()
+    )
+    return pooled.select(
+        words.gather(pooled["cue"] - 1).alias("cue"),
+        words.gather(pooled["response"] - 1).alias("response"),
+        pl.col("count"),
+    )
+
+
+def _empty_cue_error(path: Path, separator: str, cue_column: str, n_empty: int) -> LexalignError:
+    cue = normalise_expr(cue_column)
+    first = _collect(_scan(path, separator).with_row_index("row").filter(cue.is_null() | (cue == "")).select("row").head(1), path)
+    where = f" (first on line {_line_of_row(path, separator, int(first['row'][0]))})" if first.height else ""
+    return LexalignError(f"{path}: {n_empty} row(s) have an empty cue{where}; every row needs a cue")
+
+
+def _words(dictionary: pl.DataFrame) -> pl.Series:
+    return dictionary.select("code", "word").unique("code").sort("code")["word"]
+
+
+def _raw_long(path: Path, separator: str, cols: dict[str, str], filters: dict[str, list], stats: dict) -> tuple[pl.DataFrame, pl.Series]:
+    lazy = _scan(path, separator)
+    for column, accepted in filters.items():
+        lazy = lazy.filter(pl.col(column).str.strip_chars().is_in([str(v).strip() for v in accepted]))
+    wide = _collect(lazy.select(*(pl.col(cols[c]).alias(c) for c in RAW_COLUMNS)), path)
+    blank = wide.select(pl.all_horizontal(pl.all().is_null()).sum()).item()  # blank lines read as all-null rows
+    if blank:
+        wide = wide.filter(~pl.all_horizontal(pl.all().is_null()))
+    stats["rows_after_filter"] = wide.height
+    if wide.height == 0:
+        raise LexalignError(f"{path}: no rows left after the participant filter {filters}")
+    dictionary = _dictionary(wide, list(RAW_COLUMNS))
+    coded = wide.lazy()
+    for column in RAW_COLUMNS:
+        coded = _encode(coded, dictionary, column)
+    coded = coded.collect()
+    empty_code = dictionary.filter(pl.col("word") == "")["code"]
+    empty = coded["cue_code"].is_null() | coded["cue_code"].is_in(empty_code.to_list())
+    if empty.any():
+        raise _empty_cue_error(path, separator, cols["cue"], int(empty.sum()))
+    long = pl.concat(
+        coded.select(
+            pl.col("cue_code").alias("cue"),
+            pl.col(f"R{i}_code").alias("response"),
+            pl.col(f"R{i}_missing").alias("missing"),
+            pl.lit(1, pl.UInt32).alias("count"),
+        )
+        for i in (1, 2, 3)
+    )
+    return long, _words(dictionary)
+
+
+def _strength_long(path: Path, separator: str, cols: dict[str, str], filters: dict, stats: dict) -> tuple[pl.DataFrame, pl.Series]:
+    table = _collect(_scan(path, separator).select(pl.col(cols[c]).alias(c) for c in STRENGTH_COLUMNS), path)
+    table = table.filter(~pl.all_horizontal(pl.all().is_null()))
+    counts = table["count"].str.strip_chars().cast(pl.Int64, strict=False)
+    bad = table.filter((counts.is_null() & table["count"].is_not_null()) | (counts < 0))
+    if bad.height:
+        raise LexalignError(f"{path}: column {cols['count']!r} has non-integer counts (found {bad['count'][0]!r}); counts are whole numbers >= 0")
+    zero = int((counts == 0).sum())
+    table = table.with_columns(count=counts.cast(pl.UInt32)).filter(pl.col("count") > 0)
+    stats.update(rows_after_filter=table.height, pairs_with_zero_count_dropped=zero)
+    dictionary = _dictionary(table, ["cue", "response"])
+    coded = _encode(_encode(table, dictionary, "cue"), dictionary, "response").collect()
+    empty_code = dictionary.filter(pl.col("word") == "")["code"]
+    empty = coded["cue_code"].is_null() | coded["cue_code"].is_in(empty_code.to_list())
+    if empty.any():
+        raise _empty_cue_error(path, separator, cols["cue"], int(empty.sum()))
+    long = coded.select(
+        pl.col("cue_code").alias("cue"), pl.col("response_code").alias("response"), pl.col("response_missing").alias("missing"), "count"
+    )
+    return long, _words(dictionary)
 
 
 def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame, dict]:
     """Read one norms file and return (cue, response, count) rows plus the counting stats."""
     path = Path(path)
+    _check_regular_file(path)
     separator, header = _sniff(path)
     fmt = norms.get("format", "auto")
     if fmt == "auto":
@@ -118,65 +387,20 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
         if fmt == "unknown":
             raise LexalignError(f"{path}: neither a SWOW raw file (cue, R1, R2, R3) nor a strength file (cue, response, R123); set norms.columns")
     overrides = dict(norms.get("columns", {}))
+    unknown = sorted(set(overrides) - set(RAW_COLUMNS) - set(STRENGTH_COLUMNS))
+    if unknown:
+        raise LexalignError(f"norms.columns: unknown key(s) {', '.join(unknown)}; allowed: cue, R1, R2, R3, response, count")
     filters = dict(norms.get("filter", {}))
-    stats: dict = {"file": str(path), "format": fmt}
-
-    if fmt == "strength":
-        if filters:
-            raise LexalignError(f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; remove the filter or use the raw file")
-        cols = _resolve_columns(path, header, STRENGTH_COLUMNS, overrides)
-        frame = _scan(path, separator).select(
-            normalise_expr(cols["cue"]).alias("cue"),
-            normalise_expr(cols["response"]).alias("response"),
-            pl.col(cols["count"]).str.strip_chars().alias("count_text"),
-        )
-        table = _collect(frame, path)
-        counts = table["count_text"].cast(pl.UInt32, strict=False)
-        bad = table.filter(counts.is_null() & table["count_text"].is_not_null())
-        if bad.height:
-            raise LexalignError(f"{path}: column {cols['count']!r} has non-integer counts (e.g. {bad['count_text'][0]!r})")
-        table = table.with_columns(count=counts).drop("count_text")
-        stats.update(rows_in=table.height, rows_after_filter=table.height, participant_filter="not applicable: pooled input")
-        long = table.filter(pl.col("cue").is_not_null())
-    else:
-        cols = _resolve_columns(path, header, RAW_COLUMNS, overrides)
-        filter_cols = _resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
-        lazy = _scan(path, separator)
-        rows_in = _collect(lazy.select(pl.len()), path).item()
-        for name, accepted in filters.items():
-            lazy = lazy.filter(pl.col(filter_cols[name]).str.strip_chars().is_in(list(accepted)))
-        # Count identical raw (cue, response) pairs before normalising: normalising the distinct
-        # strings only is several times cheaper than normalising all 3 x rows responses.
-        responses = [pl.col(cols[f"R{i}"]).alias(f"R{i}") for i in (1, 2, 3)]
-        pairs = _collect(
-            lazy.select(pl.col(cols["cue"]).alias("cue"), *responses)
-            .unpivot(index="cue", on=["R1", "R2", "R3"], value_name="response")
-            .group_by("cue", "response")
-            .agg(pl.len().cast(pl.UInt32).alias("count")),
-            path,
-        )
-        rows_after_filter = int(pairs["count"].sum() or 0) // 3
-        stats.update(rows_in=rows_in, rows_after_filter=rows_after_filter, participant_filter=filters or "none")
-        if rows_after_filter == 0:
-            raise LexalignError(f"{path}: no rows left after the participant filter {filters}")
-        long = pairs.with_columns(normalise_expr("cue"), normalise_expr("response"))
-        empty_cue = pl.col("cue").is_null() | (pl.col("cue") == "")
-        n_empty = int(long.filter(empty_cue)["count"].sum() or 0) // 3
-        if n_empty:
-            cue = normalise_expr(cols["cue"])
-            first = _collect(_scan(path, separator).with_row_index("row").filter(cue.is_null() | (cue == "")).head(1), path)
-            raise LexalignError(f"{path}: {n_empty} row(s) have an empty cue (first at data row {first['row'][0] + 1})")
-
-    missing = is_missing_expr(pl.col("response"))
-    same_as_cue = pl.col("response") == pl.col("cue")
-    stats["responses_missing"] = int(long.filter(missing)["count"].sum() or 0)
-    stats["responses_equal_to_cue"] = int(long.filter(~missing & same_as_cue)["count"].sum() or 0)
-    kept = long.filter(~missing & ~same_as_cue & pl.col("cue").is_not_null() & (pl.col("cue") != ""))
-    pooled = (
-        kept.group_by("cue", "response")
-        .agg(pl.col("count").sum().cast(pl.UInt32))
-        .sort(["cue", "count", "response"], descending=[False, True, False])
-    )
+    if fmt == "strength" and filters:
+        raise LexalignError(f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; remove the filter or use the raw file")
+    cols = _resolve_columns(path, header, STRENGTH_COLUMNS if fmt == "strength" else RAW_COLUMNS, overrides)
+    filter_cols = _resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
+    rows_in = check_field_counts(path, separator, len(header))
+    stats: dict = {"file": str(path), "format": fmt, "rows_in": rows_in}
+    build = _strength_long if fmt == "strength" else _raw_long
+    long, words = build(path, separator, cols, {filter_cols[name]: values for name, values in filters.items()}, stats)
+    stats["participant_filter"] = (filters or "none") if fmt == "raw" else "not applicable: pooled input"
+    pooled = _pool(long, words, stats)
     if pooled.height == 0:
         raise LexalignError(f"{path}: no usable responses after cleaning")
     per_cue = pooled.group_by("cue").agg(pl.len().alias("types"), pl.col("count").sum().alias("tokens"))
@@ -190,35 +414,65 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
     return pooled, stats
 
 
-def split_cues(cues: list[str], fractions: Mapping[str, float], seed: int) -> dict[str, str]:
-    """Assign every cue to train/val/test by a seeded shuffle of the sorted cue list."""
-    total = sum(fractions.get(name, 0.0) for name in ("train", "val", "test"))
+# --------------------------------------------------------------------------- split and the stage
+
+
+def split_cues(cues: list[str], fractions: Mapping[str, float], seed: int, definition: str = "corrected") -> dict[str, str]:
+    """Assign every cue to train/val/test by a seeded shuffle of the sorted cue list.
+
+    ``definition``: ``corrected`` (Python's ``random.Random(seed)``; sizes rounded to the nearest cue)
+    or ``study`` (the study's code: numpy's legacy ``RandomState(seed).shuffle``; train and val sizes
+    floored, so test gets the remainder: 1,004 Mandarin test cues where rounding gives 1,002).
+    """
+    if definition not in SPLIT_DEFINITIONS:
+        raise LexalignError(f"config split.definition: {definition!r} is not one of {', '.join(SPLIT_DEFINITIONS)}")
+    shares = {}
+    for name in SPLITS:
+        value = fractions.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+            raise LexalignError(f"config split.{name}: {value!r} is not a share between 0 and 1")
+        shares[name] = float(value)
+    total = sum(shares.values())
     if abs(total - 1.0) > 1e-6:
         raise LexalignError(f"config split: train + val + test must sum to 1 (got {total:g})")
     order = sorted(cues)
-    random.Random(seed).shuffle(order)
-    n_train = round(fractions["train"] * len(order))
-    n_val = round(fractions.get("val", 0.0) * len(order))
-    assignment = {cue: "train" for cue in order[:n_train]}
-    assignment.update({cue: "val" for cue in order[n_train : n_train + n_val]})
-    assignment.update({cue: "test" for cue in order[n_train + n_val :]})
+    if definition == "study":
+        if not 0 <= seed < 2**32:
+            raise LexalignError(f"config seed: {seed} is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs")
+        np.random.RandomState(seed).shuffle(order)
+        n_train = int(shares["train"] * len(order))
+        n_val = int(shares["val"] * len(order))
+    else:
+        random.Random(seed).shuffle(order)
+        n_train = round(shares["train"] * len(order))
+        n_val = round(shares["val"] * len(order))
+    assignment = dict.fromkeys(order[:n_train], "train")
+    assignment.update(dict.fromkeys(order[n_train : n_train + n_val], "val"))
+    assignment.update(dict.fromkeys(order[n_train + n_val :], "test"))
     return assignment
 
 
 def ingest(
     norms_path: str | os.PathLike,
     norms: Mapping,
-    split: Mapping[str, float],
+    split: Mapping,
     seed: int,
     associations_out: str | os.PathLike,
     stats_out: str | os.PathLike,
 ) -> dict:
-    """Run the ingest stage for one language; returns the stats written to ``stats_out``."""
+    """Run the ingest stage for one language; returns the stats written to ``stats_out``.
+
+    ``split`` holds the train/val/test shares and ``definition`` (see :func:`split_cues`).
+    """
+    definition = split.get("definition", "corrected")
     pooled, stats = pooled_counts(norms_path, norms)
-    assignment = split_cues(pooled["cue"].unique().to_list(), split, seed)
-    table = pooled.with_columns(pl.col("cue").replace_strict(assignment, return_dtype=pl.String).alias("split"))
-    sizes = table.group_by("split").agg(pl.col("cue").n_unique()).sort("split")
-    stats["split_cues"] = dict(zip(sizes["split"].to_list(), sizes["cue"].to_list()))
+    cues = pooled["cue"].unique(maintain_order=True)
+    assignment = split_cues(cues.to_list(), split, seed, definition)
+    labels = pl.DataFrame({"cue": cues, "split": [assignment[cue] for cue in cues]})
+    table = pooled.join(labels, on="cue", how="left", maintain_order="left")
+    sizes = labels.group_by("split").len().sort("split")
+    stats["split_cues"] = dict(zip(sizes["split"].to_list(), sizes["len"].to_list()))
+    stats["split_definition"] = definition
     check_no_leakage(table)
     stats["leakage_check"] = "passed: every cue is in exactly one split"
     with atomic_path(associations_out) as tmp:

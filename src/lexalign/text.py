@@ -14,7 +14,12 @@ import polars as pl
 # Characters stripped from both ends of a cue or response after NFKC (which already folds
 # full-width ASCII such as "，" or "ｃａｔ" to its plain form).
 EDGE_PUNCTUATION = " .,;:!?\"'`()[]{}<>*_~-/\\|+=^。、；：！？“”‘’《》〈〉「」『』【】…·"
-MISSING_VALUES = ("", "na", "nan", "null", "none", "no more responses", "unknown word")
+# What SWOW documents as "no response", and nothing else ("none", "null", "nan" are real answers):
+# R's NA marker, matched on the raw value (stripped, case-sensitive: "Na" for sodium is an answer),
+# empty, the complete release's phrases (compared after normalise_text), "#..." markers (#Missing,
+# #Long, #Symbol) and SWOW-ZH's 32-hex masks of sensitive answers.
+NA_MARKER = "NA"
+MISSING_VALUES = ("", "no more responses", "unknown word")
 HEX_MASK = r"^[0-9a-f]{32}$"
 
 
@@ -37,11 +42,15 @@ def normalise_expr(column: str | pl.Expr) -> pl.Expr:
     )
 
 
-def is_missing_expr(normalised: pl.Expr) -> pl.Expr:
-    """Missing markers: empty/NA, SWOW's '#Missing'-style markers, 'No more responses', 32-hex masks."""
-    return (
+def is_missing_expr(normalised: pl.Expr, raw: pl.Expr | None = None) -> pl.Expr:
+    """Missing responses: null/empty, 'No more responses', 'Unknown word', '#...' markers, 32-hex masks,
+    and (given the ``raw`` value) R's ``NA`` marker."""
+    missing = (
         normalised.is_null()
         | normalised.is_in(list(MISSING_VALUES))
         | normalised.str.starts_with("#")
         | normalised.str.contains(HEX_MASK)
     )
+    if raw is not None:
+        missing = missing | (raw.str.strip_chars() == NA_MARKER)
+    return missing
