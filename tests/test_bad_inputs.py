@@ -328,7 +328,11 @@ WVS_CASES = {
         "column Q1 appears twice in the header (columns 3 'Q1' and 4 'q1'); keep one",
     ),
     "short_row": (WVS_HEADER + "USA,1,1\nCHN,1,2,1\n", "error", "row 1: line 2: 3 fields, the header has 4" + WVS_FIX),
-    "long_row": (WVS_HEADER + "USA,1,1,2,3\nCHN,1,2,1\n", "error", "row 1: line 2: 5 fields, the header has 4" + WVS_FIX),
+    "long_row": (
+        WVS_HEADER + "USA,1,1,2,3\nCHN,1,2,1\n",
+        "error",
+        "row 1: line 2: 5 fields, the header has 4" + WVS_FIX,
+    ),
     "polars_compute_error": (
         WVS_HEADER + 'US"A,1,1,2\nCHN,1,2,1\n',
         "skip",
@@ -352,7 +356,8 @@ def test_bad_wvs_csv(case, tmp_path):
     path.write_bytes(text.encode("utf-8"))
     out = tmp_path / "out"
     with pytest.raises(LexalignError) as info:
-        build_humans({"type": "wvs_csv", "path": str(path)}, out / "h.parquet", out / "h.json", catalog=None, bad_rows=policy)
+        source = {"type": "wvs_csv", "path": str(path)}
+        build_humans(source, out / "h.parquet", out / "h.json", catalog=None, bad_rows=policy)
     assert str(info.value) == f"{path}: {expected}"
     assert not out.exists()
 

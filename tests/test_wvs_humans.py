@@ -31,12 +31,45 @@ def catalog():
 
 def small_catalog():
     return [
-        {"item_id": "Q1", "topic": "t", "question_en": "Family?", "question_zh": "家庭？", "subject_en": None, "subject_zh": None,
-         "options_en": ["a", "b", "c", "d"], "options_zh": ["甲", "乙", "丙", "丁"], "codes": [1, 2, 3, 4], "ordinal": True, "n_options": 4},
-        {"item_id": "Q94", "topic": "t", "question_en": "Member?", "question_zh": "成员？", "subject_en": None, "subject_zh": None,
-         "options_en": ["no", "inactive", "active"], "options_zh": ["否", "不活跃", "活跃"], "codes": [0, 1, 2], "ordinal": True, "n_options": 3},
-        {"item_id": "Q225", "topic": "t", "question_en": "Opposition?", "question_zh": "反对派？", "subject_en": None, "subject_zh": None,
-         "options_en": ["yes", "no"], "options_zh": ["是", "否"], "codes": [1, 2], "ordinal": False, "n_options": 2},
+        {
+            "item_id": "Q1",
+            "topic": "t",
+            "question_en": "Family?",
+            "question_zh": "家庭？",
+            "subject_en": None,
+            "subject_zh": None,
+            "options_en": ["a", "b", "c", "d"],
+            "options_zh": ["甲", "乙", "丙", "丁"],
+            "codes": [1, 2, 3, 4],
+            "ordinal": True,
+            "n_options": 4,
+        },
+        {
+            "item_id": "Q94",
+            "topic": "t",
+            "question_en": "Member?",
+            "question_zh": "成员？",
+            "subject_en": None,
+            "subject_zh": None,
+            "options_en": ["no", "inactive", "active"],
+            "options_zh": ["否", "不活跃", "活跃"],
+            "codes": [0, 1, 2],
+            "ordinal": True,
+            "n_options": 3,
+        },
+        {
+            "item_id": "Q225",
+            "topic": "t",
+            "question_en": "Opposition?",
+            "question_zh": "反对派？",
+            "subject_en": None,
+            "subject_zh": None,
+            "options_en": ["yes", "no"],
+            "options_zh": ["是", "否"],
+            "codes": [1, 2],
+            "ordinal": False,
+            "n_options": 2,
+        },
     ]
 
 
@@ -75,12 +108,17 @@ def test_catalog_is_complete_and_consistent(catalog):
         ("groups: [{scale: s, items: {Q1: [a, b], Q1x: [c, d]}}]", "item ids are WVS variable names"),
         ("groups: [{scale: s, items: {Q1: [a, b]}}, {scale: s, items: {Q1: [c, d]}}]", "Q1: duplicate item id"),
         ("groups: [{scale: nope, items: {Q1: [a, b]}}]", "unknown scale 'nope'"),
-        ("groups: [{scale: {codes: [1, 2], en: [x], zh: [y, z], ordinal: true}, items: {Q1: [a, b]}}]", "1 en labels for 2 codes"),
+        (
+            "groups: [{scale: {codes: [1, 2], en: [x], zh: [y, z], ordinal: true}, items: {Q1: [a, b]}}]",
+            "1 en labels for 2 codes",
+        ),
         ("groups: [{scale: s, items: {Q1: [a]}}]", "expected [English text, Chinese text]"),
     ],
 )
 def test_catalog_errors_name_the_item(tmp_path, body, message):
-    path = write(tmp_path / "c.yaml", "scales: {s: {codes: [1, 2], en: [x, y], zh: [x, y], ordinal: true}}\n" + body + "\n")
+    path = write(
+        tmp_path / "c.yaml", "scales: {s: {codes: [1, 2], en: [x, y], zh: [x, y], ordinal: true}}\n" + body + "\n"
+    )
     with pytest.raises(LexalignError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_catalog(path)
 
@@ -131,11 +169,14 @@ def test_csv_weighting_missing_codes_and_separator(tmp_path):
 
 
 def test_csv_comma_and_long_header_names(tmp_path):
-    path = write(tmp_path / "wvs.csv", """
+    path = write(
+        tmp_path / "wvs.csv",
+        """
         "B_COUNTRY_ALPHA","W_WEIGHT","Q1: Important in life: Family"
         "USA","1","1"
         "CHN","1","2"
-    """)
+    """,
+    )
     humans, _ = humans_from_wvs_csv(path, small_catalog()[:1], BadRows(path, "skip"))
     assert humans["us"][0].to_list() == [1.0, 0.0, 0.0, 0.0]
 
@@ -163,17 +204,25 @@ def test_csv_missing_column_and_bad_cells(tmp_path):
 
 
 def test_parse_literal_is_safe():
-    value = parse_literal("defaultdict(<class 'list'>, {'United States': [0.5, 0.5], 'China': [0.1, 0.9]})", "selections")
+    value = parse_literal(
+        "defaultdict(<class 'list'>, {'United States': [0.5, 0.5], 'China': [0.1, 0.9]})", "selections"
+    )
     assert value == {"United States": [0.5, 0.5], "China": [0.1, 0.9]}
     assert parse_literal("['a', \"Don't know\"]", "options") == ["a", "Don't know"]
-    for hostile in ("__import__('os').system('echo pwned')", "defaultdict(<class 'list'>, {'a': open('x')})", "{'a': [1, 2]"):
+    for hostile in (
+        "__import__('os').system('echo pwned')",
+        "defaultdict(<class 'list'>, {'a': open('x')})",
+        "{'a': [1, 2]",
+    ):
         with pytest.raises(ValueError, match="does not parse as a Python literal"):
             parse_literal(hostile, "selections")
 
 
 def test_illustrative_global_opinions(tmp_path):
     out, notes_path = tmp_path / "h.parquet", tmp_path / "h.json"
-    humans = build_humans({"type": "global_opinions", "path": str(GOQA_CSV)}, out, notes_path, catalog=None, bad_rows="skip")
+    humans = build_humans(
+        {"type": "global_opinions", "path": str(GOQA_CSV)}, out, notes_path, catalog=None, bad_rows="skip"
+    )
     notes = json.loads(notes_path.read_text(encoding="utf-8"))
     assert humans.height == 24
     assert notes["rows_not_used"] == {"source GAS": 2, "WVS row without both United States and China": 2}
@@ -213,7 +262,9 @@ def test_global_opinions_bad_rows(tmp_path, catalog):
     missing = write_goqa(tmp_path / "m.csv", [["q", "['a', 'b']", "WVS"]], header=("question", "options", "source"))
     with pytest.raises(LexalignError, match="missing column.*selections"):
         humans_from_global_opinions(missing, catalog, BadRows(missing, "skip"))
-    unknown = write_goqa(tmp_path / "u.csv", [good + ["Q9999"]], header=("question", "options", "selections", "source", "item_id"))
+    unknown = write_goqa(
+        tmp_path / "u.csv", [good + ["Q9999"]], header=("question", "options", "selections", "source", "item_id")
+    )
     with pytest.raises(LexalignError, match=r"row 1: item_id 'Q9999' is not in the catalog"):
         humans_from_global_opinions(unknown, catalog, BadRows(unknown, "error"))
 
@@ -238,7 +289,13 @@ def test_config_schema_wvs_block(monkeypatch):
     config.pop("wvs", None)
     wvs = validate_config(config, REPO / "config" / "schema.yaml")["wvs"]
     assert wvs["source"] == {"type": "wvs_csv", "path": None}
-    assert (wvs["framing"], wvs["mode"], wvs["max_items"], wvs["high_tension_n"], wvs["kl_epsilon"]) == ("interviewer", "logits", None, 50, 1e-6)
+    assert (wvs["framing"], wvs["mode"], wvs["max_items"], wvs["high_tension_n"], wvs["kl_epsilon"]) == (
+        "interviewer",
+        "logits",
+        None,
+        50,
+        1e-6,
+    )
     config["wvs"] = {"framing": "gossip"}
     with pytest.raises(LexalignError, match=r"wvs\.framing: 'gossip' is not one of"):
         validate_config(config, REPO / "config" / "schema.yaml")

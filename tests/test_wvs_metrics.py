@@ -72,7 +72,16 @@ def test_item_metrics_peer_forms_and_tension():
 
 
 def test_summaries_by_option_count_and_subset():
-    rows = [m.item_metrics(p, q, 1e-6) for p, q in [([1, 0], [0, 1]), ([1, 0, 0], [1, 0, 0]), ([0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]), ([0.2] * 5, [0.2] * 5), ([1] + [0] * 9, [0] * 9 + [1])]]
+    rows = [
+        m.item_metrics(p, q, 1e-6)
+        for p, q in [
+            ([1, 0], [0, 1]),
+            ([1, 0, 0], [1, 0, 0]),
+            ([0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]),
+            ([0.2] * 5, [0.2] * 5),
+            ([1] + [0] * 9, [0] * 9 + [1]),
+        ]
+    ]
     counts = [2, 3, 4, 5, 10]
     summary = m.summarise(rows, counts, subset=[True, False, False, False, True])
     assert summary["overall"]["n"] == 5

@@ -29,7 +29,9 @@ EN, ZH = prompt_templates("en"), prompt_templates("zh")
 def schema_settings(**overrides) -> WvsSettings:
     """The wvs section with the schema's defaults (the only defaults), then ``overrides``."""
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
-    defaults = {key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec}
+    defaults = {
+        key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec
+    }
     return WvsSettings.from_config({**defaults, **overrides})
 
 
@@ -40,7 +42,9 @@ def wvs_model(tmp_path_factory) -> Path:
     from lexalign.testing import build_tiny_model
 
     root = tmp_path_factory.mktemp("wvs-model")
-    raw = build_tiny_model(root / "raw", extra_text=["选项： 请只回答选项编号。 Options: Answer with the option number only. 10 11 12"])
+    raw = build_tiny_model(
+        root / "raw", extra_text=["选项： 请只回答选项编号。 Options: Answer with the option number only. 10 11 12"]
+    )
     return prepare_model("tiny", {"path": str(raw)}, root / "prepared")
 
 
@@ -56,18 +60,37 @@ def loaded(wvs_model):
 @pytest.fixture(scope="session")
 def humans(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wvs-humans")
-    build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out / "humans.parquet", out / "humans.json", catalog=None, bad_rows="skip")
+    build_humans(
+        {"type": "wvs_csv", "path": str(WVS_CSV)},
+        out / "humans.parquet",
+        out / "humans.json",
+        catalog=None,
+        bad_rows="skip",
+    )
     return out / "humans.parquet"
 
 
 @pytest.fixture(scope="session")
 def associations(tmp_path_factory) -> Path:
     rows = [
-        ("family", "love", 30), ("family", "home", 20), ("family", "mother", 10), ("friend", "buddy", 9), ("work", "job", 12),
-        ("religion", "god", 15), ("家庭", "温暖", 25), ("家庭", "父母", 12), ("朋友", "友谊", 8), ("工作", "上班", 10),
+        ("family", "love", 30),
+        ("family", "home", 20),
+        ("family", "mother", 10),
+        ("friend", "buddy", 9),
+        ("work", "job", 12),
+        ("religion", "god", 15),
+        ("家庭", "温暖", 25),
+        ("家庭", "父母", 12),
+        ("朋友", "友谊", 8),
+        ("工作", "上班", 10),
     ]
     table = pl.DataFrame(
-        {"cue": [r[0] for r in rows], "response": [r[1] for r in rows], "count": [r[2] for r in rows], "split": ["train"] * len(rows)},
+        {
+            "cue": [r[0] for r in rows],
+            "response": [r[1] for r in rows],
+            "count": [r[2] for r in rows],
+            "split": ["train"] * len(rows),
+        },
         schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32, "split": pl.String},
     )
     path = tmp_path_factory.mktemp("wvs-assoc") / "associations.parquet"
@@ -91,11 +114,17 @@ def test_prompt_framings(loaded):
     assert "1. Very important\n2. Rather important\n3. Not very important\n4. Not at all important" in text
     assert text.endswith("Answer with the option number only.")
     zh, _ = build_prompt(item, ZH, "zh", "China", "interviewer")
-    assert "中国" in zh[0]["content"] and "1. 非常重要" in zh[0]["content"] and zh[0]["content"].endswith("请只回答选项编号。")
+    assert (
+        "中国" in zh[0]["content"]
+        and "1. 非常重要" in zh[0]["content"]
+        and zh[0]["content"].endswith("请只回答选项编号。")
+    )
     neutral, _ = build_prompt(item, EN, "en", "United States", "neutral")
     assert "United States" not in neutral[0]["content"]
     persona, _ = build_prompt(item, EN, "en", "China", "persona", system="Be yourself.")
-    assert persona[0]["role"] == "system" and "Be yourself." in persona[0]["content"] and "China" in persona[0]["content"]
+    assert (
+        persona[0]["role"] == "system" and "Be yourself." in persona[0]["content"] and "China" in persona[0]["content"]
+    )
     observer, _ = build_prompt(item, ZH, "zh", "United States", "observer")
     assert "美国" in observer[0]["content"] and "普通人" in observer[0]["content"]
     scale, _ = build_prompt(ITEMS["Q182"], EN, "en", "United States", "interviewer")
@@ -107,7 +136,9 @@ def test_prompt_framings(loaded):
     with pytest.raises(LexalignError, match=r"templates\.prompts\.nl: no built-in templates.*wvs_interviewer"):
         prompt_templates("nl", {"nl": {"system": "x"}})
     # the wording is configuration: overriding one key changes the prompt
-    custom = prompt_templates("en", {"en": {"wvs_instruction": "Reply with a digit.", "wvs_countries": {"China": "the PRC"}}})
+    custom = prompt_templates(
+        "en", {"en": {"wvs_instruction": "Reply with a digit.", "wvs_countries": {"China": "the PRC"}}}
+    )
     text = build_prompt(item, custom, "en", "China", "interviewer")[0][0]["content"]
     assert text.endswith("Reply with a digit.") and "live in the PRC" in text
 
@@ -139,11 +170,15 @@ def _manual_scores(loaded, prompt: str, answers: list[str]) -> list[float]:
 
     tok, model = loaded.tokenizer, loaded.model
     prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    digits = [i for i, piece in enumerate(tok.convert_ids_to_tokens(list(range(len(tok))))) if piece and piece[0] in "0123456789"]
+    digits = [
+        i
+        for i, piece in enumerate(tok.convert_ids_to_tokens(list(range(len(tok)))))
+        if piece and piece[0] in "0123456789"
+    ]
     out = []
     for answer in answers:
         full = tok(prompt + answer, add_special_tokens=False)["input_ids"]
-        cont = full[len(prompt_ids):]
+        cont = full[len(prompt_ids) :]
         with torch.inference_mode():
             logp = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0].float(), -1)
         total = sum(float(logp[len(prompt_ids) - 1 + j, t]) for j, t in enumerate(cont))
@@ -199,7 +234,11 @@ def test_parse_answer():
 def test_select_items_spreads_over_the_catalog(humans):
     table = pl.read_parquet(humans)
     picked = select_items(table, 10)
-    assert picked.height == 10 and picked["item_id"][0] == table["item_id"][0] and picked["item_id"][-1] == table["item_id"][-1]
+    assert (
+        picked.height == 10
+        and picked["item_id"][0] == table["item_id"][0]
+        and picked["item_id"][-1] == table["item_id"][-1]
+    )
     assert select_items(table, None).height == table.height
 
 
@@ -213,7 +252,11 @@ def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
     args = {"lang": "en", "method": "vanilla", "prompt_language": "en", "country": "United States", **kwargs}
     job = WvsJob(wvs_model, humans, out / "metrics.json", out / "answers.parquet", model_name="tiny", **args)
     metrics = evaluate(job, settings, prompts)
-    return metrics, json.loads((out / "metrics.json").read_text(encoding="utf-8")), pl.read_parquet(out / "answers.parquet")
+    return (
+        metrics,
+        json.loads((out / "metrics.json").read_text(encoding="utf-8")),
+        pl.read_parquet(out / "answers.parquet"),
+    )
 
 
 def test_evaluate_logits(wvs_model, humans, tmp_path):
@@ -237,9 +280,13 @@ def test_evaluate_logits(wvs_model, humans, tmp_path):
     expected = item_metrics(row["probs"], row["human_us"], 1e-6)
     assert row["js_us"] == pytest.approx(expected["js"]) and row["emd_norm_us"] == pytest.approx(expected["emd_norm"])
     study = item_metrics(row["probs"], row["human_us"], definition="study")
-    assert row["study_js_us"] == pytest.approx(study["js"]) and row["study_distance_us"] == pytest.approx(study["distance"])
+    assert row["study_js_us"] == pytest.approx(study["js"]) and row["study_distance_us"] == pytest.approx(
+        study["distance"]
+    )
     # the reference answerers by hand, per item and averaged
-    uniform_js = [item_metrics([1 / n] * n, h, 1e-6)["js"] for n, h in answers.select("n_options", "human_us").iter_rows()]
+    uniform_js = [
+        item_metrics([1 / n] * n, h, 1e-6)["js"] for n, h in answers.select("n_options", "human_us").iter_rows()
+    ]
     assert answers["uniform_js_us"].to_list() == pytest.approx(uniform_js)
     assert written["results"]["uniform"]["us"]["overall"]["js"] == pytest.approx(np.mean(uniform_js))
     assert written["results"]["target_majority"]["us"]["overall"]["acc"] == 1.0  # US majority vs US humans
@@ -284,7 +331,9 @@ def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
         return [generation.Generation(text, 1, True) for text in (canned * 10)[: len(conversations)]]
 
     monkeypatch.setattr(generation, "generate_on_model", fake)
-    metrics, _, answers = run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5, "high_tension_n": 5})
+    metrics, _, answers = run(
+        wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5, "high_tension_n": 5}
+    )
     assert metrics["mode"] == "generate" and answers["raw_text"].to_list() == canned
     assert metrics["skipped"]["unparsed_answers"] == answers["probs"].null_count() >= 1
     assert metrics["n_scored"] == 5 - metrics["skipped"]["unparsed_answers"]
@@ -295,22 +344,37 @@ def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
     tension = metrics["high_tension"]
     assert tension["n"] == 5 and len(tension["unanswered"]) == 5 - tension["answered"] >= 1
     assert tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == tension["answered"]
-    monkeypatch.setattr(generation, "generate_on_model", lambda model, tok, c, **k: [generation.Generation("hmm", 1, True)] * len(c))
+    monkeypatch.setattr(
+        generation, "generate_on_model", lambda model, tok, c, **k: [generation.Generation("hmm", 1, True)] * len(c)
+    )
     with pytest.raises(LexalignError, match="none of the 5 answers .* names a valid option"):
         run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5})
 
 
 def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_path):
-    assoc, _, answers = run(wvs_model, humans, tmp_path, method="assoc_prompt", lang="zh", prompt_language="zh", country="China",
-                            associations_path=associations, settings={"max_items": 12})
+    assoc, _, answers = run(
+        wvs_model,
+        humans,
+        tmp_path,
+        method="assoc_prompt",
+        lang="zh",
+        prompt_language="zh",
+        country="China",
+        associations_path=associations,
+        settings={"max_items": 12},
+    )
     assert assoc["assoc_prompt"]["items_with_associations"] >= 1
     q1 = answers.filter(pl.col("item_id") == "Q1").row(0, named=True)
     assert q1["assoc_cues"] == ["家庭"] and "下面是我的问题。\n你所在群体的人对本题中一些词语的联想" in q1["prompt"]
     assert "\n家庭：温暖，父母\n\n以下这一项在您的生活中有多重要：家庭？" in q1["prompt"]
-    persona, _, answers = run(wvs_model, humans, tmp_path, method="prompt", settings={"max_items": 3, "framing": "neutral"})
+    persona, _, answers = run(
+        wvs_model, humans, tmp_path, method="prompt", settings={"max_items": 3, "framing": "neutral"}
+    )
     assert "born and raised in the United States" in answers["prompt"][0]
     # templates.prompts overrides reach the prompt
-    _, _, custom = run(wvs_model, humans, tmp_path, settings={"max_items": 3}, prompts={"en": {"wvs_options": "Choices:"}})
+    _, _, custom = run(
+        wvs_model, humans, tmp_path, settings={"max_items": 3}, prompts={"en": {"wvs_options": "Choices:"}}
+    )
     assert "\nChoices:\n1. " in custom["prompt"][0]
 
 

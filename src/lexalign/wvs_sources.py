@@ -75,7 +75,11 @@ def source_path(source: Mapping[str, Any]) -> str:
 
 
 class BadRows:
-    """Bad input rows: raise at once (``error``) or skip them, counting reasons and keeping examples."""
+    """Bad input rows: raise at once (``error``) or skip them, counting reasons and keeping examples.
+
+    A reason says what is wrong with the row (no "skipped" in it): the error names the fix, the
+    skip examples say what was skipped.
+    """
 
     def __init__(self, path: str | os.PathLike, policy: str, examples: int = 10):
         if policy not in ("skip", "error"):
@@ -84,18 +88,20 @@ class BadRows:
         self.counts: Counter[str] = Counter()
         self.examples: list[str] = []
 
-    def __call__(self, row: int | str, reason: str, kind: str) -> None:
-        self.many(kind, 1, [(row, reason)])
+    def __call__(self, row: int | str, reason: str, kind: str, unit: str = "row") -> None:
+        self.many(kind, 1, [(row, reason)], unit)
 
-    def many(self, kind: str, total: int, examples: list[tuple[int | str, str]]) -> None:
-        """``total`` bad rows of one kind, of which ``examples`` are (row, reason) pairs."""
+    def many(self, kind: str, total: int, examples: list[tuple[int | str, str]], unit: str = "row") -> None:
+        """``total`` bad rows of one kind, ``examples`` of them as (row, reason) pairs; ``unit``: what is skipped."""
         if total == 0:
             return
         messages = [f"{self.path}: row {row}: {reason}" for row, reason in examples]
         if self.policy == "error":
-            raise LexalignError(messages[0] if messages else f"{self.path}: {total} bad rows ({kind})")
+            first = messages[0] if messages else f"{self.path}: {total} bad rows ({kind})"
+            raise LexalignError(f"{first} (fix the file, or set wvs.bad_rows: skip to skip and count such rows)")
         self.counts[kind] += total
-        self.examples.extend(messages[: max(0, self.max_examples - len(self.examples))])
+        left = max(0, self.max_examples - len(self.examples))
+        self.examples.extend(f"{message}; {unit} skipped" for message in messages[:left])
 
     def summary(self) -> dict:
         return {"policy": self.policy, "skipped": dict(self.counts), "examples": self.examples}
@@ -125,6 +131,8 @@ def detect_separator(path: str | os.PathLike) -> str:
         raise LexalignError(f"{path}: file not found") from None
     if not header.strip():
         raise LexalignError(f"{path}: empty file (expected a CSV header line)")
+    if "\r" in header.rstrip("\r\n"):
+        raise LexalignError(f"{path}: lines end in a bare carriage return (\\r); save the CSV with \\n line endings")
     counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
     sep = max(counts, key=counts.get)
     if counts[sep] == 0:
@@ -164,10 +172,8 @@ def _check_fields(path: str | os.PathLike, sep: str, bad_rows: BadRows) -> tuple
             names = next(reader)
             row = 0
             for fields in reader:
-                if not fields:  # blank line: no respondent (the table reader skips it too)
-                    continue
-                row += 1
-                if len(fields) != len(names):
+                row += 1  # a blank line is a row of nulls to the table reader: counted, never a respondent
+                if fields and len(fields) != len(names):
                     total += 1
                     if len(ragged) < bad_rows.max_examples or bad_rows.policy == "error":
                         ragged.append(
@@ -175,23 +181,34 @@ def _check_fields(path: str | os.PathLike, sep: str, bad_rows: BadRows) -> tuple
                         )
                     if bad_rows.policy == "error":
                         break
-    except UnicodeDecodeError as exc:
-        raise LexalignError(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
+    except UnicodeDecodeError:
+        raise LexalignError(
+            f"{path}: line {_first_non_utf8_line(path)} is not UTF-8 text; save the CSV as UTF-8"
+        ) from None
     except csv.Error as exc:
         raise LexalignError(f"{path}: not a readable CSV file ({exc})") from None
     skipped = set()
     if total:
-        bad_rows.many("wrong_field_count", total, [(r, f"{why}; respondent skipped") for r, why in ragged])
+        bad_rows.many("wrong_field_count", total, ragged, "respondent")
         skipped = _ragged_rows(path, sep, len(names)) if total > len(ragged) else {r for r, _ in ragged}
     return names, skipped
+
+
+def _first_non_utf8_line(path: str | os.PathLike) -> int:
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def _ragged_rows(path: str | os.PathLike, sep: str, width: int) -> set[int]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=sep)
         next(reader)
-        rows = [fields for fields in reader if fields]
-    return {i for i, fields in enumerate(rows, start=1) if len(fields) != width}
+        return {i for i, fields in enumerate(reader, start=1) if fields and len(fields) != width}
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
@@ -201,7 +218,10 @@ def _collect(path: str | os.PathLike, frame: pl.LazyFrame) -> pl.DataFrame:
     try:
         return frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
-        raise LexalignError(f"{path}: cannot read as a CSV table ({str(exc).splitlines()[0]})") from None
+        raise LexalignError(
+            f"{path}: cannot read as a CSV table ({str(exc).splitlines()[0]}); "
+            "look for a quote character inside an unquoted field"
+        ) from None
 
 
 def _respondents(path, sep: str, header: dict[str, str], item_cols: dict[str, str], skip: set[int], bad_rows: BadRows):
@@ -241,9 +261,10 @@ def _respondents(path, sep: str, header: dict[str, str], item_cols: dict[str, st
         "bad_weight",
         bad_weight.height,
         [
-            (row, f"{WEIGHT_COLUMN} {weight!r} is not a finite non-negative number; respondent skipped")
+            (row, f"{WEIGHT_COLUMN} {weight!r} is not a finite non-negative number")
             for row, weight in bad_weight.select("_row", "weight").head(bad_rows.max_examples).iter_rows()
         ],
+        "respondent",
     )
     frame = frame.filter(usable)
     for code3, total, n in frame.group_by("country").agg(value.sum().alias("w"), pl.len()).sort("country").iter_rows():
@@ -279,9 +300,10 @@ def _answer_counts(path, frame: pl.DataFrame, item_cols: dict[str, str], bad_row
             kind,
             bad.height,
             [
-                (row, f"column {column}: {raw!r} {what}; answer skipped")
+                (row, f"column {column}: {raw!r} {what}")
                 for row, column, raw in bad.head(bad_rows.max_examples).iter_rows()
             ],
+            "answer",
         )
     return _collect(
         path,
