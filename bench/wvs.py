@@ -1,12 +1,13 @@
 """Benchmark 4: WVS items/s from option logits vs generate-and-parse, and the parse failures of each.
 
 One worker loads the model once (the packaged Gemma 3 270M at full size) and asks the same WVS-7
-catalog items (``lexalign.wvs_data.load_catalog``, spread over the catalog, US interviewer framing,
-English prompts from ``lexalign.wvs.build_prompt`` / ``render``) both ways with the project's own
-functions and its default batch size: ``score_options`` (one forward pass per batch, option
-probabilities from the logits) and ``generate_answers`` + ``parse_answer`` (greedy, the wvs default
-``max_new_tokens``). A logits failure is an item without a finite distribution over its options; a
-generate failure is an answer ``parse_answer`` cannot map to an option.
+catalog items (``lexalign.wvs_catalog.load_catalog``, spread over the catalog, US interviewer
+framing, English prompts from ``lexalign.wvs_prompts.build_prompt`` / ``render``) both ways with the
+project's own functions and the schema's default ``wvs.batch_size``: ``score_options`` (one forward
+pass per batch, option probabilities from the logits) and ``lexalign.generation.generate_on_model`` +
+``parse_answer`` (greedy, the schema's default ``wvs.max_new_tokens``). A logits failure is an item
+without a finite distribution over its options; a generate failure is an answer ``parse_answer``
+cannot map to an option.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
 
     import numpy as np
 
+    from lexalign.generation import generate_on_model
     from lexalign.models import load_model
-    from lexalign.wvs import build_prompt, generate_answers, item_text, parse_answer, render, score_options
-    from lexalign.wvs_data import load_catalog
+    from lexalign.templates import prompt_templates
+    from lexalign.wvs_catalog import load_catalog
+    from lexalign.wvs_prompts import build_prompt, item_text, option_numbers, render
+    from lexalign.wvs_scoring import parse_answer, score_options
 
     catalog = load_catalog()
     picks = sorted({round(i) for i in np.linspace(0, len(catalog) - 1, items)})
@@ -39,12 +43,15 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
     loaded = load_model(model_dir)
     model, tokenizer = loaded.model, loaded.tokenizer
     model.eval()
-    prompts = [render(tokenizer, build_prompt(item, "en", "United States")[0]) for item in chosen]
+    templates = prompt_templates("en")
+    conversations = [build_prompt(item, templates, "en", "United States", "interviewer")[0] for item in chosen]
+    prompts = [render(tokenizer, messages) for messages in conversations]
     n_options = [item["n_options"] for item in chosen]
-    score_options(model, tokenizer, prompts[:1], n_options[:1], batch_size)  # warm-up, not timed
+    answers = [option_numbers(n) for n in n_options]
+    score_options(model, tokenizer, prompts[:1], answers[:1], batch_size)  # warm-up, not timed
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    scored = score_options(model, tokenizer, prompts, n_options, batch_size)
+    scored = score_options(model, tokenizer, prompts, answers, batch_size)
     logits_seconds, logits_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     logits_failures = sum(
         1 for s, n in zip(scored, n_options)
@@ -52,7 +59,11 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
     )
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    texts = generate_answers(model, tokenizer, prompts, loaded.stop_token_ids, batch_size, max_new_tokens)
+    generations = generate_on_model(
+        model, tokenizer, conversations, stop_token_ids=loaded.stop_token_ids, max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
+    texts = [g.raw for g in generations]
     choices = [parse_answer(text, item_text(item, "en")[1]) for item, text in zip(chosen, texts)]
     generate_seconds, generate_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     failures = [text for text, choice in zip(texts, choices) if choice is None]
@@ -74,15 +85,24 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
     }
 
 
-wvs_throughput.imports = ("torch", "transformers", "lexalign.wvs", "lexalign.models")
+wvs_throughput.imports = ("torch", "transformers", "lexalign.wvs_scoring", "lexalign.models")
+
+
+def schema_defaults() -> dict:
+    """The ``wvs`` section's defaults, from config/schema.yaml (the only place defaults live)."""
+    import yaml
+
+    from bench.common import REPO
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    return {key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec}
 
 
 def run(ctx: Context) -> list[Result]:
-    from lexalign.wvs import DEFAULTS
-
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
-    batch, new_tokens = int(DEFAULTS.get("batch_size", 8)), int(DEFAULTS.get("max_new_tokens", 8))
+    defaults = schema_defaults()
+    batch, new_tokens = int(defaults["batch_size"]), int(defaults["max_new_tokens"])
     value = measure(ctx, "bench.wvs:wvs_throughput", {"model_dir": str(model_dir), "items": size["items"], "batch_size": batch,
                                                      "max_new_tokens": new_tokens}, timeout=900)["value"]
     note = f"{label}; {value['items']} catalog items, batch {batch}, prompts ~{value['prompt_tokens_mean']:.0f} tokens, generate max_new_tokens {new_tokens}"
