@@ -270,6 +270,44 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
     first_batch = fake.calls[0][0]
     assert first_batch.shape[0] == 2 and first_batch.shape[1] == max(lengths)  # longest prompts first
     assert not fake.calls[0][2].do_sample and fake.calls[0][2].max_new_tokens == 12
+    assert fake.calls[0][2].eos_token_id == manifest["stop_token_ids"] and end_of_turn in manifest["stop_token_ids"]
+    assert fake.calls[0][2].repetition_penalty == 1.0 and fake.calls[0][2].no_repeat_ngram_size == 0  # the study's decoding
+
+
+def test_repetition_controls_reach_generate_and_stop_loops(lexical_model):
+    from lexalign.models import load_model
+
+    loaded = load_model(lexical_model)
+    real_generate, seen = loaded.model.generate, []
+
+    def spy(**kwargs):
+        output = real_generate(**kwargs)
+        seen.append((kwargs["generation_config"], output[:, kwargs["input_ids"].shape[1] :].tolist()))
+        return output
+
+    loaded.model.generate = spy
+    conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun")]
+    generation.generate_on_model(loaded.model, loaded.tokenizer, conversations, stop_token_ids=loaded.stop_token_ids,
+                                 max_new_tokens=24, no_repeat_ngram_size=2, repetition_penalty=1.3)
+    config, rows = seen[0]
+    assert config.no_repeat_ngram_size == 2 and config.repetition_penalty == 1.3 and config.eos_token_id == loaded.stop_token_ids
+    pad = loaded.tokenizer.pad_token_id
+    for row in rows:
+        tokens = [token for token in row if token != pad]
+        bigrams = list(zip(tokens, tokens[1:]))
+        assert len(bigrams) == len(set(bigrams))  # no token pair twice
+    with pytest.raises(LexalignError, match="no stop token ids"):
+        generation.generate_on_model(loaded.model, loaded.tokenizer, conversations, stop_token_ids=[], max_new_tokens=2)
+
+
+def test_evaluate_records_the_decoding(lexical_model, en_inputs, tmp_path):
+    eval_path, assoc_path = en_inputs
+    settings = {**FAST, "repetition_penalty": 1.2, "no_repeat_ngram_size": 3, "max_test_cues": 2}
+    scores = evaluate(lexical_model, eval_path, assoc_path, outputs_in(tmp_path / "out"), method="vanilla", prompt_language="en",
+                      settings=settings)
+    assert scores["generation"]["repetition_penalty"] == 1.2 and scores["generation"]["no_repeat_ngram_size"] == 3
+    assert scores["generation"]["stop_token_ids"] and scores["generation"]["do_sample"] is False
+    assert scores["schema_version"] == 2
 
 
 def test_hf_generation_with_the_tiny_model_is_deterministic(lexical_model):
