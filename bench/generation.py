@@ -3,8 +3,9 @@
 Both sides call the project's public ``lexalign.generation.generate`` (the packaged Gemma 3 270M at
 full size, the decoding of the embedded default config) on the same test-cue prompts from the
 project's template stage (the illustrative English norms through ``ingest`` and ``build_templates``);
-only ``batch_size`` differs: the config's ``lexical.batch_size`` vs 1. ``generate`` loads the model itself, so each worker first times a
-``load_model`` of its own and subtracts it (the page cache is warm by then, so the two loads match).
+only ``batch_size`` differs: the config's ``lexical.batch_size`` vs 1. ``generate`` loads the model
+itself, so each worker first times a ``load_model`` of its own and subtracts it (the page cache is
+warm by then, so the two loads match).
 """
 
 from __future__ import annotations
@@ -48,8 +49,13 @@ def eval_prompts(ctx: Context, lang: str = "en") -> Path:
     ingest(norms, spec["norms"], config["split"], config["seed"], out / "associations.parquet", out / "ingest.json")
     names = ("sft", "ranking", "dpo", "eval")
     settings = {**config["templates"], "sft_target_examples": 10}
-    build_templates(out / "associations.parquet", spec["prompt_language"], settings, config["seed"],
-                    {**{n: out / f"{n}.parquet" for n in names}, "stats": out / "templates.json"})
+    build_templates(
+        out / "associations.parquet",
+        spec["prompt_language"],
+        settings,
+        config["seed"],
+        {**{n: out / f"{n}.parquet" for n in names}, "stats": out / "templates.json"},
+    )
     return table
 
 
@@ -99,19 +105,51 @@ def run(ctx: Context) -> list[Result]:
     table = eval_prompts(ctx)
     batch = int(lexical_settings()["batch_size"])
     runs = {}
-    for name, batch_size, cues in (("one at a time", 1, size["cues_single"]), (f"batch {batch}", batch, size["cues_batched"])):
-        runs[name] = measure(ctx, "bench.generation:generation_throughput", {
-            "model_dir": str(model_dir), "eval_table": str(table), "cues": cues, "batch_size": batch_size,
-            "max_new_tokens": size["max_new_tokens"]}, timeout=900)["value"]
+    for name, batch_size, cues in (
+        ("one at a time", 1, size["cues_single"]),
+        (f"batch {batch}", batch, size["cues_batched"]),
+    ):
+        runs[name] = measure(
+            ctx,
+            "bench.generation:generation_throughput",
+            {
+                "model_dir": str(model_dir),
+                "eval_table": str(table),
+                "cues": cues,
+                "batch_size": batch_size,
+                "max_new_tokens": size["max_new_tokens"],
+            },
+            timeout=900,
+        )["value"]
     single, batched = runs["one at a time"], runs[f"batch {batch}"]
     effective = min(batch, batched["cues"])
     return [
-        speedup(NAME, f"cues/s, batch {effective} vs one at a time", round(batched["cues_per_s"], 3), "cues/s", "batch 1",
-                round(single["cues_per_s"], 3), ">= 5",
-                detail={"model": label, "runs": runs, "max_new_tokens": size["max_new_tokens"]},
-                note=(f"{label}; {batched['cues']} vs {single['cues']} test cues (same template), greedy, max_new_tokens {size['max_new_tokens']}; "
-                      f"{batched['new_tokens'] / batched['cues']:.0f} vs {single['new_tokens'] / single['cues']:.0f} new tokens per cue, "
-                      f"{batched['finished']}/{single['finished']} stopped early; model load ({single['load_seconds']:.1f}s) excluded")),
-        speedup(NAME, f"cues per CPU-second, batch {effective} vs one at a time", round(batched["cues_per_cpu_s"], 4), "cues/cpu-s", "batch 1",
-                round(single["cues_per_cpu_s"], 4), None, note="process CPU time: less sensitive to other load on the machine"),
+        speedup(
+            NAME,
+            f"cues/s, batch {effective} vs one at a time",
+            round(batched["cues_per_s"], 3),
+            "cues/s",
+            "batch 1",
+            round(single["cues_per_s"], 3),
+            ">= 5",
+            detail={"model": label, "runs": runs, "max_new_tokens": size["max_new_tokens"]},
+            note=(
+                f"{label}; {batched['cues']} vs {single['cues']} test cues (same template), greedy, max_new_tokens "
+                f"{size['max_new_tokens']}; "
+                f"{batched['new_tokens'] / batched['cues']:.0f} vs {single['new_tokens'] / single['cues']:.0f} new "
+                f"tokens per cue, "
+                f"{batched['finished']}/{single['finished']} stopped early; model load "
+                f"({single['load_seconds']:.1f}s) excluded"
+            ),
+        ),
+        speedup(
+            NAME,
+            f"cues per CPU-second, batch {effective} vs one at a time",
+            round(batched["cues_per_cpu_s"], 4),
+            "cues/cpu-s",
+            "batch 1",
+            round(single["cues_per_cpu_s"], 4),
+            None,
+            note="process CPU time: less sensitive to other load on the machine",
+        ),
     ]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 import yaml
 
 from lexalign import generation, lexical, score_associations
@@ -37,8 +36,9 @@ def lexical_settings(**overrides) -> dict:
     return settings
 
 
-FAST = lexical_settings(batch_size=4, max_new_tokens=6, bootstrap_samples=50,
-                        psycholinguistic={"en": {"valence": None, "arousal": None}})
+FAST = lexical_settings(
+    batch_size=4, max_new_tokens=6, bootstrap_samples=50, psycholinguistic={"en": {"valence": None, "arousal": None}}
+)
 
 # A few test cues in the documented eval.parquet layout, with their human responses.
 HUMAN = {
@@ -49,10 +49,18 @@ HUMAN = {
         "winter": [("snow", 7), ("cold", 6)],
         "bread": [("butter", 5), ("toast", 3), ("wheat", 1)],
     },
-    "zh": {"狗": [("猫", 6), ("宠物", 4), ("骨头", 2)], "月亮": [("月饼", 5), ("中秋", 4)], "春节": [("饺子", 7), ("红包", 3)]},
+    "zh": {
+        "狗": [("猫", 6), ("宠物", 4), ("骨头", 2)],
+        "月亮": [("月饼", 5), ("中秋", 4)],
+        "春节": [("饺子", 7), ("红包", 3)],
+    },
 }
 PROMPTS = {
-    "en": ("You take part in a word-association study.", "You are an American.", 'Which words come to mind for "{cue}"? Reply with words, separated by commas.'),
+    "en": (
+        "You take part in a word-association study.",
+        "You are an American.",
+        'Which words come to mind for "{cue}"? Reply with words, separated by commas.',
+    ),
     "zh": ("你是一名参与词语联想研究的助手。", "你是一名中国人。", "看到词语“{cue}”时，你会联想到哪些词？用“，”分隔。"),
 }
 
@@ -62,24 +70,32 @@ def write_eval_inputs(folder: Path, lang: str) -> tuple[Path, Path]:
     rows, assoc = [], []
     for cue, responses in HUMAN[lang].items():
         user = instruction.format(cue=cue)
-        rows.append({
-            "cue": cue,
-            "prompt": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            "prompt_persona": [{"role": "system", "content": persona}, {"role": "user", "content": user}],
-            "human": [r for r, _ in responses],
-            "human_counts": [c for _, c in responses],
-        })
+        rows.append(
+            {
+                "cue": cue,
+                "prompt": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                "prompt_persona": [{"role": "system", "content": persona}, {"role": "user", "content": user}],
+                "human": [r for r, _ in responses],
+                "human_counts": [c for _, c in responses],
+            }
+        )
         assoc += [{"cue": cue, "response": r, "count": c, "split": "test"} for r, c in responses]
     assoc.append({"cue": "train-only", "response": "x", "count": 1, "split": "train"})
     folder.mkdir(parents=True, exist_ok=True)
     eval_path, assoc_path = folder / "eval.parquet", folder / "associations.parquet"
     pl.DataFrame(rows).write_parquet(eval_path)
-    pl.DataFrame(assoc, schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32, "split": pl.String}).write_parquet(assoc_path)
+    pl.DataFrame(
+        assoc, schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32, "split": pl.String}
+    ).write_parquet(assoc_path)
     return eval_path, assoc_path
 
 
 def outputs_in(folder: Path) -> dict[str, Path]:
-    return {"scores": folder / "scores.json", "generations": folder / "generations.parquet", "per_cue": folder / "per_cue.parquet"}
+    return {
+        "scores": folder / "scores.json",
+        "generations": folder / "generations.parquet",
+        "per_cue": folder / "per_cue.parquet",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +119,9 @@ def lexical_adapter(lexical_model, tmp_path_factory) -> Path:
     from lexalign.models import load_model
 
     loaded = load_model(lexical_model)
-    peft_model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model = get_peft_model(
+        loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     out = tmp_path_factory.mktemp("adapter") / "adapter"
     peft_model.save_pretrained(out)
     return out
@@ -137,12 +155,22 @@ def test_rank_agreement():
 
 
 def test_score_table_matches_the_scalar_functions():
-    gens = pl.DataFrame({
-        "cue": ["dog", "sun", "house", "winter", "nonorms"],
-        "parsed": [["puppy", "cat", "bone", "leash", "x"], ["moon", "hot", "summer"], [], ["snow", "ice", "cold"], ["a"]],
-    })
+    gens = pl.DataFrame(
+        {
+            "cue": ["dog", "sun", "house", "winter", "nonorms"],
+            "parsed": [
+                ["puppy", "cat", "bone", "leash", "x"],
+                ["moon", "hot", "summer"],
+                [],
+                ["snow", "ice", "cold"],
+                ["a"],
+            ],
+        }
+    )
     human = pl.DataFrame(
-        [(cue, r, c) for cue, rs in HUMAN["en"].items() for r, c in rs], schema=["cue", "response", "count"], orient="row"
+        [(cue, r, c) for cue, rs in HUMAN["en"].items() for r, c in rs],
+        schema=["cue", "response", "count"],
+        orient="row",
     )
     per_cue, summary = score_table(gens, human, ks=(1, 2, 5), bootstrap_samples=200, seed=1)
     lists = dict(zip(gens["cue"], gens["parsed"]))
@@ -152,7 +180,9 @@ def test_score_table_matches_the_scalar_functions():
             assert row[f"p_at_{k}"] == pytest.approx(precision_at_k(lists[row["cue"]], responses.keys(), k))
         expected = rank_agreement(lists[row["cue"]], responses)
         assert (row["spearman"] is None and expected is None) or row["spearman"] == pytest.approx(expected)
-    assert summary["n_cues"] == 4 and summary["n_cues_without_norms"] == 1 and summary["cues_without_norms"] == ["nonorms"]
+    assert (
+        summary["n_cues"] == 4 and summary["n_cues_without_norms"] == 1 and summary["cues_without_norms"] == ["nonorms"]
+    )
     assert summary["n_unparsable"] == 1 and summary["unparsable_cues"] == ["house"]
     assert per_cue.filter(pl.col("cue") == "house")["p_at_5"].item() == 0.0
     assert summary["precision_at_k"]["5"]["mean"] == pytest.approx(per_cue["p_at_5"].mean())
@@ -206,17 +236,28 @@ def test_corrected_spearman_is_the_mean_of_per_cue_scipy_rhos():
 
 def test_score_table_study_block_matches_the_scalar_definitions():
     gens = pl.DataFrame({"cue": list(STUDY_PREDICTED), "parsed": list(STUDY_PREDICTED.values())})
-    human = pl.DataFrame([(c, w, n) for c, counts in STUDY_HUMAN.items() for w, n in counts.items()],
-                         schema=["cue", "response", "count"], orient="row")
+    human = pl.DataFrame(
+        [(c, w, n) for c, counts in STUDY_HUMAN.items() for w, n in counts.items()],
+        schema=["cue", "response", "count"],
+        orient="row",
+    )
     _, summary = score_table(gens, human, ks=(1, 2), bootstrap_samples=20, seed=0)
     study = summary["study"]
     assert study["n_cues"] == 2 and study["n_cues_dropped"] == 1 and study["definition"] == "study"
     for k in (1, 2):
-        assert study["precision_at_k"][str(k)]["mean"] == pytest.approx(lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, k, "study"))
-        assert summary["precision_at_k"][str(k)]["mean"] == pytest.approx(lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, k))
-    assert study["spearman"]["mean"] == pytest.approx(lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN, "study"), abs=1e-6)
+        assert study["precision_at_k"][str(k)]["mean"] == pytest.approx(
+            lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, k, "study")
+        )
+        assert summary["precision_at_k"][str(k)]["mean"] == pytest.approx(
+            lexical.mean_precision_at_k(STUDY_PREDICTED, STUDY_HUMAN, k)
+        )
+    assert study["spearman"]["mean"] == pytest.approx(
+        lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN, "study"), abs=1e-6
+    )
     assert study["spearman"]["n_pairs"] == 6 and study["spearman"]["n"] == 2 and study["spearman"]["form"] == "pooled"
-    assert summary["spearman"]["mean"] == pytest.approx(lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN), abs=1e-6)
+    assert summary["spearman"]["mean"] == pytest.approx(
+        lexical.rank_agreement_over_cues(STUDY_PREDICTED, STUDY_HUMAN), abs=1e-6
+    )
     assert len(study["notes"]) == 2
 
 
@@ -253,15 +294,24 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
     from lexalign.models import LoadedModel, load_tokenizer, read_manifest
 
     tokenizer = load_tokenizer(lexical_model)
-    conversations = [[{"role": "user", "content": text}] for text in ("short", "a much longer prompt than the others", "mid length one")]
+    conversations = [
+        [{"role": "user", "content": text}]
+        for text in ("short", "a much longer prompt than the others", "mid length one")
+    ]
     lengths = [len(generation.prompt_token_ids(tokenizer, c)) for c in conversations]
     assert len(set(lengths)) == 3
     end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
     words = {n: tokenizer.encode(f"word{i}, more", add_special_tokens=False) for i, n in enumerate(lengths)}
-    continuations = {lengths[0]: words[lengths[0]] + [end_of_turn, 77, 78], lengths[1]: words[lengths[1]] * 5, lengths[2]: words[lengths[2]] + [tokenizer.eos_token_id]}
+    continuations = {
+        lengths[0]: words[lengths[0]] + [end_of_turn, 77, 78],
+        lengths[1]: words[lengths[1]] * 5,
+        lengths[2]: words[lengths[2]] + [tokenizer.eos_token_id],
+    }
     fake = FakeModel(continuations, tokenizer.pad_token_id)
     manifest = read_manifest(lexical_model)
-    monkeypatch.setattr("lexalign.models.load_model", lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest))
+    monkeypatch.setattr(
+        "lexalign.models.load_model", lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest)
+    )
     answers = generation.generate(lexical_model, conversations, lexical_settings(batch_size=2, max_new_tokens=12))
     capped = tokenizer.decode((words[lengths[1]] * 5)[:12], skip_special_tokens=False)
     assert [a.raw for a in answers] == ["word0, more", capped, "word2, more"]
@@ -271,7 +321,9 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
     assert first_batch.shape[0] == 2 and first_batch.shape[1] == max(lengths)  # longest prompts first
     assert not fake.calls[0][2].do_sample and fake.calls[0][2].max_new_tokens == 12
     assert fake.calls[0][2].eos_token_id == manifest["stop_token_ids"] and end_of_turn in manifest["stop_token_ids"]
-    assert fake.calls[0][2].repetition_penalty == 1.0 and fake.calls[0][2].no_repeat_ngram_size == 0  # the study's decoding
+    assert (
+        fake.calls[0][2].repetition_penalty == 1.0 and fake.calls[0][2].no_repeat_ngram_size == 0
+    )  # the study's decoding
 
 
 def test_repetition_controls_reach_generate_and_stop_loops(lexical_model):
@@ -287,10 +339,21 @@ def test_repetition_controls_reach_generate_and_stop_loops(lexical_model):
 
     loaded.model.generate = spy
     conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun")]
-    generation.generate_on_model(loaded.model, loaded.tokenizer, conversations, stop_token_ids=loaded.stop_token_ids,
-                                 max_new_tokens=24, no_repeat_ngram_size=2, repetition_penalty=1.3)
+    generation.generate_on_model(
+        loaded.model,
+        loaded.tokenizer,
+        conversations,
+        stop_token_ids=loaded.stop_token_ids,
+        max_new_tokens=24,
+        no_repeat_ngram_size=2,
+        repetition_penalty=1.3,
+    )
     config, rows = seen[0]
-    assert config.no_repeat_ngram_size == 2 and config.repetition_penalty == 1.3 and config.eos_token_id == loaded.stop_token_ids
+    assert (
+        config.no_repeat_ngram_size == 2
+        and config.repetition_penalty == 1.3
+        and config.eos_token_id == loaded.stop_token_ids
+    )
     pad = loaded.tokenizer.pad_token_id
     for row in rows:
         tokens = [token for token in row if token != pad]
@@ -303,8 +366,15 @@ def test_repetition_controls_reach_generate_and_stop_loops(lexical_model):
 def test_evaluate_records_the_decoding(lexical_model, en_inputs, tmp_path):
     eval_path, assoc_path = en_inputs
     settings = {**FAST, "repetition_penalty": 1.2, "no_repeat_ngram_size": 3, "max_test_cues": 2}
-    scores = evaluate(lexical_model, eval_path, assoc_path, outputs_in(tmp_path / "out"), method="vanilla", prompt_language="en",
-                      settings=settings)
+    scores = evaluate(
+        lexical_model,
+        eval_path,
+        assoc_path,
+        outputs_in(tmp_path / "out"),
+        method="vanilla",
+        prompt_language="en",
+        settings=settings,
+    )
     assert scores["generation"]["repetition_penalty"] == 1.2 and scores["generation"]["no_repeat_ngram_size"] == 3
     assert scores["generation"]["stop_token_ids"] and scores["generation"]["do_sample"] is False
     assert scores["schema_version"] == 2
@@ -316,13 +386,20 @@ def test_hf_generation_with_the_tiny_model_is_deterministic(lexical_model):
     second = generation.generate(lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=5))
     assert [a.raw for a in first] == [a.raw for a in second]
     assert all(isinstance(a, Generation) and a.n_tokens <= 5 for a in first)
-    sampled = generation.generate(lexical_model, conversations, lexical_settings(do_sample=True, temperature=1.5, top_p=0.95, max_new_tokens=5), seed=1)
+    sampled = generation.generate(
+        lexical_model,
+        conversations,
+        lexical_settings(do_sample=True, temperature=1.5, top_p=0.95, max_new_tokens=5),
+        seed=1,
+    )
     assert len(sampled) == 3
 
 
 def test_vllm_backend_missing_is_a_clear_error(lexical_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
-    with pytest.raises(LexalignError, match=r"lexical.backend: 'vllm' is selected but vllm cannot be imported.*lexalign\[vllm\]"):
+    with pytest.raises(
+        LexalignError, match=r"lexical.backend: 'vllm' is selected but vllm cannot be imported.*lexalign\[vllm\]"
+    ):
         generation.generate(lexical_model, [[{"role": "user", "content": "x"}]], lexical_settings(backend="vllm"))
 
 
@@ -336,22 +413,38 @@ def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
 
         def generate(self, prompts, sampling, use_tqdm, lora_request):
             seen.update(prompts=prompts, sampling=sampling, lora=lora_request)
-            out = lambda text, reason: types.SimpleNamespace(outputs=[types.SimpleNamespace(text=text, token_ids=[1, 2, 3], finish_reason=reason)])
+
+            def out(text, reason):
+                answer = types.SimpleNamespace(text=text, token_ids=[1, 2, 3], finish_reason=reason)
+                return types.SimpleNamespace(outputs=[answer])
+
             return [out("puppy, bark<end_of_turn>", "stop"), out("moon, hot, sum", "length")]
 
     vllm = types.ModuleType("vllm")
     vllm.LLM, vllm.SamplingParams = LLM, lambda **kwargs: kwargs
     lora_module = types.ModuleType("vllm.lora.request")
     lora_module.LoRARequest = lambda name, lora_id, path: (name, lora_id, path)
-    for name, module in {"vllm": vllm, "vllm.lora": types.ModuleType("vllm.lora"), "vllm.lora.request": lora_module}.items():
+    for name, module in {
+        "vllm": vllm,
+        "vllm.lora": types.ModuleType("vllm.lora"),
+        "vllm.lora.request": lora_module,
+    }.items():
         monkeypatch.setitem(sys.modules, name, module)
     conversations = [[{"role": "user", "content": "dog"}], [{"role": "user", "content": "sun"}]]
-    answers = generation.generate(lexical_model, conversations, lexical_settings(backend="vllm", vllm={"gpu_memory_utilization": 0.5}),
-                                  adapter_dir=lexical_adapter)
+    answers = generation.generate(
+        lexical_model,
+        conversations,
+        lexical_settings(backend="vllm", vllm={"gpu_memory_utilization": 0.5}),
+        adapter_dir=lexical_adapter,
+    )
     assert [a.finished for a in answers] == [True, False]
     assert parse_associations(answers[1].raw, "en", truncated=not answers[1].finished) == ["moon", "hot"]
     assert seen["sampling"]["temperature"] == 0.0 and seen["sampling"]["stop_token_ids"]
-    assert seen["llm"]["enable_lora"] and seen["llm"]["max_lora_rank"] == 8 and seen["llm"]["gpu_memory_utilization"] == 0.5
+    assert (
+        seen["llm"]["enable_lora"]
+        and seen["llm"]["max_lora_rank"] == 8
+        and seen["llm"]["gpu_memory_utilization"] == 0.5
+    )
     assert seen["lora"][2] == str(lexical_adapter)
     assert all(isinstance(p["prompt_token_ids"], list) for p in seen["prompts"])
 
@@ -362,15 +455,30 @@ def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
 def test_evaluate_writes_the_three_outputs(lexical_model, en_inputs, tmp_path):
     eval_path, assoc_path = en_inputs
     outputs = outputs_in(tmp_path / "out")
-    scores = evaluate(lexical_model, eval_path, assoc_path, outputs, method="vanilla", prompt_language="en",
-                      settings=FAST, labels={"model": "tiny", "lang": "en"})
+    scores = evaluate(
+        lexical_model,
+        eval_path,
+        assoc_path,
+        outputs,
+        method="vanilla",
+        prompt_language="en",
+        settings=FAST,
+        labels={"model": "tiny", "lang": "en"},
+    )
     assert json.loads(outputs["scores"].read_text(encoding="utf-8")) == scores
     generations = pl.read_parquet(outputs["generations"])
     assert generations.schema == pl.Schema(GENERATIONS_SCHEMA)
     assert generations["cue"].to_list() == sorted(HUMAN["en"])
     assert generations["prompt"][0][0]["content"] == PROMPTS["en"][0]
     per_cue = pl.read_parquet(outputs["per_cue"])
-    assert per_cue.height == len(HUMAN["en"]) and {"p_at_5", "p_at_50", "spearman", "unparsable", "concreteness_model", "concreteness_human"} <= set(per_cue.columns)
+    assert per_cue.height == len(HUMAN["en"]) and {
+        "p_at_5",
+        "p_at_50",
+        "spearman",
+        "unparsable",
+        "concreteness_model",
+        "concreteness_human",
+    } <= set(per_cue.columns)
     assert scores["model"] == "tiny" and scores["method"] == "vanilla" and scores["prompt_column"] == "prompt"
     assert set(scores["precision_at_k"]) == {"5", "10", "20", "30", "40", "50"}
     assert scores["n_cues"] == 5 and scores["generation"]["max_new_tokens"] == 6
@@ -382,8 +490,15 @@ def test_evaluate_writes_the_three_outputs(lexical_model, en_inputs, tmp_path):
 def test_evaluate_prompt_method_uses_the_persona_and_caps_cues(lexical_model, en_inputs, tmp_path):
     eval_path, assoc_path = en_inputs
     outputs = outputs_in(tmp_path / "out")
-    scores = evaluate(lexical_model, eval_path, assoc_path, outputs, method="prompt", prompt_language="en",
-                      settings={**FAST, "max_test_cues": 2})
+    scores = evaluate(
+        lexical_model,
+        eval_path,
+        assoc_path,
+        outputs,
+        method="prompt",
+        prompt_language="en",
+        settings={**FAST, "max_test_cues": 2},
+    )
     generations = pl.read_parquet(outputs["generations"])
     assert generations.height == 2 and scores["n_cues"] == 2
     assert generations["prompt"][0][0]["content"] == PROMPTS["en"][1]
@@ -393,8 +508,16 @@ def test_evaluate_prompt_method_uses_the_persona_and_caps_cues(lexical_model, en
 def test_evaluate_with_adapter_and_chinese(lexical_model, lexical_adapter, tmp_path):
     eval_path, assoc_path = write_eval_inputs(tmp_path / "zh", "zh")
     outputs = outputs_in(tmp_path / "out")
-    scores = evaluate(lexical_model, eval_path, assoc_path, outputs, method="sft", prompt_language="zh",
-                      settings=FAST, adapter_dir=lexical_adapter)
+    scores = evaluate(
+        lexical_model,
+        eval_path,
+        assoc_path,
+        outputs,
+        method="sft",
+        prompt_language="zh",
+        settings=FAST,
+        adapter_dir=lexical_adapter,
+    )
     assert scores["n_cues"] == 3
     assert "skipped" in scores["psycholinguistic"] and any("zh" in note for note in scores["notes"])
     with pytest.raises(LexalignError, match="trained method but no adapter"):
@@ -403,14 +526,28 @@ def test_evaluate_with_adapter_and_chinese(lexical_model, lexical_adapter, tmp_p
 
 def test_evaluate_counts_unparsable_generations(lexical_model, en_inputs, tmp_path, monkeypatch):
     eval_path, assoc_path = en_inputs
-    replies = {"bread": "butter, toast", "dog": "", "house": "I'm sorry, I cannot do that for you today.", "sun": "hot, moon", "winter": "<end_of_turn>"}
+    replies = {
+        "bread": "butter, toast",
+        "dog": "",
+        "house": "I'm sorry, I cannot do that for you today.",
+        "sun": "hot, moon",
+        "winter": "<end_of_turn>",
+    }
 
     def fake_generate(model_dir, conversations, settings, adapter_dir=None, dtype="auto", seed=42):
         cues = [next(c for c in replies if f'"{c}"' in conv[-1]["content"]) for conv in conversations]
         return [Generation(replies[c], 3, True) for c in cues]
 
     monkeypatch.setattr(lexical, "generate", fake_generate)
-    scores = evaluate(lexical_model, eval_path, assoc_path, outputs_in(tmp_path / "out"), method="vanilla", prompt_language="en", settings=FAST)
+    scores = evaluate(
+        lexical_model,
+        eval_path,
+        assoc_path,
+        outputs_in(tmp_path / "out"),
+        method="vanilla",
+        prompt_language="en",
+        settings=FAST,
+    )
     assert scores["n_unparsable"] == 3 and sorted(scores["unparsable_cues"]) == ["dog", "house", "winter"]
     assert scores["precision_at_k"]["5"]["mean"] == pytest.approx((2 / 5 + 2 / 5) / 5)
     assert any("3 of 5 generations gave no parsable word" in note for note in scores["notes"])
@@ -421,9 +558,25 @@ def test_evaluate_rejects_bad_eval_table(lexical_model, en_inputs, tmp_path):
     bad = tmp_path / "eval.parquet"
     pl.DataFrame({"cue": ["dog"], "question": ["x"]}).write_parquet(bad)
     with pytest.raises(LexalignError, match=r"eval.parquet: missing column\(s\) prompt_persona"):
-        evaluate(lexical_model, bad, assoc_path, outputs_in(tmp_path / "out"), method="prompt", prompt_language="en", settings=FAST)
+        evaluate(
+            lexical_model,
+            bad,
+            assoc_path,
+            outputs_in(tmp_path / "out"),
+            method="prompt",
+            prompt_language="en",
+            settings=FAST,
+        )
     with pytest.raises(LexalignError, match="no tier-1 evaluation"):
-        evaluate(lexical_model, bad, assoc_path, outputs_in(tmp_path / "out"), method="assoc_prompt", prompt_language="en", settings=FAST)
+        evaluate(
+            lexical_model,
+            bad,
+            assoc_path,
+            outputs_in(tmp_path / "out"),
+            method="assoc_prompt",
+            prompt_language="en",
+            settings=FAST,
+        )
 
 
 # --------------------------------------------------------------------------- score-associations
@@ -437,8 +590,16 @@ def test_cli_scores_raw_csv_against_a_strength_file(tmp_path, capsys):
     strength = REPO / "data" / "illustrative" / "strength.SWOW-EN.R123.illustrative.csv"
     norms = score_associations.read_norms(strength)
     cues = norms["cue"].unique().sort().to_list()[:3]
-    top = {cue: norms.filter(pl.col("cue") == cue).sort("count", descending=True)["response"].to_list()[:3] for cue in cues}
-    rows = [{"cue": cue.upper(), "raw": "Sure! Here are some words:\n" + "\n".join(f"{i + 1}. {w}" for i, w in enumerate(words))} for cue, words in top.items()]
+    top = {
+        cue: norms.filter(pl.col("cue") == cue).sort("count", descending=True)["response"].to_list()[:3] for cue in cues
+    }
+    rows = [
+        {
+            "cue": cue.upper(),
+            "raw": "Sure! Here are some words:\n" + "\n".join(f"{i + 1}. {w}" for i, w in enumerate(words)),
+        }
+        for cue, words in top.items()
+    ]
     rows.append({"cue": "zzz-not-in-norms", "raw": "a, b"})
     generations = tmp_path / "gens.csv"
     pl.DataFrame(rows).write_csv(generations)
@@ -454,21 +615,39 @@ def test_cli_scores_raw_csv_against_a_strength_file(tmp_path, capsys):
 def test_cli_reads_parsed_lists_from_jsonl_and_parquet_norms(tmp_path, en_inputs):
     _, assoc_path = en_inputs
     jsonl = tmp_path / "gens.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"cue": c, "parsed": [r for r, _ in rs][::-1]}, ensure_ascii=False) for c, rs in HUMAN["en"].items()), encoding="utf-8")
+    jsonl.write_text(
+        "\n".join(
+            json.dumps({"cue": c, "parsed": [r for r, _ in rs][::-1]}, ensure_ascii=False)
+            for c, rs in HUMAN["en"].items()
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "scores.json"
-    assert run_cli("--generations", jsonl, "--norms", assoc_path, "--lang", "en", "--out", out, "--k", "1", "2", "--no-profile") == 0
+    assert (
+        run_cli(
+            "--generations", jsonl, "--norms", assoc_path, "--lang", "en", "--out", out, "--k", "1", "2", "--no-profile"
+        )
+        == 0
+    )
     scores = json.loads(out.read_text(encoding="utf-8"))
     assert set(scores["precision_at_k"]) == {"1", "2"} and scores["precision_at_k"]["2"]["mean"] == 1.0
     reversed_rho = [rank_agreement([r for r, _ in rs][::-1], dict(rs)) for rs in HUMAN["en"].values()]
-    assert scores["spearman"]["mean"] == pytest.approx(sum(reversed_rho) / 5, abs=1e-6) and max(reversed_rho) < 0  # reversed human order
+    assert (
+        scores["spearman"]["mean"] == pytest.approx(sum(reversed_rho) / 5, abs=1e-6) and max(reversed_rho) < 0
+    )  # reversed human order
     assert "psycholinguistic" not in scores
 
 
 def test_cli_parquet_generations_in_chinese(tmp_path):
     eval_path, assoc_path = write_eval_inputs(tmp_path / "zh", "zh")
     gens = tmp_path / "gens.parquet"
-    pl.DataFrame({"cue": ["狗", "月亮", "春节"], "raw": ["好的，以下是联想词：\n1. 猫\n2. 宠物（pet）", "月饼、中秋", ""]}).write_parquet(gens)
-    assert run_cli("--generations", gens, "--norms", assoc_path, "--lang", "zh", "--out", tmp_path / "s.json", "--k", "2") == 0
+    pl.DataFrame(
+        {"cue": ["狗", "月亮", "春节"], "raw": ["好的，以下是联想词：\n1. 猫\n2. 宠物（pet）", "月饼、中秋", ""]}
+    ).write_parquet(gens)
+    assert (
+        run_cli("--generations", gens, "--norms", assoc_path, "--lang", "zh", "--out", tmp_path / "s.json", "--k", "2")
+        == 0
+    )
     scores = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     assert scores["precision_at_k"]["2"]["mean"] == pytest.approx(2 / 3) and scores["n_unparsable"] == 1
     assert "skipped" in scores["psycholinguistic"]
@@ -476,14 +655,38 @@ def test_cli_parquet_generations_in_chinese(tmp_path):
 
 def test_cli_study_definitions_from_released_outputs(tmp_path, en_inputs, capsys):
     _, assoc_path = en_inputs
-    rows = [{"cue": "dog", "raw": "cat, bone, puppy"}, {"cue": "sun", "raw": "moon"}, {"cue": "winter", "raw": "snow, ice, cold"}]
+    rows = [
+        {"cue": "dog", "raw": "cat, bone, puppy"},
+        {"cue": "sun", "raw": "moon"},
+        {"cue": "winter", "raw": "snow, ice, cold"},
+    ]
     gens = tmp_path / "released.csv"
     pl.DataFrame(rows).write_csv(gens)
     out = tmp_path / "s.json"
-    assert run_cli("--generations", gens, "--norms", assoc_path, "--lang", "en", "--out", out, "--k", "5",
-                   "--definitions", "study", "--no-profile", "--bootstrap", "10") == 0
+    assert (
+        run_cli(
+            "--generations",
+            gens,
+            "--norms",
+            assoc_path,
+            "--lang",
+            "en",
+            "--out",
+            out,
+            "--k",
+            "5",
+            "--definitions",
+            "study",
+            "--no-profile",
+            "--bootstrap",
+            "10",
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert printed.startswith("study definitions: 3 cues scored") and "2 kept, 1 dropped (fewer than 3 words)" in printed
+    assert (
+        printed.startswith("study definitions: 3 cues scored") and "2 kept, 1 dropped (fewer than 3 words)" in printed
+    )
     scores = json.loads(out.read_text(encoding="utf-8"))
     assert scores["schema_version"] == 2
     assert scores["study"]["precision_at_k"]["5"]["mean"] == pytest.approx((3 / 5 + 2 / 5) / 2)
@@ -500,7 +703,11 @@ def test_cli_uses_the_finished_flag_of_the_rules_generations(tmp_path):
 @pytest.mark.parametrize(
     ("content", "name", "message"),
     [
-        ("cue,text\ndog,puppy\n", "g.csv", r"g.csv: generations need a 'cue' column and a 'raw' or 'parsed' column \(found: cue, text\)"),
+        (
+            "cue,text\ndog,puppy\n",
+            "g.csv",
+            r"g.csv: generations need a 'cue' column and a 'raw' or 'parsed' column \(found: cue, text\)",
+        ),
         ("cue,raw\ndog,puppy\nDog,bark\n", "g.csv", "g.csv: cue 'dog' appears more than once"),
         ("cue,raw\n,puppy\n", "g.csv", r"g.csv: 1 row\(s\) have an empty cue"),
         ("whatever", "g.xlsx", "g.xlsx: unknown file type"),
@@ -536,6 +743,11 @@ def test_cli_through_the_lexalign_command(tmp_path, en_inputs, capsys):
 
 def test_rule_contract_in_snakemake_files():
     rule = (REPO / "workflow" / "rules" / "lexical.smk").read_text(encoding="utf-8")
-    for needle in ('"results/lexical/{model}/{lang}/{method}/scores.json"', "adapter=adapter_input", '"results/templates/{lang}/eval.parquet"',
-                   '"results/ingest/{lang}/associations.parquet"', 'log_path("lexical", "model", "lang", "method")'):
+    for needle in (
+        '"results/lexical/{model}/{lang}/{method}/scores.json"',
+        "adapter=adapter_input",
+        '"results/templates/{lang}/eval.parquet"',
+        '"results/ingest/{lang}/associations.parquet"',
+        'log_path("lexical", "model", "lang", "method")',
+    ):
         assert needle in rule

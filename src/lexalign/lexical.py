@@ -37,9 +37,22 @@ from lexalign.io import atomic_path, read_parquet_table, write_json
 from lexalign.parse import parse_associations
 
 __all__ = [
-    "DEFINITIONS", "GENERATIONS_SCHEMA", "Generation", "MIN_OVERLAP", "SCHEMA_VERSION", "STUDY_MIN_WORDS",
-    "evaluate", "format_scores", "generate", "mean_precision_at_k", "parse_associations", "precision_at_k",
-    "prompt_token_ids", "rank_agreement", "rank_agreement_over_cues", "score_table",
+    "DEFINITIONS",
+    "GENERATIONS_SCHEMA",
+    "Generation",
+    "MIN_OVERLAP",
+    "SCHEMA_VERSION",
+    "STUDY_MIN_WORDS",
+    "evaluate",
+    "format_scores",
+    "generate",
+    "mean_precision_at_k",
+    "parse_associations",
+    "precision_at_k",
+    "prompt_token_ids",
+    "rank_agreement",
+    "rank_agreement_over_cues",
+    "score_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,12 +130,16 @@ def study_rank_pairs(predicted: Sequence[str], human_counts: Mapping[str, float]
     Gold ranks are 1-based over every human response (count descending, ties by word); generated
     ranks are 1-based positions in the deduplicated list."""
     gold = {word: rank for rank, (word, _) in enumerate(sorted(human_counts.items(), key=lambda x: (-x[1], x[0])), 1)}
-    pairs = [(gold[word], rank) for rank, word in enumerate(dict.fromkeys(w for w in predicted if w), 1) if word in gold]
+    pairs = [
+        (gold[word], rank) for rank, word in enumerate(dict.fromkeys(w for w in predicted if w), 1) if word in gold
+    ]
     return pairs if len(pairs) >= MIN_OVERLAP else []
 
 
 def rank_agreement_over_cues(
-    predicted: Mapping[str, Sequence[str]], human_counts: Mapping[str, Mapping[str, float]], definition: str = "corrected"
+    predicted: Mapping[str, Sequence[str]],
+    human_counts: Mapping[str, Mapping[str, float]],
+    definition: str = "corrected",
 ) -> float | None:
     """Rank agreement over cues: ``corrected`` = per-cue rho averaged; ``study`` = one pooled rho
     over the cues with at least :data:`STUDY_MIN_WORDS` words."""
@@ -133,7 +150,12 @@ def rank_agreement_over_cues(
     if definition == "corrected":
         values = [rho for cue in cues if (rho := rank_agreement(predicted[cue], human_counts[cue])) is not None]
         return sum(values) / len(values) if values else None
-    pairs = [p for cue in cues if len(predicted[cue]) >= STUDY_MIN_WORDS for p in study_rank_pairs(predicted[cue], human_counts[cue])]
+    pairs = [
+        p
+        for cue in cues
+        if len(predicted[cue]) >= STUDY_MIN_WORDS
+        for p in study_rank_pairs(predicted[cue], human_counts[cue])
+    ]
     if len(pairs) < 2:
         return None
     rho = spearmanr([g for g, _ in pairs], [r for _, r in pairs]).statistic
@@ -173,7 +195,9 @@ def score_table(
         pl.col("parsed").cast(pl.List(pl.String)).list.drop_nulls().list.unique(maintain_order=True),
     )
     human = human.select(pl.col("cue"), pl.col("response").alias("word"), pl.col("count").cast(pl.Int64))
-    human = human.join(gens.select("cue"), on="cue", how="semi").sort(["cue", "count", "word"], descending=[False, True, False])
+    human = human.join(gens.select("cue"), on="cue", how="semi").sort(
+        ["cue", "count", "word"], descending=[False, True, False]
+    )
     human = human.with_columns(pl.int_range(1, pl.len() + 1).over("cue").alias("gold_rank"))
     normed = gens.join(human.select("cue").unique(), on="cue", how="semi")
     without_norms = gens.join(normed.select("cue"), on="cue", how="anti")["cue"].to_list()
@@ -226,8 +250,13 @@ def score_table(
         "n_cues_dropped": per_cue.height - kept.height,
         "precision_at_k": {str(k): summary_of(kept[pk_column(k)].to_list()) for k in ks},
         "spearman": {
-            "mean": rho, "ci": None, "confidence": confidence, "n": pooled_cues.len(), "form": "pooled",
-            "n_pairs": pairs.height, "p_value": p_value,
+            "mean": rho,
+            "ci": None,
+            "confidence": confidence,
+            "n": pooled_cues.len(),
+            "form": "pooled",
+            "n_pairs": pairs.height,
+            "p_value": p_value,
         },
         "notes": list(STUDY_NOTES),
     }
@@ -322,7 +351,9 @@ def evaluate(
 
     answers = generate(model_dir, table["prompt"].to_list(), settings, adapter_dir=adapter_dir, dtype=dtype, seed=seed)
     parsed = [
-        parse_associations(answer.raw, prompt_language, cue=cue, truncated=not answer.finished, echo=message_texts(prompt))
+        parse_associations(
+            answer.raw, prompt_language, cue=cue, truncated=not answer.finished, echo=message_texts(prompt)
+        )
         for cue, answer, prompt in zip(table["cue"].to_list(), answers, table["prompt"].to_list())
     ]
     generations = pl.DataFrame(
@@ -338,10 +369,17 @@ def evaluate(
     )
     per_cue, summary = score_table(generations, human, settings["k"], settings["bootstrap_samples"], seed)
     if summary["n_unparsable"]:
-        log.warning("%d of %d generations gave no parsable word; they score zero", summary["n_unparsable"], summary["n_cues"])
+        log.warning(
+            "%d of %d generations gave no parsable word; they score zero", summary["n_unparsable"], summary["n_cues"]
+        )
     psycho, psycho_per_cue = profile(
-        generations.select("cue", "parsed"), human, prompt_language, settings["psycholinguistic"],
-        n_words=settings["profile_words"], bootstrap_samples=settings["bootstrap_samples"], seed=seed,
+        generations.select("cue", "parsed"),
+        human,
+        prompt_language,
+        settings["psycholinguistic"],
+        n_words=settings["profile_words"],
+        bootstrap_samples=settings["bootstrap_samples"],
+        seed=seed,
     )
     per_cue = per_cue.join(psycho_per_cue, on="cue", how="left")
     decoding = {key: settings[key] for key in (*DECODING_KEYS, "max_test_cues")}
@@ -352,7 +390,8 @@ def evaluate(
         "prompt_language": prompt_language,
         "prompt_column": column,
         "adapter": str(adapter_dir) if adapter_dir else None,
-        "generation": decoding | {
+        "generation": decoding
+        | {
             "seed": seed,
             "stop_token_ids": list(read_manifest(model_dir).get("stop_token_ids", [])),
             "n_hit_token_cap": int((~generations["finished"]).sum()),
@@ -379,7 +418,9 @@ def notes_for(summary: Mapping, psycho: Mapping, generations: pl.DataFrame) -> l
     """The one-line notes of a scores file."""
     notes = []
     if summary["n_unparsable"]:
-        notes.append(f"{summary['n_unparsable']} of {summary['n_cues']} generations gave no parsable word and score zero")
+        notes.append(
+            f"{summary['n_unparsable']} of {summary['n_cues']} generations gave no parsable word and score zero"
+        )
     if summary["n_cues_without_norms"]:
         notes.append(f"{summary['n_cues_without_norms']} cues have no human responses in the norms and are not scored")
     capped = int((~generations["finished"]).sum()) if "finished" in generations.columns else 0
@@ -404,7 +445,9 @@ def format_scores(scores: Mapping, definition: str = "corrected") -> str:
             rows.append((measure, "skipped", "", ""))
             continue
         for side in ("model", "human"):
-            rows.append((f"{measure} ({side})", _fmt(result[side]["mean"]), _fmt_ci(result[side]["ci"]), str(result[side]["n"])))
+            rows.append(
+                (f"{measure} ({side})", _fmt(result[side]["mean"]), _fmt_ci(result[side]["ci"]), str(result[side]["n"]))
+            )
         test = result["wilcoxon"] if definition == "corrected" else result["study"]["wilcoxon"]
         if test.get("p_value") is not None:
             rows.append((f"{measure} Wilcoxon p", _fmt(test["p_value"]), "", str(test["n_pairs"])))

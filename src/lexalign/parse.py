@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 from lexalign.text import normalise_text
 
-
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _HAS_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
@@ -57,18 +56,43 @@ _PAREN = re.compile(r"\s*[(【〔][^()【】〔〕]*[)】〕]")
 _OPEN_PAREN = re.compile(r"\s*[(【〔][^)】〕]*$")  # a gloss cut off by a separator or the token cap
 _QUOTES = "\"'“”‘’«»「」『』《》〈〉`"
 _TRAILING_ETC = re.compile(
-    r"(?:(?:^|[\s,])(?:etc\.?|and so on|and so forth|and (?:many )?more|and (?:many )?others|among others|and the like)|等等)$", re.I
+    r"(?:(?:^|[\s,])(?:etc\.?|and so on|and so forth|and (?:many )?more|and (?:many )?others|among others|and the "
+    r"like)|等等)$",
+    re.I,
 )
-_STOPWORDS = {"the", "a", "an", "of", "is", "are", "was", "to", "i", "me", "my", "you", "it", "this", "that", "with", "for", "makes", "think", "word"}
+_STOPWORDS = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "is",
+    "are",
+    "was",
+    "to",
+    "i",
+    "me",
+    "my",
+    "you",
+    "it",
+    "this",
+    "that",
+    "with",
+    "for",
+    "makes",
+    "think",
+    "word",
+}
 _LEADING_CONJ = re.compile(r"^(?:and|or|also|plus)\s+", re.I)
 
 # The start of a line (or of the text before a colon) that is chat, not words.
 _CHATTER = re.compile(
     r"(?:sure|certainly|of course|absolutely|okay|ok|alright|great(?=!| question)|happy to|i'?d be happy|here'?s"
-    r"|here (?:is|are)|below (?:is|are)|the following|following (?:is|are)|as requested|these (?:are|words|associations)"
+    r"|here (?:is|are)|below (?:is|are)|the following|following (?:is|are)|as requested|these "
+    r"(?:are|words|associations)"
     r"|this (?:is|list)|i (?:hope|have|would|will|can|am|tried|included|think)|i'(?:ve|d|ll|m)|let me|feel free"
     r"|hope (?:this|that|these)|please (?:note|let)|note|notes|nb|keep in mind|in (?:summary|conclusion)|as an ai"
-    r"|some (?:words|associations|common|of the)|(?:words|terms) (?:that|associated|related)|(?:associated|related) (?:words|terms)"
+    r"|some (?:words|associations|common|of the)|(?:words|terms) (?:that|associated|related)|(?:associated|related) "
+    r"(?:words|terms)"
     r"|word associations?|associations? (?:for|with|of)|when i (?:read|see|hear|think))(?![\w'])"
     r"|好的|好吧|当然|没问题|可以的|以下|下面(?:是|列出)|这是|这些(?:词|是)|以上|希望|注意|请|备注|说明|总结|总之"
     r"|与.{1,12}(?:相关|有关)|关于|看到|联想(?:到的)?词",
@@ -76,16 +100,67 @@ _CHATTER = re.compile(
 )
 # Labels that introduce the list or echo the task ("Cue: dog", "Associations: ...", "联想词：").
 _LABEL_WORDS = {
-    "cue", "word", "words", "target", "target word", "stimulus", "prompt", "input", "output", "answer", "answers",
-    "response", "responses", "association", "associations", "associated words", "related words", "list", "result",
-    "results", "final answer", "my answer", "my associations", "assistant", "model",
-    "词", "词语", "提示词", "线索词", "目标词", "刺激词", "联想", "联想词", "联想词语", "回答", "答案", "答", "结果", "列表", "输出",
+    "cue",
+    "word",
+    "words",
+    "target",
+    "target word",
+    "stimulus",
+    "prompt",
+    "input",
+    "output",
+    "answer",
+    "answers",
+    "response",
+    "responses",
+    "association",
+    "associations",
+    "associated words",
+    "related words",
+    "list",
+    "result",
+    "results",
+    "final answer",
+    "my answer",
+    "my associations",
+    "assistant",
+    "model",
+    "词",
+    "词语",
+    "提示词",
+    "线索词",
+    "目标词",
+    "刺激词",
+    "联想",
+    "联想词",
+    "联想词语",
+    "回答",
+    "答案",
+    "答",
+    "结果",
+    "列表",
+    "输出",
 }
 _NOTE_WORDS = {"note", "notes", "nb", "ps", "p.s", "remark", "disclaimer", "注", "注意", "备注", "说明", "提示"}
-_FILLER = {"etc", "etc.", "and so on", "and more", "and many more", "many more", "others", "more", "等", "等等", "其他", "其它"}
+_FILLER = {
+    "etc",
+    "etc.",
+    "and so on",
+    "and more",
+    "and many more",
+    "many more",
+    "others",
+    "more",
+    "等",
+    "等等",
+    "其他",
+    "其它",
+}
 _MAX_WORDS = 5  # longer "items" are sentences, not associations
 # Chinese explanation fragments ("通常用于娱乐", "一种水果"): words that explain, not associate.
-_ZH_EXPLANATION = re.compile("用于|用来|通常|一般|经常|常常|可以|一种|指的?是|表示|意味着?|比如|例如|因为|所以|的时候|是一")
+_ZH_EXPLANATION = re.compile(
+    "用于|用来|通常|一般|经常|常常|可以|一种|指的?是|表示|意味着?|比如|例如|因为|所以|的时候|是一"
+)
 _ZH_EXPLANATION_MIN_CHARS = 4
 # "window（窗户）" in Chinese output: the Chinese gloss is the answer (and "窗户 (window)" in English).
 _LATIN_WITH_CJK_GLOSS = re.compile(f"(?<![A-Za-z])[A-Za-z][A-Za-z'\\- ]{{0,40}}?\\s*\\(\\s*([{_CJK}]+)\\s*\\)")
@@ -206,7 +281,9 @@ def _introduces_list(head: str, cue: str | None) -> bool:
     label = _norm_label(head)
     if label in _LABEL_WORDS or _CHATTER.match(label) or (cue is not None and label == cue):
         return True
-    if cue is not None and re.search(f"[{re.escape(_QUOTES)}]\\s*{re.escape(cue)}\\s*[{re.escape(_QUOTES)}]", head.lower()):
+    if cue is not None and re.search(
+        f"[{re.escape(_QUOTES)}]\\s*{re.escape(cue)}\\s*[{re.escape(_QUOTES)}]", head.lower()
+    ):
         return True
     return not _is_short(head)
 
@@ -255,13 +332,15 @@ def _strip_symbols(text: str) -> str:
     start, end = 0, len(text)
     while start < end and (unicodedata.category(text[start]).startswith(("S", "C")) or text[start] in "\u200d\ufe0f "):
         start += 1
-    while end > start and (unicodedata.category(text[end - 1]).startswith(("S", "C")) or text[end - 1] in "\u200d\ufe0f "):
+    while end > start and (
+        unicodedata.category(text[end - 1]).startswith(("S", "C")) or text[end - 1] in "\u200d\ufe0f "
+    ):
         end -= 1
     return text[start:end]
 
 
 def _drop_parentheses(text: str, unclosed: bool = False) -> str:
-    """"pizza（比萨）" -> "pizza" (NFKC already made the brackets ASCII); "(dog)" alone keeps "dog".
+    """ "pizza（比萨）" -> "pizza" (NFKC already made the brackets ASCII); "(dog)" alone keeps "dog".
     ``unclosed`` also drops a gloss whose closing bracket was lost ("bark (young dog")."""
     without = _PAREN.sub("", text)
     without = (_OPEN_PAREN.sub("", without) if unclosed else without).strip()
@@ -269,7 +348,7 @@ def _drop_parentheses(text: str, unclosed: bool = False) -> str:
 
 
 def _drop_gloss(item: str, lang_cjk: bool) -> str:
-    """"冰淇淋 ice cream" (zh) -> "冰淇淋"; "ice cream / 冰淇淋" (en) -> "ice cream": keep the prompt
+    """ "冰淇淋 ice cream" (zh) -> "冰淇淋"; "ice cream / 冰淇淋" (en) -> "ice cream": keep the prompt
     language's script where an item pairs a word with its translation in another script."""
     parts = [p.strip() for p in re.split(r"\s*/\s*|\s+", item) if p.strip()]
     if len(parts) < 2:
@@ -317,7 +396,7 @@ def _acceptable(word: str, cue: str | None, cjk: bool) -> bool:
 
 
 def _strip_cue_echo(line: str, cue: str | None) -> str:
-    """"Dog - puppy, bark", "Dog. Puppy, ...", "狗——猫，骨头": the cue echoed ahead of the list."""
+    """ "Dog - puppy, bark", "Dog. Puppy, ...", "狗——猫，骨头": the cue echoed ahead of the list."""
     if not cue:
         return line
     quotes = re.escape(_QUOTES)
@@ -389,7 +468,11 @@ def parse_associations(
         # "puppy bark leash bone fetch": a list separated by spaces only.
         single = candidates[0].strip()
         tokens = single.split()
-        if not re.search(r"[.!?]$", single) and not _CHATTER.match(single.lower()) and not _STOPWORDS & {t.lower() for t in tokens}:
+        if (
+            not re.search(r"[.!?]$", single)
+            and not _CHATTER.match(single.lower())
+            and not _STOPWORDS & {t.lower() for t in tokens}
+        ):
             candidates = tokens
     words: list[str] = []
     seen: set[str] = set()
@@ -399,4 +482,3 @@ def parse_associations(
             seen.add(word)
             words.append(word)
     return _drop_foreign_lead(words, cjk)
-

@@ -60,7 +60,11 @@ BUILTIN: dict[str, dict] = {
     },
 }
 # What an English prompt language uses when config names nothing for a measure.
-ENGLISH_DEFAULTS = {"concreteness": {"builtin": "brysbaert2014"}, "valence": {"builtin": "warriner2013"}, "arousal": {"builtin": "warriner2013"}}
+ENGLISH_DEFAULTS = {
+    "concreteness": {"builtin": "brysbaert2014"},
+    "valence": {"builtin": "warriner2013"},
+    "arousal": {"builtin": "warriner2013"},
+}
 DEFINITIONS = ("corrected", "study")
 #: Fewest model/human pairs a Wilcoxon test runs on, per definition.
 MIN_PAIRS = {"corrected": 2, "study": 10}
@@ -134,7 +138,11 @@ def load_norm(measure: str, spec: Mapping | None, prompt_language: str) -> tuple
     if spec is None:
         if prompt_language == "en":
             return None, f"{measure} skipped: switched off in {where}"
-        return None, f"{measure} skipped: no {prompt_language!r} norms configured (set {where}: path, word_column, rating_column, scale)"
+        return (
+            None,
+            f"{measure} skipped: no {prompt_language!r} norms configured (set {where}: path, word_column, "
+            f"rating_column, scale)",
+        )
     if "builtin" in spec:
         source = BUILTIN[spec["builtin"]]
         if measure not in source["rating_columns"]:
@@ -147,15 +155,21 @@ def load_norm(measure: str, spec: Mapping | None, prompt_language: str) -> tuple
     else:
         raw = _read_user_norms(measure, spec, where)
         scale = tuple(spec["scale"])
-        description = f"{spec['path']} ({spec['rating_column']}, scale {scale[0]:g}-{scale[1]:g}{', inverted' if spec.get('invert') else ''})"
+        inverted = ", inverted" if spec.get("invert") else ""
+        description = f"{spec['path']} ({spec['rating_column']}, scale {scale[0]:g}-{scale[1]:g}{inverted})"
     ratings = raw.with_columns(pl.col(measure).str.strip_chars().cast(pl.Float64, strict=False))
-    ratings = ratings.filter(pl.col(measure).is_not_null() & pl.col(measure).is_not_nan() & pl.col("word").is_not_null())
+    ratings = ratings.filter(
+        pl.col(measure).is_not_null() & pl.col(measure).is_not_nan() & pl.col("word").is_not_null()
+    )
     low, high = float(scale[0]), float(scale[1])
     if not high > low:
         raise LexalignError(f"{where}.scale: expected [low, high] with high > low, got {list(scale)}")
     outside = ratings.filter((pl.col(measure) < low) | (pl.col(measure) > high))
     if outside.height:
-        raise LexalignError(f"{where}.scale: {outside.height} ratings lie outside [{low:g}, {high:g}] (e.g. {outside[measure][0]:g} for {outside['word'][0]!r})")
+        raise LexalignError(
+            f"{where}.scale: {outside.height} ratings lie outside [{low:g}, {high:g}] (e.g. {outside[measure][0]:g} "
+            f"for {outside['word'][0]!r})"
+        )
     if ratings.height == 0:
         raise LexalignError(f"{where}: no numeric ratings found")
     target_low, target_high = MEASURES[measure]
@@ -203,9 +217,15 @@ def profile(
     if all(spec is None for spec in specs.values()) and prompt_language != "en":
         note = (
             f"psycholinguistic profile skipped: no norms configured for prompt language {prompt_language!r} "
-            f"(set lexical.psycholinguistic.{prompt_language}.<concreteness|valence|arousal>: path, word_column, rating_column, scale)"
+            f"(set lexical.psycholinguistic.{prompt_language}.<concreteness|valence|arousal>: path, word_column, "
+            f"rating_column, scale)"
         )
-        return {**summary, "skipped": note, "measures": {m: {"skipped": note} for m in MEASURES}, "notes": [note]}, per_cue
+        return {
+            **summary,
+            "skipped": note,
+            "measures": {m: {"skipped": note} for m in MEASURES},
+            "notes": [note],
+        }, per_cue
     for measure, spec in specs.items():
         norms, description = load_norm(measure, spec, prompt_language)
         if norms is None:

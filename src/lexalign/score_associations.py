@@ -119,19 +119,21 @@ def _json_records(path: Path, lines: bool) -> pl.DataFrame:
             raise LexalignError(f"{path}: cannot read as json (line {exc.lineno}: {exc.msg})") from None
         if isinstance(records, dict):
             raise LexalignError(
-                f"{path}: JSON must be a list of records like [{{\"cue\": ..., \"raw\": ...}}, ...], "
+                f'{path}: JSON must be a list of records like [{{"cue": ..., "raw": ...}}, ...], '
                 "not a mapping of columns; write one object per generation"
             )
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise LexalignError(f"{path}: expected one JSON object per generation, e.g. {{\"cue\": ..., \"raw\": ...}}")
+        raise LexalignError(f'{path}: expected one JSON object per generation, e.g. {{"cue": ..., "raw": ...}}')
     for number, record in enumerate(records, 1):
         for key in ("cue", "raw"):
             value = record.get(key)
             if value is not None and not isinstance(value, str):
                 raise LexalignError(f"{path}: record {number}: {key!r} must be a string, got {type(value).__name__}")
         parsed = record.get("parsed")
-        if parsed is not None and not isinstance(parsed, str) and not (
-            isinstance(parsed, list) and all(isinstance(w, str) or w is None for w in parsed)
+        if (
+            parsed is not None
+            and not isinstance(parsed, str)
+            and not (isinstance(parsed, list) and all(isinstance(w, str) or w is None for w in parsed))
         ):
             raise LexalignError(f"{path}: record {number}: 'parsed' must be a list of strings or a string")
     if not records:
@@ -147,7 +149,9 @@ def _json_records(path: Path, lines: bool) -> pl.DataFrame:
 def _read_table(path: Path) -> pl.DataFrame:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise LexalignError(f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .jsonl, .json or .parquet")
+        raise LexalignError(
+            f"{path}: unknown file type {suffix or '(none)'}; use .csv, .tsv, .jsonl, .json or .parquet"
+        )
     if path.is_dir():
         raise LexalignError(f"{path}: is a directory, not a generations file")
     try:
@@ -176,7 +180,9 @@ def read_norms(path: str | os.PathLike) -> pl.DataFrame:
         table = read_parquet_table(path, ("cue", "response", "count"), "an ingested associations table")
         return (
             table.select(
-                normalise_expr("cue").alias("cue"), normalise_expr("response").alias("response"), pl.col("count").cast(pl.Int64)
+                normalise_expr("cue").alias("cue"),
+                normalise_expr("response").alias("response"),
+                pl.col("count").cast(pl.Int64),
             )
             .filter((pl.col("response") != "") & (pl.col("response") != pl.col("cue")))
             .group_by("cue", "response")
@@ -200,26 +206,54 @@ def main(argv: list[str] | None = None) -> int:
         "bootstrap CIs over cues, and the psycholinguistic profile where norms are available. The JSON holds "
         "lexalign's corrected definitions and, in its 'study' block, the study's.",
     )
-    parser.add_argument("--generations", required=True, metavar="FILE",
-                        help="CSV/TSV/JSONL/JSON/Parquet with a 'cue' column and a 'raw' (model text) or 'parsed' "
-                        "(word list) column")
-    parser.add_argument("--norms", required=True, metavar="FILE",
-                        help="ingested associations.parquet, a SWOW pooled strength file (cue, response, R123, N, "
-                        "R123.Strength), or a raw SWOW participant file (all participants: no culture filter)")
+    parser.add_argument(
+        "--generations",
+        required=True,
+        metavar="FILE",
+        help="CSV/TSV/JSONL/JSON/Parquet with a 'cue' column and a 'raw' (model text) or 'parsed' (word list) column",
+    )
+    parser.add_argument(
+        "--norms",
+        required=True,
+        metavar="FILE",
+        help="ingested associations.parquet, a SWOW pooled strength file (cue, response, R123, N, "
+        "R123.Strength), or a raw SWOW participant file (all participants: no culture filter)",
+    )
     parser.add_argument("--lang", required=True, help="prompt language of the generations (en, zh)")
     parser.add_argument("--out", metavar="FILE", help="JSON to write (default: <generations>.scores.json)")
-    parser.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_K), metavar="K",
-                        help="P@k cut-offs (default: 5 10 20 30 40 50)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the CIs (default 1000)")
+    parser.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_K),
+        metavar="K",
+        help="P@k cut-offs (default: 5 10 20 30 40 50)",
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the CIs (default 1000)"
+    )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--definitions", choices=lexical.DEFINITIONS, default="corrected",
-                        help="which definitions to print: corrected (lexalign's) or study (the study's code, "
-                        "to regenerate its tier-1 table); the JSON always holds both")
-    parser.add_argument("--profile-words", type=int, default=10, metavar="N",
-                        help="first model words and human top words per cue in the profile (default 10)")
+    parser.add_argument(
+        "--definitions",
+        choices=lexical.DEFINITIONS,
+        default="corrected",
+        help="which definitions to print: corrected (lexalign's) or study (the study's code, "
+        "to regenerate its tier-1 table); the JSON always holds both",
+    )
+    parser.add_argument(
+        "--profile-words",
+        type=int,
+        default=10,
+        metavar="N",
+        help="first model words and human top words per cue in the profile (default 10)",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the psycholinguistic profile")
     args = parser.parse_args(argv)
-    for flag, value, low in (("--bootstrap", args.bootstrap, 0), ("--seed", args.seed, 0), ("--profile-words", args.profile_words, 1)):
+    for flag, value, low in (
+        ("--bootstrap", args.bootstrap, 0),
+        ("--seed", args.seed, 0),
+        ("--profile-words", args.profile_words, 1),
+    ):
         if value < low:
             raise LexalignError(f"{flag}: must be {low} or more, got {value}")
     if args.seed >= 2**32:
@@ -237,15 +271,27 @@ def main(argv: list[str] | None = None) -> int:
     generations = read_generations(generations_path, args.lang)
     human = read_norms(norms_path).join(generations.select("cue"), on="cue", how="semi")
     if human.height == 0:
-        raise LexalignError(f"{norms_path}: none of the {generations.height} cues in {generations_path} has responses in these norms")
+        raise LexalignError(
+            f"{norms_path}: none of the {generations.height} cues in {generations_path} has responses in these norms"
+        )
     per_cue, summary = lexical.score_table(generations, human, args.k, args.bootstrap, args.seed)
     scores = {
-        "schema_version": lexical.SCHEMA_VERSION, "generations": str(generations_path), "norms": str(norms_path),
-        "prompt_language": args.lang, **summary,
+        "schema_version": lexical.SCHEMA_VERSION,
+        "generations": str(generations_path),
+        "norms": str(norms_path),
+        "prompt_language": args.lang,
+        **summary,
     }
     if not args.no_profile:
-        psycho, _ = profile(generations, human, args.lang, {}, n_words=args.profile_words,
-                            bootstrap_samples=args.bootstrap, seed=args.seed)
+        psycho, _ = profile(
+            generations,
+            human,
+            args.lang,
+            {},
+            n_words=args.profile_words,
+            bootstrap_samples=args.bootstrap,
+            seed=args.seed,
+        )
         scores["psycholinguistic"] = psycho
     scores["notes"] = lexical.notes_for(summary, scores.get("psycholinguistic", {}), generations)
     scores["per_cue"] = [
