@@ -18,7 +18,7 @@ from lexalign.wvs import WvsJob, WvsSettings, evaluate, select_items
 from lexalign.wvs_catalog import load_catalog
 from lexalign.wvs_humans import build_humans
 from lexalign.wvs_metrics import item_metrics, tension_distance
-from lexalign.wvs_prompts import AssociationContext, build_prompt, option_numbers, render
+from lexalign.wvs_prompts import AssociationContext, build_prompt, label_answers, option_numbers, render
 from lexalign.wvs_scoring import parse_answer, score_options
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,6 +220,25 @@ def test_scores_do_not_depend_on_batching(loaded):
         assert a["logprobs"] == pytest.approx(c["logprobs"], abs=2e-4)
 
 
+def test_label_text_scoring(loaded):
+    tok = loaded.tokenizer
+    item = ITEMS["Q1"]
+    messages = build_prompt(item, EN, "en", "United States", "interviewer", instruction="wvs_instruction_label")[0]
+    assert messages[-1]["content"].endswith("\nAnswer with the text of one option only.")
+    prompt = render(tok, messages)
+    labels = label_answers(item, "en")
+    assert labels == ["Very important", "Rather important", "Not very important", "Not at all important"]
+    result = score_options(loaded.model, tok, [prompt], [labels], batch_size=2)[0]
+    expected = np.asarray(_manual_scores(loaded, prompt, labels))  # label texts: no digit termination
+    assert result["logprobs"] == pytest.approx(expected, abs=2e-4)
+    chars = np.asarray([len(label) for label in labels], dtype=float)
+    per_char = np.exp(expected / chars - np.max(expected / chars))
+    assert result["probs_norm"] == pytest.approx(per_char / per_char.sum(), abs=1e-4)  # acc_norm: per character
+    assert result["probs_norm"] != pytest.approx(result["probs"], abs=1e-3)
+    # a scale labelled only at its ends: the middle positions are scored by their numbers
+    assert label_answers(ITEMS["Q182"], "en")[:3] == ["Never justifiable", "2", "3"]
+
+
 def test_parse_answer():
     labels = ["Never", "", "", "", "", "", "", "", "", "Always"]
     assert parse_answer("3", labels) == 2
@@ -294,6 +313,23 @@ def test_evaluate_logits(wvs_model, humans, tmp_path):
     assert written["results"]["other_country"]["china"]["overall"]["emd"] == pytest.approx(0.0, abs=1e-9)
     top = answers.sort("human_tension", descending=True).head(5)["item_id"].to_list()
     assert sorted(top) == sorted(answers.filter(pl.col("high_tension"))["item_id"].to_list())
+
+
+def test_evaluate_label_text_scores(wvs_model, humans, tmp_path):
+    _, written, answers = run(wvs_model, humans, tmp_path, settings={"max_items": 6, "score_labels": True})
+    label = written["label_text"]
+    for row in answers.iter_rows(named=True):
+        assert len(row["label_probs"]) == len(row["label_probs_norm"]) == len(row["probs"]) == row["n_options"]
+        assert sum(row["label_probs"]) == pytest.approx(1.0) and row["label_probs"] != pytest.approx(row["probs"])
+    acc = [float(np.argmax(p) == np.argmax(h)) for p, h in answers.select("label_probs", "human_us").iter_rows()]
+    acc_norm = [
+        float(np.argmax(p) == np.argmax(h)) for p, h in answers.select("label_probs_norm", "human_us").iter_rows()
+    ]
+    assert label["results"]["us"]["overall"]["acc"] == pytest.approx(np.mean(acc))
+    assert label["length_normalised"]["us"]["overall"]["acc"] == pytest.approx(np.mean(acc_norm))
+    assert answers["prompt"][0].endswith("Answer with the option number only.<end_of_turn>\n<start_of_turn>model\n")
+    _, off, plain = run(wvs_model, humans, tmp_path, settings={"max_items": 3})
+    assert off["label_text"] is None and plain["label_probs"].null_count() == 3
 
 
 def test_study_block(wvs_model, humans, tmp_path):

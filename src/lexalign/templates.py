@@ -36,6 +36,7 @@ TEMPLATE_KEYS = (
     "wvs_persona",
     "wvs_options",
     "wvs_instruction",
+    "wvs_instruction_label",
     "wvs_associations",
     "wvs_association_colon",
     "wvs_countries",

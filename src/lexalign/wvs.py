@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,13 +38,15 @@ from lexalign.wvs_compare import (
 )
 from lexalign.wvs_humans import read_humans
 from lexalign.wvs_metrics import DEFINITIONS, definitions
-from lexalign.wvs_prompts import AssociationContext, build_prompt, item_text, option_numbers, render
+from lexalign.wvs_prompts import AssociationContext, build_prompt, item_text, label_answers, option_numbers, render
 from lexalign.wvs_scoring import parse_answer, score_options
 from lexalign.wvs_sources import COUNTRIES, COUNTRY_KEYS
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
+#: The prompt's last line per answer form: option numbers (every mode) or label texts (``score_labels``).
+INSTRUCTIONS = {"number": "wvs_instruction", "label": "wvs_instruction_label"}
 FRAMINGS = ("interviewer", "neutral", "persona", "observer")
 MODES = ("logits", "generate")
 
@@ -62,6 +64,7 @@ class WvsSettings:
     max_new_tokens: int
     assoc_top_k: int
     assoc_max_cues: int
+    score_labels: bool
 
     def __post_init__(self):
         if self.framing not in FRAMINGS:
@@ -152,6 +155,9 @@ ANSWERS_SCHEMA = {
     "probs": pl.List(pl.Float64),
     "probs_norm": pl.List(pl.Float64),
     "valid_mass": pl.Float64,
+    "label_logprobs": pl.List(pl.Float64),
+    "label_probs": pl.List(pl.Float64),
+    "label_probs_norm": pl.List(pl.Float64),
     "answer_position": pl.Int64,
     "answer_code": pl.Int64,
     "human_us": pl.List(pl.Float64),
@@ -188,6 +194,7 @@ def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, lang
             "probs": probs,
             "probs_norm": scored[i]["probs_norm"],
             "valid_mass": scored[i]["valid_mass"],
+            **{f"label_{key}": scored[i].get(f"label_{key}") for key in ("logprobs", "probs", "probs_norm")},
             "answer_position": None if choice is None else choice + 1,
             "answer_code": None if choice is None else item["codes"][choice],
             "human_us": item["us"],
@@ -210,39 +217,49 @@ def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, lang
 
 
 def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, templates: Mapping):
-    """Chat messages per item, the association cues shown, how many items fell back to English, the context."""
+    """Chat messages per item (as :data:`INSTRUCTIONS` ask), the association cues shown, how many items fell
+    back to English, and the association context."""
     system = templates["persona"] if method.context == "persona" else None
     assoc = None
     if method.context == "associations":
         assoc = AssociationContext.from_parquet(
             job.associations_path, job.prompt_language, settings.assoc_top_k, settings.assoc_max_cues, templates
         )
-    conversations, cues, fallbacks = [], [], 0
+    forms = ("number", "label") if settings.score_labels and settings.mode == "logits" else ("number",)
+    conversations: dict[str, list] = {form: [] for form in forms}
+    cues, fallbacks = [], 0
     for item in items:
         question = item_text(item, job.prompt_language)[0]
         item_cues = assoc.cues_for([item.get(f"subject_{job.prompt_language}"), question]) if assoc else []
         block = assoc.block(item_cues) if assoc else None
-        messages, fell_back = build_prompt(
-            item, templates, job.prompt_language, job.country, settings.framing, system, block
-        )
+        for form in forms:
+            messages, fell_back = build_prompt(
+                item, templates, job.prompt_language, job.country, settings.framing, system, block, INSTRUCTIONS[form]
+            )
+            conversations[form].append(messages)
         fallbacks += fell_back
-        conversations.append(messages)
         cues.append(item_cues)
     return conversations, cues, fallbacks, assoc
 
 
-def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations, prompt_texts):
+def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Mapping[str, list], prompt_texts):
     """Per item {logprobs, probs, probs_norm, valid_mass} (probs None when unanswered) and the raw answer text."""
     if settings.mode == "logits":
         answers = [option_numbers(item["n_options"]) for item in items]
         scored = score_options(loaded.model, loaded.tokenizer, prompt_texts, answers, settings.batch_size)
+        if settings.score_labels:
+            label_prompts = [render(loaded.tokenizer, messages) for messages in conversations["label"]]
+            labels = [label_answers(item, job.prompt_language) for item in items]
+            by_label = score_options(loaded.model, loaded.tokenizer, label_prompts, labels, settings.batch_size)
+            for row, label_row in zip(scored, by_label):
+                row.update({f"label_{key}": label_row[key] for key in ("logprobs", "probs", "probs_norm")})
         return scored, [None] * len(items)
     from lexalign.generation import generate_on_model
 
     generations = generate_on_model(
         loaded.model,
         loaded.tokenizer,
-        conversations,
+        conversations["number"],
         stop_token_ids=loaded.stop_token_ids,
         max_new_tokens=settings.max_new_tokens,
         batch_size=settings.batch_size,
@@ -260,6 +277,18 @@ def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations, pr
             f"(mode generate; e.g. {example[:60]!r}); use mode logits or a model that follows the instruction"
         )
     return scored, raw_texts
+
+
+def _label_text(items, scored, settings: WvsSettings, high: Sequence[int]) -> dict | None:
+    """Summaries of the label-text scores (acc: label_probs; acc_norm: label_probs_norm), or None when off."""
+    if not (settings.score_labels and settings.mode == "logits"):
+        return None
+    score = "option label texts as the answer, log-likelihoods renormalised over the options (acc); divided by "
+    out = {"score": score + "the label's characters (acc_norm)"}
+    for name, key in (("results", "label_probs"), ("length_normalised", "label_probs_norm")):
+        rows = per_item(items, {"model": [s.get(key) for s in scored]}, settings.kl_epsilon, "corrected")
+        out[name] = summary(items, rows, high, "corrected")["results"]["model"]
+    return out
 
 
 def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
@@ -286,7 +315,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
     device_map = "auto" if torch.cuda.is_available() else None
     loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
     loaded.model.eval()
-    prompt_texts = [render(loaded.tokenizer, messages) for messages in conversations]
+    prompt_texts = [render(loaded.tokenizer, messages) for messages in conversations["number"]]
     where = f"{job.model_name}/{job.lang}/{job.method}"
     log.info("%s: asking %d items (%s mode, %s framing)", where, len(items), settings.mode, settings.framing)
     asked = time.perf_counter()
@@ -330,6 +359,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         **corrected,
         "length_normalised": summary(items, normalised, high["corrected"], "corrected")["results"]["model"],
         "study": {"definitions": definitions(settings.kl_epsilon, "study"), **study},
+        "label_text": _label_text(items, scored, settings, high["corrected"]),
         "valid_mass_mean": (
             float(np.mean([s["valid_mass"] for s in scored if s["probs"] is not None]))
             if settings.mode == "logits"

@@ -38,6 +38,12 @@ def item_text(item: Mapping[str, Any], language: str) -> tuple[str, list[str], b
     return item["question_en"], list(item["options_en"]), language != "en"
 
 
+def label_answers(item: Mapping[str, Any], language: str) -> list[str]:
+    """The strings scored in the label-text form: each option's label (its number where it has none)."""
+    labels = item_text(item, language)[1]
+    return [label.strip() or number for number, label in zip(option_numbers(item["n_options"]), labels)]
+
+
 def country_name(templates: Mapping[str, Any], country: str) -> str:
     """How the prompt language names ``country`` (``wvs_countries``; as written when not listed)."""
     return templates["wvs_countries"].get(country, country)
@@ -51,10 +57,13 @@ def build_prompt(
     framing: str,
     system: str | None = None,
     associations: str | None = None,
+    instruction: str = "wvs_instruction",
 ) -> tuple[list[dict[str, str]], bool]:
     """Chat messages asking one item; returns (messages, fell_back_to_english).
 
-    ``templates`` are the prompt language's templates; ``language`` picks the item's question text.
+    ``templates`` are the prompt language's templates; ``language`` picks the item's question text;
+    ``instruction`` is the template key of the last line (``wvs_instruction_label`` when the option
+    texts are scored).
     """
     place = country_name(templates, country)
     question, labels, fallback = item_text(item, language)
@@ -68,7 +77,7 @@ def build_prompt(
     for number, label in zip(option_numbers(item["n_options"]), labels):
         label = label.strip()
         lines.append(f"{number}. {label}" if label and label != number else number)
-    lines.append(templates["wvs_instruction"])
+    lines.append(templates[instruction])
     persona = templates["wvs_persona"].format(country=place) if framing == "persona" else None
     systems = [s for s in (system, persona) if s]
     messages = [{"role": "system", "content": "\n\n".join(systems)}] if systems else []
