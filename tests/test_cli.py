@@ -22,7 +22,18 @@ def test_validate_config_ok_and_error(repo, tmp_path, monkeypatch, capsys):
 
 
 def test_ingest_command(swow_en, tmp_path, capsys):
-    code = main(["ingest", str(swow_en), "--out-dir", str(tmp_path), "--filter", "country=United States", "--filter", "nativeLanguage=United States"])
+    code = main(
+        [
+            "ingest",
+            str(swow_en),
+            "--out-dir",
+            str(tmp_path),
+            "--filter",
+            "country=United States",
+            "--filter",
+            "nativeLanguage=United States",
+        ]
+    )
     assert code == 0
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["participant_filter"] == {"country": ["United States"], "nativeLanguage": ["United States"]}
@@ -35,14 +46,25 @@ def test_unknown_command_exits_2(capsys):
 
 
 def test_console_script_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "lexalign.cli", "ingest", str(tmp_path / "absent.csv"), "--out-dir", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lexalign.cli", "ingest", str(tmp_path / "absent.csv"), "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == f"lexalign error: {tmp_path / 'absent.csv'}: file not found"
 
 
 def test_illustrative_data_is_reproducible(repo, tmp_path):
     folder = repo / "data" / "illustrative"
-    subprocess.run([sys.executable, str(folder / "make_illustrative.py"), "--outdir", str(tmp_path)], check=True, capture_output=True)
-    for name in ("SWOW-EN.R100.illustrative.csv", "SWOWZH.R55.illustrative.csv", "strength.SWOW-EN.R123.illustrative.csv"):
+    subprocess.run(
+        [sys.executable, str(folder / "make_illustrative.py"), "--outdir", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    for name in (
+        "SWOW-EN.R100.illustrative.csv",
+        "SWOWZH.R55.illustrative.csv",
+        "strength.SWOW-EN.R123.illustrative.csv",
+    ):
         assert filecmp.cmp(folder / name, tmp_path / name, shallow=False), name

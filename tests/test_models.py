@@ -24,7 +24,9 @@ def test_loaded_model_generates_and_stops(tiny_prepared):
     end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
     assert set(loaded.stop_token_ids) == {tokenizer.eos_token_id, end_of_turn}
     text = tokenizer.apply_chat_template(
-        [{"role": "system", "content": "S"}, {"role": "user", "content": "狗"}], tokenize=False, add_generation_prompt=True
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "狗"}],
+        tokenize=False,
+        add_generation_prompt=True,
     )
     assert text == "<bos><start_of_turn>user\nS\n\n狗<end_of_turn>\n<start_of_turn>model\n"
     batch = tokenizer([text, text + "x"], return_tensors="pt", padding=True, add_special_tokens=False)

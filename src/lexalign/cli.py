@@ -29,10 +29,18 @@ def _ingest(argv: list[str]) -> int:
 
     from lexalign.ingest import ingest
 
-    parser = argparse.ArgumentParser(prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file.")
+    parser = argparse.ArgumentParser(
+        prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file."
+    )
     parser.add_argument("norms", help="SWOW raw participant CSV or pooled strength file")
     parser.add_argument("--out-dir", required=True, help="writes associations.parquet and stats.json here")
-    parser.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE", help="keep rows whose COLUMN equals VALUE (repeatable)")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep rows whose COLUMN equals VALUE (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     filters: dict[str, list[str]] = {}
@@ -42,8 +50,14 @@ def _ingest(argv: list[str]) -> int:
             raise LexalignError(f"--filter {item!r}: expected COLUMN=VALUE")
         filters.setdefault(column, []).append(value)
     out = Path(args.out_dir)
-    stats = ingest(args.norms, {"format": "auto", "filter": filters}, {"train": 0.7, "val": 0.2, "test": 0.1}, args.seed,
-                   out / "associations.parquet", out / "stats.json")
+    stats = ingest(
+        args.norms,
+        {"format": "auto", "filter": filters},
+        {"train": 0.7, "val": 0.2, "test": 0.1},
+        args.seed,
+        out / "associations.parquet",
+        out / "stats.json",
+    )
     print(json.dumps(stats, indent=2, ensure_ascii=False))
     return 0
 

@@ -92,12 +92,16 @@ def check_consistency(config: dict, source: str = "config") -> None:
                 raise LexalignError(f"{source}: run.{key}: {name!r} is not defined under {section}: (defined: {known})")
     for method in run["methods"]:
         if method not in methods.REGISTRY:
-            raise LexalignError(f"{source}: run.methods: {method!r} is not a method (known: {', '.join(methods.NAMES)})")
+            raise LexalignError(
+                f"{source}: run.methods: {method!r} is not a method (known: {', '.join(methods.NAMES)})"
+            )
     preset = config["train"]["preset"]
     defined = {**presets.builtin_presets(), **config["train"]["presets"]}
     if preset not in defined:
         known = ", ".join(sorted(defined))
-        raise LexalignError(f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})")
+        raise LexalignError(
+            f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})"
+        )
     presets.check_presets(config["train"], run["methods"], source)
     split = config["split"]
     total = sum(split.values())
@@ -124,7 +128,8 @@ def check_paths(config: dict, source: str = "config") -> None:
                 raise LexalignError(f"{source}: models.{name}.path: {spec['path']} is not a directory")
             if not (path / "config.json").is_file():
                 raise LexalignError(
-                    f"{source}: models.{name}.path: {spec['path']} has no config.json (not a Hugging Face model directory)"
+                    f"{source}: models.{name}.path: {spec['path']} has no config.json "
+                    "(not a Hugging Face model directory)"
                 )
         template = spec.get("chat_template")
         if template and not Path(template).is_file():
@@ -160,4 +165,3 @@ def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict
     if not isinstance(config, dict):
         raise LexalignError(f"{path}: expected a mapping of config keys at the top level")
     return validate_config(config, schema_path, source=str(path))
-

@@ -64,7 +64,9 @@ def _type(schema: Mapping) -> str:
         return f"`{json.dumps(schema['const'], ensure_ascii=False)}`"
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind] if kind else []
-    text = " or ".join({"object": "mapping", "array": "list", "number": "number", "null": "null"}.get(k, k) for k in kinds)
+    text = " or ".join(
+        {"object": "mapping", "array": "list", "number": "number", "null": "null"}.get(k, k) for k in kinds
+    )
     if "array" in kinds and isinstance(schema.get("items"), Mapping):
         items = _type(schema["items"])
         if items:

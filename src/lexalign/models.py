@@ -77,9 +77,10 @@ def load_source_tokenizer(path: Path, trust_remote_code: bool, where: str):
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (ValueError, OSError, KeyError, TypeError) as exc:
         if "trust_remote_code" in str(exc):
+            entry = where.rsplit(".", 1)[0] if where.startswith("models.") else "models.<name>"
             raise LexalignError(
-                f"{where}: {path} needs its own code to load (auto_map in its config); if you trust it, "
-                f"set {where.rsplit('.', 1)[0] if where.startswith('models.') else 'models.<name>'}.trust_remote_code: true"
+                f"{where}: {path} needs its own code to load (auto_map in its config); "
+                f"if you trust it, set {entry}.trust_remote_code: true"
             ) from None
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise LexalignError(f"{where}: transformers cannot load the tokenizer of {path} ({first})") from None

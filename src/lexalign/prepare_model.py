@@ -163,7 +163,8 @@ def check_chat_template(template: str, special_tokens: Mapping[str, str | None],
     missing = [role for role, content in _PROBE if content not in answer["text"]]
     if missing:
         raise LexalignError(
-            f"{where}: the chat template does not put the messages' content into the prompt (missing: {', '.join(missing)})"
+            f"{where}: the chat template does not put the messages' content into the prompt "
+            f"(missing: {', '.join(missing)})"
         )
 
 

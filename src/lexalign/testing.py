@@ -50,7 +50,10 @@ def build_tiny_model(
     )
     bpe.train_from_iterator([*_SEED_TEXT, *extra_text], trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+        tokenizer_object=bpe,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
         additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
     )
     tokenizer.chat_template = GEMMA_TEMPLATE.read_text(encoding="utf-8")
