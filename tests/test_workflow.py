@@ -307,7 +307,7 @@ def test_paper_dry_run_with_placeholder_paths_requests_gpus(repo, tmp_path):
             "--configfile",
             "config/paper.yaml",
             "--config",
-            "check_paths=false",
+            "check_paths=False",
             "--directory",
             str(tmp_path),
             "-s",

