@@ -45,8 +45,15 @@ def test_precision_at_k_curves(tmp_path):
 
 def test_profile_violins(tmp_path):
     rng = np.random.default_rng(0)
-    human = {"concreteness": rng.normal(3.5, 0.5, 30), "valence": rng.normal(5.5, 1, 30), "arousal": rng.normal(4.5, 1, 30)}
-    models = {("m", "vanilla"): {k: v + 0.3 for k, v in human.items()}, ("m", "sft"): {"concreteness": human["concreteness"][:1]}}
+    human = {
+        "concreteness": rng.normal(3.5, 0.5, 30),
+        "valence": rng.normal(5.5, 1, 30),
+        "arousal": rng.normal(4.5, 1, 30),
+    }
+    models = {
+        ("m", "vanilla"): {k: v + 0.3 for k, v in human.items()},
+        ("m", "sft"): {"concreteness": human["concreteness"][:1]},
+    }
     png = figures.profile("en", human, models, ("concreteness", "valence", "arousal"), tmp_path / "en", formats=["png"])
     assert_real_png(png)
     assert not (tmp_path / "en.pdf").exists()
@@ -54,7 +61,9 @@ def test_profile_violins(tmp_path):
 
 def test_tension_scatter(tmp_path):
     rng = np.random.default_rng(1)
-    panel = pl.DataFrame({"item": [f"Q{i}" for i in range(50)], "dist_us": rng.uniform(0, 0.6, 50), "dist_cn": rng.uniform(0, 0.6, 50)})
+    panel = pl.DataFrame(
+        {"item": [f"Q{i}" for i in range(50)], "dist_us": rng.uniform(0, 0.6, 50), "dist_cn": rng.uniform(0, 0.6, 50)}
+    )
     panels = {"vanilla": panel, "sft": panel.with_columns(pl.col("dist_cn") * 0.5)}
     png = figures.tension("m", "zh", panels, tmp_path / "m.zh", definition="study")
     assert_real_png(png)
@@ -99,7 +108,9 @@ def test_chinese_renders_out_of_the_box_without_missing_glyphs(tmp_path, monkeyp
         assert_pdf(tmp_path / "cjk.pdf")
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            figures.tension("m", "zh", {"sft": pl.DataFrame({"dist_us": [0.1, 0.3], "dist_cn": [0.2, 0.1]})}, tmp_path / "t")
+            figures.tension(
+                "m", "zh", {"sft": pl.DataFrame({"dist_us": [0.1, 0.3], "dist_cn": [0.2, 0.1]})}, tmp_path / "t"
+            )
     finally:
         monkeypatch.undo()
         figures.configure_fonts(force=True)

@@ -92,14 +92,24 @@ def _block(rows: list[dict], n_options, subset) -> dict:
     def mean(part):
         return {"n": len(part), **{m: float(np.mean([r[m] for r in part])) for m in part[0]}} if part else {"n": 0}
 
-    buckets = {g: [r for r, n in zip(rows, n_options) if (str(n) if n < 5 else ">=5") == g] for g in ("2", "3", "4", ">=5")}
+    buckets = {
+        g: [r for r, n in zip(rows, n_options) if (str(n) if n < 5 else ">=5") == g] for g in ("2", "3", "4", ">=5")
+    }
     high = mean([r for r, keep in zip(rows, subset) if keep])
     return {"overall": mean(rows), "by_option_count": {g: mean(b) for g, b in buckets.items()}, "high_tension": high}
 
 
 def _metrics(d: float) -> dict:
-    return {"emd": 2 * d, "emd_norm": d, "js": d, "kl_model_human": 3 * d, "kl_human_model": 2 * d, "cosine": 1 - d,
-            "acc": float(d < 0.3), "distance": d}  # fmt: skip
+    return {
+        "emd": 2 * d,
+        "emd_norm": d,
+        "js": d,
+        "kl_model_human": 3 * d,
+        "kl_human_model": 2 * d,
+        "cosine": 1 - d,
+        "acc": float(d < 0.3),
+        "distance": d,
+    }
 
 
 def write_wvs(root: Path, model, lang, method, shift, seed, study=True) -> None:
@@ -114,7 +124,13 @@ def write_wvs(root: Path, model, lang, method, shift, seed, study=True) -> None:
     high[:50] = True
     ids = [f"Q{i + 1}" for i in range(ITEMS)]
     target = "us" if lang == "en" else "china"
-    answers = {"item_id": ids, "n_options": n_options, "high_tension": high, "distance_us": dist_us, "distance_china": dist_cn}
+    answers = {
+        "item_id": ids,
+        "n_options": n_options,
+        "high_tension": high,
+        "distance_us": dist_us,
+        "distance_china": dist_cn,
+    }
     for c, dists in (("us", dist_us), ("china", dist_cn)):
         for name in ("js", "emd_norm", "acc"):
             answers[f"{name}_{c}"] = [_metrics(d)[name] for d in dists]
@@ -132,19 +148,31 @@ def write_wvs(root: Path, model, lang, method, shift, seed, study=True) -> None:
     }
     assert target in ("us", "china")
     if study:
-        study_rows = {c: [{**r, "js": r["js"] * math.sqrt(math.log(2)), "distance": r["distance"] / 2} for r in rows]
-                      for c, rows in per.items()}  # fmt: skip
+        study_rows = {
+            c: [{**r, "js": r["js"] * math.sqrt(math.log(2)), "distance": r["distance"] / 2} for r in rows]
+            for c, rows in per.items()
+        }
         study_items = items[:40] + [{"item_id": "Q60", "d_us": None, "d_china": None}]
         metrics["study"] = {
             "results": {"model": {c: _block(rows, n_options, high) for c, rows in study_rows.items()}},
-            "high_tension": {"n": 41, "closer_to_china": 7, "closer_to_us": 30, "ties": 3, "unanswered": ["Q60"],
-                             "items": study_items},  # fmt: skip
+            "high_tension": {
+                "n": 41,
+                "closer_to_china": 7,
+                "closer_to_us": 30,
+                "ties": 3,
+                "unanswered": ["Q60"],
+                "items": study_items,
+            },
         }
     _write_json(folder / "metrics.json", metrics)
 
 
 def _closer(us, cn) -> dict:
-    return {"closer_to_china": int((cn < us).sum()), "closer_to_us": int((us < cn).sum()), "ties": int((us == cn).sum())}
+    return {
+        "closer_to_china": int((cn < us).sum()),
+        "closer_to_us": int((us < cn).sum()),
+        "ties": int((us == cn).sum()),
+    }
 
 
 def write_train(root: Path, model, lang, method) -> None:
@@ -153,8 +181,19 @@ def write_train(root: Path, model, lang, method) -> None:
     history += [{"eval_loss": 0.6, "step": 50}]
     if method == "dpo":
         history += [{"rewards/margins": 0.1 * s, "step": s * 5} for s in range(1, 12)]
-    _write_json(folder / "metrics.json", {"method": method, "global_step": 55, "epochs": 1.0, "train_loss": {"first": 1.3, "last": 0.48},
-                                          "eval_loss": 0.6, "reward": None, "runtime_s": 12.5, "device": "cpu"})  # fmt: skip
+    _write_json(
+        folder / "metrics.json",
+        {
+            "method": method,
+            "global_step": 55,
+            "epochs": 1.0,
+            "train_loss": {"first": 1.3, "last": 0.48},
+            "eval_loss": 0.6,
+            "reward": None,
+            "runtime_s": 12.5,
+            "device": "cpu",
+        },
+    )
     (folder / "log_history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
 
 
@@ -220,15 +259,21 @@ def test_result_files_follow_the_registry(tmp_path):
 
 def test_common_smk_takes_its_grid_from_lexalign_grid():
     text = (REPO / "workflow/rules/common.smk").read_text(encoding="utf-8")
-    assert "from lexalign.grid import result_files" in text and "expand(" not in text.split("def grid")[1].split("def all_targets")[0]
+    assert (
+        "from lexalign.grid import result_files" in text
+        and "expand(" not in text.split("def grid")[1].split("def all_targets")[0]
+    )
 
 
 def test_full_tree_writes_every_table(full):
     _, results, index = full
     out = index.parent
     assert results.notes == []
-    names = {"tier1": ["precision", "gains", "profile", "paired_tests", "definitions"],
-             "tier2": ["wvs_metrics", "wvs_distance", "tension", "baselines", "definitions"], "training": ["training"]}  # fmt: skip
+    names = {
+        "tier1": ["precision", "gains", "profile", "paired_tests", "definitions"],
+        "tier2": ["wvs_metrics", "wvs_distance", "tension", "baselines", "definitions"],
+        "training": ["training"],
+    }
     for group, tables in names.items():
         for name in tables:
             for ext in ("csv", "md", "tex"):
@@ -291,9 +336,11 @@ def test_reference_column_only_where_the_study_reports(full):
     table = pl.read_csv(index.parent / "tables/tier1/precision.csv")
     reported = table.filter(pl.col("reported_by_the_study").is_not_null())
     assert sorted(reported.select("model", "language", "method", "metric").rows()) == [
-        ("llama8b", "en", "sft", "P@5"), ("llama8b", "en", "vanilla", "P@5"), ("llama8b", "zh", "sft", "P@5"),
+        ("llama8b", "en", "sft", "P@5"),
+        ("llama8b", "en", "vanilla", "P@5"),
+        ("llama8b", "zh", "sft", "P@5"),
         ("llama8b", "zh", "vanilla", "P@5"),
-    ]  # fmt: skip
+    ]
     assert _row(reported, language="en", method="sft")["reported_by_the_study"] == pytest.approx(0.875)
     assert table.filter(pl.col("value") == 0.875).is_empty()  # measured values never come from the reference file
     tension = pl.read_csv(index.parent / "tables/tier2/tension.csv")
@@ -318,16 +365,23 @@ def test_profile_and_paired_tests(full):
     profile = pl.read_csv(index.parent / "tables/tier1/profile.csv")
     assert set(profile["measure"]) == {"concreteness", "valence", "arousal"}
     row = _row(profile, model="tiny", language="en", method="sft", measure="valence")
-    summary = json.loads((tree / "lexical/tiny/en/sft/scores.json").read_text())["psycholinguistic"]["measures"]["valence"]
+    summary = json.loads((tree / "lexical/tiny/en/sft/scores.json").read_text())["psycholinguistic"]["measures"][
+        "valence"
+    ]
     assert row["model_median"] == pytest.approx(summary["model"]["mean"])
     assert row["wilcoxon_p"] == pytest.approx(summary["wilcoxon"]["p_value"])
     assert (row["model_coverage"], row["human_coverage"]) == (0.8, 0.9)
     paired = pl.read_csv(index.parent / "tables/tier1/paired_tests.csv")
-    assert paired.filter((pl.col("model") == "tiny") & (pl.col("language") == "en")).height == math.comb(len(METHODS), 2)
+    assert paired.filter((pl.col("model") == "tiny") & (pl.col("language") == "en")).height == math.comb(
+        len(METHODS), 2
+    )
     sft = _row(paired, model="tiny", language="en", method="sft", baseline="vanilla")
     assert sft["difference"] > 0 and sft["p_value"] < 0.05 and sft["p_holm"] >= sft["p_value"]
     assert sft["ci_low"] <= sft["difference"] <= sft["ci_high"]
-    per_cue = {m: pl.read_parquet(tree / f"lexical/tiny/en/{m}/per_cue.parquet")["p_at_5"].to_numpy() for m in ("sft", "vanilla")}
+    per_cue = {
+        m: pl.read_parquet(tree / f"lexical/tiny/en/{m}/per_cue.parquet")["p_at_5"].to_numpy()
+        for m in ("sft", "vanilla")
+    }
     assert sft["difference"] == pytest.approx(float((per_cue["sft"] - per_cue["vanilla"]).mean()))
 
 
@@ -339,7 +393,9 @@ def test_wvs_tables(full):
     assert set(metrics.filter(pl.col("target") & (pl.col("language") == "zh"))["humans"]) == {"China"}
     distance = pl.read_csv(index.parent / "tables/tier2/wvs_distance.csv")
     answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/answers.parquet")
-    assert _row(distance, model="tiny", language="zh", method="sft")["distance_to_china"] == pytest.approx(answers["distance_china"].mean())
+    assert _row(distance, model="tiny", language="zh", method="sft")["distance_to_china"] == pytest.approx(
+        answers["distance_china"].mean()
+    )
     tension = pl.read_csv(index.parent / "tables/tier2/tension.csv")
     assert (tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == 50).all()
     assert set(tension["definition"]) == {"corrected"}
@@ -359,9 +415,20 @@ def test_both_definitions_side_by_side(full):
     assert _row(tier1, model="tiny", language="en", method="sft", metric="Spearman")["study"] == pytest.approx(0.123)
     tier2 = pl.read_csv(index.parent / "tables/tier2/definitions.csv")
     js = _row(tier2, model="tiny", language="zh", method="sft", humans="China", quantity="js")
-    assert js["study"] == pytest.approx(js["corrected"] * math.sqrt(math.log(2)), rel=1e-6) and "natural-log" in js["note"]
-    assert set(tier2["quantity"]) == {"js", "kl_model_human", "kl_human_model", "distance", "closer_to_china", "closer_to_us"}
-    closer = _row(tier2, model="tiny", language="zh", method="sft", humans="high-tension items", quantity="closer_to_china")
+    assert (
+        js["study"] == pytest.approx(js["corrected"] * math.sqrt(math.log(2)), rel=1e-6) and "natural-log" in js["note"]
+    )
+    assert set(tier2["quantity"]) == {
+        "js",
+        "kl_model_human",
+        "kl_human_model",
+        "distance",
+        "closer_to_china",
+        "closer_to_us",
+    }
+    closer = _row(
+        tier2, model="tiny", language="zh", method="sft", humans="high-tension items", quantity="closer_to_china"
+    )
     assert closer["study"] == 7
     md = (index.parent / "tables/tier2/definitions.md").read_text(encoding="utf-8")
     assert "study definition" in md and "wasserstein_distance of the probabilities as values" in md
@@ -370,8 +437,9 @@ def test_both_definitions_side_by_side(full):
 def test_tension_definition_study_picks_the_studys_set(tmp_path):
     tree = make_tree(tmp_path / "results", models=["m"], langs=["zh"], methods=["vanilla", "sft"])
     write_wvs(tree, "m", "zh", "vanilla", 0.05, 99, study=False)  # an older result without the study block
-    _, index = run_report(tree, tmp_path / "report", methods=["vanilla", "sft"], models=["m"], langs=["zh"],
-                          tension_definition="study")  # fmt: skip
+    _, index = run_report(
+        tree, tmp_path / "report", methods=["vanilla", "sft"], models=["m"], langs=["zh"], tension_definition="study"
+    )
     tension = pl.read_csv(index.parent / "tables/tier2/tension.csv")
     sft = _row(tension, method="sft")
     assert (sft["definition"], sft["closer_to_china"], sft["closer_to_us"], sft["unanswered"]) == ("study", 7, 30, 1)
@@ -387,8 +455,12 @@ def test_results_without_study_blocks_still_render(tmp_path):
     write_wvs(tree, "m", "en", "vanilla", 0.05, 3, study=False)
     results, index = run_report(tree, tmp_path / "report", methods=["vanilla"], models=["m"], langs=["en"])
     assert results.notes == []
-    assert "no tier-1 result carries the study's definitions" in (index.parent / "tables/tier1/definitions.md").read_text()
-    assert "no tier-2 result carries the study's definitions" in (index.parent / "tables/tier2/definitions.md").read_text()
+    assert (
+        "no tier-1 result carries the study's definitions" in (index.parent / "tables/tier1/definitions.md").read_text()
+    )
+    assert (
+        "no tier-2 result carries the study's definitions" in (index.parent / "tables/tier2/definitions.md").read_text()
+    )
 
 
 def test_baselines_with_bootstrap_cis(full):
@@ -397,12 +469,16 @@ def test_baselines_with_bootstrap_cis(full):
     assert set(table["answerer"]) == {"model", "uniform", "target majority", "other country"}
     assert set(table["items"]) == {"all items", "high tension"}
     answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/answers.parquet")
-    row = _row(table, model="tiny", language="zh", method="sft", items="all items", answerer="uniform", metric="distance")
+    row = _row(
+        table, model="tiny", language="zh", method="sft", items="all items", answerer="uniform", metric="distance"
+    )
     assert row["humans"] == "China" and row["n_items"] == ITEMS and row["confidence"] == 0.95
     assert row["mean"] == pytest.approx(answers["uniform_distance_china"].mean(), abs=1e-6)
     assert row["ci_low"] < row["mean"] < row["ci_high"]
     high = _row(table, model="tiny", language="zh", method="sft", items="high tension", answerer="model", metric="js")
-    assert high["n_items"] == 50 and high["mean"] == pytest.approx(answers.filter(pl.col("high_tension"))["js_china"].mean(), abs=1e-6)
+    assert high["n_items"] == 50 and high["mean"] == pytest.approx(
+        answers.filter(pl.col("high_tension"))["js_china"].mean(), abs=1e-6
+    )
     assert "95% CI" in (index.parent / "tables/tier2/baselines.md").read_text(encoding="utf-8")
 
 
@@ -421,7 +497,9 @@ def test_missing_results_are_left_out_with_a_note(partial):
     assert "lexical llama8b/en: the vanilla result is missing" in notes
     assert "train tiny/en/rl" in notes and "lexical tiny/en/rl" in notes  # rl is in the grid but was never run
     table = pl.read_csv(index.parent / "tables/tier1/precision.csv")
-    assert table.filter((pl.col("model") == "tiny") & (pl.col("language") == "zh") & (pl.col("method") == "dpo")).is_empty()
+    assert table.filter(
+        (pl.col("model") == "tiny") & (pl.col("language") == "zh") & (pl.col("method") == "dpo")
+    ).is_empty()
     assert table.filter((pl.col("model") == "llama8b") & (pl.col("language") == "en"))["gain_points"].is_null().all()
     assert _row(table, model="tiny", language="en", method="sft", metric="P@5")["value"] is not None
     paired = pl.read_csv(index.parent / "tables/tier1/paired_tests.csv")
@@ -433,10 +511,14 @@ def test_missing_results_are_left_out_with_a_note(partial):
 
 def test_wrong_types_and_newer_schema_become_notes(tmp_path):
     folder = tmp_path / "lexical/m/en/vanilla"
-    _write_json(folder / "scores.json", {"schema_version": 2, "precision_at_k": {"5": {"mean": "high", "ci": None, "n": 3}}})
+    _write_json(
+        folder / "scores.json", {"schema_version": 2, "precision_at_k": {"5": {"mean": "high", "ci": None, "n": 3}}}
+    )
     newer = tmp_path / "lexical/m/en/sft"
     _write_json(newer / "scores.json", {"schema_version": 99, "precision_at_k": {}})
-    results = readers.collect(["m"], ["en"], ["vanilla", "sft"], lexical=[folder / "scores.json", newer / "scores.json"])
+    results = readers.collect(
+        ["m"], ["en"], ["vanilla", "sft"], lexical=[folder / "scores.json", newer / "scores.json"]
+    )
     assert not results.lexical
     notes = "\n".join(results.notes)
     assert "precision_at_k.5.mean is 'high', expected a number or null" in notes
@@ -446,9 +528,22 @@ def test_wrong_types_and_newer_schema_become_notes(tmp_path):
 def test_first_layout_still_reads(tmp_path):
     """scores.json without schema_version (version 1: ci95, n_cues) and the per-cue fallback for a missing CI."""
     folder = tmp_path / "lexical/m/en/vanilla"
-    _write_json(folder / "scores.json", {"n_cues": 4, "precision_at_k": {"5": {"mean": 0.5, "ci95": [0.4, 0.6], "n_cues": 4},
-                                                                           "10": {"mean": 0.25, "ci95": None, "n_cues": 4}}})  # fmt: skip
-    per_cue = {"cue": list("abcd"), "p_at_5": [0.2, 0.4, 0.6, 0.8], "p_at_10": [0.1, 0.2, 0.3, 0.4], "spearman": [None, 0.5, 0.1, None]}
+    _write_json(
+        folder / "scores.json",
+        {
+            "n_cues": 4,
+            "precision_at_k": {
+                "5": {"mean": 0.5, "ci95": [0.4, 0.6], "n_cues": 4},
+                "10": {"mean": 0.25, "ci95": None, "n_cues": 4},
+            },
+        },
+    )
+    per_cue = {
+        "cue": list("abcd"),
+        "p_at_5": [0.2, 0.4, 0.6, 0.8],
+        "p_at_10": [0.1, 0.2, 0.3, 0.4],
+        "spearman": [None, 0.5, 0.1, None],
+    }
     pl.DataFrame(per_cue).write_parquet(folder / "per_cue.parquet")
     results = readers.collect(["m"], ["en"], ["vanilla"], lexical=[folder / "scores.json"])
     values = Precision(results, 200, 0.9, seed=0).values[("m", "en", "vanilla")]
@@ -463,8 +558,13 @@ def test_readers_match_the_stage_writers(tmp_path):
     from lexalign import lexical
 
     generations = pl.DataFrame({"cue": ["dog", "cat"], "parsed": [["bark", "cat", "bone", "x"], ["dog", "mouse", "y"]]})
-    human = pl.DataFrame({"cue": ["dog"] * 3 + ["cat"] * 3, "response": ["cat", "bone", "bark", "mouse", "dog", "milk"],
-                          "count": [9, 5, 3, 8, 7, 1]})  # fmt: skip
+    human = pl.DataFrame(
+        {
+            "cue": ["dog"] * 3 + ["cat"] * 3,
+            "response": ["cat", "bone", "bark", "mouse", "dog", "milk"],
+            "count": [9, 5, 3, 8, 7, 1],
+        }
+    )
     per_cue, summary = lexical.score_table(generations, human, [5, 10], 50, 0)
     folder = tmp_path / "lexical/m/en/vanilla"
     _write_json(folder / "scores.json", {"schema_version": lexical.SCHEMA_VERSION, **summary})
@@ -474,6 +574,40 @@ def test_readers_match_the_stage_writers(tmp_path):
     assert result.precision[5].confidence == summary["precision_at_k"]["5"]["confidence"]
     assert result.study is not None and set(result.study.precision) == {5, 10}
     assert "P@5" in result.per_cue.columns and "Spearman" in result.per_cue.columns
+
+
+def test_wvs_reader_matches_the_stage_writer(tmp_path):
+    """Contract: the wvs stage's summaries (wvs_compare.summary, both definitions) are what read_wvs reads."""
+    from lexalign import wvs_compare
+
+    items = [
+        {"item_id": f"Q{i}", "n_options": n, "us": us, "china": cn, "tension": t, "tension_study": ts}
+        for i, (n, us, cn, t, ts) in enumerate(
+            [
+                (2, [0.7, 0.3], [0.2, 0.8], 0.5, 0.3),
+                (3, [0.2, 0.5, 0.3], [0.1, 0.1, 0.8], 0.4, 0.6),
+                (4, [0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1], 0.3, 0.5),
+            ]
+        )
+    ]
+    answers = {"model": [[0.6, 0.4], None, [0.1, 0.2, 0.3, 0.4]]}
+    rows = {d: wvs_compare.per_item(items, answers, 1e-6, d) for d in ("corrected", "study")}
+    high = {d: wvs_compare.high_tension_set(items, 2, d) for d in ("corrected", "study")}
+    corrected, study = (wvs_compare.summary(items, rows[d], high[d], d) for d in ("corrected", "study"))
+    folder = tmp_path / "wvs/m/zh/vanilla"
+    _write_json(folder / "metrics.json", {"schema_version": 2, "target_country": "China", **corrected, "study": study})
+    result = readers.read_wvs(folder)
+    assert result.value("China", "overall", "js") == pytest.approx(
+        corrected["results"]["model"]["china"]["overall"]["js"]
+    )
+    assert result.value("China", "overall", "js", study=True) == pytest.approx(
+        study["results"]["model"]["china"]["overall"]["js"]
+    )
+    assert result.n_items["overall"] == 2
+    # Both sets are chosen over all items; Q1 (unanswered) is in both and counts in neither direction.
+    assert result.tension.counts()[3] == 2 and result.tension.unanswered == 1
+    assert result.tension.items["item"].to_list() == ["Q0"]
+    assert result.study_tension.unanswered == 1 and result.study_tension.items["item"].to_list() == ["Q2"]
 
 
 def test_markdown_and_latex_escape():
@@ -511,7 +645,10 @@ def test_report_figures_exist_and_are_not_blank(full):
             assert_real_png(folder / f"{stem}.png")
             assert_pdf(folder / f"{stem}.pdf")
     text = index.read_text(encoding="utf-8")
-    assert "![Tension scatter: tiny.zh](figures/tension/tiny.zh.png)" in text and "[PDF](figures/tension/tiny.zh.pdf)" in text
+    assert (
+        "![Tension scatter: tiny.zh](figures/tension/tiny.zh.png)" in text
+        and "[PDF](figures/tension/tiny.zh.pdf)" in text
+    )
 
 
 def test_command_line_builds_a_report_from_partial_results(tmp_path):
@@ -614,7 +751,20 @@ def test_rule_and_html_report(tmp_path):
     result = run("--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tmp_path / "results/report.html").read_text(encoding="utf-8")
-    for name in ("precision.csv", "gains.csv", "profile.csv", "paired_tests.csv", "definitions.csv", "wvs_metrics.csv",
-                 "wvs_distance.csv", "tension.csv", "baselines.csv", "training.csv", "tiny.zh.png",
-                 "Tier 1: P&#64;k and rank agreement", "Tension scatter, tiny, language zh", "Tier 2: the model beside"):  # fmt: skip
+    for name in (
+        "precision.csv",
+        "gains.csv",
+        "profile.csv",
+        "paired_tests.csv",
+        "definitions.csv",
+        "wvs_metrics.csv",
+        "wvs_distance.csv",
+        "tension.csv",
+        "baselines.csv",
+        "training.csv",
+        "tiny.zh.png",
+        "Tier 1: P&#64;k and rank agreement",
+        "Tension scatter, tiny, language zh",
+        "Tier 2: the model beside",
+    ):
         assert name in html, name

@@ -82,7 +82,8 @@ def _missing_grid_notes(results: Results) -> None:
             have = {k[2] for k in results.lexical if k[:2] == (model, lang)}
             if have and t.BASELINE not in have:
                 results.note(
-                    f"lexical {model}/{lang}: the {t.BASELINE} result is missing, so gains over {t.BASELINE} are left out"
+                    f"lexical {model}/{lang}: the {t.BASELINE} result is missing, so gains over {t.BASELINE} are "
+                    "left out"
                 )
 
 
@@ -223,12 +224,14 @@ def figure_text(results: Results, settings: ReportSettings) -> dict[str, tuple[s
         ),
         "fig_profile": (
             "Psycholinguistic profile",
-            f"Per-cue medians of concreteness, valence and arousal of {t.words_per_cue_text(results)}: humans vs each model and method.",
+            f"Per-cue medians of concreteness, valence and arousal of {t.words_per_cue_text(results)}: humans vs "
+            "each model and method.",
         ),
         "fig_tension": (
             "Tension scatter",
             (
-                f"High-tension WVS items ({settings.tension_definition} definition): distance to US humans (x) vs distance to China humans (y); "
+                f"High-tension WVS items ({settings.tension_definition} definition): distance to US humans (x) vs "
+                "distance to China humans (y); "
                 "points below the diagonal are closer to China. Colour = bias (distance to China − distance to US)."
             ),
         ),

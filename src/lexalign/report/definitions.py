@@ -14,8 +14,10 @@ DEFINITION_NOTES = {
     "js": "study: natural-log Jensen-Shannon distance (= base-2 value × √ln 2); corrected: base 2, in [0, 1]",
     "kl_model_human": "study: epsilon 1e-10 added before KL; corrected: wvs.kl_epsilon",
     "kl_human_model": "study: epsilon 1e-10 added before KL; corrected: wvs.kl_epsilon",
-    "distance": "study: 0.5 JS (base 2) + 0.5 wasserstein_distance of the probabilities as values / (N-1), which ignores "
-    "which option holds the mass; corrected: the EMD over option positions",
+    "distance": (
+        "study: 0.5 JS (base 2) + 0.5 wasserstein_distance of the probabilities as values / (N-1), which "
+        "ignores which option holds the mass; corrected: the EMD over option positions"
+    ),
 }
 TENSION_NOTE = (
     "study: the items with the largest US-China gap by the study's distance, closer-to by the study's distance; "
@@ -30,7 +32,10 @@ def _short(country: str) -> str:
 def study_tier1_table(results: Results, precision: Precision) -> f.Table:
     """Each tier-1 number whose definition differs: the corrected value beside the study's, with a note."""
     notes = {
-        "P@k": "study: cues whose parsed list has fewer than 3 words are dropped before averaging; corrected: every test cue counts",
+        "P@k": (
+            "study: cues whose parsed list has fewer than 3 words are dropped before averaging; "
+            "corrected: every test cue counts"
+        ),
         "Spearman": "study: one Spearman pooled over all cues; corrected: per-cue Spearman, averaged over cues",
     }
     rows = []
@@ -95,6 +100,10 @@ def study_tier1_table(results: Results, precision: Precision) -> f.Table:
         long,
         display,
     )
+    stage_notes = dict.fromkeys(
+        n for key in ordered(results, results.lexical) if (st := results.lexical[key].study) for n in st.notes
+    )
+    table.notes.extend(f"lexical stage: {note}" for note in stage_notes)
     if results.lexical and long.is_empty():
         table.notes.append(
             "no tier-1 result carries the study's definitions (scores.json has no 'study' block; older runs)"
@@ -177,7 +186,8 @@ def study_tier2_table(results: Results) -> f.Table:
     table = f.Table(
         "definitions",
         "Tier 2: corrected vs the study's definitions",
-        "The same answer distributions measured by lexalign's corrected definitions and by the study's own code's, over all "
+        "The same answer distributions measured by lexalign's corrected definitions and by the study's own code's, "
+        "over all "
         f"items. {notes} closer_to_*: {TENSION_NOTE}.",
         long,
         display,

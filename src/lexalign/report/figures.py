@@ -97,7 +97,8 @@ def configure_fonts(preferred: Sequence[str] = (), force: bool = False) -> str |
         log.info("figures: CJK labels use the font %s", found)
     else:
         log.warning(
-            "figures: no CJK font found (the %s package is not installed and no system CJK font is); Chinese labels will "
+            "figures: no CJK font found (the %s package is not installed and no system CJK font is); Chinese labels "
+            "will "
             "show as boxes: pip install paperang-p2-fonts-cjk, or name an installed family in config report.cjk_fonts",
             FONT_PACKAGE,
         )

@@ -282,7 +282,6 @@ class WvsResult:
     tension: TensionSet | None = None
     study_metrics: Metrics = field(default_factory=dict)
     study_tension: TensionSet | None = None
-    study_notes: list[str] = field(default_factory=list)
     answers: pl.DataFrame | None = None
 
     def value(self, country: str, group: str, metric: str, study: bool = False) -> float | None:
@@ -309,7 +308,6 @@ def read_wvs(folder: Path) -> WvsResult:
         block = study.object("results")
         result.study_metrics = _metrics(block.object("model") if block else None)[0]
         result.study_tension = TensionSet.parse(study.object("high_tension"))
-        result.study_notes = _notes(study)
     if (folder / "answers.parquet").is_file():
         result.answers = read_parquet_table(folder / "answers.parquet", ["item_id"], "the wvs stage's answers table")
         if result.tension is not None and result.tension.items is None:

@@ -32,7 +32,8 @@ class Reference:
         for name, study in reference_models.items():
             if study not in known:
                 raise LexalignError(
-                    f"config report.reference_models.{name}: {study!r} is not a model the study reports (known: {', '.join(known)})"
+                    f"config report.reference_models.{name}: {study!r} is not a model the study reports "
+                    f"(known: {', '.join(known)})"
                 )
         self.models, self.languages = dict(reference_models), dict(reference_languages)
 

@@ -172,12 +172,17 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
             gains.append(gain)
     levels = sorted({s.confidence for s in all_summaries if s.confidence is not None})
     ci_text = ", ".join(f.level(c) for c in levels) or "no"
-    ref_note = f"Columns marked '{REPORTED}' are the study's published numbers (resources/reference_numbers.yaml), not measured here."
+    ref_note = (
+        f"Columns marked '{REPORTED}' are the study's published numbers (resources/reference_numbers.yaml), "
+        "not measured here."
+    )
     table = f.Table(
         "precision",
         "Tier 1: P@k and rank agreement",
-        f"Mean over test cues of P@k (share of the first k generated words that humans gave for the cue) and of the Spearman "
-        f"rank agreement (cues with ≥2 overlapping words); {ci_text} CIs: percentile bootstrap over cues, as the lexical stage "
+        "Mean over test cues of P@k (share of the first k generated words that humans gave for the cue) and of the "
+        "Spearman "
+        f"rank agreement (cues with ≥2 overlapping words); {ci_text} CIs: percentile bootstrap over cues, as the "
+        "lexical stage "
         f"wrote them (computed here from per_cue.parquet where scores.json has none). {ref_note}",
         long,
         f.frame(display),
@@ -185,7 +190,8 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
     gains_table = f.Table(
         "gains",
         "Tier 1: gain over vanilla",
-        "Difference from the vanilla model of the same (model, language): percentage points (100 × difference) and percent of the vanilla value.",
+        "Difference from the vanilla model of the same (model, language): percentage points (100 × difference) and "
+        "percent of the vanilla value.",
         long.select(
             "model",
             "language",
@@ -274,7 +280,8 @@ def profile_table(results: Results, resamples: int, confidence: float, seed: int
     table = f.Table(
         "profile",
         "Tier 1: psycholinguistic profile",
-        f"Concreteness (1–5), valence and arousal (1–9) of {words_per_cue_text(results)}: mean over cues of the per-cue "
+        f"Concreteness (1–5), valence and arousal (1–9) of {words_per_cue_text(results)}: mean over cues of the "
+        "per-cue "
         f"medians, word coverage by the norms; p: {PROFILE_TEST}.",
         long,
         display,

@@ -128,14 +128,16 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
         "wvs_metrics",
         "Tier 2: WVS answer-distribution metrics",
         "Per-item metrics between the model's answer distribution and that of US and of China respondents (target: the "
-        "language's own country), averaged over all items, by number of answer options and over the high-tension items. "
+        "language's own country), averaged over all items, by number of answer options and over the high-tension "
+        "items. "
         "emd over option positions, emd_norm = emd/(N-1), js = Jensen-Shannon distance (base 2), kl both ways, cosine "
         "similarity, acc = argmax matches the human majority, distance = 0.5 js + 0.5 emd_norm.",
         long,
         f.frame(display),
         brief=(
             f.frame(target_rows),
-            "Rows against the target country's respondents only; the CSV and Markdown files also compare with the other country.",
+            "Rows against the target country's respondents only; the CSV and Markdown files also compare with the "
+            "other country.",
         ),
     )
     distance_long = pl.DataFrame(
@@ -171,7 +173,8 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
     distance = f.Table(
         "wvs_distance",
         "Tier 2: distance to US and China humans",
-        "Mean tension distance (0.5 JS + 0.5 EMD/(N-1), the wvs stage's 'distance') between the model's answer distributions "
+        "Mean tension distance (0.5 JS + 0.5 EMD/(N-1), the wvs stage's 'distance') between the model's answer "
+        "distributions "
         "and those of US and of Chinese respondents, over all items and over the high-tension items.",
         distance_long,
         distance_display,
@@ -252,8 +255,10 @@ def tension_table(results: Results, reference: Reference, definition: str) -> f.
     table = f.Table(
         "tension",
         "Tier 2: high-tension items",
-        f"Of the high-tension items (where US and China humans differ most), how many the model answers closer to China / "
-        f"closer to the US, with the items chosen by the {definition} definition (report.tension_definition; {TENSION_NOTE}); "
+        "Of the high-tension items (where US and China humans differ most), how many the model answers closer to "
+        "China / "
+        f"closer to the US, with the items chosen by the {definition} definition (report.tension_definition; "
+        f"{TENSION_NOTE}); "
         f"unanswered: high-tension items without a model answer. Columns marked '{REPORTED}' are the study's published "
         "numbers (resources/reference_numbers.yaml), not measured here.",
         long,
@@ -350,10 +355,12 @@ def baselines_table(results: Results, resamples: int, confidence: float, seed: i
     table = f.Table(
         "baselines",
         "Tier 2: the model beside reference answerers",
-        f"Against the target country's respondents, per item then averaged, with {f.level(confidence)} percentile bootstrap "
+        f"Against the target country's respondents, per item then averaged, with {f.level(confidence)} percentile "
+        "bootstrap "
         "CIs over the items the model answered: the model, and as answerers "
         + "; ".join(list(ANSWERERS.values())[1:])
-        + f". Metrics: {', '.join(BASELINE_METRICS)} (lower is closer, except acc). Over all answered items and the high-tension items.",
+        + f". Metrics: {', '.join(BASELINE_METRICS)} (lower is closer, except acc). Over all answered items and the "
+        "high-tension items.",
         long,
         f.frame(display),
     )
