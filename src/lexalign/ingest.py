@@ -20,6 +20,7 @@ import os
 import random
 import stat
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ SPLIT_DEFINITIONS = {
     "corrected": "sorted cues shuffled by Python's random.Random(seed); train and val sizes rounded to the nearest cue",
     "study": "the study's code: sorted cues shuffled by numpy's legacy RandomState(seed); train and val sizes floored",
 }
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20  # bytes per step of the field-count check
+_PACKED_BITS = 64  # width of the integer that packs (cue, count, response) for sorting
 _QUOTE, _NEWLINE, _RETURN = ord('"'), ord("\n"), ord("\r")
 _ALL_BITS = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -261,119 +263,118 @@ def _collect(frame: pl.LazyFrame, path: Path) -> pl.DataFrame:
 # --------------------------------------------------------------------------- cleaning and pooling
 
 
-def _dictionary(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Every distinct raw string of ``columns``: its normalised form, missing flag and word code.
+class _CodeBook:
+    """Every distinct raw string of some columns, normalised once, with a word code and a missing flag.
 
-    The code is the dense rank of the normalised word (1 = first in string order), so sorting codes
-    sorts words.
+    A word's code is the dense rank of its normalised form (1 = first in string order), so sorting
+    codes sorts words; code 0 stands for a null (empty) field.
     """
-    values = pl.concat([frame[column] for column in columns]).unique().drop_nulls()
-    return (
-        pl.DataFrame({"raw": values})
-        .with_columns(normalise_expr("raw").alias("word"))
-        .with_columns(
-            is_missing_expr(pl.col("word"), pl.col("raw")).alias("missing"),
-            pl.col("word").rank("dense").cast(pl.UInt32).alias("code"),
+
+    def __init__(self, frame: pl.DataFrame, columns: list[str]):
+        self.values = pl.concat([frame[column] for column in columns]).unique().drop_nulls()
+        book = (
+            pl.DataFrame({"raw": self.values})
+            .with_columns(normalise_expr("raw").alias("word"))
+            .with_columns(
+                is_missing_expr(pl.col("word"), pl.col("raw")).alias("missing"),
+                pl.col("word").rank("dense").cast(pl.UInt64).alias("code"),
+            )
         )
-    )
+        self.code = np.append(book["code"].to_numpy(), np.uint64(0))  # index len(values): a null field
+        self.missing = np.append(book["missing"].to_numpy(), True)
+        self.words = book.select("code", "word").unique("code").sort("code")["word"]
+        empty = book.filter(pl.col("word") == "")["code"]
+        self.empty_codes = np.array([0, *empty.to_list()], dtype=np.uint64)
+
+    def indices(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """Row-wise index of ``column``'s values in the book (``len(values)`` for null)."""
+        physical = frame[column].cast(pl.Enum(self.values)).to_physical().cast(pl.UInt32)
+        return physical.fill_null(len(self.values)).to_numpy()
 
 
-def _encode(frame: pl.DataFrame | pl.LazyFrame, dictionary: pl.DataFrame, column: str) -> pl.LazyFrame:
-    """``frame`` with ``column`` replaced by ``<column>_code`` and ``<column>_missing``."""
-    lookup = dictionary.lazy().select(
-        pl.col("raw").alias(column), pl.col("code").alias(f"{column}_code"), pl.col("missing").alias(f"{column}_missing")
-    )
-    return frame.lazy().join(lookup, on=column, how="left", maintain_order="left").drop(column)
-
-
-def _pool(long: pl.DataFrame, words: pl.Series, stats: dict) -> pl.DataFrame:
-    """Pool (cue code, response code, missing, count) rows into sorted (cue, response, count) rows."""
-    missing = pl.col("missing").fill_null(True)
-    same = pl.col("response") == pl.col("cue")
-    counted = long.select(
-        pl.col("count").filter(missing).sum().alias("missing"),
-        pl.col("count").filter(~missing & same).sum().alias("same"),
-    )
-    stats["responses_missing"] = int(counted["missing"][0] or 0)
-    stats["responses_equal_to_cue"] = int(counted["same"][0] or 0)
-    pooled = (
-        long.lazy()
-        .filter(~missing & ~same)
-        .group_by("cue", "response")
-        .agg(pl.col("count").sum().cast(pl.UInt32))
-        .sort(["cue", "count", "response"], descending=[False, True, False])
-        .collect()
-    )
-    return pooled.select(
-        words.gather(pooled["cue"] - 1).alias("cue"),
-        words.gather(pooled["response"] - 1).alias("response"),
-        pl.col("count"),
-    )
-
-
-def _empty_cue_error(path: Path, separator: str, cue_column: str, n_empty: int) -> LexalignError:
+def _check_cues(path: Path, separator: str, cue_column: str, cue_codes: np.ndarray, book: _CodeBook) -> None:
+    empty = np.isin(cue_codes, book.empty_codes)
+    if not empty.any():
+        return
     cue = normalise_expr(cue_column)
     first = _collect(_scan(path, separator).with_row_index("row").filter(cue.is_null() | (cue == "")).select("row").head(1), path)
     where = f" (first on line {_line_of_row(path, separator, int(first['row'][0]))})" if first.height else ""
-    return LexalignError(f"{path}: {n_empty} row(s) have an empty cue{where}; every row needs a cue")
+    raise LexalignError(f"{path}: {int(empty.sum())} row(s) have an empty cue{where}; every row needs a cue")
 
 
-def _words(dictionary: pl.DataFrame) -> pl.Series:
-    return dictionary.select("code", "word").unique("code").sort("code")["word"]
+def _pool(cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.ndarray | None, words: pl.Series, stats: dict) -> pl.DataFrame:
+    """Pool response codes per cue code into rows sorted by cue, count (descending), response.
+
+    ``count`` is each row's count (None: 1 each, raw participant rows).
+    """
+    same = ~missing & (response == cue)
+    keep = ~missing & ~same
+    weight = (lambda mask: int(mask.sum())) if count is None else (lambda mask: int(count[mask].sum()))
+    stats["responses_missing"] = weight(missing)
+    stats["responses_equal_to_cue"] = weight(same)
+    bits = max(len(words), 1).bit_length()
+    key = (cue[keep] << np.uint64(bits)) | response[keep]
+    if count is None:
+        key, counts = np.unique(key, return_counts=True)
+    else:
+        key, inverse = np.unique(key, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=count[keep], minlength=len(key))
+    counts = counts.astype(np.uint64)
+    word_mask = np.uint64((1 << bits) - 1)
+    cues, responses = key >> np.uint64(bits), key & word_mask
+    count_bits = int(counts.max(initial=0)).bit_length()
+    if 2 * bits + count_bits <= _PACKED_BITS:  # one integer holds cue, count (descending) and response: sort it, read them back
+        count_mask = np.uint64((1 << count_bits) - 1)
+        packed = (cues << np.uint64(bits + count_bits)) | ((count_mask - counts) << np.uint64(bits)) | responses
+        packed = pl.Series(packed).sort().to_numpy()
+        cues, counts, responses = packed >> np.uint64(bits + count_bits), count_mask - ((packed >> np.uint64(bits)) & count_mask), packed & word_mask
+    else:
+        order = np.lexsort((responses, -counts.astype(np.int64), cues))
+        cues, responses, counts = cues[order], responses[order], counts[order]
+    stats["cues"] = len(np.unique(cues))
+    stats["response_types"] = pl.Series(responses).n_unique()
+    return pl.DataFrame(
+        {
+            "cue": words.gather(pl.Series(cues - np.uint64(1))),
+            "response": words.gather(pl.Series(responses - np.uint64(1))),
+            "count": pl.Series(counts, dtype=pl.UInt32, strict=False),
+        }
+    )
 
 
-def _raw_long(path: Path, separator: str, cols: dict[str, str], filters: dict[str, list], stats: dict) -> tuple[pl.DataFrame, pl.Series]:
+def _raw_rows(path: Path, separator: str, cols: dict[str, str], filters: dict[str, list], stats: dict) -> tuple:
     lazy = _scan(path, separator)
     for column, accepted in filters.items():
         lazy = lazy.filter(pl.col(column).str.strip_chars().is_in([str(v).strip() for v in accepted]))
     wide = _collect(lazy.select(*(pl.col(cols[c]).alias(c) for c in RAW_COLUMNS)), path)
-    blank = wide.select(pl.all_horizontal(pl.all().is_null()).sum()).item()  # blank lines read as all-null rows
-    if blank:
-        wide = wide.filter(~pl.all_horizontal(pl.all().is_null()))
+    wide = wide.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines, which polars reads as all-null rows
     stats["rows_after_filter"] = wide.height
     if wide.height == 0:
         raise LexalignError(f"{path}: no rows left after the participant filter {filters}")
-    dictionary = _dictionary(wide, list(RAW_COLUMNS))
-    coded = wide.lazy()
-    for column in RAW_COLUMNS:
-        coded = _encode(coded, dictionary, column)
-    coded = coded.collect()
-    empty_code = dictionary.filter(pl.col("word") == "")["code"]
-    empty = coded["cue_code"].is_null() | coded["cue_code"].is_in(empty_code.to_list())
-    if empty.any():
-        raise _empty_cue_error(path, separator, cols["cue"], int(empty.sum()))
-    long = pl.concat(
-        coded.select(
-            pl.col("cue_code").alias("cue"),
-            pl.col(f"R{i}_code").alias("response"),
-            pl.col(f"R{i}_missing").alias("missing"),
-            pl.lit(1, pl.UInt32).alias("count"),
-        )
-        for i in (1, 2, 3)
-    )
-    return long, _words(dictionary)
+    book = _CodeBook(wide, list(RAW_COLUMNS))
+    cue = book.code[book.indices(wide, "cue")]
+    _check_cues(path, separator, cols["cue"], cue, book)
+    responses = [book.indices(wide, f"R{i}") for i in (1, 2, 3)]
+    response = np.concatenate([book.code[index] for index in responses])
+    missing = np.concatenate([book.missing[index] for index in responses])
+    return np.tile(cue, 3), response, missing, None, book.words
 
 
-def _strength_long(path: Path, separator: str, cols: dict[str, str], filters: dict, stats: dict) -> tuple[pl.DataFrame, pl.Series]:
+def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: dict, stats: dict) -> tuple:
     table = _collect(_scan(path, separator).select(pl.col(cols[c]).alias(c) for c in STRENGTH_COLUMNS), path)
     table = table.filter(~pl.all_horizontal(pl.all().is_null()))
     counts = table["count"].str.strip_chars().cast(pl.Int64, strict=False)
     bad = table.filter((counts.is_null() & table["count"].is_not_null()) | (counts < 0))
     if bad.height:
         raise LexalignError(f"{path}: column {cols['count']!r} has non-integer counts (found {bad['count'][0]!r}); counts are whole numbers >= 0")
-    zero = int((counts == 0).sum())
-    table = table.with_columns(count=counts.cast(pl.UInt32)).filter(pl.col("count") > 0)
-    stats.update(rows_after_filter=table.height, pairs_with_zero_count_dropped=zero)
-    dictionary = _dictionary(table, ["cue", "response"])
-    coded = _encode(_encode(table, dictionary, "cue"), dictionary, "response").collect()
-    empty_code = dictionary.filter(pl.col("word") == "")["code"]
-    empty = coded["cue_code"].is_null() | coded["cue_code"].is_in(empty_code.to_list())
-    if empty.any():
-        raise _empty_cue_error(path, separator, cols["cue"], int(empty.sum()))
-    long = coded.select(
-        pl.col("cue_code").alias("cue"), pl.col("response_code").alias("response"), pl.col("response_missing").alias("missing"), "count"
-    )
-    return long, _words(dictionary)
+    stats["pairs_with_zero_count_dropped"] = int((counts == 0).sum())
+    table = table.with_columns(count=counts).filter(pl.col("count") > 0)
+    stats["rows_after_filter"] = table.height
+    book = _CodeBook(table, ["cue", "response"])
+    cue = book.code[book.indices(table, "cue")]
+    _check_cues(path, separator, cols["cue"], cue, book)
+    index = book.indices(table, "response")
+    return cue, book.code[index], book.missing[index], table["count"].to_numpy().astype(np.uint64), book.words
 
 
 def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame, dict]:
@@ -395,21 +396,26 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
         raise LexalignError(f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; remove the filter or use the raw file")
     cols = _resolve_columns(path, header, STRENGTH_COLUMNS if fmt == "strength" else RAW_COLUMNS, overrides)
     filter_cols = _resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
-    rows_in = check_field_counts(path, separator, len(header))
-    stats: dict = {"file": str(path), "format": fmt, "rows_in": rows_in}
-    build = _strength_long if fmt == "strength" else _raw_long
-    long, words = build(path, separator, cols, {filter_cols[name]: values for name, values in filters.items()}, stats)
+    stats: dict = {"file": str(path), "format": fmt}
+    read = _strength_rows if fmt == "strength" else _raw_rows
+    # The field-count check runs beside polars' read (numpy releases the GIL); its verdict comes first.
+    with ThreadPoolExecutor(1) as executor:
+        checked = executor.submit(check_field_counts, path, separator, len(header))
+        try:
+            cue, response, missing, count, words = read(path, separator, cols, {filter_cols[k]: v for k, v in filters.items()}, stats)
+        except LexalignError:
+            checked.result()  # a bad line explains a failed read better than the read's own error
+            raise
+        stats = {"file": stats.pop("file"), "format": stats.pop("format"), "rows_in": checked.result(), **stats}
     stats["participant_filter"] = (filters or "none") if fmt == "raw" else "not applicable: pooled input"
-    pooled = _pool(long, words, stats)
+    pooled = _pool(cue, response, missing, count, words, stats)
     if pooled.height == 0:
         raise LexalignError(f"{path}: no usable responses after cleaning")
-    per_cue = pooled.group_by("cue").agg(pl.len().alias("types"), pl.col("count").sum().alias("tokens"))
+    tokens = int(pooled["count"].sum())
     stats.update(
-        cues=per_cue.height,
-        response_tokens=int(pooled["count"].sum()),
-        response_types=pooled["response"].n_unique(),
-        types_per_cue=round(float(per_cue["types"].mean()), 2),
-        tokens_per_cue=round(float(per_cue["tokens"].mean()), 2),
+        response_tokens=tokens,
+        types_per_cue=round(pooled.height / stats["cues"], 2),
+        tokens_per_cue=round(tokens / stats["cues"], 2),
     )
     return pooled, stats
 
@@ -466,17 +472,16 @@ def ingest(
     """
     definition = split.get("definition", "corrected")
     pooled, stats = pooled_counts(norms_path, norms)
-    cues = pooled["cue"].unique(maintain_order=True)
-    assignment = split_cues(cues.to_list(), split, seed, definition)
-    labels = pl.DataFrame({"cue": cues, "split": [assignment[cue] for cue in cues]})
-    table = pooled.join(labels, on="cue", how="left", maintain_order="left")
-    sizes = labels.group_by("split").len().sort("split")
-    stats["split_cues"] = dict(zip(sizes["split"].to_list(), sizes["len"].to_list()))
+    runs = pooled["cue"].rle().struct.unnest()  # the table is sorted by cue: one run per cue
+    assignment = split_cues(runs["value"].to_list(), split, seed, definition)
+    labels = pl.Series("split", [assignment[cue] for cue in runs["value"]])
+    table = pooled.with_columns(labels.gather(np.repeat(np.arange(len(labels)), runs["len"].to_numpy())))
+    stats["split_cues"] = {name: sum(1 for label in assignment.values() if label == name) for name in SPLITS}
     stats["split_definition"] = definition
     check_no_leakage(table)
     stats["leakage_check"] = "passed: every cue is in exactly one split"
     with atomic_path(associations_out) as tmp:
-        table.write_parquet(tmp)
+        table.write_parquet(tmp, compression="lz4")
     write_json(stats_out, stats)
     log.info("ingested %s: %d cues, %d response tokens, split %s", norms_path, stats["cues"], stats["response_tokens"], stats["split_cues"])
     return stats
