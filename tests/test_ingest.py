@@ -131,3 +131,186 @@ def test_illustrative_zh_ingests(swow_zh):
     assert stats["cues"] >= 300
     assert not pooled["response"].str.contains(r"^[0-9a-f]{32}$").any()
     assert not pooled["response"].str.starts_with("#").any()
+
+
+# --------------------------------------------------------------------------- field counts, missing values, split
+
+
+def csv_module_verdict(text: str, separator: str, n_fields: int):
+    """The reference: Python's csv module, record by record (blank lines skipped)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    start, rows = 1, -1
+    for record in reader:
+        if record:
+            if len(record) != n_fields:
+                return ("bad", start, len(record))
+            rows += 1
+        start = reader.line_num + 1
+    return ("ok", rows)
+
+
+def test_field_counts_agree_with_the_csv_module(tmp_path, monkeypatch):
+    import random
+
+    import lexalign.ingest as ingest_module
+    from lexalign.errors import LexalignError
+
+    rng = random.Random(7)
+    values = ["a", "bb", "", '"q,x"', '"l\nm"', '"e""s"', "é", "ccc,d"]
+    checked = bad_seen = 0
+    path = tmp_path / "f.csv"
+    for _ in range(600):
+        separator = rng.choice([",", "\t"])
+        n_fields = rng.randint(2, 6)
+        lines = []
+        for _ in range(rng.randint(1, 8)):
+            k = n_fields if rng.random() < 0.8 else rng.randint(1, n_fields + 2)
+            lines.append(separator.join(rng.choice(values).replace(",", separator) for _ in range(k)))
+            if rng.random() < 0.1:
+                lines.append("")
+        eol = rng.choice(["\n", "\r\n"])
+        text = eol.join(lines) + (eol if rng.random() < 0.8 else "")
+        if not text.strip():
+            continue
+        path.write_bytes(text.encode("utf-8"))
+        expected = csv_module_verdict(text, separator, n_fields)
+        monkeypatch.setattr(ingest_module, "_CHUNK", rng.choice([1, 2, 3, 7, 64, 1 << 20]))
+        if expected[0] == "ok":
+            assert ingest_module.check_field_counts(path, separator, n_fields) == expected[1], text
+        else:
+            bad_seen += 1
+            with pytest.raises(LexalignError) as info:
+                ingest_module.check_field_counts(path, separator, n_fields)
+            message = str(info.value)
+            assert f"line {expected[1]} has {expected[2]} fields" in message or "truncated" in message, (text, message)
+        checked += 1
+    assert checked > 500 and bad_seen > 100
+
+
+@pytest.mark.parametrize("row", [
+    '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog",cat, and mouse,"bark","pet"',  # unquoted comma
+    '2,2,2,30,"Fe","United States","United States",2,5,"2011-08-12","dog","cat","bark","pet"',  # extra education field
+    '2,2,2,30,"Fe","United States","United States","2011-08-12","dog","cat","bark","pet"',  # a field missing
+])
+def test_ragged_rows_are_refused_even_when_columns_are_projected(tmp_path, row):
+    from lexalign.errors import LexalignError
+
+    header = HEADER.strip()
+    good = '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat","bark","pet"'
+    path = tmp_path / "raw.csv"
+    path.write_text("\n".join([header, good, row, good]) + "\n", encoding="utf-8")
+    found = len(next(__import__("csv").reader([row])))
+    with pytest.raises(LexalignError) as info:
+        pooled_counts(path, {"filter": {"country": ["United States"]}})
+    assert str(info.value) == (f"{path}: line 3 has {found} fields but the header has 13 (an unquoted comma or a stray quote in "
+                               "a value?); quote the value or fix the line")
+
+
+def test_quoted_separators_line_breaks_and_blank_lines_are_fine(tmp_path):
+    header = HEADER.strip()
+    rows = [
+        '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat, big","bark","pet"',
+        '',
+        '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog","two\nlines","say ""woof""",NA',
+    ]
+    path = tmp_path / "raw.csv"
+    path.write_bytes(("\r\n".join([header, *rows]) + "\r\n\r\n").encode("utf-8"))
+    pooled, stats = pooled_counts(path, {})
+    assert stats["rows_in"] == 2
+    assert sorted(pooled["response"]) == ["bark", "cat, big", "pet", "say \"woof", "two lines"]
+
+
+def test_only_swow_markers_are_missing(tmp_path):
+    path = write_raw(tmp_path / "raw.csv", [
+        ("United States", "United States", "nothing", "none", "null", "nan"),
+        ("United States", "United States", "nothing", "None", "NA", "N/A"),
+        ("United States", "United States", "salt", "Na", "#Missing", "No more responses"),
+    ])
+    pooled, stats = pooled_counts(path, {})
+    assert dict(zip(pooled["response"], pooled["count"])) == {"none": 2, "nan": 1, "null": 1, "n/a": 1, "na": 1}
+    assert stats["responses_missing"] == 3  # NA, #Missing, No more responses
+
+
+def test_zero_count_strength_pairs_are_dropped_and_counted(tmp_path):
+    path = tmp_path / "strength.SWOW-EN.R1.csv"
+    path.write_text("cue\tresponse\tR1\tN\nDog\tcat\t4\t10\ndog\tbone\t0\t10\ndog\tpuppy\t2\t10\n", encoding="utf-8")
+    pooled, stats = pooled_counts(path, {})
+    assert pooled.rows() == [("dog", "cat", 4), ("dog", "puppy", 2)]
+    assert stats["pairs_with_zero_count_dropped"] == 1
+
+
+def test_cue_and_word_columns_need_a_mapping(tmp_path):
+    from lexalign.errors import LexalignError
+
+    path = tmp_path / "SWOWZH.csv"
+    path.write_text("id,word,cue,R1,R2,R3\n1,狗,2020-01-01,猫,宠物,骨头\n", encoding="utf-8")
+    with pytest.raises(LexalignError) as info:
+        pooled_counts(path, {})
+    assert str(info.value) == f"{path}: has both 'cue' and 'word' columns; set norms.columns.cue to the one that holds the cue"
+    pooled, _ = pooled_counts(path, {"columns": {"cue": "WORD"}})
+    assert pooled["cue"].unique().to_list() == ["狗"]
+
+
+def test_packed_and_plain_sorts_agree(swow_en, monkeypatch):
+    import lexalign.ingest as ingest_module
+
+    packed, _ = pooled_counts(swow_en, {})
+    monkeypatch.setattr(ingest_module, "_PACKED_BITS", 0)  # force the three-key sort
+    plain, _ = pooled_counts(swow_en, {})
+    assert packed.equals(plain)
+    assert packed.equals(packed.sort(["cue", "count", "response"], descending=[False, True, False]))
+
+
+def study_split(cues, train, val, seed):
+    """The study's split, written from its description: numpy's global legacy RNG seeded, shuffle the
+    sorted cue list in place, floor the train and val sizes, the rest is test."""
+    import numpy as np
+
+    keys = sorted(cues)
+    np.random.seed(seed)
+    np.random.shuffle(keys)
+    train_end = int(train * len(keys))
+    val_end = int(val * len(keys)) + train_end
+    return keys[:train_end], keys[train_end:val_end], keys[val_end:]
+
+
+@pytest.mark.parametrize("n", [7, 10, 1003, 10024])
+def test_study_split_reproduces_the_study(n):
+    cues = [f"w{i:05d}" for i in range(n)][::-1]
+    assignment = split_cues(cues, SPLIT, seed=42, definition="study")
+    train, val, test = study_split(cues, 0.7, 0.2, 42)
+    assert [c for c in sorted(assignment) if assignment[c] == "train"] == sorted(train)
+    assert [c for c in sorted(assignment) if assignment[c] == "val"] == sorted(val)
+    assert [c for c in sorted(assignment) if assignment[c] == "test"] == sorted(test)
+
+
+def test_split_sizes_by_definition():
+    cues = [f"w{i}" for i in range(10024)]  # the study's Mandarin cue count
+    sizes = {}
+    for definition in ("corrected", "study"):
+        labels = list(split_cues(cues, SPLIT, 42, definition).values())
+        sizes[definition] = tuple(labels.count(name) for name in ("train", "val", "test"))
+    assert sizes == {"corrected": (7017, 2005, 1002), "study": (7016, 2004, 1004)}
+
+
+@pytest.mark.parametrize(("split", "seed", "definition", "message"), [
+    ({"train": float("nan"), "val": 0.2, "test": 0.1}, 42, "corrected", "config split.train: nan is not a share between 0 and 1"),
+    ({"train": 0.7, "val": 0.2, "test": "0.1"}, 42, "corrected", "config split.test: '0.1' is not a share between 0 and 1"),
+    (SPLIT, 2**32, "study", "config seed: 4294967296 is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs"),
+    (SPLIT, 42, "paper", "config split.definition: 'paper' is not one of corrected, study"),
+])
+def test_split_refuses_bad_settings(split, seed, definition, message):
+    from lexalign.errors import LexalignError
+
+    with pytest.raises(LexalignError) as info:
+        split_cues(["a", "b"], split, seed, definition)
+    assert str(info.value) == message
+
+
+def test_stats_record_the_split_definition(tmp_path, swow_en):
+    stats = ingest(swow_en, {}, {**SPLIT, "definition": "study"}, 42, tmp_path / "a.parquet", tmp_path / "s.json")
+    assert stats["split_definition"] == "study"
+    assert json.loads((tmp_path / "s.json").read_text())["split_definition"] == "study"
