@@ -515,3 +515,138 @@ def test_no_repeat_ngram_with_vllm_is_refused_before_loading():
     settings = {"backend": "vllm", "no_repeat_ngram_size": 3}
     with pytest.raises(LexalignError, match=r"^config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking"):
         generate("/nonexistent/model", [[{"role": "user", "content": "x"}]], settings)
+
+
+# ---- ingest and io ----
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+def _ingest_cli(capsys, *args: str) -> tuple[int, str]:
+    from lexalign.cli import main
+
+    capsys.readouterr()
+    code = main(["ingest", *args])
+    return code, capsys.readouterr().err.strip()
+
+
+RAGGED = "(an unquoted comma or a stray quote in a value?); quote the value or fix the line"
+# name -> (file bytes, norms config, the exact message after "<path>: ")
+INGEST_CASES = {
+    "unquoted_comma_in_response": (raw(ROW, '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog",cat, mouse,"bark","pet"'),
+                                   US, f"line 3 has 14 fields but the header has 13 {RAGGED}"),
+    "unquoted_comma_in_education": (raw(ROW, '2,2,2,30,"Fe","United States","United States",2,3,"2011-08-12","dog","cat","bark","pet"', ROW),
+                                    US, f"line 3 has 14 fields but the header has 13 {RAGGED}"),
+    "field_missing": (raw(ROW, ROW, '3,3,3,30,"Fe","United States","United States","2011-08-12","dog","cat","bark","pet"'),
+                      {}, f"line 4 has 12 fields but the header has 13 {RAGGED}"),
+    "cue_and_word": (b"id,word,cue,R1,R2,R3\n1,dog,2020-01-01,cat,bone,pet\n", {},
+                     "has both 'cue' and 'word' columns; set norms.columns.cue to the one that holds the cue"),
+    "latin1_deep": (raw(*[ROW] * 3000) + '9,9,9,30,"Fe","United States","United States",2,"x","café","crème","a","b"\n'.encode("cp1252"),
+                    {}, "not UTF-8 (invalid byte at line 3002); re-save the file as UTF-8"),
+    "utf16": (raw(ROW).decode().encode("utf-16"), {}, "file is UTF-16 encoded (or binary); re-save it as UTF-8"),
+    "truncated_in_quote": (raw(ROW) + b'2,2,2,30,"Fe","United States","United States",2,"x","cat","do', {},
+                           "file ends inside a quoted value (truncated download?); line 3 opens a quote that never closes"),
+    "truncated_mid_row": (raw(ROW) + b'2,2,2,30,"Fe","United States"', {},
+                          "file ends in the middle of a row (truncated download?): line 3 has 6 of 13 fields"),
+    "strength_negative_count": (b"cue\tresponse\tR123\tN\ndog\tcat\t-2\t10\n", {},
+                                "column 'R123' has non-integer counts (found '-2'); counts are whole numbers >= 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INGEST_CASES))
+def test_bad_norms_file_exact_message(case, tmp_path, capsys):
+    content, norms, expected = INGEST_CASES[case]
+    path = tmp_path / "norms.csv"
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    with pytest.raises(LexalignError) as info:
+        ingest(path, norms, SPLIT, 42, out / "associations.parquet", out / "stats.json")
+    assert str(info.value) == f"{path}: {expected}"
+    assert not out.exists()
+    if not norms:  # the command says the same, in one line, with exit status 1
+        code, err = _ingest_cli(capsys, str(path), "--out-dir", str(out))
+        assert (code, err) == (1, f"lexalign error: {path}: {expected}")
+        assert not out.exists()
+
+
+def test_swow_answers_none_null_nan_and_zero_counts_are_handled(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes(raw(ROW.replace('"cat","bark","pet"', '"none","null",NA'), ROW.replace('"cat","bark","pet"', '"nan","#Missing","None"')))
+    out = tmp_path / "out"
+    stats = ingest(path, {}, SPLIT, 42, out / "a.parquet", out / "s.json")
+    assert dict(pl_rows(out / "a.parquet")) == {"none": 2, "null": 1, "nan": 1} and stats["responses_missing"] == 2
+    strength = tmp_path / "strength.csv"
+    strength.write_text("cue,response,R123,N\ndog,cat,3,3\ndog,bone,0,3\n", encoding="utf-8")
+    stats = ingest(strength, {}, SPLIT, 42, out / "b.parquet", out / "t.json")
+    assert dict(pl_rows(out / "b.parquet")) == {"cat": 3} and stats["pairs_with_zero_count_dropped"] == 1
+
+
+def pl_rows(path: Path) -> list[tuple[str, int]]:
+    import polars as pl
+
+    return pl.read_parquet(path).select("response", "count").rows()
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_device_or_pipe_is_refused_without_reading(kind, tmp_path, capsys):
+    import os
+
+    if kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "pipe.csv"
+        os.mkfifo(path)  # nobody writes to it: opening it for reading would block forever
+    expected = f"{path}: not a regular file (a device, pipe or socket); save the norms to a file and point norms.path at it"
+    with pytest.raises(LexalignError) as info:
+        ingest(path, {}, SPLIT, 42, tmp_path / "o" / "a.parquet", tmp_path / "o" / "s.json")
+    assert str(info.value) == expected
+    code, err = _ingest_cli(capsys, str(path), "--out-dir", str(tmp_path / "o"))
+    assert (code, err) == (1, f"lexalign error: {expected}")
+    assert not (tmp_path / "o").exists()
+
+
+def test_norms_columns_typo_fails_at_start_up(base_config, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    config = mutate(base_config, "languages.en.norms.columns", {"cue": "word", "R4": "x"})
+    with pytest.raises(LexalignError) as info:
+        validate_config(config, repo / "config" / "schema.yaml", source="config.yaml")
+    assert str(info.value) == ("config.yaml: languages.en.norms.columns: Additional properties are not allowed ('R4' was unexpected); "
+                               "allowed keys: R1, R2, R3, count, cue, response")
+
+
+def test_ingest_outputs_never_destroy_user_files(tmp_path, capsys):
+    norms = tmp_path / "norms.csv"
+    norms.write_bytes(raw(ROW))
+    users = tmp_path / "associations.parquet"  # a user's folder where the table would go
+    (users / "notes").mkdir(parents=True)
+    (users / "notes" / "draft.txt").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(LexalignError) as info:
+        ingest(norms, {}, SPLIT, 42, users, tmp_path / "stats.json")
+    assert str(info.value) == f"{users}: is an existing folder that is not empty; remove it or choose another output path"
+    assert tree(tmp_path) == before
+    code, err = _ingest_cli(capsys, str(norms), "--out-dir", str(norms))
+    assert (code, err) == (1, f"lexalign error: --out-dir {norms}: is an existing file; give a folder path")
+    inside = tmp_path / "run"
+    inside.mkdir()
+    (inside / "stats.json").write_bytes(raw(ROW))
+    before = tree(tmp_path)
+    code, err = _ingest_cli(capsys, str(inside / "stats.json"), "--out-dir", str(inside))
+    assert (code, err) == (1, f"lexalign error: --out-dir {inside / 'stats.json'}: is the same file as the input "
+                              f"{inside / 'stats.json'}; writing it would destroy the input")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(("split", "seed", "expected"), [
+    ({"train": float("nan"), "val": 0.2, "test": 0.1}, 42, "config split.train: nan is not a share between 0 and 1"),
+    ({**SPLIT, "definition": "study"}, -1, "config seed: -1 is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs"),
+])
+def test_bad_split_settings_write_nothing(split, seed, expected, tmp_path):
+    norms = tmp_path / "norms.csv"
+    norms.write_bytes(raw(ROW))
+    with pytest.raises(LexalignError) as info:
+        ingest(norms, {}, split, seed, tmp_path / "o" / "a.parquet", tmp_path / "o" / "s.json")
+    assert str(info.value) == expected
+    assert not (tmp_path / "o").exists()
