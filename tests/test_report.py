@@ -728,8 +728,6 @@ def test_rule_and_html_report(tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config/schema.yaml").symlink_to(REPO / "config/schema.yaml")
     (tmp_path / "workflow").symlink_to(REPO / "workflow")
-    if (REPO / "envs").exists():
-        (tmp_path / "envs").symlink_to(REPO / "envs")
     config = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
     for spec in config["languages"].values():
         spec["norms"]["path"] = str(REPO / spec["norms"]["path"])

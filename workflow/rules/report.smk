@@ -81,8 +81,6 @@ rule report:
         log_path("report"),
     benchmark:
         benchmark_path("report")
-    conda:
-        "../../envs/lexalign.yaml"
     threads: 1
     resources:
         mem_mb=4000,

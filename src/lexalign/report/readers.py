@@ -347,7 +347,7 @@ class TrainResult:
 
 def read_train(folder: Path) -> TrainResult:
     """metrics.json: ``global_step``, ``epochs``, ``train_loss: {first, last, ...}``, ``eval_loss``,
-    ``reward: {first, last, ...} | null``, ``runtime_s``, ``device``; log_history.jsonl (optional)."""
+    ``reward: {first, last, ...} | null``, ``runtime_s`` (else ``wall_s``), ``device``; log_history.jsonl (optional)."""
     path = folder / "metrics.json"
     m = read_results_json(path, "train")
     loss, reward = m.object("train_loss"), m.object("reward")
@@ -359,7 +359,7 @@ def read_train(folder: Path) -> TrainResult:
         eval_loss=m.number("eval_loss"),
         reward_first=reward.number("first") if reward else None,
         reward_last=reward.number("last") if reward else None,
-        runtime_s=m.number("runtime_s"),
+        runtime_s=m.number("runtime_s") if m.has("runtime_s") else m.number("wall_s"),
         device=m.text("device"),
     )
     history = folder / "log_history.jsonl"
