@@ -68,3 +68,20 @@ def test_illustrative_data_is_reproducible(repo, tmp_path):
         "strength.SWOW-EN.R123.illustrative.csv",
     ):
         assert filecmp.cmp(folder / name, tmp_path / name, shallow=False), name
+
+
+def test_validate_config_with_placeholder_paths(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    assert main(["validate-config", "config/paper.yaml"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lexalign error: config/paper.yaml: models.") and err.endswith("is not a directory")
+    assert main(["validate-config", "config/paper.yaml", "--no-check-paths"]) == 0
+    assert capsys.readouterr().out.strip() == "config/paper.yaml: valid"
+
+
+def test_config_docs_command(repo, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(repo)
+    assert main(["config-docs", "--check"]) == 0
+    out = tmp_path / "README.md"
+    assert main(["config-docs", "--out", str(out)]) == 0
+    assert out.read_text() == (repo / "config" / "README.md").read_text()

@@ -150,8 +150,11 @@ def _expand_paths(config: dict) -> None:
         spec["norms"]["path"] = os.path.expanduser(os.path.expandvars(spec["norms"]["path"]))
 
 
-def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict:
-    """Read a YAML config file and validate it (used by the CLI and tests; Snakemake reads its own)."""
+def load_config(path: str | os.PathLike, schema_path: str | os.PathLike, check_paths: bool | None = None) -> dict:
+    """Read a YAML config file and validate it (used by the CLI and tests; Snakemake reads its own).
+
+    ``check_paths`` set overrides the file's ``check_paths``.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -164,4 +167,6 @@ def load_config(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict
         raise LexalignError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(config, dict):
         raise LexalignError(f"{path}: expected a mapping of config keys at the top level")
+    if check_paths is not None:
+        config["check_paths"] = check_paths
     return validate_config(config, schema_path, source=str(path))
