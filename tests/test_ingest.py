@@ -314,3 +314,12 @@ def test_stats_record_the_split_definition(tmp_path, swow_en):
     stats = ingest(swow_en, {}, {**SPLIT, "definition": "study"}, 42, tmp_path / "a.parquet", tmp_path / "s.json")
     assert stats["split_definition"] == "study"
     assert json.loads((tmp_path / "s.json").read_text())["split_definition"] == "study"
+
+
+def test_code_books_with_and_without_polars_categories_agree(swow_zh, monkeypatch):
+    import lexalign.ingest as ingest_module
+
+    first, _ = pooled_counts(swow_zh, {})
+    monkeypatch.setattr(ingest_module, "_USE_CATEGORIES", not ingest_module._USE_CATEGORIES)
+    second, _ = pooled_counts(swow_zh, {})
+    assert first.equals(second)

@@ -42,6 +42,7 @@ SPLIT_DEFINITIONS = {
 }
 _CHUNK = 1 << 20  # bytes per step of the field-count check
 _PACKED_BITS = 64  # width of the integer that packs (cue, count, response) for sorting
+_USE_CATEGORIES = hasattr(pl, "Categories")  # polars >= 1.32: one pass maps strings to codes
 _QUOTE, _NEWLINE, _RETURN = ord('"'), ord("\n"), ord("\r")
 _ALL_BITS = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -267,11 +268,20 @@ class _CodeBook:
     """Every distinct raw string of some columns, normalised once, with a word code and a missing flag.
 
     A word's code is the dense rank of its normalised form (1 = first in string order), so sorting
-    codes sorts words; code 0 stands for a null (empty) field.
+    codes sorts words; code 0 stands for a null (empty) field. With polars' Categories (polars >= 1.32)
+    one cast both finds the distinct strings and maps every row to them; otherwise the distinct strings
+    are found first and the rows are mapped through an Enum of them.
     """
 
     def __init__(self, frame: pl.DataFrame, columns: list[str]):
-        self.values = pl.concat([frame[column] for column in columns]).unique().drop_nulls()
+        if _USE_CATEGORIES:
+            categories = pl.Categories.random()
+            coded = frame.select(pl.col(columns).cast(pl.Categorical(categories)))
+            self.values = categories.to_series()  # read while `coded` keeps the mapping alive
+        else:
+            self.values = pl.concat([frame[column] for column in columns]).unique().drop_nulls()
+            coded = frame.select(pl.col(columns).cast(pl.Enum(self.values)))
+        self._physical = {column: coded[column].to_physical().cast(pl.UInt32) for column in columns}
         book = (
             pl.DataFrame({"raw": self.values})
             .with_columns(normalise_expr("raw").alias("word"))
@@ -286,10 +296,9 @@ class _CodeBook:
         empty = book.filter(pl.col("word") == "")["code"]
         self.empty_codes = np.array([0, *empty.to_list()], dtype=np.uint64)
 
-    def indices(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+    def indices(self, column: str) -> np.ndarray:
         """Row-wise index of ``column``'s values in the book (``len(values)`` for null)."""
-        physical = frame[column].cast(pl.Enum(self.values)).to_physical().cast(pl.UInt32)
-        return physical.fill_null(len(self.values)).to_numpy()
+        return self._physical[column].fill_null(len(self.values)).to_numpy()
 
 
 def _check_cues(path: Path, separator: str, cue_column: str, cue_codes: np.ndarray, book: _CodeBook) -> None:
@@ -314,12 +323,14 @@ def _pool(cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.
     stats["responses_equal_to_cue"] = weight(same)
     bits = max(len(words), 1).bit_length()
     key = (cue[keep] << np.uint64(bits)) | response[keep]
+    order = pl.Series(key).arg_sort() if count is not None else None
+    key = pl.Series(key).sort().to_numpy() if order is None else key[order.to_numpy()]
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))  # one run per distinct pair
     if count is None:
-        key, counts = np.unique(key, return_counts=True)
+        counts = np.diff(starts, append=len(key)).astype(np.uint64)
     else:
-        key, inverse = np.unique(key, return_inverse=True)
-        counts = np.bincount(inverse.ravel(), weights=count[keep], minlength=len(key))
-    counts = counts.astype(np.uint64)
+        counts = np.add.reduceat(count[keep][order.to_numpy()], starts).astype(np.uint64) if len(key) else np.zeros(0, np.uint64)
+    key = key[starts]
     word_mask = np.uint64((1 << bits) - 1)
     cues, responses = key >> np.uint64(bits), key & word_mask
     count_bits = int(counts.max(initial=0)).bit_length()
@@ -331,7 +342,7 @@ def _pool(cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.
     else:
         order = np.lexsort((responses, -counts.astype(np.int64), cues))
         cues, responses, counts = cues[order], responses[order], counts[order]
-    stats["cues"] = len(np.unique(cues))
+    stats["cues"] = int(np.count_nonzero(np.diff(cues))) + 1 if len(cues) else 0
     stats["response_types"] = pl.Series(responses).n_unique()
     return pl.DataFrame(
         {
@@ -352,9 +363,9 @@ def _raw_rows(path: Path, separator: str, cols: dict[str, str], filters: dict[st
     if wide.height == 0:
         raise LexalignError(f"{path}: no rows left after the participant filter {filters}")
     book = _CodeBook(wide, list(RAW_COLUMNS))
-    cue = book.code[book.indices(wide, "cue")]
+    cue = book.code[book.indices("cue")]
     _check_cues(path, separator, cols["cue"], cue, book)
-    responses = [book.indices(wide, f"R{i}") for i in (1, 2, 3)]
+    responses = [book.indices(f"R{i}") for i in (1, 2, 3)]
     response = np.concatenate([book.code[index] for index in responses])
     missing = np.concatenate([book.missing[index] for index in responses])
     return np.tile(cue, 3), response, missing, None, book.words
@@ -371,9 +382,9 @@ def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: di
     table = table.with_columns(count=counts).filter(pl.col("count") > 0)
     stats["rows_after_filter"] = table.height
     book = _CodeBook(table, ["cue", "response"])
-    cue = book.code[book.indices(table, "cue")]
+    cue = book.code[book.indices("cue")]
     _check_cues(path, separator, cols["cue"], cue, book)
-    index = book.indices(table, "response")
+    index = book.indices("response")
     return cue, book.code[index], book.missing[index], table["count"].to_numpy().astype(np.uint64), book.words
 
 
