@@ -85,8 +85,8 @@ rule report:
     resources:
         mem_mb=4000,
     params:
-        grid=RUN,
-        settings=config["report"],
+        grid=canonical(RUN),
+        settings=canonical(config["report"]),
         seed=config["seed"],
     script:
         "../scripts/report.py"

@@ -180,7 +180,7 @@ def build_figures(
     absent = {
         "fig_precision": (results.lexical, "no P@k values, so no P@k curves"),
         "fig_profile": (
-            results.lexical,
+            any(m.skipped is None for r in results.lexical.values() for m in r.profile.values()),
             "no per-cue concreteness/valence/arousal in per_cue.parquet, so no profile plots",
         ),
         "fig_tension": (

@@ -25,6 +25,13 @@ TENSION_NOTE = (
 )
 
 
+def number(value: float | None, quantity: str, signed: bool = False) -> str:
+    """A metric with 3 decimals; an item count (closer_to_*) as an integer."""
+    if quantity.startswith("closer_to") and value is not None:
+        return f"{int(value):+d}" if signed else str(int(value))
+    return f.fmt_signed(value) if signed else f.fmt(value)
+
+
 def _short(country: str) -> str:
     return {"United States": "US"}.get(country, country)
 
@@ -50,6 +57,8 @@ def study_tier1_table(results: Results, precision: Precision) -> f.Table:
         for metric, theirs in pairs:
             ours = have.get(metric)
             corrected = ours.mean if ours else None
+            if corrected is None and theirs.mean is None:
+                continue
             rows.append(
                 {
                     "model": key[0],
@@ -174,9 +183,9 @@ def study_tier2_table(results: Results) -> f.Table:
                 "method": f.label(r["method"]),
                 "vs": _short(r["humans"]),
                 "quantity": r["quantity"],
-                "corrected": f.fmt(r["corrected"]),
-                "study definition": f.fmt(r["study"]),
-                "study − corrected": f.fmt_signed(r["difference"]),
+                "corrected": number(r["corrected"], r["quantity"]),
+                "study definition": number(r["study"], r["quantity"]),
+                "study − corrected": number(r["difference"], r["quantity"], signed=True),
             }
             for r in long.iter_rows(named=True)
         ]
