@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 import yaml
 
 from lexalign.errors import LexalignError
@@ -246,6 +247,85 @@ def test_sft_collator_masks_the_prompt(tmp_path, train_model, tables):
         text = tokenizer.decode(kept)
         assert text.replace("<end_of_turn>", "").strip() in targets, text
         assert "Words for" not in text and SYSTEM not in text
+
+
+@pytest.mark.parametrize("padding_free", [False, True])
+def test_every_sft_row_supervises_its_end_of_turn_token(tmp_path, train_model, tables, padding_free):
+    """The model learns to stop: in every tokenised training row the end-of-turn token after the answer
+    (the model's stop token) carries a label, and only the template's newline follows it."""
+    from lexalign.models import read_manifest
+
+    stop_ids = set(read_manifest(train_model)["stop_token_ids"])
+    overrides = {"max_train_examples": None, "padding_free": padding_free}
+    trainer, train_ds, _ = build_trainer(make_job("sft", train_model, tables, tmp_path / "sft", overrides))
+    tokenizer = trainer.processing_class
+    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    assert end_of_turn in stop_ids
+    rows = 0
+    for batch in trainer.get_train_dataloader():
+        ids, labels = batch["input_ids"], batch["labels"]
+        if padding_free:  # one row per batch: split it where position_ids restart
+            starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist() + [ids.size(1)]
+            pieces = [(ids[0, a:b], labels[0, a:b]) for a, b in zip(starts, starts[1:], strict=False)]
+        else:
+            pieces = [(i[m.bool()], l[m.bool()]) for i, l, m in zip(ids, labels, batch["attention_mask"], strict=True)]
+        for row_ids, row_labels in pieces:
+            supervised = (row_labels != -100).nonzero().flatten().tolist()
+            assert supervised, tokenizer.decode(row_ids)
+            taught = [int(row_ids[i]) for i in supervised]
+            assert end_of_turn in taught, tokenizer.decode(row_ids[supervised])
+            after = tokenizer.decode(taught[taught.index(end_of_turn) + 1:])
+            assert after.strip() == "", after  # the answer ends at the end of turn (the template adds a newline)
+            assert all(int(label) == -100 for label in row_labels[supervised[-1] + 1:])
+            rows += 1
+    assert rows == len(train_ds)
+
+
+def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, tables):
+    """lexalign.sft_loss (output layer only at supervised positions) gives TRL's loss and gradients."""
+    results = {}
+    for plain, padding_free in ((True, False), (False, False), (False, True)):
+        job = make_job("sft", train_model, tables, tmp_path / f"{plain}{padding_free}", {"per_device_train_batch_size": 4, "padding_free": padding_free})
+        trainer, _, _ = build_trainer(job, plain_trl=plain)
+        assert (type(trainer).__name__ == "LexalignSFTTrainer") is not plain
+        assert plain or trainer._use_completion_loss(trainer.model)
+        batch = next(iter(trainer.get_train_dataloader()))
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        results[plain, padding_free] = loss.item(), grads, trainer._metrics["train"]["num_tokens"], batch["input_ids"].shape
+    loss_trl, grads_trl, tokens_trl, shape = results[True, False]
+    assert shape[0] == 4
+    for key in ((False, False), (False, True)):  # the padded batch, and the same rows in one padding-free row
+        loss_own, grads_own, tokens_own, shape = results[key]
+        assert loss_own == pytest.approx(loss_trl, rel=1e-5), key
+        assert grads_own.keys() == grads_trl.keys() and len(grads_own) == 8  # LoRA A and B of q_proj, v_proj in 2 layers
+        for name, grad in grads_trl.items():
+            assert torch.allclose(grads_own[name], grad, atol=1e-6, rtol=1e-4), (key, name)
+        assert tokens_own == tokens_trl, key
+    assert results[False, True][3][0] == 1
+
+
+def test_linear_cross_entropy_matches_plain_cross_entropy():
+    """The fused op against logits + F.cross_entropy, with chunks smaller than the input and a softcap."""
+    from lexalign.sft_loss import linear_cross_entropy
+
+    torch.manual_seed(0)
+    hidden = torch.randn(37, 16, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(50, 16, dtype=torch.float64)
+    targets = torch.randint(0, 50, (37,))
+    for softcap in (None, 3.0):
+        total, correct = linear_cross_entropy(hidden, weight, targets, softcap=softcap, chunk=8)
+        (grad,) = torch.autograd.grad(total * 0.5, hidden)
+        logits = hidden @ weight.t()
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        expected = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
+        (expected_grad,) = torch.autograd.grad(expected * 0.5, hidden)
+        assert torch.allclose(total.double(), expected, rtol=1e-5)
+        assert int(correct) == int((logits.argmax(-1) == targets).sum())
+        assert torch.allclose(grad, expected_grad, rtol=1e-5, atol=1e-7)
 
 
 def test_dpo_collator_pairs_chosen_and_rejected(tmp_path, train_model, tables):

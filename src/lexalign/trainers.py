@@ -159,6 +159,8 @@ def trainer_config(job: TrainJob, has_eval: bool):
     if unknown:
         raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting")
     args = {k: v for k, v in hyper.items() if k in fields}
+    if args.get("padding_free") and not args.get("packing"):
+        args["max_length"] = None  # TRL cannot truncate unpacked padding-free rows; build_trainer drops longer ones
     args["bf16"] = use_bf16(job.settings["hyper"])
     if not torch.cuda.is_available() and (args["bf16"] or job.num_processes > 1):
         # CPU bf16 autocast, or data-parallel CPU workers (gloo) as in the tests of the launch path
@@ -258,6 +260,19 @@ def _guard_class():
     return NonFiniteGuard
 
 
+def _drop_long_rows(trainer, max_length: int) -> None:
+    """Padding-free SFT: drop tokenised rows longer than ``max_length`` (a truncated answer would lose
+    its end-of-turn token and teach the model not to stop)."""
+    for name in ("train_dataset", "eval_dataset"):
+        dataset = getattr(trainer, name)
+        if dataset is None or "input_ids" not in dataset.column_names:
+            continue
+        kept = dataset.filter(lambda row: len(row["input_ids"]) <= max_length)
+        if len(kept) < len(dataset):
+            log.warning("dropped %d of %d %s rows longer than max_length %d", len(dataset) - len(kept), len(dataset), name, max_length)
+        setattr(trainer, name, kept)
+
+
 def build_trainer(job: TrainJob, plain_trl: bool = False):
     """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``.
 
@@ -304,6 +319,8 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
         label = final_ranking_label(job.prompt_language, job.prompts)
         reward = make_ranking_reward(label, job.prompt_language, hyper["reward_definition"])
         trainer = GRPOTrainer(reward_funcs=reward, **common)
+    if trainer_name == "sft" and trainer.args.max_length is None and hyper.get("max_length"):
+        _drop_long_rows(trainer, hyper["max_length"])
     if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
         raise LexalignError(
             f"{job.data}: no training example left after tokenisation (every prompt is longer than "
