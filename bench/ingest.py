@@ -3,7 +3,8 @@
 Compares ``lexalign.ingest.ingest`` with a straightforward pandas implementation of the same steps
 (read, filter US, melt R1-R3, normalise NFKC/lower/whitespace/edge punctuation, drop missing markers,
 32-hex masks and responses equal to the cue, group-by count, split, write Parquet; pandas checks no field
-counts, the project checks every line's) and with the floor, a bare ``polars.read_csv`` of the file. Each run is a fresh subprocess so that its peak RSS
+counts, the project checks every line's) and with the floor, a bare ``polars.read_csv`` of the file.
+Each run is a fresh subprocess so that its peak RSS
 (ru_maxrss, imports included) is its own. The synthetic file is generated here, seeded, in the exact
 SWOW-EN 2018 raw layout (R row index column, quoted strings, bare NA, mixed case, noise).
 """
@@ -58,8 +59,42 @@ PARTICIPANT_GROUPS = [
 
 def _vocabulary(rng, n_types: int) -> list[str]:
     """``n_types`` distinct lower-case pseudo-words, most frequent first (shorter words rank higher)."""
-    onsets = ["", "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
-              "br", "ch", "cl", "cr", "dr", "fl", "gr", "pl", "pr", "sh", "sl", "st", "th", "tr", "qu"]
+    onsets = [
+        "",
+        "b",
+        "c",
+        "d",
+        "f",
+        "g",
+        "h",
+        "j",
+        "k",
+        "l",
+        "m",
+        "n",
+        "p",
+        "r",
+        "s",
+        "t",
+        "v",
+        "w",
+        "z",
+        "br",
+        "ch",
+        "cl",
+        "cr",
+        "dr",
+        "fl",
+        "gr",
+        "pl",
+        "pr",
+        "sh",
+        "sl",
+        "st",
+        "th",
+        "tr",
+        "qu",
+    ]
     vowels = ["a", "e", "i", "o", "u", "ai", "ea", "oo", "ou", "y"]
     codas = ["", "", "n", "r", "s", "t", "l", "ng", "ck", "m", "x", "rd"]
     syllables = [o + v + c for o in onsets for v in vowels for c in codas]
@@ -172,14 +207,22 @@ def write_swow_en(path: Path, n_cues: int, per_cue: int, n_types: int, seed: int
         frame = pl.DataFrame({"w": base, "u": u})
         w, uu = pl.col("w"), pl.col("u")
         surface = (
-            pl.when(uu < 0.10).then(w.str.to_titlecase())
-            .when(uu < 0.115).then(w.str.to_uppercase())
-            .when(uu < 0.135).then(pl.lit(" ") + w)
-            .when(uu < 0.150).then(w + pl.lit(" "))
-            .when(uu < 0.156).then(w + pl.lit("."))
-            .when(uu < 0.158).then(w.str.replace(" ", "  "))
-            .when(uu < 0.1595).then(pl.lit("No more responses"))
-            .when(uu < 0.1600).then(pl.lit("Unknown word"))
+            pl.when(uu < 0.10)
+            .then(w.str.to_titlecase())
+            .when(uu < 0.115)
+            .then(w.str.to_uppercase())
+            .when(uu < 0.135)
+            .then(pl.lit(" ") + w)
+            .when(uu < 0.150)
+            .then(w + pl.lit(" "))
+            .when(uu < 0.156)
+            .then(w + pl.lit("."))
+            .when(uu < 0.158)
+            .then(w.str.replace(" ", "  "))
+            .when(uu < 0.1595)
+            .then(pl.lit("No more responses"))
+            .when(uu < 0.1600)
+            .then(pl.lit("Unknown word"))
             .otherwise(w)
         )
         column = frame.select(surface.alias(r)).to_series()
@@ -198,12 +241,21 @@ def write_swow_en(path: Path, n_cues: int, per_cue: int, n_types: int, seed: int
     tmp = path.with_suffix(".tmp")
     table.write_csv(tmp, quote_style="non_numeric", null_value="NA")
     tmp.replace(path)
-    return {"rows": n_rows, "cues": n_cues, "vocabulary": n_types, "participants": n_participants, "bytes": path.stat().st_size}
+    return {
+        "rows": n_rows,
+        "cues": n_cues,
+        "vocabulary": n_types,
+        "participants": n_participants,
+        "bytes": path.stat().st_size,
+    }
 
 
 def synthetic_file(ctx: Context) -> tuple[Path, dict]:
     spec = TINY if ctx.tiny else FULL
-    key = f"SWOW-EN.R{spec['per_cue']}.synthetic-c{spec['n_cues']}-v{spec['n_types']}-s{ctx.seed}-g{GENERATOR_VERSION}.csv"
+    key = (
+        f"SWOW-EN.R{spec['per_cue']}.synthetic-c{spec['n_cues']}-v{spec['n_types']}"
+        f"-s{ctx.seed}-g{GENERATOR_VERSION}.csv"
+    )
     base = ctx.work_dir if ctx.tiny else ctx.cache_dir / "ingest"
     path = base / key
     meta_path = path.with_suffix(".json")
@@ -331,11 +383,15 @@ def profile_project(csv: str) -> dict:
     for name, accepted in US_FILTER.items():
         lazy = lazy.filter(pl.col(name).str.strip_chars().is_in(accepted))
     wide = clock("scan + filter (cue, R1-R3)", lambda: project._collect(lazy.select("cue", "R1", "R2", "R3"), path))
-    book = clock("code book (distinct strings, normalise, rank)", lambda: project._CodeBook(wide, ["cue", "R1", "R2", "R3"]))
+    book = clock(
+        "code book (distinct strings, normalise, rank)", lambda: project._CodeBook(wide, ["cue", "R1", "R2", "R3"])
+    )
     cue = np.tile(book.code[book.indices("cue")], 3)
     response = np.concatenate([book.code[book.indices(f"R{i}")] for i in (1, 2, 3)])
     missing = np.concatenate([book.missing[book.indices(f"R{i}")] for i in (1, 2, 3)])
-    pooled = clock("pool (count pairs, packed sort)", lambda: project._pool(cue, response, missing, None, book.words, {}))
+    pooled = clock(
+        "pool (count pairs, packed sort)", lambda: project._pool(cue, response, missing, None, book.words, {})
+    )
     clock("split (Python shuffle of the cues)", lambda: project.split_cues(pooled["cue"].unique().to_list(), SPLIT, 42))
     clock("write Parquet", lambda: pooled.write_parquet(Path(csv).with_suffix(".profile.parquet"), compression="lz4"))
     Path(csv).with_suffix(".profile.parquet").unlink(missing_ok=True)
@@ -356,16 +412,33 @@ def run(ctx: Context) -> list[Result]:
     project, pandas_runs, floor = [], [], []
     for i in range(reps):
         floor.append(run_worker("bench.ingest:run_polars_read", {"csv": str(csv)}, timeout))
-        project.append(run_worker("bench.ingest:run_project", {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / f"project{i}")}, timeout))
+        project.append(
+            run_worker(
+                "bench.ingest:run_project",
+                {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / f"project{i}")},
+                timeout,
+            )
+        )
     pandas_object = []
     try:
         import pandas  # noqa: F401
     except ImportError:
         pandas_runs = []
     else:
-        pandas_runs.append(run_worker("bench.ingest:run_pandas", {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / "pandas0")}, timeout))
-        pandas_object.append(run_worker("bench.ingest:run_pandas", {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / "pandas-object"),
-                                                                    "strings": "object"}, timeout))
+        pandas_runs.append(
+            run_worker(
+                "bench.ingest:run_pandas",
+                {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / "pandas0")},
+                timeout,
+            )
+        )
+        pandas_object.append(
+            run_worker(
+                "bench.ingest:run_pandas",
+                {"csv": str(csv), "out_dir": str(ctx.work_dir / "ingest" / "pandas-object"), "strings": "object"},
+                timeout,
+            )
+        )
 
     t_project = median([r["seconds"] for r in project])
     t_floor = median([r["seconds"] for r in floor])
@@ -375,47 +448,110 @@ def run(ctx: Context) -> list[Result]:
         "rows": meta["rows"],
         "cues": meta["cues"],
         "synthetic_vocabulary": meta["vocabulary"],
-        "after_us_filter": {k: stats.get(k) for k in ("rows_after_filter", "cues", "response_tokens", "response_types", "types_per_cue")},
-        "ref_real_swow_en_us": {"rows_after_filter": 604_342, "cues": 12_281, "response_tokens": 1_706_094, "response_types": 88_254, "types_per_cue": 66.7},
+        "after_us_filter": {
+            k: stats.get(k) for k in ("rows_after_filter", "cues", "response_tokens", "response_types", "types_per_cue")
+        },
+        "ref_real_swow_en_us": {
+            "rows_after_filter": 604_342,
+            "cues": 12_281,
+            "response_tokens": 1_706_094,
+            "response_types": 88_254,
+            "types_per_cue": 66.7,
+        },
     }
     mem = lambda runs: round(max(r["peak_rss_mb"] for r in runs), 1)  # noqa: E731
     mem_base = lambda runs: round(min(r["rss_before_mb"] for r in runs), 1)  # noqa: E731
     results = [
-        Result(NAME, "lexalign ingest wall time", round(t_project, 3), "s",
-               detail={"runs_s": [round(r["seconds"], 3) for r in project], "input": file_info}),
+        Result(
+            NAME,
+            "lexalign ingest wall time",
+            round(t_project, 3),
+            "s",
+            detail={"runs_s": [round(r["seconds"], 3) for r in project], "input": file_info},
+        ),
     ]
     if pandas_runs:
         t_pandas = median([r["seconds"] for r in pandas_runs])
         identical = compare_outputs(str(ctx.work_dir / "ingest" / "project0"), str(ctx.work_dir / "ingest" / "pandas0"))
         results.append(
-            time_speedup(NAME, "speed-up vs pandas (default strings)", round(t_project, 3), "pandas same steps", round(t_pandas, 3), ">= 10",
-                    detail={"pandas_s": round(t_pandas, 3), "lexalign_s": round(t_project, 3), "outputs_identical": identical},
-                    note=f"{t_project:.2f}s vs {t_pandas:.2f}s; outputs identical: {identical}")
+            time_speedup(
+                NAME,
+                "speed-up vs pandas (default strings)",
+                round(t_project, 3),
+                "pandas same steps",
+                round(t_pandas, 3),
+                ">= 10",
+                detail={
+                    "pandas_s": round(t_pandas, 3),
+                    "lexalign_s": round(t_project, 3),
+                    "outputs_identical": identical,
+                },
+                note=f"{t_project:.2f}s vs {t_pandas:.2f}s; outputs identical: {identical}",
+            )
         )
         t_object = pandas_object[0]["seconds"]
         results.append(
-            time_speedup(NAME, "speed-up vs pandas, object strings", round(t_project, 3), "pandas dtype=object", round(t_object, 3), None,
-                    detail={"pandas_object_s": round(t_object, 3)},
-                    note=f"{t_project:.2f}s vs {t_object:.2f}s (Python-object strings, the pandas < 3 default)")
+            time_speedup(
+                NAME,
+                "speed-up vs pandas, object strings",
+                round(t_project, 3),
+                "pandas dtype=object",
+                round(t_object, 3),
+                None,
+                detail={"pandas_object_s": round(t_object, 3)},
+                note=f"{t_project:.2f}s vs {t_object:.2f}s (Python-object strings, the pandas < 3 default)",
+            )
         )
         bound = t_pandas / t_floor
-        results.append(Result(NAME, "largest reachable speed-up vs pandas (pandas / pl.read_csv)", round(bound, 2), "x",
-                              note="an ingest cannot be faster than parsing the file once"))
+        results.append(
+            Result(
+                NAME,
+                "largest reachable speed-up vs pandas (pandas / pl.read_csv)",
+                round(bound, 2),
+                "x",
+                note="an ingest cannot be faster than parsing the file once",
+            )
+        )
     else:
         results.append(skipped(NAME, "speed-up vs pandas", "pandas not installed (pip install pandas)", ">= 10"))
     results.append(
-        slowdown(NAME, "time vs bare pl.read_csv (floor)", round(t_project, 3), "s", "pl.read_csv", round(t_floor, 3), "<= 2",
-                 detail={"read_csv_runs_s": [round(r["seconds"], 3) for r in floor]}, note=f"{t_project:.2f}s vs {t_floor:.2f}s")
+        slowdown(
+            NAME,
+            "time vs bare pl.read_csv (floor)",
+            round(t_project, 3),
+            "s",
+            "pl.read_csv",
+            round(t_floor, 3),
+            "<= 2",
+            detail={"read_csv_runs_s": [round(r["seconds"], 3) for r in floor]},
+            note=f"{t_project:.2f}s vs {t_floor:.2f}s",
+        )
     )
     memory = {"lexalign": (mem(project), mem_base(project)), "pl.read_csv": (mem(floor), mem_base(floor))}
     if pandas_runs:
         memory["pandas"] = (mem(pandas_runs), mem_base(pandas_runs))
         memory["pandas dtype=object"] = (mem(pandas_object), mem_base(pandas_object))
     for label, (peak, before) in memory.items():
-        results.append(Result(NAME, f"peak RSS {label}", peak, "MiB", detail={"rss_after_imports_mb": before},
-                              note=f"{before:.0f} MiB after imports"))
+        results.append(
+            Result(
+                NAME,
+                f"peak RSS {label}",
+                peak,
+                "MiB",
+                detail={"rss_after_imports_mb": before},
+                note=f"{before:.0f} MiB after imports",
+            )
+        )
     if any(r.status == "MISS" for r in results) and not ctx.tiny:
         phases = run_worker("bench.ingest:profile_project", {"csv": str(csv)}, timeout)["value"]
-        results.append(Result(NAME, "profile of lexalign ingest (phases)", None, "s", detail=phases,
-                              note="; ".join(f"{k}: {v}s" for k, v in phases.items())))
+        results.append(
+            Result(
+                NAME,
+                "profile of lexalign ingest (phases)",
+                None,
+                "s",
+                detail=phases,
+                note="; ".join(f"{k}: {v}s" for k, v in phases.items()),
+            )
+        )
     return results

@@ -11,13 +11,26 @@ from lexalign.ingest import ingest, pooled_counts, split_cues
 from lexalign.text import normalise_expr, normalise_text
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
-HEADER = '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"\n'
+HEADER = (
+    '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"\n'
+)
 
 
 def write_raw(path, rows):
     lines = [HEADER]
     for i, (native, country, cue, r1, r2, r3) in enumerate(rows, 1):
-        fields = [str(i), str(i), str(i), "30", '"Fe"', f'"{native}"', f'"{country}"', "2", '"2011-08-12 13:50:47"', f'"{cue}"']
+        fields = [
+            str(i),
+            str(i),
+            str(i),
+            "30",
+            '"Fe"',
+            f'"{native}"',
+            f'"{country}"',
+            "2",
+            '"2011-08-12 13:50:47"',
+            f'"{cue}"',
+        ]
         fields += ["NA" if r is None else f'"{r}"' for r in (r1, r2, r3)]
         lines.append(",".join(fields) + "\n")
     path.write_text("".join(lines), encoding="utf-8")
@@ -43,12 +56,15 @@ def test_normalise_text_and_expression_agree(raw, expected):
 
 
 def test_cleaning_pools_counts_and_drops_markers(tmp_path):
-    path = write_raw(tmp_path / "SWOW-EN.R100.test.csv", [
-        ("United States", "United States", "dog", "Cat", "bark", "pet"),
-        ("United States", "United States", "dog", "cat.", "Dog", "No more responses"),
-        ("United States", "United States", "dog", "CAT", "0123456789abcdef0123456789abcdef", None),
-        ("United States", "United States", "dog", "#Missing", "Unknown word", "pet "),
-    ])
+    path = write_raw(
+        tmp_path / "SWOW-EN.R100.test.csv",
+        [
+            ("United States", "United States", "dog", "Cat", "bark", "pet"),
+            ("United States", "United States", "dog", "cat.", "Dog", "No more responses"),
+            ("United States", "United States", "dog", "CAT", "0123456789abcdef0123456789abcdef", None),
+            ("United States", "United States", "dog", "#Missing", "Unknown word", "pet "),
+        ],
+    )
     pooled, stats = pooled_counts(path, {"format": "auto"})
     assert pooled.rows() == [("dog", "cat", 3), ("dog", "pet", 2), ("dog", "bark", 1)]
     assert stats["response_tokens"] == 6
@@ -58,11 +74,14 @@ def test_cleaning_pools_counts_and_drops_markers(tmp_path):
 
 
 def test_culture_filter_keeps_only_matching_participants(tmp_path):
-    path = write_raw(tmp_path / "raw.csv", [
-        ("United States", "United States", "football", "quarterback", "nfl", "helmet"),
-        ("United Kingdom", "United Kingdom", "football", "soccer", "goal", "pitch"),
-        ("United States", "Canada", "football", "hockey", "puck", "ice"),
-    ])
+    path = write_raw(
+        tmp_path / "raw.csv",
+        [
+            ("United States", "United States", "football", "quarterback", "nfl", "helmet"),
+            ("United Kingdom", "United Kingdom", "football", "soccer", "goal", "pitch"),
+            ("United States", "Canada", "football", "hockey", "puck", "ice"),
+        ],
+    )
     pooled, stats = pooled_counts(path, {"filter": {"country": ["United States"], "NATIVELANGUAGE": ["United States"]}})
     assert set(pooled["response"]) == {"quarterback", "nfl", "helmet"}
     assert (stats["rows_in"], stats["rows_after_filter"]) == (3, 1)
@@ -71,8 +90,8 @@ def test_culture_filter_keeps_only_matching_participants(tmp_path):
 def test_zh_layout_with_word_column_and_crlf(tmp_path):
     text = (
         "id,trialID,participantID,created_at,age,nativeLanguage,gender,education,city,country,section,word,R1Raw,R2Raw,R3Raw,R1,R2,R3\r\n"
-        '1,1,1,2020-01-01,20,PUTON,Female,3,上海,中国,set1,狗,猫。,宠物,#,猫,宠物,#Symbol\r\n'
-        '2,2,2,2020-01-01,20,WU,Male,3,上海,中国,set1,狗,ｃａｔ,骨头,x,猫,骨头,#Long\r\n'
+        "1,1,1,2020-01-01,20,PUTON,Female,3,上海,中国,set1,狗,猫。,宠物,#,猫,宠物,#Symbol\r\n"
+        "2,2,2,2020-01-01,20,WU,Male,3,上海,中国,set1,狗,ｃａｔ,骨头,x,猫,骨头,#Long\r\n"
     )
     path = tmp_path / "SWOWZH.R55.test.csv"
     path.write_bytes(text.encode("utf-8"))
@@ -91,7 +110,10 @@ def test_bom_is_accepted(tmp_path):
 
 def test_strength_file(tmp_path):
     path = tmp_path / "strength.SWOW-EN.R123.csv"
-    path.write_text("cue\tresponse\tR123\tN\tR123.Strength\ndog\tcat\t40\t100\t0.4\ndog\tBone\t10\t100\t0.1\ndog\tDog\t3\t100\t0.03\n", encoding="utf-8")
+    path.write_text(
+        "cue\tresponse\tR123\tN\tR123.Strength\ndog\tcat\t40\t100\t0.4\ndog\tBone\t10\t100\t0.1\ndog\tDog\t3\t100\t0.03\n",
+        encoding="utf-8",
+    )
     pooled, stats = pooled_counts(path, {"format": "auto"})
     assert pooled.rows() == [("dog", "cat", 40), ("dog", "bone", 10)]
     assert stats["format"] == "strength"
@@ -108,8 +130,14 @@ def test_split_is_seeded_complete_and_disjoint():
 
 
 def test_ingest_writes_tables_and_stats(tmp_path, swow_en):
-    stats = ingest(swow_en, {"filter": {"country": ["United States"], "nativeLanguage": ["United States"]}}, SPLIT, 42,
-                   tmp_path / "associations.parquet", tmp_path / "stats.json")
+    stats = ingest(
+        swow_en,
+        {"filter": {"country": ["United States"], "nativeLanguage": ["United States"]}},
+        SPLIT,
+        42,
+        tmp_path / "associations.parquet",
+        tmp_path / "stats.json",
+    )
     table = pl.read_parquet(tmp_path / "associations.parquet")
     assert table.columns == ["cue", "response", "count", "split"]
     assert table.group_by("cue").agg(pl.col("split").n_unique())["split"].max() == 1
@@ -190,11 +218,15 @@ def test_field_counts_agree_with_the_csv_module(tmp_path, monkeypatch):
     assert checked > 500 and bad_seen > 100
 
 
-@pytest.mark.parametrize("row", [
-    '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog",cat, and mouse,"bark","pet"',  # unquoted comma
-    '2,2,2,30,"Fe","United States","United States",2,5,"2011-08-12","dog","cat","bark","pet"',  # extra education field
-    '2,2,2,30,"Fe","United States","United States","2011-08-12","dog","cat","bark","pet"',  # a field missing
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        # an unquoted comma in a response; an extra education field; a field missing
+        '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog",cat, and mouse,"bark","pet"',
+        '2,2,2,30,"Fe","United States","United States",2,5,"2011-08-12","dog","cat","bark","pet"',
+        '2,2,2,30,"Fe","United States","United States","2011-08-12","dog","cat","bark","pet"',
+    ],
+)
 def test_ragged_rows_are_refused_even_when_columns_are_projected(tmp_path, row):
     from lexalign.errors import LexalignError
 
@@ -205,30 +237,35 @@ def test_ragged_rows_are_refused_even_when_columns_are_projected(tmp_path, row):
     found = len(next(__import__("csv").reader([row])))
     with pytest.raises(LexalignError) as info:
         pooled_counts(path, {"filter": {"country": ["United States"]}})
-    assert str(info.value) == (f"{path}: line 3 has {found} fields but the header has 13 (an unquoted comma or a stray quote in "
-                               "a value?); quote the value or fix the line")
+    assert str(info.value) == (
+        f"{path}: line 3 has {found} fields but the header has 13 (an unquoted comma or a stray quote in "
+        "a value?); quote the value or fix the line"
+    )
 
 
 def test_quoted_separators_line_breaks_and_blank_lines_are_fine(tmp_path):
     header = HEADER.strip()
     rows = [
         '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat, big","bark","pet"',
-        '',
+        "",
         '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog","two\nlines","say ""woof""",NA',
     ]
     path = tmp_path / "raw.csv"
     path.write_bytes(("\r\n".join([header, *rows]) + "\r\n\r\n").encode("utf-8"))
     pooled, stats = pooled_counts(path, {})
     assert stats["rows_in"] == 2
-    assert sorted(pooled["response"]) == ["bark", "cat, big", "pet", "say \"woof", "two lines"]
+    assert sorted(pooled["response"]) == ["bark", "cat, big", "pet", 'say "woof', "two lines"]
 
 
 def test_only_swow_markers_are_missing(tmp_path):
-    path = write_raw(tmp_path / "raw.csv", [
-        ("United States", "United States", "nothing", "none", "null", "nan"),
-        ("United States", "United States", "nothing", "None", "NA", "N/A"),
-        ("United States", "United States", "salt", "Na", "#Missing", "No more responses"),
-    ])
+    path = write_raw(
+        tmp_path / "raw.csv",
+        [
+            ("United States", "United States", "nothing", "none", "null", "nan"),
+            ("United States", "United States", "nothing", "None", "NA", "N/A"),
+            ("United States", "United States", "salt", "Na", "#Missing", "No more responses"),
+        ],
+    )
     pooled, stats = pooled_counts(path, {})
     assert dict(zip(pooled["response"], pooled["count"])) == {"none": 2, "nan": 1, "null": 1, "n/a": 1, "na": 1}
     assert stats["responses_missing"] == 3  # NA, #Missing, No more responses
@@ -249,7 +286,10 @@ def test_cue_and_word_columns_need_a_mapping(tmp_path):
     path.write_text("id,word,cue,R1,R2,R3\n1,狗,2020-01-01,猫,宠物,骨头\n", encoding="utf-8")
     with pytest.raises(LexalignError) as info:
         pooled_counts(path, {})
-    assert str(info.value) == f"{path}: has both 'cue' and 'word' columns; set norms.columns.cue to the one that holds the cue"
+    assert (
+        str(info.value)
+        == f"{path}: has both 'cue' and 'word' columns; set norms.columns.cue to the one that holds the cue"
+    )
     pooled, _ = pooled_counts(path, {"columns": {"cue": "WORD"}})
     assert pooled["cue"].unique().to_list() == ["狗"]
 
@@ -296,12 +336,30 @@ def test_split_sizes_by_definition():
     assert sizes == {"corrected": (7017, 2005, 1002), "study": (7016, 2004, 1004)}
 
 
-@pytest.mark.parametrize(("split", "seed", "definition", "message"), [
-    ({"train": float("nan"), "val": 0.2, "test": 0.1}, 42, "corrected", "config split.train: nan is not a share between 0 and 1"),
-    ({"train": 0.7, "val": 0.2, "test": "0.1"}, 42, "corrected", "config split.test: '0.1' is not a share between 0 and 1"),
-    (SPLIT, 2**32, "study", "config seed: 4294967296 is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs"),
-    (SPLIT, 42, "paper", "config split.definition: 'paper' is not one of corrected, study"),
-])
+@pytest.mark.parametrize(
+    ("split", "seed", "definition", "message"),
+    [
+        (
+            {"train": float("nan"), "val": 0.2, "test": 0.1},
+            42,
+            "corrected",
+            "config split.train: nan is not a share between 0 and 1",
+        ),
+        (
+            {"train": 0.7, "val": 0.2, "test": "0.1"},
+            42,
+            "corrected",
+            "config split.test: '0.1' is not a share between 0 and 1",
+        ),
+        (
+            SPLIT,
+            2**32,
+            "study",
+            "config seed: 4294967296 is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs",
+        ),
+        (SPLIT, 42, "paper", "config split.definition: 'paper' is not one of corrected, study"),
+    ],
+)
 def test_split_refuses_bad_settings(split, seed, definition, message):
     from lexalign.errors import LexalignError
 

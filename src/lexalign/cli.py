@@ -37,36 +37,58 @@ def _ingest(argv: list[str]) -> int:
     from lexalign.ingest import SPLIT_DEFINITIONS, ingest
     from lexalign.io import check_output
 
-    parser = argparse.ArgumentParser(prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file.")
+    parser = argparse.ArgumentParser(
+        prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file."
+    )
     parser.add_argument("norms", help="SWOW raw participant CSV or pooled strength file")
     parser.add_argument("--out-dir", required=True, help="writes associations.parquet and stats.json here")
-    parser.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE", help="keep rows whose COLUMN equals VALUE (repeatable)")
-    parser.add_argument("--column", action="append", default=[], metavar="CANONICAL=NAME",
-                        help="read CANONICAL (cue, R1, R2, R3, response, count) from column NAME (repeatable)")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep rows whose COLUMN equals VALUE (repeatable)",
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="CANONICAL=NAME",
+        help="read CANONICAL (cue, R1, R2, R3, response, count) from column NAME (repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--split-definition", choices=sorted(SPLIT_DEFINITIONS), help="default: the schema's split.definition")
-    parser.add_argument("--schema", default=str(SCHEMA), help="schema whose split defaults apply (default: %(default)s)")
+    parser.add_argument(
+        "--split-definition", choices=sorted(SPLIT_DEFINITIONS), help="default: the schema's split.definition"
+    )
+    parser.add_argument("--schema", default=str(SCHEMA), help="schema whose split defaults apply (%(default)s)")
     args = parser.parse_args(argv)
     pairs: dict[str, dict[str, list[str]]] = {"--filter": {}, "--column": {}}
     for option, items in (("--filter", args.filter), ("--column", args.column)):
         for item in items:
             key, sep, value = item.partition("=")
             if not sep or not key:
-                raise LexalignError(f"{option} {item!r}: expected {'COLUMN=VALUE' if option == '--filter' else 'CANONICAL=NAME'}")
+                shape = "COLUMN=VALUE" if option == "--filter" else "CANONICAL=NAME"
+                raise LexalignError(f"{option} {item!r}: expected {shape}")
             pairs[option].setdefault(key, []).append(value)
     columns = {key: values[-1] for key, values in pairs["--column"].items()}
     try:
-        schema_split = yaml.safe_load(Path(args.schema).read_text(encoding="utf-8"))["properties"]["split"]["properties"]
+        schema = yaml.safe_load(Path(args.schema).read_text(encoding="utf-8"))
+        schema_split = schema["properties"]["split"]["properties"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
-        raise LexalignError(f"--schema {args.schema}: cannot read the split defaults; run from the repository root or pass --schema") from None
+        raise LexalignError(
+            f"--schema {args.schema}: cannot read the split defaults; run from the repository root or pass --schema"
+        ) from None
     split = {name: spec["default"] for name, spec in schema_split.items() if "default" in spec}
     if args.split_definition:
         split["definition"] = args.split_definition
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         raise LexalignError(f"--out-dir {args.out_dir}: is an existing file; give a folder path")
-    outputs = [check_output(out / name, [args.norms], what="--out-dir") for name in ("associations.parquet", "stats.json")]
-    stats = ingest(args.norms, {"format": "auto", "filter": pairs["--filter"], "columns": columns}, split, args.seed, *outputs)
+    outputs = [
+        check_output(out / name, [args.norms], what="--out-dir") for name in ("associations.parquet", "stats.json")
+    ]
+    norms = {"format": "auto", "filter": pairs["--filter"], "columns": columns}
+    stats = ingest(args.norms, norms, split, args.seed, *outputs)
     print(json.dumps(stats, indent=2, ensure_ascii=False))
     return 0
 

@@ -61,7 +61,10 @@ def _check_regular_file(path: Path) -> None:
     if stat.S_ISDIR(mode):
         raise LexalignError(f"{path}: is a directory, expected a CSV file")
     if not stat.S_ISREG(mode):
-        raise LexalignError(f"{path}: not a regular file (a device, pipe or socket); save the norms to a file and point norms.path at it")
+        raise LexalignError(
+            f"{path}: not a regular file (a device, pipe or socket); "
+            "save the norms to a file and point norms.path at it"
+        )
 
 
 def _sniff(path: Path) -> tuple[str, list[str]]:
@@ -145,7 +148,9 @@ def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -
             ends = breaks[_bit_at(quoted, breaks) == 0]
             seps_per_word = _popcount(seps)
             before = np.cumsum(seps_per_word) - seps_per_word
-            before = before[ends >> 6] + _popcount(seps[ends >> 6] & ((np.uint64(1) << (ends & 63).astype(np.uint64)) - np.uint64(1)))
+            before = before[ends >> 6] + _popcount(
+                seps[ends >> 6] & ((np.uint64(1) << (ends & 63).astype(np.uint64)) - np.uint64(1))
+            )
             counts = np.diff(before, prepend=0)
             lengths = np.diff(ends, prepend=-1) - 1
             if len(ends):
@@ -156,7 +161,9 @@ def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -
                 bad = np.flatnonzero(~blank & (counts != expected))
                 if len(bad):
                     k = int(bad[0])
-                    line = open_line if k == 0 else lines_before + int(np.searchsorted(breaks, ends[k - 1], "right")) + 1
+                    line = (
+                        open_line if k == 0 else lines_before + int(np.searchsorted(breaks, ends[k - 1], "right")) + 1
+                    )
                     raise _field_count_error(path, line, int(counts[k]) + 1, n_fields, separator)
                 records += int(np.count_nonzero(~blank))
                 open_seps = int(seps_per_word.sum()) - int(before[-1])
@@ -169,10 +176,16 @@ def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -
             lines_before += len(breaks)
             last_byte = int(buf[-1])
     if inside:
-        raise LexalignError(f"{path}: file ends inside a quoted value (truncated download?); line {open_line} opens a quote that never closes")
+        raise LexalignError(
+            f"{path}: file ends inside a quoted value (truncated download?); "
+            f"line {open_line} opens a quote that never closes"
+        )
     if open_len and not (open_len == 1 and last_byte == _RETURN):
         if open_seps != expected:
-            raise LexalignError(f"{path}: file ends in the middle of a row (truncated download?): line {open_line} has {open_seps + 1} of {n_fields} fields")
+            raise LexalignError(
+                f"{path}: file ends in the middle of a row (truncated download?): "
+                f"line {open_line} has {open_seps + 1} of {n_fields} fields"
+            )
         records += 1
     if records == 0:
         raise LexalignError(f"{path}: file is empty")
@@ -223,7 +236,9 @@ def detect_format(header: list[str]) -> str:
     return "unknown"
 
 
-def _resolve_columns(path: Path, header: list[str], wanted: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]) -> dict[str, str]:
+def _resolve_columns(
+    path: Path, header: list[str], wanted: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]
+) -> dict[str, str]:
     """Map canonical column names to the file's actual header names, case-insensitively."""
     by_lower = {name.strip().lower(): name for name in header}
     resolved = {}
@@ -235,7 +250,10 @@ def _resolve_columns(path: Path, header: list[str], wanted: Mapping[str, tuple[s
             present = [by_lower[c] for c in candidates if c in by_lower]
             if len(present) > 1:
                 both = " and ".join(repr(name) for name in present)
-                raise LexalignError(f"{path}: has both {both} columns; set norms.columns.{canonical} to the one that holds the {canonical}")
+                raise LexalignError(
+                    f"{path}: has both {both} columns; "
+                    f"set norms.columns.{canonical} to the one that holds the {canonical}"
+                )
         found = next((by_lower[c] for c in candidates if c in by_lower), None)
         if found is None:
             shown = ", ".join(repr(h) for h in header)
@@ -306,12 +324,16 @@ def _check_cues(path: Path, separator: str, cue_column: str, cue_codes: np.ndarr
     if not empty.any():
         return
     cue = normalise_expr(cue_column)
-    first = _collect(_scan(path, separator).with_row_index("row").filter(cue.is_null() | (cue == "")).select("row").head(1), path)
+    first = _collect(
+        _scan(path, separator).with_row_index("row").filter(cue.is_null() | (cue == "")).select("row").head(1), path
+    )
     where = f" (first on line {_line_of_row(path, separator, int(first['row'][0]))})" if first.height else ""
     raise LexalignError(f"{path}: {int(empty.sum())} row(s) have an empty cue{where}; every row needs a cue")
 
 
-def _pool(cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.ndarray | None, words: pl.Series, stats: dict) -> pl.DataFrame:
+def _pool(
+    cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.ndarray | None, words: pl.Series, stats: dict
+) -> pl.DataFrame:
     """Pool response codes per cue code into rows sorted by cue, count (descending), response.
 
     ``count`` is each row's count (None: 1 each, raw participant rows).
@@ -329,16 +351,26 @@ def _pool(cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.
     if count is None:
         counts = np.diff(starts, append=len(key)).astype(np.uint64)
     else:
-        counts = np.add.reduceat(count[keep][order.to_numpy()], starts).astype(np.uint64) if len(key) else np.zeros(0, np.uint64)
+        counts = (
+            np.add.reduceat(count[keep][order.to_numpy()], starts).astype(np.uint64)
+            if len(key)
+            else np.zeros(0, np.uint64)
+        )
     key = key[starts]
     word_mask = np.uint64((1 << bits) - 1)
     cues, responses = key >> np.uint64(bits), key & word_mask
     count_bits = int(counts.max(initial=0)).bit_length()
-    if 2 * bits + count_bits <= _PACKED_BITS:  # one integer holds cue, count (descending) and response: sort it, read them back
+    if (
+        2 * bits + count_bits <= _PACKED_BITS
+    ):  # one integer holds cue, count (descending) and response: sort it, read them back
         count_mask = np.uint64((1 << count_bits) - 1)
         packed = (cues << np.uint64(bits + count_bits)) | ((count_mask - counts) << np.uint64(bits)) | responses
         packed = pl.Series(packed).sort().to_numpy()
-        cues, counts, responses = packed >> np.uint64(bits + count_bits), count_mask - ((packed >> np.uint64(bits)) & count_mask), packed & word_mask
+        cues, counts, responses = (
+            packed >> np.uint64(bits + count_bits),
+            count_mask - ((packed >> np.uint64(bits)) & count_mask),
+            packed & word_mask,
+        )
     else:
         order = np.lexsort((responses, -counts.astype(np.int64), cues))
         cues, responses, counts = cues[order], responses[order], counts[order]
@@ -377,7 +409,10 @@ def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: di
     counts = table["count"].str.strip_chars().cast(pl.Int64, strict=False)
     bad = table.filter((counts.is_null() & table["count"].is_not_null()) | (counts < 0))
     if bad.height:
-        raise LexalignError(f"{path}: column {cols['count']!r} has non-integer counts (found {bad['count'][0]!r}); counts are whole numbers >= 0")
+        raise LexalignError(
+            f"{path}: column {cols['count']!r} has non-integer counts (found {bad['count'][0]!r}); "
+            "counts are whole numbers >= 0"
+        )
     stats["pairs_with_zero_count_dropped"] = int((counts == 0).sum())
     table = table.with_columns(count=counts).filter(pl.col("count") > 0)
     stats["rows_after_filter"] = table.height
@@ -397,14 +432,22 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
     if fmt == "auto":
         fmt = detect_format(header)
         if fmt == "unknown":
-            raise LexalignError(f"{path}: neither a SWOW raw file (cue, R1, R2, R3) nor a strength file (cue, response, R123); set norms.columns")
+            raise LexalignError(
+                f"{path}: neither a SWOW raw file (cue, R1, R2, R3) nor a strength file (cue, response, R123); "
+                "set norms.columns"
+            )
     overrides = dict(norms.get("columns", {}))
     unknown = sorted(set(overrides) - set(RAW_COLUMNS) - set(STRENGTH_COLUMNS))
     if unknown:
-        raise LexalignError(f"norms.columns: unknown key(s) {', '.join(unknown)}; allowed: cue, R1, R2, R3, response, count")
+        raise LexalignError(
+            f"norms.columns: unknown key(s) {', '.join(unknown)}; allowed: cue, R1, R2, R3, response, count"
+        )
     filters = dict(norms.get("filter", {}))
     if fmt == "strength" and filters:
-        raise LexalignError(f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; remove the filter or use the raw file")
+        raise LexalignError(
+            f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; "
+            "remove the filter or use the raw file"
+        )
     cols = _resolve_columns(path, header, STRENGTH_COLUMNS if fmt == "strength" else RAW_COLUMNS, overrides)
     filter_cols = _resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
     stats: dict = {"file": str(path), "format": fmt}
@@ -413,7 +456,9 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
     with ThreadPoolExecutor(1) as executor:
         checked = executor.submit(check_field_counts, path, separator, len(header))
         try:
-            cue, response, missing, count, words = read(path, separator, cols, {filter_cols[k]: v for k, v in filters.items()}, stats)
+            cue, response, missing, count, words = read(
+                path, separator, cols, {filter_cols[k]: v for k, v in filters.items()}, stats
+            )
         except LexalignError:
             checked.result()  # a bad line explains a failed read better than the read's own error
             raise
@@ -434,7 +479,9 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
 # --------------------------------------------------------------------------- split and the stage
 
 
-def split_cues(cues: list[str], fractions: Mapping[str, float], seed: int, definition: str = "corrected") -> dict[str, str]:
+def split_cues(
+    cues: list[str], fractions: Mapping[str, float], seed: int, definition: str = "corrected"
+) -> dict[str, str]:
     """Assign every cue to train/val/test by a seeded shuffle of the sorted cue list.
 
     ``definition``: ``corrected`` (Python's ``random.Random(seed)``; sizes rounded to the nearest cue)
@@ -446,7 +493,12 @@ def split_cues(cues: list[str], fractions: Mapping[str, float], seed: int, defin
     shares = {}
     for name in SPLITS:
         value = fractions.get(name, 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not 0 <= value <= 1
+        ):
             raise LexalignError(f"config split.{name}: {value!r} is not a share between 0 and 1")
         shares[name] = float(value)
     total = sum(shares.values())
@@ -455,7 +507,9 @@ def split_cues(cues: list[str], fractions: Mapping[str, float], seed: int, defin
     order = sorted(cues)
     if definition == "study":
         if not 0 <= seed < 2**32:
-            raise LexalignError(f"config seed: {seed} is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs")
+            raise LexalignError(
+                f"config seed: {seed} is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs"
+            )
         np.random.RandomState(seed).shuffle(order)
         n_train = int(shares["train"] * len(order))
         n_val = int(shares["val"] * len(order))
@@ -494,7 +548,13 @@ def ingest(
     with atomic_path(associations_out) as tmp:
         table.write_parquet(tmp, compression="lz4")
     write_json(stats_out, stats)
-    log.info("ingested %s: %d cues, %d response tokens, split %s", norms_path, stats["cues"], stats["response_tokens"], stats["split_cues"])
+    log.info(
+        "ingested %s: %d cues, %d response tokens, split %s",
+        norms_path,
+        stats["cues"],
+        stats["response_tokens"],
+        stats["split_cues"],
+    )
     return stats
 
 

@@ -69,7 +69,9 @@ def _target_of(path: str | os.PathLike) -> Path:
     raw = os.fspath(path)
     target = Path(os.path.abspath(raw))
     if not raw or not target.name or Path(raw).name in ("", ".", ".."):
-        raise LexalignError(f"{raw or repr(raw)}: not a file name to write to; give a path that ends in a file or folder name")
+        raise LexalignError(
+            f"{raw or repr(raw)}: not a file name to write to; give a path that ends in a file or folder name"
+        )
     return target
 
 
@@ -85,7 +87,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = _target_of(path)
     if target.is_dir() and not target.is_symlink() and any(target.iterdir()):
-        raise LexalignError(f"{target}: is an existing folder that is not empty; remove it or choose another output path")
+        raise LexalignError(
+            f"{target}: is an existing folder that is not empty; remove it or choose another output path"
+        )
     made = []
     parent = target.parent
     while not parent.exists():
@@ -110,7 +114,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             if not tmp.is_dir() or tmp.is_symlink():
                 raise LexalignError(f"{target}: is an existing folder; expected a file path")
             if any(target.iterdir()):
-                raise LexalignError(f"{target}: is an existing folder that is not empty; remove it or choose another output path")
+                raise LexalignError(
+                    f"{target}: is an existing folder that is not empty; remove it or choose another output path"
+                )
         os.replace(tmp, target)
         done = True
     finally:
@@ -130,7 +136,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def check_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), kind: str = "file", what: str = "output") -> Path:
+def check_output(
+    out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), kind: str = "file", what: str = "output"
+) -> Path:
     """Refuse, with one line, an output path a command must not write: returns it as a Path.
 
     ``kind="file"``: the output must not be an existing folder. ``kind="dir"``: a folder the command
@@ -142,15 +150,21 @@ def check_output(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (
     target = _target_of(out)
     shown = os.fspath(out)
     if kind == "file" and target.is_dir():
-        raise LexalignError(f"{what} {shown}: is an existing folder; give a file path (e.g. {Path(shown) / 'scores.json'})")
+        raise LexalignError(
+            f"{what} {shown}: is an existing folder; give a file path (e.g. {Path(shown) / 'scores.json'})"
+        )
     if kind == "dir" and target.exists() and not target.is_dir():
         raise LexalignError(f"{what} {shown}: is an existing file; give a folder path")
     for source in inputs:
         source_path = Path(os.path.abspath(source))
         if _same_file(source_path, target):
-            raise LexalignError(f"{what} {shown}: is the same file as the input {os.fspath(source)}; writing it would destroy the input")
+            raise LexalignError(
+                f"{what} {shown}: is the same file as the input {os.fspath(source)}; writing it would destroy the input"
+            )
         if kind == "dir" and source_path.resolve().is_relative_to(target.resolve()):
-            raise LexalignError(f"{what} {shown}: contains the input {os.fspath(source)}; choose an output folder outside it")
+            raise LexalignError(
+                f"{what} {shown}: contains the input {os.fspath(source)}; choose an output folder outside it"
+            )
     return target
 
 

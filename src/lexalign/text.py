@@ -34,12 +34,7 @@ def normalise_text(text: str) -> str:
 
 def normalise_expr(column: str | pl.Expr) -> pl.Expr:
     expr = pl.col(column) if isinstance(column, str) else column
-    return (
-        expr.str.normalize("NFKC")
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars(EDGE_PUNCTUATION)
-    )
+    return expr.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars(EDGE_PUNCTUATION)
 
 
 def is_missing_expr(normalised: pl.Expr, raw: pl.Expr | None = None) -> pl.Expr:
