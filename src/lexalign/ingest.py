@@ -345,17 +345,15 @@ def _pool(
     stats["responses_equal_to_cue"] = weight(same)
     bits = max(len(words), 1).bit_length()
     key = (cue[keep] << np.uint64(bits)) | response[keep]
-    order = pl.Series(key).arg_sort() if count is not None else None
-    key = pl.Series(key).sort().to_numpy() if order is None else key[order.to_numpy()]
+    if not len(key):
+        return pl.DataFrame(schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32})
+    order = None if count is None else pl.Series(key).arg_sort().to_numpy()
+    key = pl.Series(key).sort().to_numpy() if order is None else key[order]
     starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))  # one run per distinct pair
     if count is None:
         counts = np.diff(starts, append=len(key)).astype(np.uint64)
     else:
-        counts = (
-            np.add.reduceat(count[keep][order.to_numpy()], starts).astype(np.uint64)
-            if len(key)
-            else np.zeros(0, np.uint64)
-        )
+        counts = np.add.reduceat(count[keep][order], starts).astype(np.uint64)
     key = key[starts]
     word_mask = np.uint64((1 << bits) - 1)
     cues, responses = key >> np.uint64(bits), key & word_mask
