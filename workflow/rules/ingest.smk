@@ -1,6 +1,6 @@
 rule ingest:
     input:
-        norms=lambda wc: language_spec(wc)["norms"]["path"],
+        norms=norms_input,
     output:
         associations="results/ingest/{lang}/associations.parquet",
         stats="results/ingest/{lang}/stats.json",
@@ -14,8 +14,9 @@ rule ingest:
     resources:
         mem_mb=8000,
     params:
-        norms=lambda wc: language_spec(wc)["norms"],
-        split=config["split"],
+        norms=lambda wc: canonical(language_spec(wc)["norms"]),
+        norms_file=norms_signature,
+        split=canonical(config["split"]),
         seed=config["seed"],
     script:
         "../scripts/ingest.py"
