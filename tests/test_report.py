@@ -371,6 +371,7 @@ def test_profile_and_paired_tests(full):
     assert row["model_median"] == pytest.approx(summary["model"]["mean"])
     assert row["wilcoxon_p"] == pytest.approx(summary["wilcoxon"]["p_value"])
     assert (row["model_coverage"], row["human_coverage"]) == (0.8, 0.9)
+    assert row["test"] == "Wilcoxon signed-rank, two-sided, per-cue medians (model vs human)"  # from the stage's test
     paired = pl.read_csv(index.parent / "tables/tier1/paired_tests.csv")
     assert paired.filter((pl.col("model") == "tiny") & (pl.col("language") == "en")).height == math.comb(
         len(METHODS), 2

@@ -176,7 +176,8 @@ def _profile_measure(block: Fields) -> ProfileMeasure:
         out.n_pairs, out.p_value, out.test = (
             test.integer("n_pairs"),
             test.number("p_value"),
-            test.text("test"),
+            test.text("test")
+            or (f"Wilcoxon signed-rank, {test.text('alternative')}" if test.has("alternative") else None),
         )
     return out
 

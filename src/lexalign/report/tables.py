@@ -242,7 +242,6 @@ def profile_table(results: Results, resamples: int, confidence: float, seed: int
                         "measure": measure,
                         **row,
                         "difference": difference,
-                        "test": PROFILE_TEST,
                     }
                 )
     schema = {
@@ -302,7 +301,10 @@ def _profile_row(result, measure: str, summary) -> dict | None:
         "human_coverage": None,
         "n_cues": None,
         "wilcoxon_p": None,
+        "test": PROFILE_TEST,
     }
+    if summary is not None and summary.test:
+        row["test"] = f"{summary.test}, per-cue medians (model vs human)"
     if summary is not None:
         row.update(
             model_median=summary.model.mean if summary.model else None,
