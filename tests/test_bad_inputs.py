@@ -550,6 +550,8 @@ INGEST_CASES = {
                            "file ends inside a quoted value (truncated download?); line 3 opens a quote that never closes"),
     "truncated_mid_row": (raw(ROW) + b'2,2,2,30,"Fe","United States"', {},
                           "file ends in the middle of a row (truncated download?): line 3 has 6 of 13 fields"),
+    "cr_only_line_ends": (raw(ROW).replace(b"\n", b"\r"), {},
+                          "lines end in a bare carriage return (old Mac style); re-save it with LF line ends"),
     "strength_negative_count": (b"cue\tresponse\tR123\tN\ndog\tcat\t-2\t10\n", {},
                                 "column 'R123' has non-integer counts (found '-2'); counts are whole numbers >= 0"),
 }

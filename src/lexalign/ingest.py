@@ -79,6 +79,8 @@ def _sniff(path: Path) -> tuple[str, list[str]]:
         raise LexalignError(f"{path}: file is UTF-16 encoded (or binary); re-save it as UTF-8")
     if b"\x00" in head:
         raise LexalignError(f"{path}: contains NUL bytes: not a text file")
+    if b"\r" in head and b"\n" not in head:
+        raise LexalignError(f"{path}: lines end in a bare carriage return (old Mac style); re-save it with LF line ends")
     head = head.removeprefix(b"\xef\xbb\xbf")
     try:
         text = head.decode("utf-8")
