@@ -80,7 +80,9 @@ def _sniff(path: Path) -> tuple[str, list[str]]:
     if b"\x00" in head:
         raise LexalignError(f"{path}: contains NUL bytes: not a text file")
     if b"\r" in head and b"\n" not in head:
-        raise LexalignError(f"{path}: lines end in a bare carriage return (old Mac style); re-save it with LF line ends")
+        raise LexalignError(
+            f"{path}: lines end in a bare carriage return (old Mac style); re-save it with LF line ends"
+        )
     head = head.removeprefix(b"\xef\xbb\xbf")
     try:
         text = head.decode("utf-8")
