@@ -366,6 +366,7 @@ def profile_project(csv: str) -> dict:
     import numpy as np
     import polars as pl
 
+    from lexalign import csvfile
     from lexalign import ingest as project
 
     phases: dict[str, float] = {}
@@ -377,8 +378,8 @@ def profile_project(csv: str) -> dict:
         return value
 
     path = Path(csv)
-    separator, header = clock("sniff header", lambda: project._sniff(path))
-    clock("field count of every line (numpy)", lambda: project.check_field_counts(path, separator, len(header)))
+    separator, header = clock("sniff header", lambda: csvfile.sniff(path))
+    clock("field count of every line (numpy)", lambda: csvfile.check_field_counts(path, separator, len(header)))
     lazy = project._scan(path, separator)
     for name, accepted in US_FILTER.items():
         lazy = lazy.filter(pl.col(name).str.strip_chars().is_in(accepted))

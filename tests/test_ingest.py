@@ -183,7 +183,7 @@ def csv_module_verdict(text: str, separator: str, n_fields: int):
 def test_field_counts_agree_with_the_csv_module(tmp_path, monkeypatch):
     import random
 
-    import lexalign.ingest as ingest_module
+    import lexalign.csvfile as csvfile
     from lexalign.errors import LexalignError
 
     rng = random.Random(7)
@@ -205,13 +205,13 @@ def test_field_counts_agree_with_the_csv_module(tmp_path, monkeypatch):
             continue
         path.write_bytes(text.encode("utf-8"))
         expected = csv_module_verdict(text, separator, n_fields)
-        monkeypatch.setattr(ingest_module, "_CHUNK", rng.choice([1, 2, 3, 7, 64, 1 << 20]))
+        monkeypatch.setattr(csvfile, "_CHUNK", rng.choice([1, 2, 3, 7, 64, 1 << 20]))
         if expected[0] == "ok":
-            assert ingest_module.check_field_counts(path, separator, n_fields) == expected[1], text
+            assert csvfile.check_field_counts(path, separator, n_fields) == expected[1], text
         else:
             bad_seen += 1
             with pytest.raises(LexalignError) as info:
-                ingest_module.check_field_counts(path, separator, n_fields)
+                csvfile.check_field_counts(path, separator, n_fields)
             message = str(info.value)
             assert f"line {expected[1]} has {expected[2]} fields" in message or "truncated" in message, (text, message)
         checked += 1
