@@ -99,6 +99,52 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
 generation_throughput.imports = ("torch", "transformers", "lexalign.generation", "lexalign.models")
 
 
+def lora_throughput(
+    model_dir: str, eval_table: str, cues: int, max_new_tokens: int, merged: bool, rank: int = 16
+) -> dict:
+    """Cues/s of one batch with a LoRA adapter (random, rank ``rank`` on q_proj/v_proj like the default
+    preset) kept as separate LoRA layers or merged into the in-memory copy of the weights; the adapter
+    is built and loaded before the clock starts."""
+    import tempfile
+    import time
+
+    import polars as pl
+    from peft import LoraConfig, get_peft_model
+
+    from lexalign.generation import generate_on_model
+    from lexalign.models import load_model
+
+    conversations = pl.read_parquet(eval_table).sort("cue").head(cues)["prompt"].to_list()
+    with tempfile.TemporaryDirectory() as scratch:
+        base = load_model(model_dir)
+        lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+        get_peft_model(base.model, lora).save_pretrained(scratch)
+        loaded = load_model(model_dir, scratch)
+    model = loaded.model.merge_and_unload() if merged else loaded.model
+    start, cpu_start = time.perf_counter(), time.process_time()
+    out = generate_on_model(
+        model,
+        loaded.tokenizer,
+        conversations,
+        stop_token_ids=loaded.stop_token_ids,
+        max_new_tokens=max_new_tokens,
+        batch_size=len(conversations),
+    )
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {
+        "cues": len(conversations),
+        "cues_per_s": len(conversations) / seconds,
+        "cues_per_cpu_s": len(conversations) / cpu,
+        "seconds": seconds,
+        "new_tokens": sum(g.n_tokens for g in out),
+        "merged": merged,
+        "rank": rank,
+    }
+
+
+lora_throughput.imports = ("torch", "transformers", "peft", "lexalign.generation", "lexalign.models")
+
+
 def run(ctx: Context) -> list[Result]:
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
@@ -123,7 +169,34 @@ def run(ctx: Context) -> list[Result]:
         )["value"]
     single, batched = runs["one at a time"], runs[f"batch {batch}"]
     effective = min(batch, batched["cues"])
+    lora = {
+        merged: measure(
+            ctx,
+            "bench.generation:lora_throughput",
+            {
+                "model_dir": str(model_dir),
+                "eval_table": str(table),
+                "cues": size["cues_single"],
+                "max_new_tokens": size["max_new_tokens"],
+                "merged": merged,
+            },
+            timeout=900,
+        )["value"]
+        for merged in (False, True)
+    }
     return [
+        speedup(
+            NAME,
+            "cues/s with a LoRA adapter, merged into a copy of the weights vs unmerged",
+            round(lora[True]["cues_per_s"], 3),
+            "cues/s",
+            "unmerged LoRA",
+            round(lora[False]["cues_per_s"], 3),
+            ">= 1",
+            detail={"model": label, "runs": {"merged": lora[True], "unmerged": lora[False]}},
+            note=f"{label}; rank-16 LoRA on q_proj, v_proj; {size['cues_single']} cues in one batch; "
+            "lexalign.generation merges (the merged copy lives in memory only)",
+        ),
         speedup(
             NAME,
             f"cues/s, batch {effective} vs one at a time",
