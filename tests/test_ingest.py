@@ -381,3 +381,16 @@ def test_code_books_with_and_without_polars_categories_agree(swow_zh, monkeypatc
     monkeypatch.setattr(ingest_module, "_USE_CATEGORIES", not ingest_module._USE_CATEGORIES)
     second, _ = pooled_counts(swow_zh, {})
     assert first.equals(second)
+
+
+def test_empty_cue_is_reported_on_its_own_line(tmp_path):
+    from lexalign.errors import LexalignError
+
+    good = '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat","bark","pet"'
+    other = good.replace('"United States","United States"', '"Canada","Canada"').replace('"dog"', '""')
+    empty = good.replace('"dog"', '""')
+    path = tmp_path / "raw.csv"
+    path.write_text("\n".join([HEADER.strip(), good, "", other, empty, good]) + "\n", encoding="utf-8")
+    with pytest.raises(LexalignError) as info:
+        pooled_counts(path, {"filter": {"country": ["United States"]}})
+    assert str(info.value) == f"{path}: 1 row(s) have an empty cue (first on line 5); every row needs a cue"

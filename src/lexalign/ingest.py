@@ -136,14 +136,21 @@ class _CodeBook:
         return self._physical[column].fill_null(len(self.values)).to_numpy()
 
 
-def _check_cues(path: Path, separator: str, cue_column: str, cue_codes: np.ndarray, book: _CodeBook) -> None:
-    empty = np.isin(cue_codes, book.empty_codes)
+def _kept_rows(columns: list[str], filters: Mapping[str, list]) -> pl.Expr:
+    """Rows ingest reads: those passing the participant filter, without blank lines (all-null rows)."""
+    kept = pl.any_horizontal(pl.col(columns).is_not_null())
+    for column, accepted in filters.items():
+        kept = kept & pl.col(column).str.strip_chars().is_in([str(v).strip() for v in accepted])
+    return kept
+
+
+def _check_cues(path: Path, separator: str, kept: pl.Expr, cue_column: str, codes: np.ndarray, book: _CodeBook) -> None:
+    empty = np.isin(codes, book.empty_codes)
     if not empty.any():
         return
     cue = normalise_expr(cue_column)
-    first = _collect(
-        _scan(path, separator).with_row_index("row").filter(cue.is_null() | (cue == "")).select("row").head(1), path
-    )
+    rows = _scan(path, separator).with_row_index("row").filter(kept & (cue.is_null() | (cue == "")))
+    first = _collect(rows.select("row").head(1), path)
     where = f" (first on line {line_of_row(path, separator, int(first['row'][0]))})" if first.height else ""
     raise LexalignError(f"{path}: {int(empty.sum())} row(s) have an empty cue{where}; every row needs a cue")
 
@@ -201,17 +208,14 @@ def _pool(
 
 
 def _raw_rows(path: Path, separator: str, cols: dict[str, str], filters: dict[str, list], stats: dict) -> tuple:
-    lazy = _scan(path, separator)
-    for column, accepted in filters.items():
-        lazy = lazy.filter(pl.col(column).str.strip_chars().is_in([str(v).strip() for v in accepted]))
-    wide = _collect(lazy.select(*(pl.col(cols[c]).alias(c) for c in RAW_COLUMNS)), path)
-    wide = wide.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines, which polars reads as all-null rows
+    kept = _kept_rows([cols[c] for c in RAW_COLUMNS], filters)
+    wide = _collect(_scan(path, separator).filter(kept).select(pl.col(cols[c]).alias(c) for c in RAW_COLUMNS), path)
     stats["rows_after_filter"] = wide.height
     if wide.height == 0:
         raise LexalignError(f"{path}: no rows left after the participant filter {filters}")
     book = _CodeBook(wide, list(RAW_COLUMNS))
     cue = book.code[book.indices("cue")]
-    _check_cues(path, separator, cols["cue"], cue, book)
+    _check_cues(path, separator, kept, cols["cue"], cue, book)
     responses = [book.indices(f"R{i}") for i in (1, 2, 3)]
     response = np.concatenate([book.code[index] for index in responses])
     missing = np.concatenate([book.missing[index] for index in responses])
@@ -219,8 +223,10 @@ def _raw_rows(path: Path, separator: str, cols: dict[str, str], filters: dict[st
 
 
 def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: dict, stats: dict) -> tuple:
-    table = _collect(_scan(path, separator).select(pl.col(cols[c]).alias(c) for c in STRENGTH_COLUMNS), path)
-    table = table.filter(~pl.all_horizontal(pl.all().is_null()))
+    kept = _kept_rows([cols[c] for c in STRENGTH_COLUMNS], {})
+    table = _collect(
+        _scan(path, separator).filter(kept).select(pl.col(cols[c]).alias(c) for c in STRENGTH_COLUMNS), path
+    )
     counts = table["count"].str.strip_chars().cast(pl.Int64, strict=False)
     bad = table.filter((counts.is_null() & table["count"].is_not_null()) | (counts < 0))
     if bad.height:
@@ -233,7 +239,7 @@ def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: di
     stats["rows_after_filter"] = table.height
     book = _CodeBook(table, ["cue", "response"])
     cue = book.code[book.indices("cue")]
-    _check_cues(path, separator, cols["cue"], cue, book)
+    _check_cues(path, separator, kept, cols["cue"], cue, book)
     index = book.indices("response")
     return cue, book.code[index], book.missing[index], table["count"].to_numpy().astype(np.uint64), book.words
 
