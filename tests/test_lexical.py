@@ -693,6 +693,78 @@ def test_cli_study_definitions_from_released_outputs(tmp_path, en_inputs, capsys
     assert scores["precision_at_k"]["5"]["mean"] == pytest.approx((3 / 5 + 1 / 5 + 2 / 5) / 3)
 
 
+def test_cli_reads_the_study_released_layout(tmp_path, en_inputs, capsys):
+    """The study's released outputs (converted from its pickle to CSV): several models and prompt types per
+    file, an already parsed ", "-joined column; --where picks one model, the column options name the roles."""
+    _, assoc_path = en_inputs
+    rows = []
+    for model, lists in (
+        ("tuned", {"dog": "cat, bone, puppy", "sun": "hot, moon, summer"}),
+        ("vanilla", {"dog": "x, y, z", "sun": "moon"}),
+    ):
+        for cue, words in lists.items():
+            for prompt_type in ("Complex", "Simple"):
+                rows.append(
+                    {
+                        "Cue Word": cue,
+                        "Prompt Type": prompt_type,
+                        "Model Type": model,
+                        "Generated Associated Words": "Sure! " + words,
+                        "Parsed Associated Words": words,
+                    }
+                )
+    released = tmp_path / "swow_us_results.csv"
+    pl.DataFrame(rows).write_csv(released)
+    out = tmp_path / "s.json"
+    args = [
+        "--generations",
+        released,
+        "--norms",
+        assoc_path,
+        "--lang",
+        "en",
+        "--out",
+        out,
+        "--k",
+        "5",
+        "--no-profile",
+        "--bootstrap",
+        "10",
+        "--cue-column",
+        "Cue Word",
+        "--parsed-column",
+        "Parsed Associated Words",
+        "--where",
+        "Model Type=tuned",
+        "--where",
+        "Prompt Type=Complex",
+        "--definitions",
+        "study",
+    ]
+    assert run_cli(*args) == 0
+    scores = json.loads(out.read_text(encoding="utf-8"))
+    assert scores["n_cues"] == 2 and scores["study"]["precision_at_k"]["5"]["mean"] == pytest.approx(
+        (3 / 5 + 3 / 5) / 2
+    )
+    with pytest.raises(LexalignError, match="Model Type=nobody: no row has this value"):
+        run_cli(*args[:-6], "--where", "Model Type=nobody")
+    with pytest.raises(LexalignError, match="cue 'dog' appears more than once"):
+        run_cli(*args[:-6])
+    with pytest.raises(LexalignError, match="no column 'Parsed' for the parsed"):
+        run_cli(
+            "--generations",
+            released,
+            "--norms",
+            assoc_path,
+            "--lang",
+            "en",
+            "--cue-column",
+            "Cue Word",
+            "--parsed-column",
+            "Parsed",
+        )
+
+
 def test_cli_uses_the_finished_flag_of_the_rules_generations(tmp_path):
     path = tmp_path / "g.csv"
     path.write_text('cue,raw,finished\ndog,"cat, bone, pup",false\nsun,"hot, moon, summer",TRUE\n', encoding="utf-8")

@@ -12,7 +12,8 @@ import argparse
 import json
 import math
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -27,12 +28,23 @@ DEFAULT_K = (5, 10, 20, 30, 40, 50)
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
 
 
-def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
+def read_generations(
+    path: str | os.PathLike,
+    lang: str,
+    columns: Mapping[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
     """A generations file (CSV/TSV, JSONL, JSON, Parquet) with ``cue`` and ``raw`` or ``parsed``,
-    as one row per normalised cue with its parsed list."""
+    as one row per normalised cue with its parsed list.
+
+    ``columns`` names other columns for the roles ``cue``, ``raw``, ``parsed`` (e.g. the study's
+    released outputs: ``{"cue": "Cue Word", "parsed": "Parsed Associated Words"}``; naming ``parsed``
+    alone ignores any ``raw`` column); ``where`` keeps the rows whose column equals a value (one model
+    and prompt type of a file that holds several). A ``parsed`` text is an already parsed list: it is
+    split at commas (, or ，) and normalised, not parsed again."""
     path = Path(path)
-    table = _read_table(path)
-    columns = {name.strip().lower(): name for name in table.columns}
+    table = _select_rows(_read_table(path), where or {}, path)
+    columns = _role_columns(table, dict(columns or {}), path)
     if "cue" not in columns or not ({"raw", "parsed"} & set(columns)):
         found = ", ".join(table.columns) or "none"
         raise LexalignError(f"{path}: generations need a 'cue' column and a 'raw' or 'parsed' column (found: {found})")
@@ -58,7 +70,7 @@ def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
         elif isinstance(given, list):
             parsed.append(_clean_list(given, cue))
         elif given is not None:
-            parsed.append(parse_associations(given, lang, cue=cue))
+            parsed.append(_clean_list(re.split(r"\s*[,，]\s*", given), cue))
         else:
             raise LexalignError(
                 f"{path}: data row {row} (cue {cue!r}) has neither a 'raw' text nor a 'parsed' list; "
@@ -69,6 +81,32 @@ def read_generations(path: str | os.PathLike, lang: str) -> pl.DataFrame:
     if duplicated:
         raise LexalignError(f"{path}: cue {duplicated[0]!r} appears more than once; give one generation per cue")
     return frame
+
+
+def _role_columns(table: pl.DataFrame, named: dict[str, str], path: Path) -> dict[str, str]:
+    """Role (cue, raw, parsed, finished, prompt) -> column name, case-insensitively; named ones first."""
+    by_lower = {name.strip().lower(): name for name in table.columns}
+    roles = {role: by_lower[role] for role in ("cue", "raw", "parsed", "finished", "prompt") if role in by_lower}
+    if "parsed" in named and "raw" not in named:
+        roles.pop("raw", None)
+    for role, name in named.items():
+        found = name if name in table.columns else by_lower.get(name.strip().lower())
+        if found is None:
+            raise LexalignError(f"{path}: no column {name!r} for the {role} (columns: {', '.join(table.columns)})")
+        roles[role] = found
+    return roles
+
+
+def _select_rows(table: pl.DataFrame, where: Mapping[str, str], path: Path) -> pl.DataFrame:
+    for name, value in where.items():
+        if name not in table.columns:
+            raise LexalignError(
+                f"{path}: --where {name}={value}: no column {name!r} (columns: {', '.join(table.columns)})"
+            )
+        table = table.filter(pl.col(name).cast(pl.String, strict=False) == value)
+        if table.height == 0:
+            raise LexalignError(f"{path}: --where {name}={value}: no row has this value")
+    return table
 
 
 def _text_column(table: pl.DataFrame, name: str, path: Path) -> list[str | None]:
@@ -220,6 +258,21 @@ def main(argv: list[str] | None = None) -> int:
         "R123.Strength), or a raw SWOW participant file (all participants: no culture filter)",
     )
     parser.add_argument("--lang", required=True, help="prompt language of the generations (en, zh)")
+    for role, example in (
+        ("cue", "Cue Word"),
+        ("raw", "Generated Associated Words"),
+        ("parsed", "Parsed Associated Words"),
+    ):
+        parser.add_argument(
+            f"--{role}-column", metavar="NAME", help=f"the column holding the {role} (e.g. {example!r})"
+        )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep only rows whose COLUMN equals VALUE (repeatable; e.g. one model of a file of several)",
+    )
     parser.add_argument("--out", metavar="FILE", help="JSON to write (default: <generations>.scores.json)")
     parser.add_argument(
         "--k",
@@ -268,7 +321,16 @@ def main(argv: list[str] | None = None) -> int:
     check_output(out, (generations_path, norms_path), kind="file", what="--out")
     from lexalign.psycholinguistic import profile
 
-    generations = read_generations(generations_path, args.lang)
+    where = {}
+    for item in args.where:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise LexalignError(f"--where {item!r}: expected COLUMN=VALUE")
+        where[name] = value
+    named = {
+        role: getattr(args, f"{role}_column") for role in ("cue", "raw", "parsed") if getattr(args, f"{role}_column")
+    }
+    generations = read_generations(generations_path, args.lang, named, where)
     human = read_norms(norms_path).join(generations.select("cue"), on="cue", how="semi")
     if human.height == 0:
         raise LexalignError(
