@@ -190,3 +190,19 @@ def test_inverted_scale(tmp_path):
     assert "inverted" in description
     plain = dict(psy.load_norm("concreteness", {**spec, "invert": False}, "zh")[0].iter_rows())
     assert plain["石头"] == pytest.approx(1.5)
+
+
+def test_study_lookup_rates_missing_compounds_by_their_parts():
+    """The study's lookup: an out-of-norms word with spaces, hyphens or slashes gets the median of its parts."""
+    generations = pl.DataFrame({"cue": ["dog"], "parsed": [["puppy", "ice cream", "hot-dog zzzz"]]})
+    human = pl.DataFrame({"cue": ["dog"], "response": ["cat"], "count": [3]})
+    summary, _ = psy.profile(generations, human, "en", NO_VAD, bootstrap_samples=0)
+    ratings = dict(psy.load_norm("concreteness", {"builtin": "brysbaert2014"}, "en")[0].iter_rows())
+    assert "hot-dog zzzz" not in ratings and "zzzz" not in ratings
+    result = summary["measures"]["concreteness"]
+    exact = sorted([ratings["puppy"], ratings["ice cream"]])
+    assert result["per_cue"]["model"] == [pytest.approx(sum(exact) / 2)]
+    parts = sorted([ratings["hot"], ratings["dog"]])
+    study = sorted([ratings["puppy"], ratings["ice cream"], sum(parts) / 2])
+    assert result["study"]["per_cue"]["model"] == [pytest.approx(study[1])]
+    assert result["study"]["model"]["n"] == 1 and len(result["study"]["notes"]) == 2

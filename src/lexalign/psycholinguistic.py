@@ -12,8 +12,10 @@ Per cue and side (model, human): the median rating of the words found in the nor
 of those medians over cues (bootstrap CI), the coverage (share of words found), and a paired Wilcoxon
 signed-rank test of model vs human medians over the cues where both exist.
 
-Definitions of the test (``definition=``): ``corrected`` runs it with at least 2 pairs; ``study`` (the
-study's analysis code) needs at least 10 pairs and reports p = 1 when every pair is equal.
+Definitions (``definition=``): ``corrected`` rates exact words only and runs the test with at least 2
+pairs; ``study`` (the study's analysis code) also rates a word missing from the norms that holds spaces,
+hyphens or slashes by the median of its parts, needs at least 10 pairs and reports p = 1 when every
+pair is equal. Each measure's ``study`` block holds those numbers.
 :func:`closeness_test` is the study's second test: is method B closer to humans than method A
 (one-sided Wilcoxon on |A - human| vs |B - human|). A norm spec with ``invert: true`` flips its scale
 (x -> low + high - x) before rescaling, as the study does for Chinese concreteness (6 - x on 1-5).
@@ -68,6 +70,12 @@ ENGLISH_DEFAULTS = {
 DEFINITIONS = ("corrected", "study")
 #: Fewest model/human pairs a Wilcoxon test runs on, per definition.
 MIN_PAIRS = {"corrected": 2, "study": 10}
+STUDY_NOTES = (
+    "study: a word missing from the norms that holds spaces, hyphens or slashes is rated by the median of its "
+    "parts (corrected: exact words only)",
+    "study: the Wilcoxon test needs >= 10 cues and gives p = 1 when model and human medians are equal on every cue "
+    "(corrected: >= 2 cues, no p then)",
+)
 
 
 def norm_specs(prompt_language: str, configured: Mapping | None) -> dict[str, Mapping | None]:
@@ -232,13 +240,15 @@ def profile(
             summary["measures"][measure] = {"skipped": description}
             summary["notes"].append(description)
             continue
-        sides = {}
+        sides, study_medians = {}, {}
         for side, words in (("model", model_words), ("human", human_words)):
             rated = words.join(norms, on="word", how="left")
             medians = rated.group_by("cue").agg(pl.col("rating").median().alias(f"{measure}_{side}"))
             per_cue = per_cue.join(medians, on="cue", how="left")
             found = rated["rating"].is_not_null().sum()
             sides[side] = {"words": rated.height, "found": int(found)}
+            study = _study_ratings(rated, norms).group_by("cue").agg(pl.col("rating").median())
+            study_medians[side] = cues.join(study, on="cue", how="left")["rating"].to_list()
         model_col, human_col = per_cue[f"{measure}_model"].to_list(), per_cue[f"{measure}_human"].to_list()
         pairs = [(m, h) for m, h in zip(model_col, human_col) if m is not None and h is not None]
         result = {"source": description, "scale": list(MEASURES[measure]), "inverted": bool(spec.get("invert", False))}
@@ -251,12 +261,36 @@ def profile(
             }
         result["difference"] = stats.summarise([m - h for m, h in pairs], bootstrap_samples, seed)
         result["wilcoxon"] = wilcoxon_test(model_col, human_col, "corrected")
-        result["study"] = {"wilcoxon": wilcoxon_test(model_col, human_col, "study")}
+        result["study"] = {
+            "definition": "study",
+            "model": stats.summarise(study_medians["model"], bootstrap_samples, seed),
+            "human": stats.summarise(study_medians["human"], bootstrap_samples, seed),
+            "wilcoxon": wilcoxon_test(study_medians["model"], study_medians["human"], "study"),
+            "per_cue": {"cue": cues["cue"].to_list(), "model": study_medians["model"], "human": study_medians["human"]},
+            "notes": list(STUDY_NOTES),
+        }
         result["per_cue"] = {"cue": per_cue["cue"].to_list(), "model": model_col, "human": human_col}
         summary["measures"][measure] = result
     if not any("skipped" not in result for result in summary["measures"].values()):
         summary["skipped"] = f"no psycholinguistic norms available for prompt language {prompt_language!r}"
     return summary, per_cue
+
+
+def _study_ratings(rated: pl.DataFrame, norms: pl.DataFrame) -> pl.DataFrame:
+    """The study's lookup: a word missing from the norms that holds spaces, hyphens or slashes is rated
+    by the median of its parts found in the norms ("ice cream" -> median(ice, cream))."""
+    parts = (
+        rated.filter(pl.col("rating").is_null() & pl.col("word").str.contains(r"[\s/-]"))
+        .select("cue", "word", pl.col("word").str.extract_all(r"[^\s/-]+").alias("part"))
+        .explode("part")
+        .with_columns(normalise_expr("part").alias("part"))
+        .join(norms.rename({"word": "part", "rating": "part_rating"}), on="part", how="inner")
+        .group_by("cue", "word")
+        .agg(pl.col("part_rating").median())
+    )
+    return rated.join(parts, on=["cue", "word"], how="left").select(
+        "cue", "word", pl.coalesce("rating", "part_rating").alias("rating")
+    )
 
 
 def wilcoxon_test(model: list[float | None], human: list[float | None], definition: str = "corrected") -> dict:
