@@ -439,6 +439,10 @@ TIER1_CASES = {
     "seed_overflow": ("g.jsonl", GOOD_JSONL, ["--seed", str(2**32)], "--seed: must be below 2**32"),
     "unknown_lang": ("g.jsonl", GOOD_JSONL, ["--lang", "klingon"], "--lang 'klingon': unknown prompt language (known: en, zh)"),
     "zero_k": ("g.jsonl", GOOD_JSONL, ["--k", "0"], "--k: every cut-off must be at least 1"),
+    "where_without_value": ("g.jsonl", GOOD_JSONL, ["--where", "model"], "--where 'model': expected COLUMN=VALUE"),
+    "where_absent_column": ("g.jsonl", GOOD_JSONL, ["--where", "model=x"], "g.jsonl: --where model=x: no column 'model'"),
+    "named_column_absent": ("g.jsonl", GOOD_JSONL, ["--parsed-column", "Parsed Associated Words"],
+                            "g.jsonl: no column 'Parsed Associated Words' for the parsed"),
 }
 
 
