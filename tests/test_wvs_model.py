@@ -231,6 +231,19 @@ def test_label_text_scoring(loaded):
     result = score_options(loaded.model, tok, [prompt], [labels], batch_size=2)[0]
     expected = np.asarray(_manual_scores(loaded, prompt, labels))  # label texts: no digit termination
     assert result["logprobs"] == pytest.approx(expected, abs=2e-4)
+    # several items in batches, with and without the shared prefix cache: the same scores
+    items = [ITEMS[q] for q in ("Q1", "Q48", "Q152", "Q182")]
+    label_prompt = "wvs_instruction_label"
+    prompts = [
+        render(tok, build_prompt(i, EN, "en", "United States", "interviewer", instruction=label_prompt)[0])
+        for i in items
+    ]
+    strings = [label_answers(i, "en") for i in items]
+    cached = score_options(loaded.model, tok, prompts, strings, batch_size=3)
+    plain = score_options(loaded.model, tok, prompts, strings, batch_size=5, prefix_cache=False)
+    assert cached[0]["logprobs"] == pytest.approx(expected, abs=2e-4)
+    for a, b in zip(cached, plain):
+        assert a["logprobs"] == pytest.approx(b["logprobs"], abs=2e-4)
     chars = np.asarray([len(label) for label in labels], dtype=float)
     per_char = np.exp(expected / chars - np.max(expected / chars))
     assert result["probs_norm"] == pytest.approx(per_char / per_char.sum(), abs=1e-4)  # acc_norm: per character
