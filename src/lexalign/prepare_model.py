@@ -89,6 +89,7 @@ def _render_in_child() -> None:
     from jinja2.ext import loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+    _limit_memory()
     request = json.loads(sys.stdin.read())
 
     def raise_exception(message):
@@ -108,9 +109,12 @@ def _render_in_child() -> None:
     print(json.dumps({"text": text[:TEMPLATE_OUTPUT_CHARS]}))
 
 
-def _limit_child() -> None:  # pragma: no cover - runs in the child before exec
-    import resource
-
+def _limit_memory() -> None:
+    """Cap the child's address space (set in the child itself: no preexec_fn in a threaded parent)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX: the time limit still applies
+        return
     resource.setrlimit(resource.RLIMIT_AS, (TEMPLATE_MEMORY_BYTES, TEMPLATE_MEMORY_BYTES))
 
 
@@ -127,7 +131,6 @@ def check_chat_template(template: str, special_tokens: Mapping[str, str | None],
             capture_output=True,
             text=True,
             timeout=TEMPLATE_TIMEOUT_S,
-            preexec_fn=_limit_child if os.name == "posix" else None,
         )
     except subprocess.TimeoutExpired:
         raise LexalignError(
