@@ -16,6 +16,7 @@ from lexalign.errors import LexalignError
 from lexalign.wvs_catalog import load_catalog
 from lexalign.wvs_global_opinions import humans_from_global_opinions, parse_literal
 from lexalign.wvs_humans import build_humans, read_humans
+from lexalign.wvs_metrics import tension_distance
 from lexalign.wvs_sources import HUMANS_SCHEMA, BadRows, detect_separator, humans_from_wvs_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,6 +142,12 @@ def test_illustrative_csv_end_to_end(tmp_path, catalog):
         assert len(us) == len(cn) == n
         assert sum(us) == pytest.approx(1.0) and sum(cn) == pytest.approx(1.0)
     assert table["tension"].min() >= 0 and table["tension"].max() <= 1
+    # the study's tension (values-based EMD) beside the corrected one, and both described in the notes
+    for us, cn, corrected, study in table.select("us", "china", "tension", "tension_study").iter_rows():
+        assert corrected == pytest.approx(tension_distance(us, cn)) and study == pytest.approx(
+            tension_distance(us, cn, "study")
+        )
+    assert "values" in notes["tension_study"] and "positions" in notes["tension"]
 
 
 def test_csv_weighting_missing_codes_and_separator(tmp_path):
