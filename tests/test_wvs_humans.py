@@ -103,6 +103,15 @@ def test_catalog_is_complete_and_consistent(catalog):
     assert by_id["Q1"]["subject_en"] == "family" and by_id["Q57"]["subject_en"] is None
 
 
+def test_catalog_file_errors(tmp_path):
+    with pytest.raises(LexalignError, match="is a directory, expected the item catalog YAML file"):
+        load_catalog(tmp_path)
+    latin = tmp_path / "c.yaml"
+    latin.write_bytes("groups: []  # café\n".encode("latin-1"))
+    with pytest.raises(LexalignError, match=r"c\.yaml: not UTF-8 text"):
+        load_catalog(latin)
+
+
 @pytest.mark.parametrize(
     "body, message",
     [
@@ -114,6 +123,9 @@ def test_catalog_is_complete_and_consistent(catalog):
             "1 en labels for 2 codes",
         ),
         ("groups: [{scale: s, items: {Q1: [a]}}]", "expected [English text, Chinese text]"),
+        ("groups: [[Q1, Q2]]", "group 1 must be a mapping with an 'items' mapping"),
+        ("groups: [{scale: s, items: [Q1]}]", "group 1 must be a mapping with an 'items' mapping"),
+        ("groups: [{scale: s, stem: x, items: {Q1: [a, b]}}]", "group 1: stem must give en and zh text"),
     ],
 )
 def test_catalog_errors_name_the_item(tmp_path, body, message):

@@ -66,16 +66,28 @@ def load_catalog(path: str | os.PathLike | None = None) -> list[dict]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LexalignError(f"{path}: catalog file not found") from None
+    except IsADirectoryError:
+        raise LexalignError(f"{path}: is a directory, expected the item catalog YAML file") from None
+    except UnicodeDecodeError:
+        raise LexalignError(f"{path}: not UTF-8 text; save the catalog as UTF-8") from None
     except yaml.YAMLError as exc:
         raise LexalignError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("groups"), list):
         raise LexalignError(f"{path}: expected a mapping with a 'groups' list")
     scales = data.get("scales") or {}
+    if not isinstance(scales, Mapping):
+        raise LexalignError(f"{path}: 'scales' must be a mapping of scale name -> scale")
     items: list[dict] = []
     seen: set[str] = set()
     for g, group in enumerate(data["groups"]):
+        if not isinstance(group, Mapping) or not isinstance(group.get("items") or {}, Mapping):
+            raise LexalignError(f"{path}: group {g + 1} must be a mapping with an 'items' mapping (item id -> texts)")
         topic = group.get("topic", f"group{g + 1}")
         stem = group.get("stem")
+        if stem is not None and not (
+            isinstance(stem, Mapping) and isinstance(stem.get("en"), str) and isinstance(stem.get("zh"), str)
+        ):
+            raise LexalignError(f"{path}: group {g + 1}: stem must give en and zh text (with {{x}} for the item)")
         for item_id, spec in (group.get("items") or {}).items():
             where = f"{path}: item {item_id}"
             if not re.fullmatch(r"Q\d+[A-Z_]*", str(item_id)):
