@@ -1,12 +1,15 @@
-"""Benchmark 2: SFT throughput (tokens/s) with the project's batching vs TRL's padded default.
+"""Benchmark 2: SFT throughput (tokens/s) of the project's trainer vs TRL's padded default.
 
 The training data are real template rows: a synthetic SWOW-EN-shaped file (bench.ingest's generator,
 realistic list lengths) goes through ``lexalign.ingest.ingest`` and ``lexalign.templates.build_templates``.
-The project's trainer is ``lexalign.train.build_trainer`` (its preset, LoRA, optimizer, collator,
-packing / padding-free settings, whatever train.py uses). The baseline is the very same trainer built
-with TRL's padded default (``packing=False, padding_free=False``) set on its config. Each run is its
-own process (see ``train_side``), in the order padded, project, project, padded; tokens are the real
-(non-pad) tokens the collator receives, timed over the steps after the warm-up step.
+The project's trainer is ``lexalign.trainers.build_trainer`` with the ``default`` preset, as rule train
+builds it: padding-free rows, the completion-only loss of ``lexalign.sft_loss`` (the output layer sees
+only the supervised positions) and, on CPUs with bf16, frozen weights cast once. The baseline is TRL's
+own SFTTrainer (``plain_trl=True``) with the same preset, model, LoRA, optimizer and data, and TRL's
+padded default (``packing=False, padding_free=False``). Each run is its own process (see
+``train_side``), in the order padded, project, project, padded; tokens are the real (non-pad) tokens
+the collator receives, timed over the steps after the warm-up step. The model is the default run's
+packaged Gemma 3 270M (its 262k-word output layer is what the completion-only loss saves on).
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ from pathlib import Path
 from bench.common import Context, Result, gemma_model_dir, measure, speedup, tiny_model_dir
 
 NAME = "sft"
-TITLE = "2. SFT throughput: lexalign.train batching vs TRL padded default"
+TITLE = "2. SFT throughput: lexalign trainer vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
-FULL = {"steps": 7, "repeats": 2, "cues": 400, "examples": 600, "batch_size": 8}
+FULL = {"steps": 4, "repeats": 2, "cues": 400, "examples": 600, "batch_size": 8}
 TINY = {"steps": 2, "repeats": 1, "cues": 40, "examples": 30, "batch_size": 2}
-MODEL = {"hidden_size": 256, "num_layers": 4, "vocab_size": 8192}
 
 
 def sft_table(ctx: Context, cues: int, examples: int) -> Path:
@@ -49,35 +51,22 @@ def sft_table(ctx: Context, cues: int, examples: int) -> Path:
 
 
 def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batch_size: int):
-    """The project's SFT trainer (``lexalign.train.build_trainer``); ``batching="padded"`` sets TRL's
-    padded default on the project's own config object (nothing else changes)."""
-    import lexalign.train as train_module
-    from lexalign import presets
+    """The project's SFT trainer (``lexalign.trainers.build_trainer``, preset ``default``);
+    ``batching="padded"``: TRL's own SFTTrainer with its padded default, everything else equal."""
+    from lexalign import presets, trainers
 
     settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
         max_steps=steps, save_steps=10_000, logging_steps=10_000, max_eval_examples=0, eval_steps=None,
         per_device_train_batch_size=batch_size, warmup_ratio=0.0,
     )
-    job = train_module.TrainJob(
+    if batching == "padded":
+        settings["hyper"].update(packing=False, padding_free=False)
+    job = trainers.TrainJob(
         method="sft", model_dir=model_dir, data=data, adapter_out=f"{work}/{batching}/adapter", metrics_out=f"{work}/{batching}/metrics.json",
         history_out=f"{work}/{batching}/history.jsonl", checkpoint_dir=f"{work}/{batching}/checkpoints", settings=settings, seed=42,
     )
-    original = train_module.trainer_config
-
-    def padded_config(job, has_eval):
-        # Set the two fields on the config object train.py built; rebuilding it (dataclasses.replace)
-        # would re-run TrainingArguments.__post_init__ and could change more than batching.
-        config = original(job, has_eval)
-        config.packing, config.padding_free = False, False
-        return config
-
-    if batching == "padded":
-        train_module.trainer_config = padded_config
-    try:
-        trainer, _, _ = train_module.build_trainer(job)
-    finally:
-        train_module.trainer_config = original
+    trainer, _, _ = trainers.build_trainer(job, plain_trl=batching == "padded")
     return trainer
 
 
@@ -129,10 +118,12 @@ def train_side(model_dir: str, data: str, work: str, batching: str, steps: int, 
         "batch_size": args.per_device_train_batch_size,
         "bf16": bool(args.bf16),
         "attn_implementation": getattr(trainer.model.config, "_attn_implementation", None),
+        "trainer": type(trainer).__name__,
+        "completion_only_loss": bool(getattr(trainer, "_use_completion_loss", lambda m: False)(trainer.model)),
     }
 
 
-train_side.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.train")
+train_side.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.trainers")
 
 
 def combine(runs: list[dict]) -> dict:
@@ -176,20 +167,10 @@ def length_stats(model_dir: Path, table: Path) -> dict:
 
 
 def sft_model(ctx: Context, table: Path) -> tuple[Path, str]:
-    """The model SFT is timed with. Gemma 3 270M takes minutes per step on a 2-core CPU (its 262k-token
-    vocabulary alone is 168M parameters), so the realistic-size run uses a mid-size random Llama whose
-    tokenizer is trained on the SFT text (realistic tokens per word); ``--model gemma`` forces Gemma."""
-    import polars as pl
-
-    if ctx.model == "gemma":
-        return gemma_model_dir(ctx), "Gemma 3 270M (packaged, fp32)"
+    """The model SFT is timed with: the default run's Gemma 3 270M, or the tiny model (--tiny, --model tiny)."""
     if ctx.tiny or ctx.model == "tiny":
         return tiny_model_dir(ctx), "tiny random Llama (h64, 2 layers, vocab 1k)"
-    frame = pl.read_parquet(table)
-    text = [m["content"] for messages in frame["prompt"].to_list() + frame["completion"].to_list() for m in messages]
-    dims = MODEL
-    directory = tiny_model_dir(ctx, dims["hidden_size"], dims["num_layers"], dims["vocab_size"], extra_text=text, name="sft-bench")
-    return directory, f"random Llama (h{dims['hidden_size']}, {dims['num_layers']} layers, vocab {dims['vocab_size'] // 1024}k BPE trained on the SFT text)"
+    return gemma_model_dir(ctx), "Gemma 3 270M (packaged)"
 
 
 def run(ctx: Context) -> list[Result]:
@@ -206,11 +187,12 @@ def run(ctx: Context) -> list[Result]:
         runs[side].append(measured["value"])
         peak = max(peak, measured["peak_rss_mb"])
     project, padded = combine(runs["project"]), combine(runs["padded"])
-    same = (project["packing"], project["padding_free"]) == (padded["packing"], padded["padding_free"])
+    same = (project["packing"], project["padding_free"], project["trainer"]) == (padded["packing"], padded["padding_free"], padded["trainer"])
     bound = padded["batch_tokens"] / padded["real_tokens"] if padded["real_tokens"] else None
     note = (f"{label}; batch {size['batch_size']}, {project['timed_steps']} timed steps per side in {size['repeats']} runs (order ABBA); "
             f"padding {padded['padding_fraction']:.0%} -> {project['padding_fraction']:.0%} of batch tokens; "
-            f"project: packing={project['packing']} padding_free={project['padding_free']} bf16={project['bf16']}")
+            f"project: {project['trainer']}, completion-only loss={project['completion_only_loss']}, packing={project['packing']} "
+            f"padding_free={project['padding_free']} bf16={project['bf16']}; baseline: {padded['trainer']}, padded")
     if same:
         note += ("; train.py trains with TRL's padded default, so both sides are the SAME configuration and the "
                  "ratio only shows the measurement noise")

@@ -307,6 +307,34 @@ def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, ta
     assert results[False, True][3][0] == 1
 
 
+def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train_model, tables, monkeypatch):
+    """CPU bf16: the frozen linear weights are stored in bfloat16 up front; loss and LoRA gradients are
+    those of plain autocast (which casts the same weights to the same values on every call)."""
+    import lexalign.trainers
+
+    monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: True)
+    results = {}
+    for plain in (True, False):
+        job = make_job("sft", train_model, tables, tmp_path / str(plain), {"per_device_train_batch_size": 4, "bf16": True})
+        trainer, _, _ = build_trainer(job, plain_trl=plain)
+        dtypes = {p.dtype for n, p in trainer.model.named_parameters() if n.endswith("q_proj.base_layer.weight")}
+        assert dtypes == ({torch.float32} if plain else {torch.bfloat16})
+        assert {p.dtype for p in trainer.model.parameters() if p.requires_grad} == {torch.float32}
+        batch = next(iter(trainer.get_train_dataloader()))
+        trainer.model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        results[plain] = loss.item(), {n: p.grad.float() for n, p in trainer.model.named_parameters() if p.grad is not None}
+    assert results[False][0] == pytest.approx(results[True][0], rel=2e-2)
+    for name, grad in results[True][1].items():  # LoRA A starts with zero gradients (B is zero), B does not
+        own = results[False][1][name]
+        if "lora_A" in name:
+            assert not own.any() and not grad.any(), name
+        else:
+            assert torch.nn.functional.cosine_similarity(own.flatten(), grad.flatten(), dim=0) > 0.99, name
+
+
 def test_linear_cross_entropy_matches_plain_cross_entropy():
     """The fused op against logits + F.cross_entropy, with chunks smaller than the input and a softcap."""
     from lexalign.sft_loss import linear_cross_entropy

@@ -81,7 +81,24 @@ def linear_cross_entropy(
     ``targets`` (N), and the number of positions whose most likely token is the target."""
     if weight.requires_grad:
         raise ValueError("linear_cross_entropy computes no gradient for the output layer; freeze it (LoRA) or use TRL's path")
+    if torch.is_autocast_enabled(hidden.device.type):
+        weight = _cast_once(weight, torch.get_autocast_dtype(hidden.device.type))
     return _LinearCrossEntropy.apply(hidden, weight, targets, chunk, softcap, float(scale))
+
+
+_CAST: dict = {}
+
+
+def _cast_once(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The frozen output layer in the autocast dtype, cast once (autocast re-casts frozen weights on
+    every call: 168M values per call for Gemma 3), recast when the tensor or its version changes."""
+    if weight.dtype == dtype:
+        return weight
+    key = (weight.data_ptr(), weight._version, dtype)
+    cached = _CAST.get("weight")
+    if cached is None or cached[0] != key:
+        _CAST["weight"] = (key, weight.detach().to(dtype))
+    return _CAST["weight"][1]
 
 
 def completion_loss(causal_lm, inputs: dict, num_items_in_batch=None, chunk: int = CHUNK_TOKENS) -> dict:
@@ -125,7 +142,8 @@ class CompletionLossMixin:
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         mode = "train" if self.model.training else "eval"
         causal_lm = _causal_lm(self.accelerator.unwrap_model(model))
-        result = completion_loss(causal_lm, dict(inputs), num_items_in_batch)
+        with self.accelerator.autocast():  # accelerate autocasts the wrapped forward, which this path goes around
+            result = completion_loss(causal_lm, dict(inputs), num_items_in_batch)
         tokens = int(result["tokens"])
         self._metrics[mode]["mean_token_accuracy"].append(int(result["correct"]) / tokens if tokens else 0.0)
         if mode == "train":
@@ -140,3 +158,20 @@ class CompletionLossMixin:
 def _causal_lm(model):
     """The causal LM under a PEFT wrapper (its LoRA layers are injected in place)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def frozen_linears_to(model, dtype) -> int:
+    """Store the frozen ``nn.Linear`` weights (not LoRA's, not embeddings or norms) in ``dtype``, once.
+
+    Under CPU autocast every matmul casts its fp32 weight to bfloat16 again, forward and backward
+    (autocast caches only weights that require gradients): a third of a Gemma 3 SFT step is those
+    copies. The matmuls see the very same bfloat16 values either way. Returns the number of weights cast.
+    """
+    cast = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and not module.weight.requires_grad and module.weight.dtype != dtype:
+            module.weight.data = module.weight.data.to(dtype)
+            if module.bias is not None and not module.bias.requires_grad:
+                module.bias.data = module.bias.data.to(dtype)
+            cast += 1
+    return cast

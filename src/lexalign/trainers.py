@@ -278,6 +278,7 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
 
     SFT trains with :mod:`lexalign.sft_loss` (the output layer sees only supervised positions) where
     that pays; ``plain_trl`` builds TRL's own SFTTrainer instead (the benchmark's baseline)."""
+    import torch
     from transformers import set_seed
 
     from lexalign.models import load_model
@@ -303,10 +304,13 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
     if trainer_name == "sft":
         from trl import SFTTrainer
 
-        from lexalign.sft_loss import CompletionLossMixin
+        from lexalign.sft_loss import CompletionLossMixin, frozen_linears_to
 
         cls = SFTTrainer if plain_trl else type("LexalignSFTTrainer", (CompletionLossMixin, SFTTrainer), {})
         trainer = cls(eval_dataset=eval_ds, **common)
+        if not plain_trl and args.bf16 and not torch.cuda.is_available():
+            # every SFT forward and backward runs under autocast: cast the frozen weights once, not per call
+            log.info("frozen linear weights stored in bfloat16: %d", frozen_linears_to(model, torch.bfloat16))
     elif trainer_name == "dpo":
         from trl import DPOTrainer
 
