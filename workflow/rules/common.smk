@@ -65,7 +65,8 @@ def canonical(value):
 
 def data_input(path):
     """A user's data file as an input. A file that does not exist yet is left out when the config says
-    ``check_paths: false``, so that a dry run of a config with placeholder paths shows the plan."""
+    ``check_paths: false``, so that a dry run of a config with placeholder paths shows the plan.
+    """
     if config["check_paths"] or Path(path).exists():
         return path
     return []
