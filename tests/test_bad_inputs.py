@@ -300,6 +300,7 @@ def test_absent_chat_template_at_prepare_model(tiny_model_dir, tmp_path):
 
 WVS_HEADER = "B_COUNTRY_ALPHA,W_WEIGHT,Q1,Q2\n"
 WVS_FIX = " (fix the file, or set wvs.bad_rows: skip to skip and count such rows)"
+WVS_RAGGED = " (an unquoted comma or a stray quote in a value?); quote the value or fix the line"
 WVS_CASES = {
     # name -> (file text, wvs.bad_rows, the exact message after "<path>: ")
     "decimal_comma_weight": (
@@ -323,26 +324,35 @@ WVS_CASES = {
         "row 1: column Q1: '1.5' is not an integer answer code" + WVS_FIX,
     ),
     "duplicate_item_column": (
-        "B_COUNTRY_ALPHA,W_WEIGHT,Q1,q1\nUSA,1,1,2\nCHN,1,2,1\n",
+        "B_COUNTRY_ALPHA,W_WEIGHT,Q1,Q1: Important in life: Family\nUSA,1,1,2\nCHN,1,2,1\n",
         "skip",
-        "column Q1 appears twice in the header (columns 3 'Q1' and 4 'q1'); keep one",
+        "column Q1 appears twice in the header (columns 3 'Q1' and 4 'Q1: Important in life: Family'); keep one",
     ),
-    "short_row": (WVS_HEADER + "USA,1,1\nCHN,1,2,1\n", "error", "row 1: line 2: 3 fields, the header has 4" + WVS_FIX),
+    "short_row": (
+        WVS_HEADER + "USA,1,1\nCHN,1,2,1\n",
+        "error",
+        "line 2 has 3 fields but the header has 4" + WVS_RAGGED,
+    ),
     "long_row": (
         WVS_HEADER + "USA,1,1,2,3\nCHN,1,2,1\n",
         "error",
-        "row 1: line 2: 5 fields, the header has 4" + WVS_FIX,
+        "line 2 has 5 fields but the header has 4" + WVS_RAGGED,
     ),
-    "polars_compute_error": (
+    "unclosed_quote": (
         WVS_HEADER + 'US"A,1,1,2\nCHN,1,2,1\n',
         "skip",
-        "cannot read as a CSV table (CSV malformed: expected 0 rows, actual 2 rows, in chunk starting at row_offset 0, "
-        "length 21); look for a quote character inside an unquoted field",
+        "file ends inside a quoted value (truncated download?); line 2 opens a quote that never closes",
+    ),
+    "polars_compute_error": (
+        WVS_HEADER + '"USA"x,1,1,2\nCHN,1,2,1\n',
+        "skip",
+        "cannot read as a CSV table (could not parse `\"USA\"x` as dtype `str` at column 'B_COUNTRY_ALPHA' "
+        "(column number 1)); look for a quote character inside an unquoted field",
     ),
     "bare_carriage_returns": (
         WVS_HEADER.replace("\n", "\r") + "USA,1,1,2\rCHN,1,2,1\r",
         "skip",
-        "lines end in a bare carriage return (\\r); save the CSV with \\n line endings",
+        "lines end in a bare carriage return (old Mac style); re-save it with LF line ends",
     ),
 }
 
@@ -392,7 +402,7 @@ def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
     with pytest.raises(LexalignError) as info:
         source = {"type": "wvs_csv", "path": str(path)}
         build_humans(source, tmp_path / "h.parquet", tmp_path / "h.json", catalog=None, bad_rows="skip")
-    assert str(info.value) == f"{path}: line 3 is not UTF-8 text; save the CSV as UTF-8"
+    assert str(info.value) == f"{path}: not UTF-8 (invalid byte at line 3); re-save the file as UTF-8"
     assert not (tmp_path / "h.parquet").exists()
     # an unknown WVS method is an error, never silently the vanilla model
     settings = dict.fromkeys(WvsSettings.keys(), 1) | {"framing": "neutral", "mode": "logits", "max_items": None}
@@ -656,3 +666,61 @@ def test_bad_split_settings_write_nothing(split, seed, expected, tmp_path):
         ingest(norms, {}, split, seed, tmp_path / "o" / "a.parquet", tmp_path / "o" / "s.json")
     assert str(info.value) == expected
     assert not (tmp_path / "o").exists()
+
+
+# ---- training and templates ----
+
+TRAIN_CASES = {
+    "learning_rate_absurd": ("train.presets", {"default": {"train": {"learning_rate": 10}}},
+                             "train.presets.default.train.learning_rate: 10 is greater than the maximum of 1"),
+    "max_steps_zero": ("train.presets", {"default": {"sft": {"max_steps": 0}}},
+                       "train.presets.default.sft.max_steps: 0 is not valid under any of the given schemas"),
+    "max_steps_minus_two": ("train.presets", {"default": {"train": {"max_steps": -2}}},
+                            "train.presets.default.train.max_steps: -2 is not valid under any of the given schemas"),
+    "lora_dropout_one": ("train.presets", {"default": {"lora": {"dropout": 1}}},
+                         "train.presets.default.lora.dropout: 1 is greater than or equal to the maximum of 1"),
+    "reward_definition": ("train.presets", {"default": {"rl": {"reward_definition": "paper"}}},
+                          "train.presets.default.rl.reward_definition: 'paper' is not one of ['corrected', 'study']"),
+    "sft_target_huge": ("templates.sft_target_examples", 10**12,
+                        "templates.sft_target_examples: 1000000000000 is greater than the maximum of 100000000"),
+    "separator_empty": ("templates.prompts", {"en": {"separator": ""}}, "templates.prompts.en.separator: '' should be non-empty"),
+    "definition_unknown": ("templates.definition", "paper", "templates.definition: 'paper' is not one of ['corrected', 'study']"),
+    "ranking_size_huge": ("templates.ranking_size", 5000, "templates.ranking_size: 5000 is greater than the maximum of 1000"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_CASES))
+def test_bad_training_and_template_settings(case, base_config, repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    key, value, expected = TRAIN_CASES[case]
+    with pytest.raises(LexalignError) as info:
+        validate_config(mutate(base_config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+    assert str(info.value) == f"config.yaml: {expected}"
+
+
+def test_diverging_training_writes_nothing(tiny_prepared, tmp_path):
+    """A run whose loss or weights become nan/inf (here: an infinite learning rate, which the schema
+    refuses in a config file) stops with one line; no adapter, metrics or history are written."""
+    import polars as pl
+
+    from lexalign.presets import method_settings
+    from lexalign.train import run
+    from lexalign.trainers import TrainJob
+
+    message = pl.Struct({"role": pl.String, "content": pl.String})
+    rows = [{"cue": f"c{i}", "split": split, "prompt": [{"role": "user", "content": f"Words for c{i}?"}],
+             "completion": [{"role": "assistant", "content": "a, b, c"}]} for i, split in enumerate(["train"] * 6 + ["val"])]
+    data = tmp_path / "sft.parquet"
+    pl.DataFrame(rows, schema={"cue": pl.String, "split": pl.String, "prompt": pl.List(message), "completion": pl.List(message)},
+                 orient="row").write_parquet(data)
+    settings = method_settings({"preset": "smoke"}, "sft")
+    settings["hyper"].update(learning_rate=float("inf"), max_steps=4, save_steps=1)
+    out = tmp_path / "out"
+    job = TrainJob(method="sft", model_dir=str(tiny_prepared), data=str(data), adapter_out=str(out / "adapter"),
+                   metrics_out=str(out / "metrics.json"), history_out=str(out / "log_history.jsonl"),
+                   checkpoint_dir=str(tmp_path / "checkpoints"), settings=settings, threads=1)
+    with pytest.raises(LexalignError) as info:
+        run(job)
+    assert str(info.value) == ("train sft: training diverged: 8 adapter weight tensor(s) became nan/inf by step 1; no adapter or "
+                               "metrics written (learning_rate inf of train preset smoke too high?)")
+    assert not out.exists()

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from lexalign.csvfile import check_field_counts, check_regular_file, first_line_not_utf8, sniff
 from lexalign.errors import LexalignError
 from lexalign.wvs_metrics import tension_distance
 
@@ -121,23 +122,16 @@ def finish(rows: list[dict], path: str) -> pl.DataFrame:
 
 
 def detect_separator(path: str | os.PathLike) -> str:
-    """`,` or `;`, whichever the header line uses (WVS releases have shipped both)."""
-    if Path(path).is_dir():
-        raise LexalignError(f"{path}: is a directory, expected the WVS-7 CSV file")
-    try:
-        with open(path, "rb") as handle:
-            header = handle.readline().decode("utf-8-sig", errors="replace")
-    except FileNotFoundError:
-        raise LexalignError(f"{path}: file not found") from None
-    if not header.strip():
-        raise LexalignError(f"{path}: empty file (expected a CSV header line)")
-    if "\r" in header.rstrip("\r\n"):
-        raise LexalignError(f"{path}: lines end in a bare carriage return (\\r); save the CSV with \\n line endings")
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
-    sep = max(counts, key=counts.get)
-    if counts[sep] == 0:
-        raise LexalignError(f"{path}: header has no ',' or ';' separator; expected the WVS-7 CSV")
-    return sep
+    """`,`, `;` or tab, whichever the header uses (WVS releases have shipped both `,` and `;`), after the
+    shared checks of :mod:`lexalign.csvfile` (a regular UTF-8 text file, not compressed, no bare CR ends)."""
+    return read_header(path)[0]
+
+
+def read_header(path: str | os.PathLike) -> tuple[str, list[str]]:
+    """(separator, header names) of a CSV file that passed :func:`lexalign.csvfile.sniff`."""
+    path = Path(path)
+    check_regular_file(path)
+    return sniff(path)
 
 
 def _header_map(path: str | os.PathLike, names: list[str], wanted: set[str]) -> dict[str, str]:
@@ -158,57 +152,41 @@ def _header_map(path: str | os.PathLike, names: list[str], wanted: set[str]) -> 
     return mapping
 
 
-def _check_fields(path: str | os.PathLike, sep: str, bad_rows: BadRows) -> tuple[list[str], set[int]]:
-    """The header's names, and the data rows (1-based) whose field count is not the header's.
+def _check_fields(path: str | os.PathLike, sep: str, n_fields: int, bad_rows: BadRows) -> set[int]:
+    """The data rows (1-based, as polars numbers them) to skip because their field count is not the header's.
 
-    Every line is checked: a row with an unquoted separator or a missing field would otherwise be
-    realigned (a weight read as an answer). Such rows are skipped and counted, or fatal.
+    Every line is checked (:func:`lexalign.csvfile.check_field_counts`): a row with an unquoted separator
+    or a missing field would otherwise be realigned (a weight read as an answer). With ``bad_rows: error``
+    the first such line is fatal; with ``skip`` every such row is found, counted and skipped.
     """
-    ragged: list[tuple[int, str]] = []
-    total = 0
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, delimiter=sep)
-            names = next(reader)
-            row = 0
-            for fields in reader:
-                row += 1  # a blank line is a row of nulls to the table reader: counted, never a respondent
-                if fields and len(fields) != len(names):
-                    total += 1
-                    if len(ragged) < bad_rows.max_examples or bad_rows.policy == "error":
-                        ragged.append(
-                            (row, f"line {reader.line_num}: {len(fields)} fields, the header has {len(names)}")
-                        )
-                    if bad_rows.policy == "error":
-                        break
-    except UnicodeDecodeError:
-        raise LexalignError(
-            f"{path}: line {_first_non_utf8_line(path)} is not UTF-8 text; save the CSV as UTF-8"
-        ) from None
-    except csv.Error as exc:
-        raise LexalignError(f"{path}: not a readable CSV file ({exc})") from None
-    skipped = set()
-    if total:
-        bad_rows.many("wrong_field_count", total, ragged, "respondent")
-        skipped = _ragged_rows(path, sep, len(names)) if total > len(ragged) else {r for r, _ in ragged}
-    return names, skipped
+        check_field_counts(path, sep, n_fields)
+        return set()
+    except LexalignError as exc:
+        if bad_rows.policy == "error" or "fields but the header has" not in str(exc):
+            raise
+    ragged = _ragged_rows(path, sep, n_fields)
+    examples = [
+        (row, f"line {line}: {found} fields, the header has {n_fields}")
+        for row, (line, found) in sorted(ragged.items())[: bad_rows.max_examples]
+    ]
+    bad_rows.many("wrong_field_count", len(ragged), examples, "respondent")
+    return set(ragged)
 
 
-def _first_non_utf8_line(path: str | os.PathLike) -> int:
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return 0
-
-
-def _ragged_rows(path: str | os.PathLike, sep: str, width: int) -> set[int]:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+def _ragged_rows(path: str | os.PathLike, sep: str, width: int) -> dict[int, tuple[int, int]]:
+    """Data row -> (line, fields) of every row without ``width`` fields (a blank line is a row of nulls
+    to polars: counted, never reported)."""
+    ragged = {}
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=sep)
         next(reader)
-        return {i for i, fields in enumerate(reader, start=1) if fields and len(fields) != width}
+        line = reader.line_num + 1
+        for row, fields in enumerate(reader, start=1):
+            if fields and len(fields) != width:
+                ragged[row] = (line, len(fields))
+            line = reader.line_num + 1
+    return ragged
 
 
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
@@ -218,6 +196,9 @@ def _collect(path: str | os.PathLike, frame: pl.LazyFrame) -> pl.DataFrame:
     try:
         return frame.collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
+        line = first_line_not_utf8(Path(path))
+        if line:
+            raise LexalignError(f"{path}: not UTF-8 (invalid byte at line {line}); re-save the file as UTF-8") from None
         raise LexalignError(
             f"{path}: cannot read as a CSV table ({str(exc).splitlines()[0]}); "
             "look for a quote character inside an unquoted field"
@@ -316,8 +297,8 @@ def _answer_counts(path, frame: pl.DataFrame, item_cols: dict[str, str], bad_row
 
 def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: BadRows) -> tuple[pl.DataFrame, dict]:
     """US and China weighted answer shares per catalog item from the WVS-7 respondent CSV."""
-    sep = detect_separator(path)
-    names, skip = _check_fields(path, sep, bad_rows)
+    sep, names = read_header(path)
+    skip = _check_fields(path, sep, len(names), bad_rows)
     wanted = {COUNTRY_COLUMN, WEIGHT_COLUMN, *(item["item_id"].upper() for item in catalog)}
     header = _header_map(path, names, wanted)
     for required in (COUNTRY_COLUMN, WEIGHT_COLUMN):
