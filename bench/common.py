@@ -239,7 +239,7 @@ def tiny_model_dir(ctx: Context, hidden_size: int = 64, num_layers: int = 2, voc
     ``extra_text`` trains the byte-level BPE on the benchmark's own text, so that a larger ``vocab_size``
     gives realistic token counts per word.
     """
-    from lexalign.models import prepare_model
+    from lexalign.prepare_model import prepare_model
     from lexalign.testing import build_tiny_model
 
     name = name or f"tiny-h{hidden_size}-l{num_layers}-v{vocab_size}"
@@ -258,7 +258,7 @@ def gemma_model_dir(ctx: Context) -> Path:
         return own
     cached = ctx.cache_dir / "gemma270m"
     if not (cached / "lexalign_model.json").is_file():
-        from lexalign.models import prepare_model
+        from lexalign.prepare_model import prepare_model
 
         log.info("preparing the packaged Gemma 3 270M once into %s (about 1-2 minutes)", cached)
         cached.parent.mkdir(parents=True, exist_ok=True)

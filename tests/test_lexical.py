@@ -104,7 +104,7 @@ def lexical_model(request, tmp_path_factory) -> Path:
     try:
         return request.getfixturevalue("tiny_prepared")
     except pytest.FixtureLookupError:
-        from lexalign.models import prepare_model
+        from lexalign.prepare_model import prepare_model
         from lexalign.testing import build_tiny_model
 
         root = tmp_path_factory.mktemp("lexical-model")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from lexalign.errors import LexalignError
-from lexalign.models import MANIFEST, load_model, prepare_model, read_manifest
+from lexalign.models import MANIFEST, load_model, read_manifest
+from lexalign.prepare_model import prepare_model
 
 
 def test_prepared_local_model_points_at_user_directory(tiny_prepared, tiny_model_dir):

@@ -103,7 +103,7 @@ def check_consistency(config: dict, source: str = "config") -> None:
             f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})"
         )
     presets.check_presets(config["train"], run["methods"], source)
-    split = config["split"]
+    split = {name: config["split"][name] for name in ("train", "val", "test")}
     total = sum(split.values())
     if abs(total - 1) > SPLIT_TOLERANCE:
         shares = ", ".join(f"{name} {value:g}" for name, value in split.items())
