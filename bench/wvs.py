@@ -54,13 +54,18 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
     scored = score_options(model, tokenizer, prompts, answers, batch_size)
     logits_seconds, logits_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     logits_failures = sum(
-        1 for s, n in zip(scored, n_options)
+        1
+        for s, n in zip(scored, n_options)
         if len(s["probs"]) != n or not all(math.isfinite(p) for p in s["probs"]) or abs(sum(s["probs"]) - 1) > 1e-6
     )
 
     start, cpu_start = time.perf_counter(), time.process_time()
     generations = generate_on_model(
-        model, tokenizer, conversations, stop_token_ids=loaded.stop_token_ids, max_new_tokens=max_new_tokens,
+        model,
+        tokenizer,
+        conversations,
+        stop_token_ids=loaded.stop_token_ids,
+        max_new_tokens=max_new_tokens,
         batch_size=batch_size,
     )
     texts = [g.raw for g in generations]
@@ -81,7 +86,8 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
         "generate_failures": len(failures),
         "failed_answers": failures[:5],
         "argmax_agrees_with_parsed": agree,
-        "prompt_tokens_mean": sum(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts) / len(prompts),
+        "prompt_tokens_mean": sum(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+        / len(prompts),
     }
 
 
@@ -95,7 +101,9 @@ def schema_defaults() -> dict:
     from bench.common import REPO
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
-    return {key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec}
+    return {
+        key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec
+    }
 
 
 def run(ctx: Context) -> list[Result]:
@@ -103,17 +111,52 @@ def run(ctx: Context) -> list[Result]:
     model_dir, label = eval_model_dir(ctx)
     defaults = schema_defaults()
     batch, new_tokens = int(defaults["batch_size"]), int(defaults["max_new_tokens"])
-    value = measure(ctx, "bench.wvs:wvs_throughput", {"model_dir": str(model_dir), "items": size["items"], "batch_size": batch,
-                                                     "max_new_tokens": new_tokens}, timeout=900)["value"]
-    note = f"{label}; {value['items']} catalog items, batch {batch}, prompts ~{value['prompt_tokens_mean']:.0f} tokens, generate max_new_tokens {new_tokens}"
+    value = measure(
+        ctx,
+        "bench.wvs:wvs_throughput",
+        {"model_dir": str(model_dir), "items": size["items"], "batch_size": batch, "max_new_tokens": new_tokens},
+        timeout=900,
+    )["value"]
+    note = (
+        f"{label}; {value['items']} catalog items, batch {batch}, prompts ~{value['prompt_tokens_mean']:.0f} tokens, "
+        f"generate max_new_tokens {new_tokens}"
+    )
     return [
-        speedup(NAME, "items/s, option logits vs generate-and-parse", round(value["logits_items_per_s"], 3), "items/s", "generate+parse",
-                round(value["generate_items_per_s"], 3), ">= 10", detail={"model": label, **value}, note=note),
-        speedup(NAME, "items per CPU-second, logits vs generate-and-parse", round(value["logits_items_per_cpu_s"], 4), "items/cpu-s",
-                "generate+parse", round(value["generate_items_per_cpu_s"], 4), None, note="process CPU time: less sensitive to other load on the machine"),
-        Result(NAME, "parse failures, logits mode", float(value["logits_failures"]), "items", target="== 0",
-               note=f"of {value['items']} items (no finite distribution over the options)").judge(),
-        Result(NAME, "parse failures, generate mode", float(value["generate_failures"]), "items",
-               detail={"failed_answers": value["failed_answers"]},
-               note=f"of {value['items']} items; e.g. {value['failed_answers'][:2]!r}"[:200]),
+        speedup(
+            NAME,
+            "items/s, option logits vs generate-and-parse",
+            round(value["logits_items_per_s"], 3),
+            "items/s",
+            "generate+parse",
+            round(value["generate_items_per_s"], 3),
+            ">= 10",
+            detail={"model": label, **value},
+            note=note,
+        ),
+        speedup(
+            NAME,
+            "items per CPU-second, logits vs generate-and-parse",
+            round(value["logits_items_per_cpu_s"], 4),
+            "items/cpu-s",
+            "generate+parse",
+            round(value["generate_items_per_cpu_s"], 4),
+            None,
+            note="process CPU time: less sensitive to other load on the machine",
+        ),
+        Result(
+            NAME,
+            "parse failures, logits mode",
+            float(value["logits_failures"]),
+            "items",
+            target="== 0",
+            note=f"of {value['items']} items (no finite distribution over the options)",
+        ).judge(),
+        Result(
+            NAME,
+            "parse failures, generate mode",
+            float(value["generate_failures"]),
+            "items",
+            detail={"failed_answers": value["failed_answers"]},
+            note=f"of {value['items']} items; e.g. {value['failed_answers'][:2]!r}"[:200],
+        ),
     ]
