@@ -320,6 +320,7 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
         dtypes = {p.dtype for n, p in trainer.model.named_parameters() if n.endswith("q_proj.base_layer.weight")}
         assert dtypes == ({torch.float32} if plain else {torch.bfloat16})
         assert {p.dtype for p in trainer.model.parameters() if p.requires_grad} == {torch.float32}
+        assert trainer.model.get_input_embeddings().weight.dtype == torch.float32
         batch = next(iter(trainer.get_train_dataloader()))
         trainer.model.train()
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -333,6 +334,18 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
             assert not own.any() and not grad.any(), name
         else:
             assert torch.nn.functional.cosine_similarity(own.flatten(), grad.flatten(), dim=0) > 0.99, name
+
+
+def test_frozen_linears_to_leaves_tied_and_trainable_weights_alone():
+    from lexalign.sft_loss import frozen_linears_to
+
+    embedding, head, frozen, trained = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10, bias=False), torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    head.weight = embedding.weight  # a tied output layer
+    for module in (embedding, frozen):
+        module.requires_grad_(False)
+    assert frozen_linears_to(torch.nn.ModuleList([embedding, head, frozen, trained]), torch.bfloat16) == 1
+    assert (frozen.weight.dtype, frozen.bias.dtype) == (torch.bfloat16, torch.bfloat16)
+    assert embedding.weight.dtype == head.weight.dtype == trained.weight.dtype == torch.float32
 
 
 def test_linear_cross_entropy_matches_plain_cross_entropy():

@@ -161,15 +161,19 @@ def _causal_lm(model):
 
 
 def frozen_linears_to(model, dtype) -> int:
-    """Store the frozen ``nn.Linear`` weights (not LoRA's, not embeddings or norms) in ``dtype``, once.
+    """Store the frozen ``nn.Linear`` weights (not LoRA's, not embeddings, tied output layers or norms) in ``dtype``, once.
 
     Under CPU autocast every matmul casts its fp32 weight to bfloat16 again, forward and backward
     (autocast caches only weights that require gradients): a third of a Gemma 3 SFT step is those
     copies. The matmuls see the very same bfloat16 values either way. Returns the number of weights cast.
     """
     cast = 0
+    # an output layer tied to the input embedding shares its weight: left alone, the embeddings stay fp32
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
     for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and not module.weight.requires_grad and module.weight.dtype != dtype:
+        if not isinstance(module, torch.nn.Linear) or id(module.weight) in embeddings:
+            continue
+        if not module.weight.requires_grad and module.weight.dtype != dtype:
             module.weight.data = module.weight.data.to(dtype)
             if module.bias is not None and not module.bias.requires_grad:
                 module.bias.data = module.bias.data.to(dtype)
