@@ -29,12 +29,11 @@ TINY = {"steps": 2, "repeats": 1, "cues": 40, "examples": 30, "batch_size": 2}
 
 def sft_table(ctx: Context, cues: int, examples: int) -> Path:
     """sft.parquet from synthetic norms through the project's ingest and template stages."""
+    from bench.common import REPO
     from bench.ingest import SPLIT, US_FILTER, write_swow_en
     from lexalign.config import load_config
     from lexalign.ingest import ingest
     from lexalign.templates import build_templates
-
-    from bench.common import REPO
 
     out = ctx.work_dir / "sft-data"
     table = out / "templates" / "sft.parquet"
@@ -42,11 +41,24 @@ def sft_table(ctx: Context, cues: int, examples: int) -> Path:
         return table
     csv = out / "norms.csv"
     write_swow_en(csv, n_cues=cues, per_cue=100, n_types=max(4000, cues * 40), seed=ctx.seed)
-    ingest(csv, {"path": str(csv), "format": "raw", "filter": US_FILTER}, SPLIT, 42, out / "associations.parquet", out / "stats.json")
+    ingest(
+        csv,
+        {"path": str(csv), "format": "raw", "filter": US_FILTER},
+        SPLIT,
+        42,
+        out / "associations.parquet",
+        out / "stats.json",
+    )
     settings = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")["templates"]
     settings = {**settings, "sft_target_examples": examples}
     names = ("sft", "ranking", "dpo", "eval")
-    build_templates(out / "associations.parquet", "en", settings, 42, {**{n: out / "templates" / f"{n}.parquet" for n in names}, "stats": out / "templates" / "stats.json"})
+    build_templates(
+        out / "associations.parquet",
+        "en",
+        settings,
+        42,
+        {**{n: out / "templates" / f"{n}.parquet" for n in names}, "stats": out / "templates" / "stats.json"},
+    )
     return table
 
 
@@ -57,14 +69,26 @@ def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batc
 
     settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
-        max_steps=steps, save_steps=10_000, logging_steps=10_000, max_eval_examples=0, eval_steps=None,
-        per_device_train_batch_size=batch_size, warmup_ratio=0.0,
+        max_steps=steps,
+        save_steps=10_000,
+        logging_steps=10_000,
+        max_eval_examples=0,
+        eval_steps=None,
+        per_device_train_batch_size=batch_size,
+        warmup_ratio=0.0,
     )
     if batching == "padded":
         settings["hyper"].update(packing=False, padding_free=False)
     job = trainers.TrainJob(
-        method="sft", model_dir=model_dir, data=data, adapter_out=f"{work}/{batching}/adapter", metrics_out=f"{work}/{batching}/metrics.json",
-        history_out=f"{work}/{batching}/history.jsonl", checkpoint_dir=f"{work}/{batching}/checkpoints", settings=settings, seed=42,
+        method="sft",
+        model_dir=model_dir,
+        data=data,
+        adapter_out=f"{work}/{batching}/adapter",
+        metrics_out=f"{work}/{batching}/metrics.json",
+        history_out=f"{work}/{batching}/history.jsonl",
+        checkpoint_dir=f"{work}/{batching}/checkpoints",
+        settings=settings,
+        seed=42,
     )
     trainer, _, _ = trainers.build_trainer(job, plain_trl=batching == "padded")
     return trainer
@@ -102,13 +126,15 @@ def train_side(model_dir: str, data: str, work: str, batching: str, steps: int, 
     accum = max(1, args.gradient_accumulation_steps)
     steps_out = []
     for i in range(1, steps):
-        batches = counts[i * accum: (i + 1) * accum]
-        steps_out.append({
-            "tokens": sum(c[0] for c in batches),
-            "batch_tokens": sum(c[1] for c in batches),
-            "seconds": marks[i][0] - marks[i - 1][0],
-            "cpu_seconds": marks[i][1] - marks[i - 1][1],
-        })
+        batches = counts[i * accum : (i + 1) * accum]
+        steps_out.append(
+            {
+                "tokens": sum(c[0] for c in batches),
+                "batch_tokens": sum(c[1] for c in batches),
+                "seconds": marks[i][0] - marks[i - 1][0],
+                "cpu_seconds": marks[i][1] - marks[i - 1][1],
+            }
+        )
     return {
         "steps": steps_out,
         "packing": bool(getattr(args, "packing", False)),
@@ -144,7 +170,9 @@ def combine(runs: list[dict]) -> dict:
         "real_tokens": tokens,
         "batch_tokens": batch_tokens,
         "padding_fraction": 1 - tokens / batch_tokens if batch_tokens else 0.0,
-        "runs_tokens_per_s": [round(sum(s["tokens"] for s in r["steps"]) / sum(s["seconds"] for s in r["steps"]), 1) for r in runs],
+        "runs_tokens_per_s": [
+            round(sum(s["tokens"] for s in r["steps"]) / sum(s["seconds"] for s in r["steps"]), 1) for r in runs
+        ],
     }
 
 
@@ -163,7 +191,14 @@ def length_stats(model_dir: Path, table: Path) -> dict:
         lengths.append(len(ids))
     lengths.sort()
     pick = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731
-    return {"rows": len(lengths), "mean": round(sum(lengths) / len(lengths), 1), "p50": pick(0.5), "p95": pick(0.95), "max": lengths[-1], "min": lengths[0]}
+    return {
+        "rows": len(lengths),
+        "mean": round(sum(lengths) / len(lengths), 1),
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "max": lengths[-1],
+        "min": lengths[0],
+    }
 
 
 def sft_model(ctx: Context, table: Path) -> tuple[Path, str]:
@@ -181,37 +216,99 @@ def run(ctx: Context) -> list[Result]:
     runs: dict[str, list[dict]] = {"padded": [], "project": []}
     peak = 0.0
     for i, side in enumerate(("padded", "project", "project", "padded")[: 2 * size["repeats"]]):  # ABBA: cancels drift
-        measured = measure(ctx, "bench.sft:train_side", {
-            "model_dir": str(model_dir), "data": str(table), "work": str(ctx.work_dir / "sft" / str(i)), "batching": side,
-            "steps": size["steps"], "batch_size": size["batch_size"]}, timeout=900)
+        measured = measure(
+            ctx,
+            "bench.sft:train_side",
+            {
+                "model_dir": str(model_dir),
+                "data": str(table),
+                "work": str(ctx.work_dir / "sft" / str(i)),
+                "batching": side,
+                "steps": size["steps"],
+                "batch_size": size["batch_size"],
+            },
+            timeout=900,
+        )
         runs[side].append(measured["value"])
         peak = max(peak, measured["peak_rss_mb"])
     project, padded = combine(runs["project"]), combine(runs["padded"])
-    same = (project["packing"], project["padding_free"], project["trainer"]) == (padded["packing"], padded["padding_free"], padded["trainer"])
+    same = (project["packing"], project["padding_free"], project["trainer"]) == (
+        padded["packing"],
+        padded["padding_free"],
+        padded["trainer"],
+    )
     bound = padded["batch_tokens"] / padded["real_tokens"] if padded["real_tokens"] else None
-    note = (f"{label}; batch {size['batch_size']}, {project['timed_steps']} timed steps per side in {size['repeats']} runs (order ABBA); "
-            f"padding {padded['padding_fraction']:.0%} -> {project['padding_fraction']:.0%} of batch tokens; "
-            f"project: {project['trainer']}, completion-only loss={project['completion_only_loss']}, packing={project['packing']} "
-            f"padding_free={project['padding_free']} bf16={project['bf16']}; baseline: {padded['trainer']}, padded")
+    note = (
+        f"{label}; batch {size['batch_size']}, {project['timed_steps']} timed steps per side in {size['repeats']} runs "
+        "(order ABBA); "
+        f"padding {padded['padding_fraction']:.0%} -> {project['padding_fraction']:.0%} of batch tokens; "
+        f"project: {project['trainer']}, completion-only loss={project['completion_only_loss']}, "
+        f"packing={project['packing']} "
+        f"padding_free={project['padding_free']} bf16={project['bf16']}; baseline: {padded['trainer']}, padded"
+    )
     if same:
-        note += ("; train.py trains with TRL's padded default, so both sides are the SAME configuration and the "
-                 "ratio only shows the measurement noise")
+        note += (
+            "; train.py trains with TRL's padded default, so both sides are the SAME configuration and the "
+            "ratio only shows the measurement noise"
+        )
     # Judged on the median per-step rate: on a shared machine single steps stall for seconds when
     # other processes take the cores, and the median ignores those stalls; the totals are in detail.
-    main = speedup(NAME, "SFT tokens/s vs TRL padded default (median step)", round(project["median_step_tokens_per_s"], 1), "tok/s", "TRL padded",
-                   round(padded["median_step_tokens_per_s"], 1), ">= 2",
-                   detail={"model": label, "lengths": lengths, "project": project, "padded": padded, "identical_configuration": same,
-                           "compute_bound_gain_limit": round(bound, 3) if bound else None, "peak_rss_mb": round(peak)},
-                   note=note)
+    main = speedup(
+        NAME,
+        "SFT tokens/s vs TRL padded default (median step)",
+        round(project["median_step_tokens_per_s"], 1),
+        "tok/s",
+        "TRL padded",
+        round(padded["median_step_tokens_per_s"], 1),
+        ">= 2",
+        detail={
+            "model": label,
+            "lengths": lengths,
+            "project": project,
+            "padded": padded,
+            "identical_configuration": same,
+            "compute_bound_gain_limit": round(bound, 3) if bound else None,
+            "peak_rss_mb": round(peak),
+        },
+        note=note,
+    )
     cpu = (project["tokens_per_cpu_s"] or 0, padded["tokens_per_cpu_s"] or 0)
     return [
         main,
-        speedup(NAME, "SFT tokens/s vs TRL padded default (total)", round(project["tokens_per_s"], 1), "tok/s", "TRL padded",
-                round(padded["tokens_per_s"], 1), None, note="all timed tokens / all timed seconds"),
-        speedup(NAME, "SFT tokens per CPU-second vs TRL padded default", round(cpu[0], 1), "tok/cpu-s", "TRL padded",
-                round(cpu[1], 1), None, note="process CPU time (user+sys) of the same timed steps"),
-        Result(NAME, "padding-removal bound (padded batch tokens / real tokens)", round(bound, 3) if bound else None, "x",
-               note="the most any padding-free / packing scheme can gain where compute scales with tokens (CPU)"),
-        Result(NAME, "SFT example length (tokens)", lengths["mean"], "tok", detail=lengths,
-               note=f"p50 {lengths['p50']}, p95 {lengths['p95']}, max {lengths['max']}, min {lengths['min']} over {lengths['rows']} train rows (paper: up to ~600)"),
+        speedup(
+            NAME,
+            "SFT tokens/s vs TRL padded default (total)",
+            round(project["tokens_per_s"], 1),
+            "tok/s",
+            "TRL padded",
+            round(padded["tokens_per_s"], 1),
+            None,
+            note="all timed tokens / all timed seconds",
+        ),
+        speedup(
+            NAME,
+            "SFT tokens per CPU-second vs TRL padded default",
+            round(cpu[0], 1),
+            "tok/cpu-s",
+            "TRL padded",
+            round(cpu[1], 1),
+            None,
+            note="process CPU time (user+sys) of the same timed steps",
+        ),
+        Result(
+            NAME,
+            "padding-removal bound (padded batch tokens / real tokens)",
+            round(bound, 3) if bound else None,
+            "x",
+            note="the most any padding-free / packing scheme can gain where compute scales with tokens (CPU)",
+        ),
+        Result(
+            NAME,
+            "SFT example length (tokens)",
+            lengths["mean"],
+            "tok",
+            detail=lengths,
+            note=f"p50 {lengths['p50']}, p95 {lengths['p95']}, max {lengths['max']}, min {lengths['min']} "
+            f"over {lengths['rows']} train rows (paper: up to ~600)",
+        ),
     ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from scipy.stats import spearmanr
 
 from lexalign.rewards import (
@@ -29,7 +28,14 @@ def test_reversed_ranking_scores_minus_one():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "I cannot rank these words.", "dog, cat, bone, leash", "Final ranking:", "Final ranking: \n\nno list here", "Final ranking: zebra, moon"],
+    [
+        "",
+        "I cannot rank these words.",
+        "dog, cat, bone, leash",
+        "Final ranking:",
+        "Final ranking: \n\nno list here",
+        "Final ranking: zebra, moon",
+    ],
 )
 def test_garbage_scores_minus_one(text):
     assert ranking_reward(text, GOLD, EN) == -1.0
@@ -100,7 +106,9 @@ def test_words_are_normalised_like_the_norms():
 
     assert parse_final_ranking("Final ranking: ＤＯＧ., 3) Ice  Cream", EN) == ["dog", "ice cream"]
     assert parse_final_ranking("最终排序：“狗”，猫", ZH, "zh") == ["狗", "猫"]
-    assert ranking_reward("Final ranking: ＤＯＧ, CAT, bone, leash", [" Dog", "cat.", "BONE", "leash"], EN) == pytest.approx(1.0)
+    assert ranking_reward(
+        "Final ranking: ＤＯＧ, CAT, bone, leash", [" Dog", "cat.", "BONE", "leash"], EN
+    ) == pytest.approx(1.0)
     assert normalise_text(" Dog") == "dog"
 
 
@@ -116,9 +124,13 @@ def test_study_definition_pads_on_the_predicted_position_side():
     assert spearman_reward(["w10"], TEN, "study") == pytest.approx(0.5222330, abs=1e-6)
     assert spearman_reward(["w10"], TEN, "corrected") == pytest.approx(-0.5222330, abs=1e-6)
     # K = 4, the model names bone, dog: study ranks (3, 1, 5, 5) vs (1, 2, 3, 4)
-    assert spearman_reward(["bone", "dog"], GOLD, "study") == pytest.approx(spearmanr([1, 2, 3, 4], [3, 1, 5, 5]).statistic)
+    assert spearman_reward(["bone", "dog"], GOLD, "study") == pytest.approx(
+        spearmanr([1, 2, 3, 4], [3, 1, 5, 5]).statistic
+    )
     # corrected: dog at 2, cat missing, bone at 1, leash missing -> (2, 5, 1, 5)
-    assert spearman_reward(["bone", "dog"], GOLD, "corrected") == pytest.approx(spearmanr([1, 2, 3, 4], [2, 5, 1, 5]).statistic)
+    assert spearman_reward(["bone", "dog"], GOLD, "corrected") == pytest.approx(
+        spearmanr([1, 2, 3, 4], [2, 5, 1, 5]).statistic
+    )
 
 
 @pytest.mark.parametrize("definition", ["corrected", "study"])
@@ -141,7 +153,9 @@ def test_trl_reward_function_reads_conversational_and_plain_completions():
         [{"role": "assistant", "content": "no idea"}],
         "Final ranking: leash, bone, cat, dog",
     ]
-    scores = reward(prompts=[[], [], []], completions=completions, gold=[GOLD, GOLD, GOLD], completion_ids=[[1], [2], [3]])
+    scores = reward(
+        prompts=[[], [], []], completions=completions, gold=[GOLD, GOLD, GOLD], completion_ids=[[1], [2], [3]]
+    )
     assert scores == pytest.approx([1.0, -1.0, -1.0])
     assert reward.__name__ == "spearman_ranking"
 

@@ -12,8 +12,15 @@ from lexalign.ingest import ingest
 from lexalign.templates import build_templates, list_bounds, prompt_templates, ranking_splits, sft_copies
 
 SETTINGS = {
-    "sft_target_examples": 600, "subsample_fraction": 0.7, "max_list_length": None, "bound_margin": 0.1,
-    "bound_jitter": 0.03, "ranking_size": 10, "ranking_per_cue": 1, "eval_bounds": [40, 50], "prompts": {},
+    "sft_target_examples": 600,
+    "subsample_fraction": 0.7,
+    "max_list_length": None,
+    "bound_margin": 0.1,
+    "bound_jitter": 0.03,
+    "ranking_size": 10,
+    "ranking_per_cue": 1,
+    "eval_bounds": [40, 50],
+    "prompts": {},
     "definition": "corrected",
 }
 
@@ -22,7 +29,9 @@ SETTINGS = {
 def templated(tmp_path_factory, swow_zh):
     out = tmp_path_factory.mktemp("templates")
     ingest(swow_zh, {}, {"train": 0.7, "val": 0.2, "test": 0.1}, 42, out / "associations.parquet", out / "ingest.json")
-    outputs = {name: out / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {"stats": out / "stats.json"}
+    outputs = {name: out / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {
+        "stats": out / "stats.json"
+    }
     stats = build_templates(out / "associations.parquet", "zh", SETTINGS, 42, outputs)
     return out, outputs, stats
 
@@ -76,7 +85,9 @@ def test_dpo_rejected_differs_from_chosen(templated):
 
 def test_deterministic_for_a_seed(templated, tmp_path):
     out, outputs, _ = templated
-    again = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {"stats": tmp_path / "s.json"}
+    again = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {
+        "stats": tmp_path / "s.json"
+    }
     build_templates(out / "associations.parquet", "zh", SETTINGS, 42, again)
     for name in ("sft", "ranking", "dpo", "eval"):
         assert pl.read_parquet(outputs[name]).equals(pl.read_parquet(again[name]))
@@ -112,12 +123,20 @@ def test_ranking_splits_per_definition():
 def test_study_definition_tables(templated, tmp_path):
     """study: copies = target // all cues, 6 ranking tasks per train cue and none for val cues."""
     out, outputs, stats = templated
-    lists = pl.read_parquet(out / "associations.parquet").group_by("cue").agg(pl.col("split").first(), pl.len().alias("n"))
+    lists = (
+        pl.read_parquet(out / "associations.parquet").group_by("cue").agg(pl.col("split").first(), pl.len().alias("n"))
+    )
     n_all, n_train = lists.height, lists.filter(pl.col("split") == "train").height
-    study = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {"stats": tmp_path / "s.json"}
-    got = build_templates(out / "associations.parquet", "zh", {**SETTINGS, "definition": "study", "ranking_per_cue": 6}, 42, study)
+    study = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {
+        "stats": tmp_path / "s.json"
+    }
+    got = build_templates(
+        out / "associations.parquet", "zh", {**SETTINGS, "definition": "study", "ranking_per_cue": 6}, 42, study
+    )
     assert got["definition"] == "study" and stats["definition"] == "corrected"
-    assert got["copies_per_train_cue"] == max(1, 600 // n_all) and stats["copies_per_train_cue"] == max(1, round(600 / n_train))
+    assert got["copies_per_train_cue"] == max(1, 600 // n_all) and stats["copies_per_train_cue"] == max(
+        1, round(600 / n_train)
+    )
     assert got["copies_per_train_cue"] < stats["copies_per_train_cue"]
     ranking = pl.read_parquet(study["ranking"])
     assert set(ranking["split"]) == {"train"}
@@ -128,7 +147,12 @@ def test_study_definition_tables(templated, tmp_path):
 
 def test_reversed_eval_bounds_are_refused(templated, tmp_path):
     out, _, _ = templated
-    outputs = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {"stats": tmp_path / "s.json"}
-    with pytest.raises(LexalignError, match=r"^config templates.eval_bounds: \[50, 40\] is reversed; write \[low, high\], e.g. \[40, 50\]$"):
+    outputs = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {
+        "stats": tmp_path / "s.json"
+    }
+    with pytest.raises(
+        LexalignError,
+        match=r"^config templates.eval_bounds: \[50, 40\] is reversed; write \[low, high\], e.g. \[40, 50\]$",
+    ):
         build_templates(out / "associations.parquet", "zh", {**SETTINGS, "eval_bounds": [50, 40]}, 42, outputs)
     assert not any(path.exists() for path in outputs.values())

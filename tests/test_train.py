@@ -19,8 +19,8 @@ import pytest
 import torch
 import yaml
 
-from lexalign.errors import LexalignError
 from lexalign import methods
+from lexalign.errors import LexalignError
 from lexalign.presets import check_presets, method_settings, resolve_preset
 from lexalign.train import last_checkpoint, prepare_checkpoints, run
 from lexalign.trainers import TrainJob, build_trainer, load_split, trainer_config
@@ -60,18 +60,52 @@ def write_tables(folder: Path) -> dict[str, Path]:
     for split, cue, words in _rows():
         for copy in range(3 if split == "train" else 1):
             kept = words[copy:] if copy else words
-            sft.append({"cue": cue, "split": split, "prompt": _prompt(f'Words for "{cue}"?'), "completion": _answer(", ".join(kept))})
+            sft.append(
+                {
+                    "cue": cue,
+                    "split": split,
+                    "prompt": _prompt(f'Words for "{cue}"?'),
+                    "completion": _answer(", ".join(kept)),
+                }
+            )
         shown = list(reversed(words))
         user = f'Rank these answers for "{cue}": {", ".join(shown)}. End with "Final ranking: word, word, ...".'
-        ranking.append({"cue": cue, "split": split, "prompt": _prompt(user), "words": shown, "gold": words,
-                        "gold_counts": list(range(len(words), 0, -1))})  # fmt: skip
-        dpo.append({"cue": cue, "split": split, "prompt": _prompt(f'Words for "{cue}"?'),
-                    "chosen": _answer(", ".join(words)), "rejected": _answer(", ".join(reversed(words)))})  # fmt: skip
+        ranking.append(
+            {
+                "cue": cue,
+                "split": split,
+                "prompt": _prompt(user),
+                "words": shown,
+                "gold": words,
+                "gold_counts": list(range(len(words), 0, -1)),
+            }
+        )
+        dpo.append(
+            {
+                "cue": cue,
+                "split": split,
+                "prompt": _prompt(f'Words for "{cue}"?'),
+                "chosen": _answer(", ".join(words)),
+                "rejected": _answer(", ".join(reversed(words))),
+            }
+        )
     schemas = {
         "sft": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "completion": pl.List(MESSAGE)},
-        "ranking": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "words": pl.List(pl.String),
-                    "gold": pl.List(pl.String), "gold_counts": pl.List(pl.Int64)},  # fmt: skip
-        "dpo": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "chosen": pl.List(MESSAGE), "rejected": pl.List(MESSAGE)},
+        "ranking": {
+            "cue": pl.String,
+            "split": pl.String,
+            "prompt": pl.List(MESSAGE),
+            "words": pl.List(pl.String),
+            "gold": pl.List(pl.String),
+            "gold_counts": pl.List(pl.Int64),
+        },
+        "dpo": {
+            "cue": pl.String,
+            "split": pl.String,
+            "prompt": pl.List(MESSAGE),
+            "chosen": pl.List(MESSAGE),
+            "rejected": pl.List(MESSAGE),
+        },
     }
     paths = {}
     for name, rows in (("sft", sft), ("ranking", ranking), ("dpo", dpo)):
@@ -86,7 +120,9 @@ def train_model(tmp_path_factory) -> Path:
     from lexalign.models import prepare_model
     from lexalign.testing import build_tiny_model
 
-    raw = build_tiny_model(tmp_path_factory.mktemp("train-model") / "tiny", extra_text=[" ".join(w) for w in ASSOCIATIONS.values()])
+    raw = build_tiny_model(
+        tmp_path_factory.mktemp("train-model") / "tiny", extra_text=[" ".join(w) for w in ASSOCIATIONS.values()]
+    )
     return prepare_model("tiny", {"path": str(raw)}, tmp_path_factory.mktemp("train-prepared") / "tiny")
 
 
@@ -124,10 +160,26 @@ def adapter_tensors(folder: str | Path) -> dict:
 
 def test_paper_preset_has_the_study_settings():
     paper = resolve_preset({"preset": "paper"})
-    assert paper["lora"] == {"r": 64, "alpha": 256, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"], "loraplus_lr_ratio": 16}
+    assert paper["lora"] == {
+        "r": 64,
+        "alpha": 256,
+        "dropout": 0.05,
+        "target_modules": ["q_proj", "v_proj"],
+        "loraplus_lr_ratio": 16,
+    }
     sft = method_settings({"preset": "paper"}, "sft")["hyper"]
-    assert (sft["learning_rate"], sft["lr_scheduler_type"], sft["warmup_ratio"], sft["num_train_epochs"]) == (1e-5, "cosine", 0.1, 1.5)
-    assert (sft["per_device_train_batch_size"], sft["gradient_accumulation_steps"], sft["max_length"], sft["bf16"]) == (18, 2, 2048, True)
+    assert (sft["learning_rate"], sft["lr_scheduler_type"], sft["warmup_ratio"], sft["num_train_epochs"]) == (
+        1e-5,
+        "cosine",
+        0.1,
+        1.5,
+    )
+    assert (sft["per_device_train_batch_size"], sft["gradient_accumulation_steps"], sft["max_length"], sft["bf16"]) == (
+        18,
+        2,
+        2048,
+        True,
+    )
     rl = method_settings({"preset": "paper"}, "rl")["hyper"]
     assert (rl["learning_rate"], rl["beta"]) == (5e-7, 0.1)
     assert method_settings({"preset": "paper"}, "rl")["resources"]["gpus"] == 4
@@ -143,13 +195,16 @@ def test_builtin_presets_match_the_config_schema():
     for name, preset in builtin_presets().items():
         assert [e.message for e in validator.iter_errors(preset)] == [], name
         for method in methods.TRAINED:
-            assert set(preset[method]) <= set(schema["properties"]["train"]["$defs"][{"sft_rl": "rl"}.get(method, method)]["properties"]) | set(
-                schema["properties"]["train"]["$defs"]["shared"]["properties"]
-            )
+            assert set(preset[method]) <= set(
+                schema["properties"]["train"]["$defs"][{"sft_rl": "rl"}.get(method, method)]["properties"]
+            ) | set(schema["properties"]["train"]["$defs"]["shared"]["properties"])
 
 
 def test_config_presets_override_and_extend():
-    config = {"preset": "mine", "presets": {"mine": {"base": "paper", "train": {"learning_rate": 2e-5}}, "paper": {"resources": {"gpus": 8}}}}
+    config = {
+        "preset": "mine",
+        "presets": {"mine": {"base": "paper", "train": {"learning_rate": 2e-5}}, "paper": {"resources": {"gpus": 8}}},
+    }
     settings = method_settings(config, "sft")
     assert settings["hyper"]["learning_rate"] == 2e-5
     assert settings["hyper"]["num_train_epochs"] == 1.5  # from paper
@@ -159,7 +214,9 @@ def test_config_presets_override_and_extend():
     assert method_settings(new, "sft")["hyper"]["max_steps"] == 1
     assert method_settings(new, "sft")["lora"] == resolve_preset({"preset": "default"})["lora"]
     # a method's own section is more specific than the shared train section
-    assert method_settings(new, "dpo")["hyper"]["max_steps"] == resolve_preset({"preset": "default"})["dpo"]["max_steps"]
+    assert (
+        method_settings(new, "dpo")["hyper"]["max_steps"] == resolve_preset({"preset": "default"})["dpo"]["max_steps"]
+    )
 
 
 def test_sft_rl_inherits_the_rl_section():
@@ -202,7 +259,13 @@ def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeyp
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: False)
-    job = make_job("sft", train_model, tables, tmp_path / "sft", {"warmup_ratio": 0.1, "gradient_checkpointing": True, "bf16": None})
+    job = make_job(
+        "sft",
+        train_model,
+        tables,
+        tmp_path / "sft",
+        {"warmup_ratio": 0.1, "gradient_checkpointing": True, "bf16": None},
+    )
     args = trainer_config(job, has_eval=True)
     assert type(args).__name__ == "SFTConfig"
     assert args.warmup_steps == 0.1 and args.activation_checkpointing and args.gradient_checkpointing
@@ -268,15 +331,16 @@ def test_every_sft_row_supervises_its_end_of_turn_token(tmp_path, train_model, t
             starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist() + [ids.size(1)]
             pieces = [(ids[0, a:b], labels[0, a:b]) for a, b in zip(starts, starts[1:], strict=False)]
         else:
-            pieces = [(i[m.bool()], l[m.bool()]) for i, l, m in zip(ids, labels, batch["attention_mask"], strict=True)]
+            masks = batch["attention_mask"].bool()
+            pieces = [(row[mask], row_labels[mask]) for row, row_labels, mask in zip(ids, labels, masks, strict=True)]
         for row_ids, row_labels in pieces:
             supervised = (row_labels != -100).nonzero().flatten().tolist()
             assert supervised, tokenizer.decode(row_ids)
             taught = [int(row_ids[i]) for i in supervised]
             assert end_of_turn in taught, tokenizer.decode(row_ids[supervised])
-            after = tokenizer.decode(taught[taught.index(end_of_turn) + 1:])
+            after = tokenizer.decode(taught[taught.index(end_of_turn) + 1 :])
             assert after.strip() == "", after  # the answer ends at the end of turn (the template adds a newline)
-            assert all(int(label) == -100 for label in row_labels[supervised[-1] + 1:])
+            assert all(int(label) == -100 for label in row_labels[supervised[-1] + 1 :])
             rows += 1
     assert rows == len(train_ds)
 
@@ -285,7 +349,13 @@ def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, ta
     """lexalign.sft_loss (output layer only at supervised positions) gives TRL's loss and gradients."""
     results = {}
     for plain, padding_free in ((True, False), (False, False), (False, True)):
-        job = make_job("sft", train_model, tables, tmp_path / f"{plain}{padding_free}", {"per_device_train_batch_size": 4, "padding_free": padding_free})
+        job = make_job(
+            "sft",
+            train_model,
+            tables,
+            tmp_path / f"{plain}{padding_free}",
+            {"per_device_train_batch_size": 4, "padding_free": padding_free},
+        )
         trainer, _, _ = build_trainer(job, plain_trl=plain)
         assert (type(trainer).__name__ == "LexalignSFTTrainer") is not plain
         assert plain or trainer._use_completion_loss(trainer.model)
@@ -294,13 +364,20 @@ def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, ta
         loss = trainer.compute_loss(trainer.model, dict(batch))
         loss.backward()
         grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
-        results[plain, padding_free] = loss.item(), grads, trainer._metrics["train"]["num_tokens"], batch["input_ids"].shape
+        results[plain, padding_free] = (
+            loss.item(),
+            grads,
+            trainer._metrics["train"]["num_tokens"],
+            batch["input_ids"].shape,
+        )
     loss_trl, grads_trl, tokens_trl, shape = results[True, False]
     assert shape[0] == 4
     for key in ((False, False), (False, True)):  # the padded batch, and the same rows in one padding-free row
         loss_own, grads_own, tokens_own, shape = results[key]
         assert loss_own == pytest.approx(loss_trl, rel=1e-5), key
-        assert grads_own.keys() == grads_trl.keys() and len(grads_own) == 8  # LoRA A and B of q_proj, v_proj in 2 layers
+        assert (
+            grads_own.keys() == grads_trl.keys() and len(grads_own) == 8
+        )  # LoRA A and B of q_proj, v_proj in 2 layers
         for name, grad in grads_trl.items():
             assert torch.allclose(grads_own[name], grad, atol=1e-6, rtol=1e-4), (key, name)
         assert tokens_own == tokens_trl, key
@@ -315,7 +392,9 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
     monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: True)
     results = {}
     for plain in (True, False):
-        job = make_job("sft", train_model, tables, tmp_path / str(plain), {"per_device_train_batch_size": 4, "bf16": True})
+        job = make_job(
+            "sft", train_model, tables, tmp_path / str(plain), {"per_device_train_batch_size": 4, "bf16": True}
+        )
         trainer, _, _ = build_trainer(job, plain_trl=plain)
         dtypes = {p.dtype for n, p in trainer.model.named_parameters() if n.endswith("q_proj.base_layer.weight")}
         assert dtypes == ({torch.float32} if plain else {torch.bfloat16})
@@ -326,7 +405,10 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = trainer.compute_loss(trainer.model, dict(batch))
         loss.backward()
-        results[plain] = loss.item(), {n: p.grad.float() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        results[plain] = (
+            loss.item(),
+            {n: p.grad.float() for n, p in trainer.model.named_parameters() if p.grad is not None},
+        )
     assert results[False][0] == pytest.approx(results[True][0], rel=2e-2)
     for name, grad in results[True][1].items():  # LoRA A starts with zero gradients (B is zero), B does not
         own = results[False][1][name]
@@ -339,7 +421,12 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
 def test_frozen_linears_to_leaves_tied_and_trainable_weights_alone():
     from lexalign.sft_loss import frozen_linears_to
 
-    embedding, head, frozen, trained = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10, bias=False), torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    embedding, head, frozen, trained = (
+        torch.nn.Embedding(10, 4),
+        torch.nn.Linear(4, 10, bias=False),
+        torch.nn.Linear(4, 4),
+        torch.nn.Linear(4, 4),
+    )
     head.weight = embedding.weight  # a tied output layer
     for module in (embedding, frozen):
         module.requires_grad_(False)
@@ -464,24 +551,39 @@ def test_sft_rl_continues_the_sft_adapter(tmp_path, train_model, tables):
     assert list(loaded.model.peft_config) == ["default"]
 
 
-@pytest.mark.parametrize("method, save_steps, problem", [
-    ("sft", 1, r"\d+ adapter weight tensor\(s\) became nan/inf by step 1"),  # caught when the checkpoint would be saved
-    ("sft", 100, r"(loss|grad_norm) became nan at step 2"),  # caught in the step's log record
-    ("dpo", 100, r"(loss|grad_norm) became nan at step 2"),
-])
+@pytest.mark.parametrize(
+    "method, save_steps, problem",
+    [
+        (
+            "sft",
+            1,
+            r"\d+ adapter weight tensor\(s\) became nan/inf by step 1",
+        ),  # caught when the checkpoint would be saved
+        ("sft", 100, r"(loss|grad_norm) became nan at step 2"),  # caught in the step's log record
+        ("dpo", 100, r"(loss|grad_norm) became nan at step 2"),
+    ],
+)
 def test_a_diverging_run_stops_and_writes_nothing(tmp_path, train_model, tables, method, save_steps, problem):
     """A run whose weights, loss or gradient norm become nan/inf stops with one line naming the step and
     the preset, and writes no adapter, metrics or history, and no checkpoint with non-finite weights.
     (An infinite learning rate diverges at once; the config schema refuses it, a diverging run is the
     same case at a later step.)"""
     out = tmp_path / method
-    job = make_job(method, train_model, tables, out, {"learning_rate": float("inf"), "max_steps": 6, "save_steps": save_steps,
-                                                        "logging_steps": 1})  # fmt: skip
+    job = make_job(
+        method,
+        train_model,
+        tables,
+        out,
+        {"learning_rate": float("inf"), "max_steps": 6, "save_steps": save_steps, "logging_steps": 1},
+    )
     with pytest.raises(LexalignError) as caught:
         run(job)
     message = str(caught.value)
-    assert re.fullmatch(rf"train {method}: training diverged: {problem}; no adapter or metrics written "
-                        r"\(learning_rate inf of train preset smoke too high\?\)", message), message
+    assert re.fullmatch(
+        rf"train {method}: training diverged: {problem}; no adapter or metrics written "
+        r"\(learning_rate inf of train preset smoke too high\?\)",
+        message,
+    ), message
     assert not out.exists()
     for checkpoint in Path(job.checkpoint_dir).glob("checkpoint-*"):  # what is left to resume from is finite
         assert all(bool(t.isfinite().all()) for t in adapter_tensors(checkpoint).values()), checkpoint
@@ -506,13 +608,21 @@ def test_same_seed_same_adapter(tmp_path, train_model, tables):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model, tables):
     out = tmp_path / "sft"
-    job = make_job("sft", train_model, tables, out, {"max_steps": 40, "save_steps": 2, "max_train_examples": None},
-                   log_file=str(tmp_path / "train.log"))  # fmt: skip
+    job = make_job(
+        "sft",
+        train_model,
+        tables,
+        out,
+        {"max_steps": 40, "save_steps": 2, "max_train_examples": None},
+        log_file=str(tmp_path / "train.log"),
+    )
     job_file = tmp_path / "job.json"
     job_file.write_text(job.to_json())
     command = [sys.executable, "-m", "lexalign.train", str(job_file)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True
+    )
     checkpoints = Path(job.checkpoint_dir)
     deadline = time.time() + 120
     while not (checkpoints / "checkpoint-4" / "trainer_state.json").exists():
@@ -531,7 +641,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model,
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["global_step"] == 40
     assert 4 <= metrics["resumed_from_step"] <= killed_at
-    steps = [json.loads(line)["step"] for line in (out / "log_history.jsonl").read_text().splitlines() if '"loss"' in line]
+    steps = [
+        json.loads(line)["step"] for line in (out / "log_history.jsonl").read_text().splitlines() if '"loss"' in line
+    ]
     assert steps == list(range(1, 41))  # one curve across the kill, no step twice
     log = (tmp_path / "train.log").read_text()
     assert f"resuming from {checkpoints}/checkpoint-{metrics['resumed_from_step']}" in log
@@ -560,9 +672,17 @@ def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, 
     log_file = tmp_path / "train.log"
     snakemake = _Named(
         input=_Named(model=str(train_model), data=str(tables["sft"])),
-        output=_Named(adapter=str(out / "adapter"), metrics=str(out / "metrics.json"), history=str(out / "log_history.jsonl")),
-        params=_Named(settings=method_settings({"preset": "smoke"}, "sft"), checkpoints=str(tmp_path / "checkpoints"), seed=42,
-                      dtype="auto", prompt_language="en", prompts={}),  # fmt: skip
+        output=_Named(
+            adapter=str(out / "adapter"), metrics=str(out / "metrics.json"), history=str(out / "log_history.jsonl")
+        ),
+        params=_Named(
+            settings=method_settings({"preset": "smoke"}, "sft"),
+            checkpoints=str(tmp_path / "checkpoints"),
+            seed=42,
+            dtype="auto",
+            prompt_language="en",
+            prompts={},
+        ),
         wildcards=_Named(model="tiny", lang="en", method="sft"),
         resources=_Named(gpu=2),
         log=[str(log_file)],

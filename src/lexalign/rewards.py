@@ -54,7 +54,7 @@ def parse_final_ranking(text: str, label: str, lang: str = "en") -> list[str] | 
     found = list(re.finditer(re.escape(label), text, flags=re.IGNORECASE))
     if not found:
         return None
-    rest = text[found[-1].end():].lstrip(" *_:-—\t")
+    rest = text[found[-1].end() :].lstrip(" *_:-—\t")
     words = _unique(parse_associations(rest, lang))
     return words or None
 
@@ -90,7 +90,9 @@ def spearman_reward(predicted: Sequence[str] | None, gold: Sequence[str], defini
     return float(rho) if rho == rho else UNPARSABLE
 
 
-def ranking_reward(text: str, gold: Sequence[str], label: str, lang: str = "en", definition: str = "corrected") -> float:
+def ranking_reward(
+    text: str, gold: Sequence[str], label: str, lang: str = "en", definition: str = "corrected"
+) -> float:
     """Reward of one completion: parse its final ranking, then Spearman against the gold order."""
     return spearman_reward(parse_final_ranking(text, label, lang), gold, definition)
 
@@ -101,7 +103,9 @@ def _completion_text(completion) -> str:
         return completion
     if isinstance(completion, Mapping):
         return str(completion.get("content", ""))
-    return "".join(str(message.get("content", "")) for message in completion if message.get("role", "assistant") == "assistant")
+    return "".join(
+        str(message.get("content", "")) for message in completion if message.get("role", "assistant") == "assistant"
+    )
 
 
 def make_ranking_reward(label: str, lang: str = "en", definition: str = "corrected") -> Callable[..., list[float]]:
@@ -110,7 +114,10 @@ def make_ranking_reward(label: str, lang: str = "en", definition: str = "correct
         raise ValueError(f"reward definition {definition!r} is not one of {', '.join(DEFINITIONS)}")
 
     def spearman_ranking(prompts=None, completions=(), gold=(), **_) -> list[float]:
-        return [ranking_reward(_completion_text(c), g, label, lang, definition) for c, g in zip(completions, gold, strict=True)]
+        return [
+            ranking_reward(_completion_text(c), g, label, lang, definition)
+            for c, g in zip(completions, gold, strict=True)
+        ]
 
     return spearman_ranking
 

@@ -80,7 +80,9 @@ def linear_cross_entropy(
     """Summed cross-entropy of ``hidden`` (N x H) projected by ``weight`` (V x H, frozen) against
     ``targets`` (N), and the number of positions whose most likely token is the target."""
     if weight.requires_grad:
-        raise ValueError("linear_cross_entropy computes no gradient for the output layer; freeze it (LoRA) or use TRL's path")
+        raise ValueError(
+            "linear_cross_entropy computes no gradient for the output layer; freeze it (LoRA) or use TRL's path"
+        )
     if torch.is_autocast_enabled(hidden.device.type):
         weight = _cast_once(weight, torch.get_autocast_dtype(hidden.device.type))
     return _LinearCrossEntropy.apply(hidden, weight, targets, chunk, softcap, float(scale))
@@ -139,7 +141,9 @@ class CompletionLossMixin:
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if return_outputs or not self._use_completion_loss(model):
-            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
         mode = "train" if self.model.training else "eval"
         causal_lm = _causal_lm(self.accelerator.unwrap_model(model))
         with self.accelerator.autocast():  # accelerate autocasts the wrapped forward, which this path goes around
@@ -161,7 +165,7 @@ def _causal_lm(model):
 
 
 def frozen_linears_to(model, dtype) -> int:
-    """Store the frozen ``nn.Linear`` weights (not LoRA's, not embeddings, tied output layers or norms) in ``dtype``, once.
+    """Store the frozen ``nn.Linear`` weights in ``dtype``, once (not LoRA's, embeddings, tied output layers, norms).
 
     Under CPU autocast every matmul casts its fp32 weight to bfloat16 again, forward and backward
     (autocast caches only weights that require gradients): a third of a Gemma 3 SFT step is those

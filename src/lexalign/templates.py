@@ -129,13 +129,17 @@ def ranking_splits(definition: str) -> list[str]:
     return ["train"] if definition == "study" else ["train", "val"]
 
 
-def sft_examples(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random) -> list[dict]:
+def sft_examples(
+    lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random
+) -> list[dict]:
     """Augmented SFT rows for train cues (random ordered subsets), one full-list row per val cue."""
     train = lists.filter(pl.col("split") == "train")
     copies = sft_copies(settings["sft_target_examples"], train.height, lists.height, _definition(settings))
     cap = settings.get("max_list_length")
     rows, seen = [], set()
-    for cue, split, responses in lists.filter(pl.col("split").is_in(["train", "val"])).select("cue", "split", "responses").iter_rows():
+    for cue, split, responses in (
+        lists.filter(pl.col("split").is_in(["train", "val"])).select("cue", "split", "responses").iter_rows()
+    ):
         responses = responses[:cap] if cap else responses
         for _ in range(copies if split == "train" else 1):
             if split == "train":
@@ -154,11 +158,15 @@ def sft_examples(lists: pl.DataFrame, templates: Mapping[str, str], settings: Ma
     return rows
 
 
-def ranking_tasks(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random) -> list[dict]:
+def ranking_tasks(
+    lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random
+) -> list[dict]:
     """Rank k sampled associates of a cue by human frequency; cues with fewer than k associates are skipped."""
     k = settings["ranking_size"]
     rows = []
-    for cue, split, responses, counts in lists.filter(pl.col("split").is_in(ranking_splits(_definition(settings)))).iter_rows():
+    for cue, split, responses, counts in lists.filter(
+        pl.col("split").is_in(ranking_splits(_definition(settings)))
+    ).iter_rows():
         if len(responses) < k:
             continue
         for _ in range(settings["ranking_per_cue"]):
@@ -166,18 +174,22 @@ def ranking_tasks(lists: pl.DataFrame, templates: Mapping[str, str], settings: M
             shown = [responses[i] for i in picked]
             rng.shuffle(shown)
             user = templates["ranking_instruction"].format(cue=cue, k=k, words=templates["separator"].join(shown))
-            rows.append({
-                "cue": cue,
-                "split": split,
-                "prompt": _messages(templates["system"], user),
-                "words": shown,
-                "gold": [responses[i] for i in picked],
-                "gold_counts": [int(counts[i]) for i in picked],
-            })
+            rows.append(
+                {
+                    "cue": cue,
+                    "split": split,
+                    "prompt": _messages(templates["system"], user),
+                    "words": shown,
+                    "gold": [responses[i] for i in picked],
+                    "gold_counts": [int(counts[i]) for i in picked],
+                }
+            )
     return rows
 
 
-def preference_pairs(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random) -> list[dict]:
+def preference_pairs(
+    lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random
+) -> list[dict]:
     """DPO pairs: chosen = the human list in frequency order; rejected = a worse list of the same
     length (least frequent associates first, about half swapped for other cues' associates)."""
     cap = settings.get("max_list_length")
@@ -198,30 +210,38 @@ def preference_pairs(lists: pl.DataFrame, templates: Mapping[str, str], settings
                     taken.add(other)
                     break
         lo, hi = list_bounds(len(words), settings["bound_margin"], settings["bound_jitter"], rng)
-        rows.append({
-            "cue": cue,
-            "split": split,
-            "prompt": _messages(templates["system"], templates["instruction"].format(cue=cue, lo=lo, hi=hi)),
-            "chosen": _assistant(templates["separator"].join(words)),
-            "rejected": _assistant(templates["separator"].join(rejected)),
-        })
+        rows.append(
+            {
+                "cue": cue,
+                "split": split,
+                "prompt": _messages(templates["system"], templates["instruction"].format(cue=cue, lo=lo, hi=hi)),
+                "chosen": _assistant(templates["separator"].join(words)),
+                "rejected": _assistant(templates["separator"].join(rejected)),
+            }
+        )
     return rows
 
 
 def eval_prompts(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping) -> list[dict]:
     lo, hi = settings["eval_bounds"]
     if lo > hi:
-        raise LexalignError(f"config templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high], e.g. [{hi}, {lo}]")
+        raise LexalignError(
+            f"config templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high], e.g. [{hi}, {lo}]"
+        )
     rows = []
-    for cue, responses, counts in lists.filter(pl.col("split") == "test").select("cue", "responses", "counts").iter_rows():
+    for cue, responses, counts in (
+        lists.filter(pl.col("split") == "test").select("cue", "responses", "counts").iter_rows()
+    ):
         user = templates["instruction"].format(cue=cue, lo=lo, hi=hi)
-        rows.append({
-            "cue": cue,
-            "prompt": _messages(templates["system"], user),
-            "prompt_persona": _messages(templates["persona"], user),
-            "human": responses,
-            "human_counts": [int(c) for c in counts],
-        })
+        rows.append(
+            {
+                "cue": cue,
+                "prompt": _messages(templates["system"], user),
+                "prompt_persona": _messages(templates["persona"], user),
+                "human": responses,
+                "human_counts": [int(c) for c in counts],
+            }
+        )
     return rows
 
 
@@ -232,13 +252,26 @@ def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
 SCHEMAS = {
     "sft": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "completion": pl.List(MESSAGE)},
     "ranking": {
-        "cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE),
-        "words": pl.List(pl.String), "gold": pl.List(pl.String), "gold_counts": pl.List(pl.Int64),
+        "cue": pl.String,
+        "split": pl.String,
+        "prompt": pl.List(MESSAGE),
+        "words": pl.List(pl.String),
+        "gold": pl.List(pl.String),
+        "gold_counts": pl.List(pl.Int64),
     },
-    "dpo": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "chosen": pl.List(MESSAGE), "rejected": pl.List(MESSAGE)},
+    "dpo": {
+        "cue": pl.String,
+        "split": pl.String,
+        "prompt": pl.List(MESSAGE),
+        "chosen": pl.List(MESSAGE),
+        "rejected": pl.List(MESSAGE),
+    },
     "eval": {
-        "cue": pl.String, "prompt": pl.List(MESSAGE), "prompt_persona": pl.List(MESSAGE),
-        "human": pl.List(pl.String), "human_counts": pl.List(pl.Int64),
+        "cue": pl.String,
+        "prompt": pl.List(MESSAGE),
+        "prompt_persona": pl.List(MESSAGE),
+        "human": pl.List(pl.String),
+        "human_counts": pl.List(pl.Int64),
     },
 }
 
@@ -274,9 +307,17 @@ def build_templates(
         "prompt_language": prompt_language,
         "definition": _definition(settings),
         "copies_per_train_cue": sft_copies(
-            settings["sft_target_examples"], lists.filter(pl.col("split") == "train").height, lists.height, _definition(settings)
+            settings["sft_target_examples"],
+            lists.filter(pl.col("split") == "train").height,
+            lists.height,
+            _definition(settings),
         ),
-        **{f"{name}_rows": {s: n for s, n in frame.group_by("split").len().iter_rows()} if "split" in frame.columns else frame.height for name, frame in frames.items()},
+        **{
+            f"{name}_rows": {s: n for s, n in frame.group_by("split").len().iter_rows()}
+            if "split" in frame.columns
+            else frame.height
+            for name, frame in frames.items()
+        },
         "leakage_check": "passed: no test cue in sft, ranking or dpo tables",
     }
     write_json(outputs["stats"], stats)

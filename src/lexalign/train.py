@@ -135,7 +135,9 @@ def run(job: TrainJob) -> None:
     """Train one adapter: resume from matching checkpoints, train (in process or on several GPUs)."""
     record = methods.get(job.method)
     if not record.trained:
-        raise LexalignError(f"train: method {job.method!r} is not trained (trained methods: {', '.join(methods.TRAINED)})")
+        raise LexalignError(
+            f"train: method {job.method!r} is not trained (trained methods: {', '.join(methods.TRAINED)})"
+        )
     if record.init_from and not job.init_adapter:
         raise LexalignError(f"train: method {job.method} needs the {record.init_from} adapter as input (init_adapter)")
     resume = prepare_checkpoints(job)
@@ -156,16 +158,26 @@ def launch(job: TrainJob) -> None:
     job_file.write_text(job.to_json(), encoding="utf-8")
     device = "GPU" if torch.cuda.is_available() else "CPU"  # CPU workers (gloo) serve tests of this path
     command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(ACCELERATE_CONFIG),
-        "--num_processes", str(job.num_processes),
-        "--mixed_precision", "bf16" if use_bf16(job.settings["hyper"]) else "no",
-        "-m", "lexalign.train", str(job_file), "--worker",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ACCELERATE_CONFIG),
+        "--num_processes",
+        str(job.num_processes),
+        "--mixed_precision",
+        "bf16" if use_bf16(job.settings["hyper"]) else "no",
+        "-m",
+        "lexalign.train",
+        str(job_file),
+        "--worker",
+    ]
     log.info("launching %d %s workers: %s", job.num_processes, device, " ".join(command))
     result = subprocess.run(command, check=False)
     if result.returncode != 0:
-        raise LexalignError(f"train: accelerate launch exited with status {result.returncode}; the workers' errors are above")
+        raise LexalignError(
+            f"train: accelerate launch exited with status {result.returncode}; the workers' errors are above"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,11 +219,15 @@ def train(job: TrainJob) -> dict:
     trainer, train_ds, eval_ds = build_trainer(job)
     log.info(
         "training %s (preset %s) on %d examples (%d held out) for %s, %d process(es), bf16 %s%s",
-        job.method, job.settings["preset"], len(train_ds), len(eval_ds) if eval_ds is not None else 0,
+        job.method,
+        job.settings["preset"],
+        len(train_ds),
+        len(eval_ds) if eval_ds is not None else 0,
         f"{trainer.args.max_steps} steps" if trainer.args.max_steps > 0 else f"{trainer.args.num_train_epochs} epochs",
-        trainer.args.world_size, trainer.args.bf16,
+        trainer.args.world_size,
+        trainer.args.bf16,
         f", resuming from {job.resume_from}" if job.resume_from else "",
-    )  # fmt: skip
+    )
     resumed_step = None
     if job.resume_from:
         resumed_step = int(CHECKPOINT.match(Path(job.resume_from).name).group(1))
@@ -233,7 +249,12 @@ def train(job: TrainJob) -> dict:
     with atomic_path(job.history_out) as tmp:
         tmp.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in history), encoding="utf-8")
     write_json(job.metrics_out, metrics)
-    log.info("trained %s in %.0f s: %s", job.method, metrics["wall_s"], {k: metrics[k] for k in ("train_loss", "eval_loss", "reward")})
+    log.info(
+        "trained %s in %.0f s: %s",
+        job.method,
+        metrics["wall_s"],
+        {k: metrics[k] for k in ("train_loss", "eval_loss", "reward")},
+    )
     return metrics
 
 
@@ -244,7 +265,7 @@ def _series(history: list[dict], key: str) -> list[float]:
 def _curve(values: list[float]) -> dict | None:
     if not values:
         return None
-    tail = values[-max(1, len(values) // 10):]
+    tail = values[-max(1, len(values) // 10) :]
     return {
         "first": values[0],
         "last": values[-1],

@@ -99,7 +99,9 @@ def load_split(path: str | os.PathLike, table: str, split: str, limit: int | Non
     wanted = COLUMNS[table]
     missing = [c for c in ("split", *wanted) if c not in schema]
     if missing:
-        raise LexalignError(f"{path}: missing column(s) {', '.join(missing)} (the {table} table has {', '.join(wanted)} and split)")
+        raise LexalignError(
+            f"{path}: missing column(s) {', '.join(missing)} (the {table} table has {', '.join(wanted)} and split)"
+        )
     frame = pl.scan_parquet(path).filter(pl.col("split") == split).select(wanted).collect()
     if limit is not None and frame.height > limit:
         frame = frame.sample(n=limit, seed=seed, shuffle=True)
@@ -124,7 +126,10 @@ def _peft_model(model, job: TrainJob):
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        raise LexalignError(f"train preset {job.settings['preset']}: lora.target_modules {lora['target_modules']} do not fit the model ({exc})") from None
+        raise LexalignError(
+            f"train preset {job.settings['preset']}: lora.target_modules {lora['target_modules']} "
+            f"do not fit the model ({exc})"
+        ) from None
 
 
 def _optimizer(model, hyper: Mapping, lora: Mapping):
@@ -136,7 +141,11 @@ def _optimizer(model, hyper: Mapping, lora: Mapping):
     from peft.optimizers import create_loraplus_optimizer
 
     return create_loraplus_optimizer(
-        model, torch.optim.AdamW, lr=hyper.get("learning_rate", 1e-5), loraplus_lr_ratio=ratio, weight_decay=hyper.get("weight_decay", 0.0)
+        model,
+        torch.optim.AdamW,
+        lr=hyper.get("learning_rate", 1e-5),
+        loraplus_lr_ratio=ratio,
+        weight_decay=hyper.get("weight_decay", 0.0),
     )
 
 
@@ -157,7 +166,9 @@ def trainer_config(job: TrainJob, has_eval: bool):
         hyper["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     unknown = sorted(k for k in hyper if k not in fields and k not in NOT_FOR_EVERY_TRAINER)
     if unknown:
-        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting")
+        raise LexalignError(
+            f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting"
+        )
     args = {k: v for k, v in hyper.items() if k in fields}
     if args.get("padding_free") and not args.get("packing"):
         args["max_length"] = None  # TRL cannot truncate unpacked padding-free rows; build_trainer drops longer ones
@@ -216,7 +227,8 @@ def check_finite(trainer, job: TrainJob) -> None:
     if problem is None:
         bad = non_finite_parameters(trainer.model)
         if bad:
-            problem = f"{len(bad)} adapter weight tensor(s) are nan/inf after step {trainer.state.global_step} (e.g. {bad[0]})"
+            step = trainer.state.global_step
+            problem = f"{len(bad)} adapter weight tensor(s) are nan/inf after step {step} (e.g. {bad[0]})"
     if problem:
         rate = job.settings["hyper"].get("learning_rate")
         raise LexalignError(
@@ -249,7 +261,9 @@ def _guard_class():
             elif control.should_save and model is not None:
                 bad = non_finite_parameters(model)
                 if bad:
-                    self._stop(control, f"{len(bad)} adapter weight tensor(s) became nan/inf by step {state.global_step}")
+                    self._stop(
+                        control, f"{len(bad)} adapter weight tensor(s) became nan/inf by step {state.global_step}"
+                    )
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             for key in WATCHED:
@@ -269,7 +283,13 @@ def _drop_long_rows(trainer, max_length: int) -> None:
             continue
         kept = dataset.filter(lambda row: len(row["input_ids"]) <= max_length)
         if len(kept) < len(dataset):
-            log.warning("dropped %d of %d %s rows longer than max_length %d", len(dataset) - len(kept), len(dataset), name, max_length)
+            log.warning(
+                "dropped %d of %d %s rows longer than max_length %d",
+                len(dataset) - len(kept),
+                len(dataset),
+                name,
+                max_length,
+            )
         setattr(trainer, name, kept)
 
 
@@ -299,7 +319,12 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
     model = _peft_model(loaded.model, job)
     optimizers = (_optimizer(model, hyper, job.settings["lora"]), None)
     common = dict(
-        model=model, args=args, train_dataset=train_ds, processing_class=loaded.tokenizer, optimizers=optimizers, callbacks=[_log_steps_callback(), _guard_class()()]
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        processing_class=loaded.tokenizer,
+        optimizers=optimizers,
+        callbacks=[_log_steps_callback(), _guard_class()()],
     )
     if trainer_name == "sft":
         from trl import SFTTrainer
@@ -331,5 +356,3 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
             f"max_length {hyper.get('max_length')} of preset {job.settings['preset']}?)"
         )
     return trainer, train_ds, eval_ds
-
-
