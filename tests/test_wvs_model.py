@@ -38,7 +38,7 @@ def schema_settings(**overrides) -> WvsSettings:
 @pytest.fixture(scope="session")
 def wvs_model(tmp_path_factory) -> Path:
     """A tiny random Llama with a real BPE tokenizer, prepared like any model."""
-    from lexalign.models import prepare_model
+    from lexalign.prepare_model import prepare_model
     from lexalign.testing import build_tiny_model
 
     root = tmp_path_factory.mktemp("wvs-model")
@@ -412,7 +412,7 @@ def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_
         associations_path=associations,
         settings={"max_items": 12},
     )
-    assert assoc["assoc_prompt"]["items_with_associations"] >= 1
+    assert assoc["associations_context"]["items_with_associations"] >= 1
     q1 = answers.filter(pl.col("item_id") == "Q1").row(0, named=True)
     assert q1["assoc_cues"] == ["家庭"] and "下面是我的问题。\n你所在群体的人对本题中一些词语的联想" in q1["prompt"]
     assert "\n家庭：温暖，父母\n\n以下这一项在您的生活中有多重要：家庭？" in q1["prompt"]

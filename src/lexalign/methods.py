@@ -57,6 +57,8 @@ REGISTRY: dict[str, Method] = {
     )
 }
 
+#: The method gains are measured against: the untrained model as is.
+BASELINE = "vanilla"
 #: Every method name, in the order tables and legends list them.
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 TRAINED: tuple[str, ...] = tuple(name for name, method in REGISTRY.items() if method.trained)

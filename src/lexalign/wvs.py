@@ -365,7 +365,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
             if settings.mode == "logits"
             else None
         ),
-        "assoc_prompt": (
+        "associations_context": (
             {
                 "items_with_associations": sum(bool(c) for c in cues),
                 "top_k": settings.assoc_top_k,

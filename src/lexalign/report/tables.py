@@ -18,7 +18,7 @@ from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
 
 PAIRED_TEST = "Wilcoxon signed-rank, two-sided, per-cue {metric}"
 PROFILE_TEST = "Wilcoxon signed-rank, two-sided, per-cue medians (model vs human)"
-BASELINE = "vanilla"  # gains are measured against the untrained model as is
+BASELINE = methods.BASELINE
 
 
 def ordered(results: Results, store: Mapping[Key, object]) -> list[Key]:
