@@ -117,7 +117,7 @@ def write_tables(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def train_model(tmp_path_factory) -> Path:
     """The tiny random Llama, prepared like any user model."""
-    from lexalign.models import prepare_model
+    from lexalign.prepare_model import prepare_model
     from lexalign.testing import build_tiny_model
 
     raw = build_tiny_model(
@@ -491,7 +491,7 @@ def test_checkpoints_made_on_other_weights_are_discarded(tmp_path, tiny_model_di
     """The same prepared model name and manifest, but its weights file replaced: no resume."""
     import shutil
 
-    from lexalign.models import prepare_model
+    from lexalign.prepare_model import prepare_model
 
     raw = tmp_path / "raw"
     shutil.copytree(tiny_model_dir, raw)

@@ -168,10 +168,3 @@ def load_tokenizer(model_dir: str | os.PathLike, padding_side: str = "left"):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
     return tokenizer
-
-
-def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
-    """Deprecated location, kept while callers move: use :func:`lexalign.prepare_model.prepare_model`."""
-    from lexalign.prepare_model import prepare_model as prepare
-
-    return prepare(name, spec, out_dir)

@@ -14,7 +14,7 @@ from lexalign import methods
 from lexalign.errors import LexalignError
 
 PRESETS_FILE = Path(__file__).parent / "resources" / "presets.yaml"
-REQUIRED = {"lora": ("r", "alpha", "target_modules"), "resources": ("gpus", "cpus_per_task", "mem_mb", "runtime")}
+REQUIRED = {"lora": ("r", "alpha", "target_modules"), "resources": ("gpus", "cpus", "mem_mb", "runtime")}
 
 
 def builtin_presets() -> dict[str, dict]:

@@ -116,13 +116,31 @@ def model_signature(wildcards):
     return canonical(signature)
 
 
-def model_resource(name):
-    """A resource of rule prepare_model from models.<name>.resources."""
+def resource(section, name):
+    """One scheduler resource (gpus, cpus, mem_mb, runtime) of a job, from the config mapping that
+    ``section(wildcards)`` returns (models.<name>.resources, lexical.resources, a preset's resources, ...).
+    """
 
-    def resource(wildcards):
-        return model_spec(wildcards)["resources"][name]
+    def value(wildcards):
+        return section(wildcards)[name]
 
-    return resource
+    return value
+
+
+def model_resources(wildcards):
+    return model_spec(wildcards)["resources"]
+
+
+def train_resources(wildcards):
+    return method_settings(config["train"], wildcards.method)["resources"]
+
+
+def lexical_resources(wildcards):
+    return config["lexical"]["resources"]
+
+
+def wvs_resources(wildcards):
+    return config["wvs"]["resources"]
 
 
 def prompt_overrides(wildcards):
@@ -168,15 +186,6 @@ def train_settings(wildcards):
     return canonical(
         {key: value for key, value in settings.items() if key != "resources"}
     )
-
-
-def train_resource(name):
-    """A rule resource (gpus, cpus_per_task, mem_mb, runtime) from the preset."""
-
-    def resource(wildcards):
-        return method_settings(config["train"], wildcards.method)["resources"][name]
-
-    return resource
 
 
 def wvs_associations_input(wildcards):

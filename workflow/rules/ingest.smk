@@ -8,8 +8,6 @@ rule ingest:
         log_path("ingest", "lang"),
     benchmark:
         benchmark_path("ingest", "lang")
-    conda:
-        "../../envs/lexalign.yaml"
     threads: 2
     resources:
         mem_mb=8000,

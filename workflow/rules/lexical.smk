@@ -38,13 +38,12 @@ rule lexical:
         benchmark_path("lexical", "model", "lang", "method")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.evaluated_by(methods.LEXICAL)),
-    conda:
-        "../../envs/lexalign.yaml"
-    threads: config["lexical"]["resources"]["threads"]
+    threads: resource(lexical_resources, "cpus")
     resources:
-        gpu=config["lexical"]["resources"]["gpus"],
-        mem_mb=config["lexical"]["resources"]["mem_mb"],
-        runtime=config["lexical"]["resources"]["runtime"],
+        gpu=resource(lexical_resources, "gpus"),
+        cpus_per_task=resource(lexical_resources, "cpus"),
+        mem_mb=resource(lexical_resources, "mem_mb"),
+        runtime=resource(lexical_resources, "runtime"),
     params:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         dtype=lambda wc: model_spec(wc)["dtype"],

@@ -12,12 +12,12 @@ rule prepare_model:
         log_path("prepare_model", "model"),
     benchmark:
         benchmark_path("prepare_model", "model")
-    threads: model_resource("cpus")
+    threads: resource(model_resources, "cpus")
     resources:
-        gpu=model_resource("gpus"),
-        cpus_per_task=model_resource("cpus"),
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
+        gpu=resource(model_resources, "gpus"),
+        cpus_per_task=resource(model_resources, "cpus"),
+        mem_mb=resource(model_resources, "mem_mb"),
+        runtime=resource(model_resources, "runtime"),
     params:
         spec=model_prepare_spec,
         signature=model_signature,

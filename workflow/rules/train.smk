@@ -18,12 +18,12 @@ rule train:
         benchmark_path("train", "model", "lang", "method")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.TRAINED),
-    threads: train_resource("cpus_per_task")
+    threads: resource(train_resources, "cpus")
     resources:
-        gpu=train_resource("gpus"),
-        cpus_per_task=train_resource("cpus_per_task"),
-        mem_mb=train_resource("mem_mb"),
-        runtime=train_resource("runtime"),
+        gpu=resource(train_resources, "gpus"),
+        cpus_per_task=resource(train_resources, "cpus"),
+        mem_mb=resource(train_resources, "mem_mb"),
+        runtime=resource(train_resources, "runtime"),
     params:
         settings=train_settings,
         checkpoints="results/checkpoints/{model}/{lang}/{method}",

@@ -3,7 +3,7 @@ from lexalign.wvs import WvsSettings
 
 rule wvs_humans:
     input:
-        source=config["wvs"]["source"]["path"],
+        source=data_input(config["wvs"]["source"]["path"]),
         catalog=config["wvs"]["catalog"] or [],
     output:
         humans="results/wvs/humans.parquet",
@@ -12,8 +12,6 @@ rule wvs_humans:
         log_path("wvs_humans"),
     benchmark:
         benchmark_path("wvs_humans")
-    conda:
-        "../../envs/lexalign.yaml"
     resources:
         mem_mb=8000,
     params:
@@ -39,11 +37,12 @@ rule wvs:
         benchmark_path("wvs", "model", "lang", "method")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.evaluated_by(methods.WVS)),
-    conda:
-        "../../envs/lexalign.yaml"
-    threads: 2
+    threads: resource(wvs_resources, "cpus")
     resources:
-        mem_mb=8000,
+        gpu=resource(wvs_resources, "gpus"),
+        cpus_per_task=resource(wvs_resources, "cpus"),
+        mem_mb=resource(wvs_resources, "mem_mb"),
+        runtime=resource(wvs_resources, "runtime"),
     params:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         country=lambda wc: language_spec(wc).get("wvs_country"),
