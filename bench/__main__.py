@@ -25,21 +25,42 @@ from bench.common import REPO, Context, Result, machine_info
 
 BENCHMARKS = ("ingest", "sft", "generation", "wvs", "workflow", "rule_benchmarks")
 DEFAULT_OUT = REPO / "bench" / "results.json"
-DEFAULT_CACHE = Path(os.environ.get("LEXALIGN_BENCH_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lexalign-bench"))
+DEFAULT_CACHE = Path(
+    os.environ.get(
+        "LEXALIGN_BENCH_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lexalign-bench"
+    )
+)
 
 log = logging.getLogger("bench")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="BENCHMARK", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="BENCHMARK", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}"
+    )
     parser.add_argument("--only", default="", help="comma-separated benchmarks to run (same as the positional names)")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
-    parser.add_argument("--tiny", action="store_true", help="tiny inputs and the tiny model: a smoke run in seconds (for tests)")
-    parser.add_argument("--model", choices=("auto", "gemma", "tiny"), default="auto",
-                        help="model for the SFT / generation / WVS benchmarks (auto: packaged Gemma 3 270M, tiny model with --tiny)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results (default: bench/results.json)")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="kept between runs: generated inputs, the prepared Gemma model")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny inputs and the tiny model: a smoke run in seconds (for tests)"
+    )
+    parser.add_argument(
+        "--model",
+        choices=("auto", "gemma", "tiny"),
+        default="auto",
+        help="model for the SFT / generation / WVS benchmarks (auto: packaged Gemma 3 270M, tiny model with --tiny)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results (default: bench/results.json)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="kept between runs: generated inputs, the prepared Gemma model",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (its path is printed)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
@@ -81,9 +102,9 @@ def render_table(results: list[Result]) -> str:
 def render_machine(info: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items() if v)
     return (
-        f"machine: {info['cpu']} | {info['usable_cpus']} usable CPUs of {info['logical_cpus']} | {info['ram_gib']} GiB RAM | "
-        f"GPU: {info.get('gpu') or 'none'} | torch threads {info.get('torch_threads')} | polars threads {info.get('polars_threads')} | "
-        f"load average {info.get('load_average')}\n"
+        f"machine: {info['cpu']} | {info['usable_cpus']} usable CPUs of {info['logical_cpus']} | "
+        f"{info['ram_gib']} GiB RAM | GPU: {info.get('gpu') or 'none'} | torch threads {info.get('torch_threads')} | "
+        f"polars threads {info.get('polars_threads')} | load average {info.get('load_average')}\n"
         f"         {info['platform']} | Python {info['python']} | git {info.get('git')}\n"
         f"         {versions}"
     )
@@ -97,8 +118,17 @@ def run_benchmark(name: str, ctx: Context) -> tuple[list[Result], float]:
     except Exception as exc:  # noqa: BLE001 - one benchmark's failure must not hide the others
         log.error("benchmark %s failed:\n%s", name, traceback.format_exc())
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        results = [Result(name, "(benchmark failed)", None, "", status="ERROR", note=f"{type(exc).__name__}: {first}"[:300],
-                          detail={"traceback": traceback.format_exc()[-4000:]})]
+        results = [
+            Result(
+                name,
+                "(benchmark failed)",
+                None,
+                "",
+                status="ERROR",
+                note=f"{type(exc).__name__}: {first}"[:300],
+                detail={"traceback": traceback.format_exc()[-4000:]},
+            )
+        ]
     return results, time.perf_counter() - start
 
 
@@ -109,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(f"bench.{name}") if importlib.util.find_spec(f"bench.{name}") else None
             print(f"{name:16s} {getattr(module, 'TITLE', '')}")
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -149,8 +181,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{r.benchmark}: {r.note}\n{table}")
     if info.get("load_average"):
         busy = max(info["load_average"][0], info.get("load_average_end", [0])[0])
-        print(f"\nload average (1 min) at start {info['load_average'][0]}, at end {info.get('load_average_end', ['?'])[0]}"
-              + (f": other processes shared the {info['usable_cpus']} CPUs, so absolute timings are inflated and ratios noisier" if busy > info["usable_cpus"] else ""))
+        print(
+            f"\nload average (1 min) at start {info['load_average'][0]}, "
+            f"at end {info.get('load_average_end', ['?'])[0]}"
+            + (
+                f": other processes shared the {info['usable_cpus']} CPUs, "
+                "so absolute timings are inflated and ratios noisier"
+                if busy > info["usable_cpus"]
+                else ""
+            )
+        )
     print(f"\ntotal {elapsed:.0f}s ({', '.join(f'{k} {v:.0f}s' for k, v in seconds.items())})")
 
     report = {
@@ -161,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark_s": seconds,
         "machine": info,
         "results": [r.to_json() for r in results],
-        "summary": {status: sum(r.status == status for r in results) for status in ("PASS", "MISS", "INFO", "SKIP", "ERROR")},
+        "summary": {
+            status: sum(r.status == status for r in results) for status in ("PASS", "MISS", "INFO", "SKIP", "ERROR")
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

@@ -60,7 +60,13 @@ class Result:
             return self
         op, bound = self.target.split()
         bound = float(bound)
-        ok = {">=": subject >= bound, "<=": subject <= bound, "<": subject < bound, ">": subject > bound, "==": subject == bound}[op]
+        ok = {
+            ">=": subject >= bound,
+            "<=": subject <= bound,
+            "<": subject < bound,
+            ">": subject > bound,
+            "==": subject == bound,
+        }[op]
         self.status = "PASS" if ok else "MISS"
         return self
 
@@ -68,19 +74,25 @@ class Result:
         return asdict(self)
 
 
-def speedup(benchmark: str, metric: str, value: float, unit: str, baseline: str, baseline_value: float, target: str | None, **kw) -> Result:
+def speedup(
+    benchmark: str, metric: str, value: float, unit: str, baseline: str, baseline_value: float, target: str | None, **kw
+) -> Result:
     """A throughput-style result (higher is better): ratio = value / baseline_value."""
     ratio = value / baseline_value if baseline_value else None
     return Result(benchmark, metric, value, unit, baseline, baseline_value, ratio, target, **kw).judge()
 
 
-def time_speedup(benchmark: str, metric: str, seconds: float, baseline: str, baseline_seconds: float, target: str | None, **kw) -> Result:
+def time_speedup(
+    benchmark: str, metric: str, seconds: float, baseline: str, baseline_seconds: float, target: str | None, **kw
+) -> Result:
     """A wall-time result (lower is better) against a slower baseline: ratio = baseline / value (speed-up)."""
     ratio = baseline_seconds / seconds if seconds else None
     return Result(benchmark, metric, seconds, "s", baseline, baseline_seconds, ratio, target, **kw).judge()
 
 
-def slowdown(benchmark: str, metric: str, value: float, unit: str, baseline: str, baseline_value: float, target: str | None, **kw) -> Result:
+def slowdown(
+    benchmark: str, metric: str, value: float, unit: str, baseline: str, baseline_value: float, target: str | None, **kw
+) -> Result:
     """A cost-style result (lower is better) relative to a floor: ratio = value / baseline_value."""
     ratio = value / baseline_value if baseline_value else None
     return Result(benchmark, metric, value, unit, baseline, baseline_value, ratio, target, **kw).judge()
@@ -131,8 +143,13 @@ def measure(ctx: Context, target: str, args: dict, timeout: float = 900) -> dict
     before = current_rss_mb()
     start = time.perf_counter()
     value = json.loads(json.dumps(function(**args), default=str))
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(), "peak_rss_before_mb": before,
-            "rss_before_mb": before, "value": value}
+    return {
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_before_mb": before,
+        "rss_before_mb": before,
+        "value": value,
+    }
 
 
 def run_worker(target: str, args: dict, timeout: float = 900, env: dict | None = None) -> dict:
@@ -143,7 +160,10 @@ def run_worker(target: str, args: dict, timeout: float = 900, env: dict | None =
     ``rss_before_mb`` and the function's JSON-able return value.
     """
     command = [sys.executable, "-m", "bench._worker", target, json.dumps(args)]
-    child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
+    child_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
+    }
     child_env.setdefault("HF_HUB_OFFLINE", "1")
     child_env.setdefault("TRANSFORMERS_VERBOSITY", "error")
     child_env.update(env or {})
@@ -211,8 +231,16 @@ def machine_info() -> dict:
     except (ImportError, AttributeError):
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         info["git"] = commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         info["git"] = None
@@ -232,8 +260,14 @@ def _cpu_model() -> str:
 # --------------------------------------------------------------------------- models
 
 
-def tiny_model_dir(ctx: Context, hidden_size: int = 64, num_layers: int = 2, vocab_size: int = 1024, extra_text: list[str] | None = None,
-                   name: str | None = None) -> Path:
+def tiny_model_dir(
+    ctx: Context,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    vocab_size: int = 1024,
+    extra_text: list[str] | None = None,
+    name: str | None = None,
+) -> Path:
     """A prepared random Llama (lexalign.testing.build_tiny_model), built once per run.
 
     ``extra_text`` trains the byte-level BPE on the benchmark's own text, so that a larger ``vocab_size``
@@ -245,8 +279,13 @@ def tiny_model_dir(ctx: Context, hidden_size: int = 64, num_layers: int = 2, voc
     name = name or f"tiny-h{hidden_size}-l{num_layers}-v{vocab_size}"
     prepared = ctx.work_dir / "models" / name / "prepared"
     if not (prepared / "lexalign_model.json").is_file():
-        raw = build_tiny_model(ctx.work_dir / "models" / name / "raw", extra_text=extra_text or (), hidden_size=hidden_size,
-                               num_layers=num_layers, vocab_size=vocab_size)
+        raw = build_tiny_model(
+            ctx.work_dir / "models" / name / "raw",
+            extra_text=extra_text or (),
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            vocab_size=vocab_size,
+        )
         prepare_model(name, {"path": str(raw)}, prepared)
     return prepared
 

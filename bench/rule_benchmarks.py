@@ -75,8 +75,15 @@ def per_rule(rows: list[dict]) -> list[dict]:
     for rule, items in sorted(grouped.items()):
         secs = [r["s"] for r in items if not math.isnan(r["s"])]
         rss = [r["max_rss"] for r in items if not math.isnan(r["max_rss"])]
-        out.append({"rule": rule, "jobs": len(items), "total_s": round(sum(secs), 2), "max_s": max(secs, default=math.nan),
-                    "max_rss": max(rss, default=math.nan)})
+        out.append(
+            {
+                "rule": rule,
+                "jobs": len(items),
+                "total_s": round(sum(secs), 2),
+                "max_s": max(secs, default=math.nan),
+                "max_rss": max(rss, default=math.nan),
+            }
+        )
     return out
 
 
@@ -97,8 +104,10 @@ def _write_example(root: Path) -> None:
     examples = {
         "prepare_model/gemma270m.tsv": ["79.8\t0:01:19\t2010.5\t6120.1\t1900.2\t1950.3\t0.0\t1100.0\t180.0\t140.1"],
         "ingest/en.tsv": ["2.41\t0:00:02\t650.2\t2100.0\t600.0\t610.0\t140.0\t12.0\t150.0\t3.5"],
-        "train/gemma270m/en/sft.tsv": ["300.0\t0:05:00\t3500.0\t9000.0\t3400.0\t3450.0\t10.0\t20.0\t195.0\t590.0",
-                                       "310.0\t0:05:10\t3600.0\t9000.0\t3400.0\t3450.0\t10.0\t20.0\t195.0\t600.0"],
+        "train/gemma270m/en/sft.tsv": [
+            "300.0\t0:05:00\t3500.0\t9000.0\t3400.0\t3450.0\t10.0\t20.0\t195.0\t590.0",
+            "310.0\t0:05:10\t3600.0\t9000.0\t3400.0\t3450.0\t10.0\t20.0\t195.0\t600.0",
+        ],
         "lexical/gemma270m/en/vanilla.tsv": ["40.0\t0:00:40\t-\t-\t-\t-\t-\t-\t-\t-"],
     }
     for name, lines in examples.items():
@@ -112,13 +121,22 @@ def run(ctx: Context) -> list[Result]:
     if ctx.tiny or not root.is_dir():
         root = ctx.work_dir / "rule-benchmarks"
         _write_example(root)
-        source = "a generated example folder (no results/benchmarks here)" if not ctx.tiny else "a generated example folder (--tiny)"
+        source = (
+            "a generated example folder (no results/benchmarks here)"
+            if not ctx.tiny
+            else "a generated example folder (--tiny)"
+        )
     else:
         source = str(root.relative_to(REPO))
     rows = summarise(root)
     rules = per_rule(rows)
     return [
-        Result(NAME, "benchmark files summarised", float(len(rows)), "files",
-               detail={"source": source, "rows": rows, "per_rule": rules, "table": to_markdown(rows, COLUMNS)},
-               note=f"from {source}; {len(rules)} rules"),
+        Result(
+            NAME,
+            "benchmark files summarised",
+            float(len(rows)),
+            "files",
+            detail={"source": source, "rows": rows, "per_rule": rules, "table": to_markdown(rows, COLUMNS)},
+            note=f"from {source}; {len(rules)} rules",
+        ),
     ]

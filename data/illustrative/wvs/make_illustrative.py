@@ -84,8 +84,32 @@ def _shares(p: np.ndarray) -> list[float]:
 
 def write_global_opinions(items: list[dict], dists: dict, rng: np.random.Generator, path: Path) -> None:
     by_id = {item["item_id"]: item for item in items}
-    chosen = ["Q1", "Q6", "Q8", "Q17", "Q22", "Q29", "Q33", "Q42", "Q46", "Q57", "Q65", "Q71", "Q111", "Q121",
-              "Q130", "Q149", "Q150", "Q152", "Q165", "Q173", "Q182", "Q195", "Q199", "Q238"]
+    chosen = [
+        "Q1",
+        "Q6",
+        "Q8",
+        "Q17",
+        "Q22",
+        "Q29",
+        "Q33",
+        "Q42",
+        "Q46",
+        "Q57",
+        "Q65",
+        "Q71",
+        "Q111",
+        "Q121",
+        "Q130",
+        "Q149",
+        "Q150",
+        "Q152",
+        "Q165",
+        "Q173",
+        "Q182",
+        "Q195",
+        "Q199",
+        "Q238",
+    ]
     rows = []
     for k, item_id in enumerate(chosen):
         item = by_id[item_id]
@@ -96,23 +120,56 @@ def write_global_opinions(items: list[dict], dists: dict, rng: np.random.Generat
             labels = labels + ["Don't know", "No answer"]
             us = np.concatenate([us * 0.95, [0.04, 0.01]])
             cn = np.concatenate([cn * 0.93, [0.05, 0.02]])
-        body = "{'United States': %r, 'China': %r}" % (_shares(us), _shares(cn))
+        body = f"{{'United States': {_shares(us)!r}, 'China': {_shares(cn)!r}}}"
         selections = body if k % 5 == 4 else f"defaultdict(<class 'list'>, {body})"
         # A few rows keep no item_id: they are used with their English text only.
-        rows.append({"question": item["question_en"], "selections": selections, "options": repr(labels), "source": "WVS",
-                     "item_id": "" if k % 8 == 7 else item_id})
+        rows.append(
+            {
+                "question": item["question_en"],
+                "selections": selections,
+                "options": repr(labels),
+                "source": "WVS",
+                "item_id": "" if k % 8 == 7 else item_id,
+            }
+        )
     # Rows the reader leaves out: another survey, and WVS rows without China.
-    rows.append({"question": "Do you think the national economy is doing well?", "options": repr(["Good", "Bad"]), "source": "GAS", "item_id": "",
-                 "selections": "defaultdict(<class 'list'>, {'United States': [0.55, 0.45], 'China': [0.8, 0.2]})"})
-    rows.append({"question": "Is a free press very important?", "options": repr(["Very important", "Somewhat important", "Not important"]),
-                 "source": "GAS", "item_id": "", "selections": "defaultdict(<class 'list'>, {'Germany': [0.7, 0.2, 0.1]})"})
+    rows.append(
+        {
+            "question": "Do you think the national economy is doing well?",
+            "options": repr(["Good", "Bad"]),
+            "source": "GAS",
+            "item_id": "",
+            "selections": "defaultdict(<class 'list'>, {'United States': [0.55, 0.45], 'China': [0.8, 0.2]})",
+        }
+    )
+    rows.append(
+        {
+            "question": "Is a free press very important?",
+            "options": repr(["Very important", "Somewhat important", "Not important"]),
+            "source": "GAS",
+            "item_id": "",
+            "selections": "defaultdict(<class 'list'>, {'Germany': [0.7, 0.2, 0.1]})",
+        }
+    )
     for item_id in ("Q64", "Q86"):
         item = by_id[item_id]
         us = _shares(dists[item_id]["USA"])
-        rows.append({"question": item["question_en"], "options": repr(item["options_en"]), "source": "WVS", "item_id": item_id,
-                     "selections": f"defaultdict(<class 'list'>, {{'United States': {us!r}, 'Germany': {_shares(dists[item_id]['DEU'])!r}}})"})
+        rows.append(
+            {
+                "question": item["question_en"],
+                "options": repr(item["options_en"]),
+                "source": "WVS",
+                "item_id": item_id,
+                "selections": (
+                    f"defaultdict(<class 'list'>, {{'United States': {us!r}, "
+                    f"'Germany': {_shares(dists[item_id]['DEU'])!r}}})"
+                ),
+            }
+        )
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["question", "selections", "options", "source", "item_id"], lineterminator="\n")
+        writer = csv.DictWriter(
+            handle, fieldnames=["question", "selections", "options", "source", "item_id"], lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
 
