@@ -23,7 +23,7 @@ NAME = "sft"
 TITLE = "2. SFT throughput: lexalign trainer vs TRL padded default"
 log = logging.getLogger("bench.sft")
 
-FULL = {"steps": 4, "repeats": 2, "cues": 400, "examples": 600, "batch_size": 8}
+FULL = {"steps": 3, "repeats": 2, "cues": 400, "examples": 600, "batch_size": 4}
 TINY = {"steps": 2, "repeats": 1, "cues": 40, "examples": 30, "batch_size": 2}
 
 
