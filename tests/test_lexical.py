@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def lexical_settings(**overrides) -> dict:
     """The lexical config section as the schema fills it in (its defaults are the only defaults)."""
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))["properties"]["lexical"]
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
     settings = dict(overrides)
-    _validator_with_defaults(schema).validate(settings)
+    _validator_with_defaults(schema).evolve(schema=schema["properties"]["lexical"]).validate(settings)
     return settings
 
 

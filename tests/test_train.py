@@ -22,11 +22,11 @@ import yaml
 from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.presets import check_presets, method_settings, resolve_preset
+from lexalign.templates import SCHEMAS
 from lexalign.train import last_checkpoint, prepare_checkpoints, run
 from lexalign.trainers import TrainJob, build_trainer, load_split, trainer_config
 
 REPO = Path(__file__).resolve().parents[1]
-MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 SYSTEM = "You answer word-association questions."
 ASSOCIATIONS = {
     "dog": ["bark", "pet", "animal", "bone", "puppy", "leash", "friend", "tail", "cat", "walk"],
@@ -89,24 +89,7 @@ def write_tables(folder: Path) -> dict[str, Path]:
                 "rejected": _answer(", ".join(reversed(words))),
             }
         )
-    schemas = {
-        "sft": {"cue": pl.String, "split": pl.String, "prompt": pl.List(MESSAGE), "completion": pl.List(MESSAGE)},
-        "ranking": {
-            "cue": pl.String,
-            "split": pl.String,
-            "prompt": pl.List(MESSAGE),
-            "words": pl.List(pl.String),
-            "gold": pl.List(pl.String),
-            "gold_counts": pl.List(pl.Int64),
-        },
-        "dpo": {
-            "cue": pl.String,
-            "split": pl.String,
-            "prompt": pl.List(MESSAGE),
-            "chosen": pl.List(MESSAGE),
-            "rejected": pl.List(MESSAGE),
-        },
-    }
+    schemas = {name: SCHEMAS[name] for name in ("sft", "ranking", "dpo")}
     paths = {}
     for name, rows in (("sft", sft), ("ranking", ranking), ("dpo", dpo)):
         paths[name] = folder / f"{name}.parquet"

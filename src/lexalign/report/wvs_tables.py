@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from lexalign import stats
+from lexalign import stats, wvs_metrics
 from lexalign.report import format as f
 from lexalign.report.definitions import TENSION_NOTE
 from lexalign.report.readers import COUNTRIES, GROUPS, Results, WvsResult
@@ -14,18 +14,7 @@ from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
 from lexalign.report.tables import ordered
 
 DISTANCE = "distance"  # the wvs stage's tension distance, 0.5 * JS + 0.5 * EMD/(N-1)
-METRIC_ORDER = (
-    "emd",
-    "emd_norm",
-    "js",
-    "kl_model_human",
-    "kl_human_model",
-    "cosine",
-    "acc",
-    "goqa_similarity",
-    "wvb_emd_below_0_2",
-    "distance",
-)
+METRIC_ORDER = wvs_metrics.METRICS
 SHORT = {"United States": "US", "China": "China"}
 #: answers.parquet column prefix of each answerer's per-item metrics -> its description.
 ANSWERERS = {
