@@ -27,7 +27,7 @@ def paper_config_with_stand_ins(tmp_path: Path) -> Path:
     """config/paper.yaml with its placeholder model, norms and WVS paths replaced by empty stand-ins
     (validation checks that they exist; a dry run reads nothing else)."""
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text(encoding="utf-8"))
-    for name, spec in config["models"].items():
+    for spec in config["models"].values():
         folder = tmp_path / "models" / Path(spec["path"]).name
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
@@ -65,7 +65,9 @@ def test_paper_grid_dry_runs_on_the_slurm_profile(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = train_jobs(result.stdout)
     grid = {(j["model"], j["lang"], j["method"]) for j in jobs}
-    assert grid == {(m, lang, method) for m in ("llama31_8b", "qwen25_7b") for lang in ("en", "zh") for method in TRAINED}
+    assert grid == {
+        (m, lang, method) for m in ("llama31_8b", "qwen25_7b") for lang in ("en", "zh") for method in TRAINED
+    }
     assert len(jobs) == len(grid)
     for job in jobs:
         assert job["resources"]["gpu"] == "4" and job["resources"]["cpus_per_task"] == "32"
@@ -83,8 +85,16 @@ def test_unknown_preset_fails_at_dag_start_with_one_line(tmp_path):
     for spec in config["languages"].values():
         spec["norms"]["path"] = str(REPO / spec["norms"]["path"])
     for train, expected in (
-        ({"preset": "fast"}, "lexalign error: config: train.preset: 'fast' is not a preset under train.presets (defined: default, paper, smoke)"),
-        ({"presets": {"default": {"sft": {"learning_rat": 1e-4}}}}, "lexalign error: config: train.presets.default.sft: Unevaluated properties are not allowed ('learning_rat' was unexpected)"),
+        (
+            {"preset": "fast"},
+            "lexalign error: config: train.preset: 'fast' is not a preset under train.presets "
+            "(defined: default, paper, smoke)",
+        ),
+        (
+            {"presets": {"default": {"sft": {"learning_rat": 1e-4}}}},
+            "lexalign error: config: train.presets.default.sft: Unevaluated properties are not allowed "
+            "('learning_rat' was unexpected)",
+        ),
     ):
         config["train"] = train
         path = tmp_path / "bad.yaml"

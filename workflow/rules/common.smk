@@ -7,6 +7,7 @@ from lexalign.config import validate_config
 from lexalign.errors import LexalignError
 from lexalign.prepare_model import source_signature, weight_files
 from lexalign.presets import method_settings
+from lexalign.psycholinguistic import norm_files
 from lexalign.snake import error_line
 from lexalign.wvs_humans import source_path as wvs_source_path
 
@@ -227,3 +228,21 @@ def all_targets():
         *wvs_results(),
         "results/report/index.md",
     ]
+
+
+def lexical_settings(wildcards):
+    """What one lexical job reads: the lexical section without scheduler resources, and the
+    psycholinguistic norms of its own prompt language only (canonical, so key order never reruns).
+    """
+    language = language_spec(wildcards)["prompt_language"]
+    section = config["lexical"]
+    settings = {
+        key: value
+        for key, value in section.items()
+        if key not in ("resources", "psycholinguistic")
+    }
+    norms = section["psycholinguistic"]
+    settings["psycholinguistic"] = (
+        {language: norms[language]} if language in norms else {}
+    )
+    return canonical(settings)

@@ -1,24 +1,3 @@
-from lexalign.psycholinguistic import norm_files
-
-
-def lexical_settings(wildcards):
-    """What one lexical job reads: the lexical section without scheduler resources, and the
-    psycholinguistic norms of its own prompt language only (canonical, so key order never reruns).
-    """
-    language = language_spec(wildcards)["prompt_language"]
-    section = config["lexical"]
-    settings = {
-        key: value
-        for key, value in section.items()
-        if key not in ("resources", "psycholinguistic")
-    }
-    norms = section["psycholinguistic"]
-    settings["psycholinguistic"] = (
-        {language: norms[language]} if language in norms else {}
-    )
-    return canonical(settings)
-
-
 rule lexical:
     input:
         model="results/models/{model}",

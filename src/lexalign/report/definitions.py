@@ -74,9 +74,7 @@ def study_tier1_table(results: Results, precision: Precision) -> f.Table:
                 }
             )
     schema = {
-        "model": pl.String,
-        "language": pl.String,
-        "method": pl.String,
+        **f.KEY_SCHEMA,
         "metric": pl.String,
         "corrected": pl.Float64,
         "study": pl.Float64,
@@ -164,9 +162,7 @@ def study_tier2_table(results: Results) -> f.Table:
     long = pl.DataFrame(
         rows,
         schema={
-            "model": pl.String,
-            "language": pl.String,
-            "method": pl.String,
+            **f.KEY_SCHEMA,
             "humans": pl.String,
             "quantity": pl.String,
             "corrected": pl.Float64,

@@ -25,6 +25,10 @@ def level(confidence: float | None) -> str:
     return f"{100 * confidence:g}%" if confidence is not None else "CI"
 
 
+#: The key columns every long (CSV) table starts with.
+KEY_SCHEMA = {"model": pl.String, "language": pl.String, "method": pl.String}
+
+
 def frame(rows: list[dict]) -> pl.DataFrame:
     """A display frame (every cell a string) from rows that may lack some columns."""
     if not rows:

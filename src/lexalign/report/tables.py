@@ -123,9 +123,7 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
                 }
             )
     schema = {
-        "model": pl.String,
-        "language": pl.String,
-        "method": pl.String,
+        **f.KEY_SCHEMA,
         "metric": pl.String,
         "value": pl.Float64,
         "ci_low": pl.Float64,
@@ -245,9 +243,7 @@ def profile_table(results: Results, resamples: int, confidence: float, seed: int
                     }
                 )
     schema = {
-        "model": pl.String,
-        "language": pl.String,
-        "method": pl.String,
+        **f.KEY_SCHEMA,
         "measure": pl.String,
         "model_median": pl.Float64,
         "human_median": pl.Float64,
@@ -384,9 +380,7 @@ def paired_tests_table(results: Results, precision: Precision, resamples: int, c
         for row, adjusted in zip(rows[start:], stats.holm([r["p_value"] for r in rows[start:]])):
             row["p_holm"] = adjusted
     schema = {
-        "model": pl.String,
-        "language": pl.String,
-        "method": pl.String,
+        **f.KEY_SCHEMA,
         "baseline": pl.String,
         "metric": pl.String,
         "n_cues": pl.Int64,

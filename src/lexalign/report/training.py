@@ -30,9 +30,7 @@ def training_table(results: Results) -> f.Table:
         for t in [results.train[k]]
     ]
     schema = {
-        "model": pl.String,
-        "language": pl.String,
-        "method": pl.String,
+        **f.KEY_SCHEMA,
         "steps": pl.Int64,
         "epochs": pl.Float64,
         "train_loss_first": pl.Float64,

@@ -81,9 +81,7 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
     long = pl.DataFrame(
         rows,
         schema={
-            "model": pl.String,
-            "language": pl.String,
-            "method": pl.String,
+            **f.KEY_SCHEMA,
             "humans": pl.String,
             "target": pl.Boolean,
             "options": pl.String,
@@ -132,9 +130,7 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
     distance_long = pl.DataFrame(
         distance_rows,
         schema={
-            "model": pl.String,
-            "language": pl.String,
-            "method": pl.String,
+            **f.KEY_SCHEMA,
             "distance_to_us": pl.Float64,
             "distance_to_china": pl.Float64,
             "closer_to": pl.String,
@@ -208,9 +204,7 @@ def tension_table(results: Results, reference: Reference, definition: str) -> f.
     long = pl.DataFrame(
         rows,
         schema={
-            "model": pl.String,
-            "language": pl.String,
-            "method": pl.String,
+            **f.KEY_SCHEMA,
             "definition": pl.String,
             "closer_to_china": pl.Int64,
             "closer_to_us": pl.Int64,
@@ -306,9 +300,7 @@ def baselines_table(results: Results, resamples: int, confidence: float, seed: i
     long = pl.DataFrame(
         rows,
         schema={
-            "model": pl.String,
-            "language": pl.String,
-            "method": pl.String,
+            **f.KEY_SCHEMA,
             "humans": pl.String,
             "items": pl.String,
             "answerer": pl.String,
