@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lexalign import memory
 from lexalign.errors import LexalignError
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def generate(
     ``settings`` is the validated ``lexical`` config section (the schema fills in every default).
     """
     backend = _setting(settings, "backend")
+    memory.check_fits(model_dir, purpose="inference", dtype=dtype)  # a clear error before loading, not an OOM
     if backend == "hf":
         return _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed)
     if backend == "vllm":

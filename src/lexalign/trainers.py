@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from lexalign import methods
+from lexalign import memory, methods
 from lexalign.errors import LexalignError
 
 log = logging.getLogger("lexalign.train")
@@ -314,6 +314,7 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
         eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
     args = trainer_config(job, has_eval=eval_ds is not None)
 
+    memory.check_train_fits(job.model_dir, job.settings, job.dtype)  # a clear error, not an OOM after loading
     loaded = load_model(job.model_dir, dtype=job.dtype, padding_side="left")
     set_seed(job.seed)  # LoRA initialisation is random
     model = _peft_model(loaded.model, job)

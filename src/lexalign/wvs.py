@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lexalign import methods
+from lexalign import memory, methods
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, write_json
 from lexalign.wvs_compare import (
@@ -313,6 +313,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
     if job.threads:
         torch.set_num_threads(int(job.threads))
     device_map = "auto" if torch.cuda.is_available() else None
+    memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)  # a clear error before loading
     loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
     loaded.model.eval()
     prompt_texts = [render(loaded.tokenizer, messages) for messages in conversations["number"]]
