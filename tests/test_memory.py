@@ -78,7 +78,8 @@ def test_lora_count_from_headers_equals_config_count(tmp_path):
     every = {"r": 8, "target_modules": "all-linear"}
     assert memory.lora_parameter_count(LLAMA_70B, every, shapes) == memory.lora_parameter_count(LLAMA_70B, every)
     header_count = memory.estimate(LLAMA_70B, purpose="inference", dtype_bytes=2, shapes=shapes).parameters
-    assert header_count == memory.config_parameter_count(LLAMA_70B) - (2 * 80 + 1) * 8192  # the fake header has no norms
+    norms = (2 * 80 + 1) * 8192  # the fake header has no norm weights
+    assert header_count == memory.config_parameter_count(LLAMA_70B) - norms
 
 
 def test_tiny_model_fits(tiny_prepared):

@@ -51,11 +51,6 @@ from lexalign.errors import LexalignError
 log = logging.getLogger(__name__)
 
 GIB = 2**30
-#: Bytes per value of the safetensors dtype codes.
-SAFETENSORS_BYTES = {
-    "F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2,
-    "F8_E4M3": 1, "F8_E5M2": 1, "I8": 1, "U8": 1, "BOOL": 1,
-}
 #: Bytes per value of the dtypes a job can load in.
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 #: Bytes per trainable (LoRA) parameter: fp32 weight, fp32 gradient, AdamW's two fp32 moments.
@@ -110,7 +105,9 @@ def _sizes(config: Mapping) -> dict:
         hidden = int(text["hidden_size"])
         layers = int(text["num_hidden_layers"])
     except (KeyError, TypeError, ValueError):
-        raise LexalignError("config.json: no hidden_size / num_hidden_layers (cannot estimate the model's memory)")
+        raise LexalignError(
+            "config.json: no hidden_size / num_hidden_layers (cannot estimate the model's memory)"
+        ) from None
     heads = int(text.get("num_attention_heads") or 1)
     head_dim = int(text.get("head_dim") or hidden // heads)
     return {
