@@ -1,0 +1,70 @@
+"""bench/gpu_check.py: the GPU readiness check runs at tiny size on CPU and says what it skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import gpu_check
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "tflops"),
+    [
+        ("NVIDIA H200", 989),
+        ("NVIDIA H100 PCIe", 756),
+        ("NVIDIA H100 80GB HBM3", 989),
+        ("NVIDIA A100-SXM4-80GB", 312),
+        ("NVIDIA A10G", 70),
+        ("NVIDIA A10", 125),
+        ("NVIDIA L40S", 362),
+        ("NVIDIA L4", 121),
+        ("NVIDIA GeForce RTX 4090", 165),
+    ],
+)
+def test_peak_flops_table_matches_the_specific_card(name, tflops):
+    assert gpu_check.peak_bf16_flops(name) == tflops * 1e12
+
+
+def test_mfu_of_an_unknown_card_is_none():
+    assert gpu_check.peak_bf16_flops("Tesla K80") is None
+    assert gpu_check.mfu(10**9, 1000.0, "Tesla K80") is None
+    assert gpu_check.mfu(10**9, 1000.0, None) is None
+    assert gpu_check.mfu(270_000_000, 50_000.0, "NVIDIA A100-SXM4-40GB") == pytest.approx(6 * 270e6 * 5e4 / 312e12)
+
+
+def test_tiny_run_on_cpu(tmp_path):
+    """The whole script at tiny size without CUDA: SFT, CPU DDP through accelerate, HF generation and WVS."""
+    out = tmp_path / "gpu_check.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.gpu_check", "--tiny", "--cpu-ddp", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = json.loads(out.read_text())["parts"]
+    assert {name: p["status"] for name, p in parts.items()} == {
+        "prepare": "ran",
+        "sft": "ran",
+        "ddp": "ran",
+        "generate_hf": "ran",
+        "wvs_hf": "ran",
+        "generate_vllm": "skipped",
+        "wvs_vllm": "skipped",
+    }
+    assert parts["sft"]["steps"] == gpu_check.TINY["steps"] and parts["sft"]["tokens_per_s"] > 0
+    assert parts["ddp"]["processes"] == 2 and parts["ddp"]["steps"] == gpu_check.TINY["ddp_steps"]
+    assert parts["generate_hf"]["cues"] == gpu_check.TINY["gen_cues"] and parts["generate_hf"]["cues_per_s"] > 0
+    assert parts["wvs_hf"]["items"] == gpu_check.TINY["wvs_items"] and parts["wvs_hf"]["items_per_s"] > 0
+    assert "no CUDA" in parts["wvs_vllm"]["why"]
+    assert "mfu n/a (no GPU)" in done.stdout and "skipped  no CUDA" in done.stdout
