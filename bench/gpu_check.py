@@ -7,8 +7,8 @@ With CUDA, on the packaged Gemma 3 270M (``--model gemma``, the default there):
              preset ``default``: padding-free rows, completion-only loss); tokens/s and the model FLOP
              utilisation 6 x parameters x tokens/s / the card's peak dense bf16 FLOP/s (``PEAK_BF16_TFLOPS``;
              an unknown card prints n/a); the adapter it trains is used below
-3. ddp       the same SFT through the project's ``accelerate launch`` path (``lexalign.train.run`` with
-             ``num_processes`` = the visible GPUs; needs 2 or more)
+3. ddp       the same SFT through the project's ``accelerate launch`` path (``lexalign.train.launch`` with
+             ``num_processes`` = the visible GPUs; with one GPU a single worker: the launcher, not the all-reduce)
 4. generate  tier-1 generation with the LoRA adapter: HF (``generate_on_model``) and, if vLLM imports,
              vLLM (``lexalign.generation.generate``, backend vllm, engine start included); cues/s
 5. wvs       WVS option probabilities with the adapter on HF (``lexalign.wvs_scoring.score_options``);
@@ -141,7 +141,8 @@ def sft_part(model_dir: str, data: str, work: str, steps: int, batch_size: int) 
 
 
 def ddp_part(model_dir: str, data: str, work: str, steps: int, batch_size: int, processes: int) -> dict:
-    """The same SFT through ``lexalign.train.run`` with ``processes`` data-parallel workers."""
+    """The same SFT through the project's launch path (``lexalign.train.launch``: ``accelerate launch`` with
+    ``processes`` data-parallel workers; with one GPU it still proves the launcher and the worker's bf16 setup)."""
     from lexalign import presets, train, trainers
 
     settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
@@ -162,7 +163,7 @@ def ddp_part(model_dir: str, data: str, work: str, steps: int, batch_size: int, 
         num_processes=processes,
     )
     start = time.perf_counter()
-    train.run(job)
+    train.launch(job)
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     return {
         "processes": metrics.get("num_processes", processes),
@@ -308,7 +309,7 @@ def check(ctx: Context, cuda: bool, gpus: int, cpu_ddp: bool = False) -> dict:
     )
     if not cuda:
         parts["sft"]["note"] = "CPU, tiny model: no bf16 GPU figures"
-    if gpus >= 2 or (cpu_ddp and not cuda):
+    if cuda or cpu_ddp:
         processes = gpus if cuda else 2
         parts["ddp"] = _attempt(
             ctx,
@@ -323,8 +324,8 @@ def check(ctx: Context, cuda: bool, gpus: int, cpu_ddp: bool = False) -> dict:
                 processes=processes,
             ),
         )
-    elif cuda:
-        parts["ddp"] = _skip(f"{gpus} GPU visible: data-parallel training needs 2 or more")
+        if cuda and gpus == 1:
+            parts["ddp"]["note"] = "1 GPU: the launch path in one process, no all-reduce between GPUs"
     else:
         parts["ddp"] = _skip("no CUDA (the CPU/gloo launch path is tested by tests/test_train.py; --cpu-ddp runs it)")
     adapter = parts["sft"].get("adapter")
