@@ -151,3 +151,17 @@ def test_skip_switch_and_cgroup_limit(tmp_path, monkeypatch):
 def test_bad_dtype_is_one_line(tiny_prepared):
     with pytest.raises(LexalignError, match="dtype 'int3'"):
         memory.check_fits(tiny_prepared, purpose="inference", dtype="int3", device="cpu")
+
+
+def test_generation_refuses_before_loading(tiny_prepared, monkeypatch):
+    """The call site in lexalign.generation checks before any weight is read."""
+    import torch
+
+    from lexalign import generation, models
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU path, also on a GPU machine
+    monkeypatch.setattr(memory, "available_ram", lambda: 1024)
+    monkeypatch.setattr(models, "load_model", lambda *a, **kw: pytest.fail("loaded before the memory check"))
+    settings = {"backend": "hf", "max_new_tokens": 4, "batch_size": 1}
+    with pytest.raises(LexalignError, match="0.0 GiB of RAM available"):
+        generation.generate(tiny_prepared, [[{"role": "user", "content": "dog"}]], settings, dtype="float32")
