@@ -41,7 +41,7 @@ TINY = {"steps": 3, "ddp_steps": 2, "cues": 40, "examples": 30, "gen_cues": 4, "
 
 #: Peak dense (no sparsity) bf16 tensor FLOP/s of common cards, in TFLOP/s, from the vendors' datasheets.
 #: Matched in order against ``torch.cuda.get_device_name()``: the more specific names come first.
-PEAK_BF16_TFLOPS = (
+PEAK_BF16_TFLOPS: tuple[tuple[str, float | None], ...] = (
     ("GH200", 989.0),
     ("H200", 989.0),
     ("H100 PCIe", 756.0),
@@ -53,7 +53,7 @@ PEAK_BF16_TFLOPS = (
     ("L40S", 362.0),
     ("L40", 181.0),
     ("L4", 121.0),
-    ("A10G", 70.0),
+    ("A10G", None),  # no published datasheet figure; listed so that it does not match "A10"
     ("A10", 125.0),
     ("A40", 150.0),
     ("A6000", 155.0),
@@ -70,7 +70,7 @@ def peak_bf16_flops(device_name: str) -> float | None:
     """Peak dense bf16 FLOP/s of the card, None for a card not in the table."""
     for key, tflops in PEAK_BF16_TFLOPS:
         if key.lower() in device_name.lower():
-            return tflops * 1e12
+            return tflops * 1e12 if tflops else None
     return None
 
 
