@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lexalign.errors import LexalignError
+from lexalign.models import read_safetensors_header
 
 log = logging.getLogger(__name__)
 
@@ -146,19 +147,6 @@ def config_parameter_count(config: Mapping) -> int:
     return embeddings + s["layers"] * per_layer + s["hidden"]
 
 
-def _header(file: Path) -> dict | None:
-    """The JSON header of a safetensors file (tensor name -> dtype, shape, offsets); None if unreadable."""
-    try:
-        with file.open("rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            if not 0 < length <= 100 * 1024 * 1024:
-                return None
-            header = json.loads(handle.read(length))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return header if isinstance(header, dict) else None
-
-
 def tensor_shapes(weights_dir: Path) -> dict[str, tuple[str, list[int]]] | None:
     """name -> (dtype, shape) of every tensor in the directory's safetensors files; None if any is unreadable."""
     files = sorted(weights_dir.glob("*.safetensors"))
@@ -166,7 +154,7 @@ def tensor_shapes(weights_dir: Path) -> dict[str, tuple[str, list[int]]] | None:
         return None
     shapes: dict[str, tuple[str, list[int]]] = {}
     for file in files:
-        header = _header(file)
+        header = read_safetensors_header(file)
         if header is None:
             return None
         for name, info in header.items():

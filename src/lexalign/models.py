@@ -38,20 +38,21 @@ class LoadedModel:
 SAFETENSORS_HEADER_LIMIT = 100 * 1024 * 1024  # the format's own cap on the JSON header
 
 
-def _valid_safetensors(file: Path) -> bool:
-    """The file starts with a length-prefixed JSON header that fits in it (an empty or cut file does not)."""
-    size = file.stat().st_size
-    if size < 8:
-        return False
-    with file.open("rb") as handle:
-        length = int.from_bytes(handle.read(8), "little")
-        if length == 0 or length > min(size - 8, SAFETENSORS_HEADER_LIMIT):
-            return False
-        try:
+def read_safetensors_header(file: Path) -> dict | None:
+    """The JSON header of a safetensors file (tensor name -> dtype, shape, offsets): a length-prefixed
+    JSON object that fits in the file. None for an empty, cut or unreadable file."""
+    try:
+        size = file.stat().st_size
+        if size < 8:
+            return None
+        with file.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if length == 0 or length > min(size - 8, SAFETENSORS_HEADER_LIMIT):
+                return None
             header = json.loads(handle.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return False
-    return isinstance(header, dict)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def check_local_model(path: Path, where: str) -> None:
@@ -67,7 +68,7 @@ def check_local_model(path: Path, where: str) -> None:
         hint = f" (only pickle weights found: {convert})" if pickled else ""
         raise LexalignError(f"{where}: {path} has no *.safetensors weights{hint}")
     for file in weights:
-        if not _valid_safetensors(file):
+        if read_safetensors_header(file) is None:
             hint = f" (pickle weights beside it, {', '.join(sorted(pickled))}: {convert})" if pickled else ""
             raise LexalignError(f"{where}: {file} is not a valid safetensors file (empty or truncated){hint}")
 
