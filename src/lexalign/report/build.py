@@ -60,6 +60,7 @@ class ReportSettings:
     figure_formats: list[str]
     cjk_fonts: list[str]
     tension_definition: str
+    scope: str | None
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> ReportSettings:
@@ -263,6 +264,8 @@ def write_index(
         f"- results read: {len(results.lexical)} tier-1, {len(results.wvs)} tier-2, {len(results.train)} training",
         "",
     ]
+    if settings.scope:
+        lines += ["## What this run shows", "", settings.scope.strip(), ""]
     if results.notes:
         lines += ["## Notes", "", *(f"- {n}" for n in results.notes), ""]
     for group, heading in (
