@@ -102,8 +102,9 @@ generation_throughput.imports = ("torch", "transformers", "lexalign.generation",
 def lora_throughput(
     model_dir: str, eval_table: str, cues: int, max_new_tokens: int, merged: bool, rank: int = 16
 ) -> dict:
-    """Cues/s of one batch with a LoRA adapter (random, rank ``rank`` on q_proj/v_proj) kept as separate LoRA layers or merged into the in-memory copy of the weights; the adapter
-    is built and loaded before the clock starts."""
+    """Cues/s of one batch with a LoRA adapter (random, rank ``rank`` on q_proj/v_proj) kept as separate
+    LoRA layers or merged into the in-memory copy of the weights; the adapter is built and loaded before
+    the clock starts."""
     import tempfile
     import time
 
