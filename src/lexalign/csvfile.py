@@ -169,9 +169,13 @@ def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -
     return records - 1
 
 
-def _field_count_error(path: Path, line: int, found: int, n_fields: int, separator: str) -> LexalignError:
+class FieldCountError(LexalignError):
+    """A line whose field count is not the header's (a reader may skip such rows instead of stopping)."""
+
+
+def _field_count_error(path: Path, line: int, found: int, n_fields: int, separator: str) -> FieldCountError:
     sep = {"\t": "tab", ",": "comma", ";": "semicolon"}.get(separator, repr(separator))
-    return LexalignError(
+    return FieldCountError(
         f"{path}: line {line} has {found} fields but the header has {n_fields} "
         f"(an unquoted {sep} or a stray quote in a value?); quote the value or fix the line"
     )

@@ -23,7 +23,13 @@ from typing import Any
 
 import polars as pl
 
-from lexalign.csvfile import check_field_counts, check_regular_file, first_line_not_utf8, sniff
+from lexalign.csvfile import (
+    FieldCountError,
+    check_field_counts,
+    check_regular_file,
+    first_line_not_utf8,
+    sniff,
+)
 from lexalign.errors import LexalignError
 from lexalign.wvs_metrics import tension_distance
 
@@ -162,8 +168,8 @@ def _check_fields(path: str | os.PathLike, sep: str, n_fields: int, bad_rows: Ba
     try:
         check_field_counts(path, sep, n_fields)
         return set()
-    except LexalignError as exc:
-        if bad_rows.policy == "error" or "fields but the header has" not in str(exc):
+    except FieldCountError:
+        if bad_rows.policy == "error":
             raise
     ragged = _ragged_rows(path, sep, n_fields)
     examples = [
