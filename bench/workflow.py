@@ -90,7 +90,7 @@ def _runnable(config: dict) -> dict:
     config = _absolute_paths(config)
     # A null WVS source means the illustrative file under data/illustrative/wvs/ (a repo-relative path).
     try:
-        from lexalign.wvs_sources import ILLUSTRATIVE_SOURCES
+        from lexalign.wvs_catalog import ILLUSTRATIVE_SOURCES
     except ImportError:
         return config
     source = config.setdefault("wvs", {}).setdefault("source", {})

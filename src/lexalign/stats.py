@@ -10,7 +10,6 @@ import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 #: The CI level every stage writes unless told otherwise.
 CONFIDENCE = 0.95
@@ -39,6 +38,8 @@ def bootstrap_ci(
         return None
     if data.size == 1 or np.all(data == data[0]):
         return float(data[0]), float(data[0])
+    from scipy import stats as scipy_stats  # here, not at import: the DAG parse imports this module
+
     result = scipy_stats.bootstrap(
         (data,),
         np.mean,
@@ -81,6 +82,8 @@ def wilcoxon(
     elif all(x == y for x, y in pairs):
         result["note"] = "every pair is equal"
     else:
+        from scipy import stats as scipy_stats
+
         test = scipy_stats.wilcoxon([x for x, _ in pairs], [y for _, y in pairs], alternative=alternative)
         result["statistic"] = float(test.statistic)
         result["p_value"] = round_or_none(test.pvalue, 6)

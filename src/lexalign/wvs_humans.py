@@ -17,10 +17,10 @@ import polars as pl
 
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, read_parquet_table, write_json
-from lexalign.wvs_catalog import CATALOG, load_catalog
+from lexalign.wvs_catalog import CATALOG, load_catalog, source_path
 from lexalign.wvs_global_opinions import humans_from_global_opinions
 from lexalign.wvs_metrics import definitions
-from lexalign.wvs_sources import HUMANS_SCHEMA, BadRows, humans_from_wvs_csv, source_path
+from lexalign.wvs_sources import HUMANS_SCHEMA, BadRows, humans_from_wvs_csv
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -34,12 +32,6 @@ from lexalign.errors import LexalignError
 from lexalign.wvs_metrics import tension_distance
 
 log = logging.getLogger(__name__)
-
-REPO_DATA = Path("data") / "illustrative" / "wvs"
-ILLUSTRATIVE_SOURCES = {
-    "wvs_csv": REPO_DATA / "WVS_Cross-National_Wave_7_illustrative.csv",
-    "global_opinions": REPO_DATA / "global_opinions_illustrative.csv",
-}
 
 # The two human populations every model is compared with: key -> (name used in config and
 # GlobalOpinionQA, ISO alpha-3 code in B_COUNTRY_ALPHA).
@@ -74,11 +66,6 @@ HUMANS_SCHEMA = {
 
 # --------------------------------------------------------------------------------------------------
 # Shared helpers
-
-
-def source_path(source: Mapping[str, Any]) -> str:
-    """The configured source file, or the shipped illustrative file for the source type."""
-    return str(source.get("path") or ILLUSTRATIVE_SOURCES[source["type"]])
 
 
 class BadRows:

@@ -9,7 +9,7 @@ from lexalign.prepare_model import source_signature, weight_files
 from lexalign.presets import method_settings
 from lexalign.psycholinguistic import norm_files
 from lexalign.snake import error_line
-from lexalign.wvs_humans import source_path as wvs_source_path
+from lexalign.wvs_catalog import source_path as wvs_source_path
 
 try:
     validate_config(
