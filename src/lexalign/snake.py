@@ -17,7 +17,6 @@ from typing import Any
 from lexalign.errors import LexalignError
 
 PREFIX = "lexalign error: "
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
 def error_line(exc: BaseException | str) -> str:
@@ -30,7 +29,7 @@ def setup_logging(log_file: str | None = None, level: int = logging.INFO, mode: 
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         handlers.append(logging.FileHandler(log_file, mode=mode, encoding="utf-8"))
-    fmt = f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s" if prefix else LOG_FORMAT
+    fmt = f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s"
     logging.basicConfig(level=level, format=fmt, handlers=handlers, force=True)
 
 
@@ -77,7 +76,7 @@ def run_step(snakemake: Any, step: Callable[[], object]) -> None:
     log_files = list(getattr(snakemake, "log", []) or [])
     setup_logging(log_files[0] if log_files else None)
 
-    def body() -> None:
+    def body() -> None:  # a step's return value (stats, scores) is not an exit status
         step()
 
     status = run_command(body)
