@@ -75,6 +75,14 @@ def _target_of(path: str | os.PathLike) -> Path:
     return target
 
 
+def _refuse_filled_folder(target: Path) -> None:
+    """A non-empty folder at ``target`` is the user's: never replaced."""
+    if target.is_dir() and not target.is_symlink() and any(target.iterdir()):
+        raise LexalignError(
+            f"{target}: is an existing folder that is not empty; remove it or choose another output path"
+        )
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path; move it onto ``path`` only if the block succeeds.
@@ -86,10 +94,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Leftover scratch folders of killed earlier writers of ``path`` are cleaned up first.
     """
     target = _target_of(path)
-    if target.is_dir() and not target.is_symlink() and any(target.iterdir()):
-        raise LexalignError(
-            f"{target}: is an existing folder that is not empty; remove it or choose another output path"
-        )
+    _refuse_filled_folder(target)
     made = []
     parent = target.parent
     while not parent.exists():
@@ -113,10 +118,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if target.is_dir() and not target.is_symlink():
             if not tmp.is_dir() or tmp.is_symlink():
                 raise LexalignError(f"{target}: is an existing folder; expected a file path")
-            if any(target.iterdir()):
-                raise LexalignError(
-                    f"{target}: is an existing folder that is not empty; remove it or choose another output path"
-                )
+            _refuse_filled_folder(target)  # again: another process may have filled it meanwhile
         os.replace(tmp, target)
         done = True
     finally:
