@@ -26,7 +26,7 @@ class Method:
     data_table: str | None = None  # template table it trains on (results/templates/{lang}/<table>.parquet)
     preset_sections: tuple[str, ...] = ()  # preset sections merged, in order, into its hyper-parameters
     init_from: str | None = None  # method whose adapter training starts from
-    context: str | None = None  # what an untrained method adds to the prompt ("persona", "associations")
+    context: str | None = None  # what an untrained method adds to the prompt ("persona", "associations", "norms")
 
     @property
     def trained(self) -> bool:
@@ -41,6 +41,7 @@ REGISTRY: dict[str, Method] = {
         Method("vanilla", "vanilla", "#4d4d4d", _BOTH),
         Method("prompt", "persona prompt", "#8c6bb1", _BOTH, context="persona"),
         Method("assoc_prompt", "association prompt", "#b07aa1", frozenset({WVS}), context="associations"),
+        Method("norms_prompt", "norms prompt", "#e377c2", frozenset({WVS}), context="norms"),
         Method("sft", "SFT", "#1f77b4", _BOTH, trainer="sft", data_table="sft", preset_sections=("train", "sft")),
         Method("rl", "RL", "#ff7f0e", _BOTH, trainer="grpo", data_table="ranking", preset_sections=("train", "rl")),
         Method(

@@ -1,4 +1,5 @@
-"""Tier-2 prompts: one WVS item as chat messages, and the norms' associations for ``assoc_prompt``.
+"""Tier-2 prompts: one WVS item as chat messages, and the context blocks of the prompting methods: associations
+(from the norms or the model's own tier-1 lists) and survey norms (:mod:`lexalign.wvs_norms`).
 
 The wording is not in code: it is the ``wvs_*`` keys of the prompt templates
 (``resources/prompts.yaml``, per prompt language, overridable under ``templates.prompts``), read with
@@ -16,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.text import normalise_text
 
@@ -125,6 +127,29 @@ def _segment(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def assoc_model_method(wvs: Mapping[str, Any], run_methods: Sequence[str]) -> str | None:
+    """The method whose tier-1 generations feed ``assoc_source: model`` (None with ``assoc_source: humans``):
+    ``wvs.assoc_model_method``, else the first trained method of ``run.methods``."""
+    if wvs.get("assoc_source", "humans") != "model":
+        return None
+    name = wvs.get("assoc_model_method")
+    lexical = methods.evaluated_by(methods.LEXICAL)
+    if name is None:
+        trained = methods.trained(list(run_methods))
+        if not trained:
+            raise LexalignError(
+                "config wvs.assoc_model_method: run.methods has no trained method whose tier-1 generations "
+                f"assoc_source model could use; name one of {', '.join(lexical)}"
+            )
+        return trained[0]
+    if name not in lexical:
+        raise LexalignError(
+            f"config wvs.assoc_model_method: {name!r} is not a method with tier-1 generations "
+            f"(one of {', '.join(lexical)})"
+        )
+    return name
+
+
 @dataclass
 class AssociationContext:
     """cue -> its most frequent responses in the language's norms, and the context block per item."""
@@ -150,6 +175,27 @@ class AssociationContext:
         )
         return cls(dict(zip(top["cue"].to_list(), top["response"].to_list())), language, max_cues, templates)
 
+    @classmethod
+    def from_generations(
+        cls, path: str | os.PathLike, language: str, top_k: int, max_cues: int, templates: Mapping[str, Any]
+    ) -> AssociationContext:
+        """The model's own associations (``assoc_source: model``): a tier-1 ``generations.parquet``, each cue's
+        first ``top_k`` parsed words (the order the model listed them)."""
+        from lexalign.io import read_parquet_table
+
+        table = read_parquet_table(path, ["cue", "parsed"], "the tier-1 generations table")
+        top: dict[str, list[str]] = {}
+        for cue, parsed in table.select("cue", "parsed").iter_rows():
+            words = [w for w in (normalise_text(word) for word in parsed or []) if w and w != normalise_text(cue)]
+            if words:
+                top[normalise_text(cue)] = list(dict.fromkeys(words))[:top_k]
+        if not top:
+            raise LexalignError(
+                f"{path}: no cue has a parsed association list; assoc_source model needs a model that answers "
+                "with lists (or set wvs.assoc_source: humans)"
+            )
+        return cls(top, language, max_cues, templates)
+
     def cues_for(self, texts: Sequence[str | None]) -> list[str]:
         """Norm cues among the key words of ``texts`` (most specific text first), in order of appearance."""
         stop = STOPWORDS.get(self.language, set())
@@ -174,3 +220,10 @@ class AssociationContext:
         lines = [self.templates["wvs_associations"]]
         lines += [f"{cue}{colon}{separator.join(self.top[cue])}" for cue in cues]
         return "\n".join(lines)
+
+
+def norms_block(sentences: Sequence[str], templates: Mapping[str, Any], country: str) -> str | None:
+    """The norms_prompt context: the ``wvs_norms`` line, then one norm sentence per line."""
+    if not sentences:
+        return None
+    return "\n".join([templates["wvs_norms"].format(country=country_name(templates, country)), *sentences])

@@ -10,6 +10,7 @@ from lexalign.presets import method_settings
 from lexalign.psycholinguistic import norm_files
 from lexalign.snake import error_line
 from lexalign.wvs_catalog import source_path as wvs_source_path
+from lexalign.wvs_prompts import assoc_model_method
 
 try:
     validate_config(
@@ -189,11 +190,23 @@ def train_settings(wildcards):
     )
 
 
+try:  # assoc_source model: which method's tier-1 generations (checked against the registry once)
+    config["wvs"]["assoc_model_method"] = assoc_model_method(
+        config["wvs"], RUN["methods"]
+    )
+except LexalignError as error:
+    sys.exit(error_line(error))
+
+
 def wvs_associations_input(wildcards):
-    """The language's ingested norms, only for association-augmented WVS prompting."""
-    if methods.get(wildcards.method).context == "associations":
-        return f"results/ingest/{wildcards.lang}/associations.parquet"
-    return []
+    """Association-augmented WVS prompting only: the language's ingested norms, or with assoc_source model
+    the same model's tier-1 generations of wvs.assoc_model_method."""
+    if methods.get(wildcards.method).context != "associations":
+        return []
+    if config["wvs"]["assoc_source"] == "model":
+        method = config["wvs"]["assoc_model_method"]
+        return f"results/lexical/{wildcards.model}/{wildcards.lang}/{method}/generations.parquet"
+    return f"results/ingest/{wildcards.lang}/associations.parquet"
 
 
 def grid():
