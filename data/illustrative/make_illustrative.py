@@ -74,9 +74,16 @@ US = "United States"
 NO_MORE = "No more responses"
 UNKNOWN = "Unknown word"
 
-# Participants per cue (the real files have 100 and 55; kept small here).
-EN_PER_CUE = (12, 20)
-ZH_PER_CUE = (10, 16)
+# Participants per cue (the real files have 100 and 55; fewer here, to keep the files small).
+EN_PER_CUE = (40, 56)
+ZH_PER_CUE = (28, 40)
+# Candidate responses per cue: the lexicon's associates, then second-order words (associates of the
+# associates, round robin) up to this many, sampled with Zipf-like weights: a realistic long tail of
+# rare answers, so that each cue has about 25-35 response types, as in the real norms' head and tail.
+CANDIDATES_PER_CUE = 44
+# Cues that are never given as second-order answers: a list parser reads them as list filler ("等" is
+# also "etc." in Chinese), so a tidy response would not survive the round trip through the parser.
+NOT_SECOND_ORDER = {"等", "等等", "其他", "其它", "more", "others", "etc"}
 CUES_PER_PARTICIPANT = 15  # average; sets the size of the participant pool
 
 # English participants: native language -> (weight, [(country of residence, weight), ...]).
@@ -155,6 +162,21 @@ class Lexicon:
         lists = self.entries[cue]
         return lists.get(group) or lists["*"]
 
+    def candidates(self, cue: str, group: str, neighbours: dict[str, list[str]], size: int) -> list[str]:
+        """The cue's associates, then words linked to them (first neighbours of each associate in
+        turn, then second ones, ...) up to ``size`` words: the long tail of idiosyncratic answers."""
+        words = list(self.associates(cue, group))
+        seen = {*words, cue}
+        links = [neighbours.get(word, []) for word in words]
+        for depth in range(max(map(len, links), default=0)):
+            for linked in links:
+                if len(words) >= size:
+                    return words
+                if depth < len(linked) and linked[depth] not in seen:
+                    words.append(linked[depth])
+                    seen.add(linked[depth])
+        return words
+
     def neighbours(self) -> dict[str, list[str]]:
         """word -> words one step away: its own associates (if it is a cue) and the cues that
         list it. A response drawn from here mimics the idiosyncratic, second-order answers of
@@ -165,7 +187,7 @@ class Lexicon:
                 linked.setdefault(cue, {}).update(dict.fromkeys(items))
                 for word in items:
                     linked.setdefault(word, {})[cue] = None
-        return {word: [w for w in near if w != word] for word, near in linked.items()}
+        return {word: [w for w in near if w != word and w not in NOT_SECOND_ORDER] for word, near in linked.items()}
 
 
 _LINE = re.compile(r"^(?P<cue>[^:\[]+?)\s*(?:\[(?P<group>us|intl)\])?\s*:\s*(?P<rest>.+)$")
@@ -320,6 +342,11 @@ def en_gaps(rng: random.Random, answers: list) -> list:
 def make_english(rng: random.Random, lexicon: Lexicon) -> list[list]:
     cues = list(lexicon.entries)
     neighbours = lexicon.neighbours()
+    candidates = {
+        (cue, group): lexicon.candidates(cue, group, neighbours, CANDIDATES_PER_CUE)
+        for cue in cues
+        for group in ("us", "intl")
+    }
     people = list(assign_participants(rng, cues, EN_PER_CUE).values())
     starts = sorted(random_time(rng, "2011-08-01 08:00:00", "2018-06-30 23:00:00") for _ in people)
     rows = []
@@ -335,7 +362,7 @@ def make_english(rng: random.Random, lexicon: Lexicon) -> list[list]:
         group = "us" if native == US else "intl"
         for cue in person_cues:
             clock += timedelta(seconds=rng.randint(8, 45))
-            sampled = zipf_sample(rng, lexicon.associates(cue, group), 3, exponent=1.0)
+            sampled = zipf_sample(rng, candidates[cue, group], 3, exponent=1.0)
             answers = [en_response(rng, cue, word, neighbours, (row_id, slot)) for slot, word in enumerate(sampled)]
             rows.append(
                 [
@@ -445,6 +472,7 @@ def zh_surface(rng: random.Random, word: str) -> tuple[str, str]:
 def make_mandarin(rng: random.Random, lexicon: Lexicon) -> list[list]:
     cues = list(lexicon.entries)
     neighbours = lexicon.neighbours()
+    candidates = {cue: lexicon.candidates(cue, "*", neighbours, CANDIDATES_PER_CUE) for cue in cues}
     # Each cue belongs to one survey section; a participant answers cues of one section.
     section_of = {cue: "NAODAO" if rng.random() < 0.05 else rng.choice(ZH_SECTIONS[:10]) for cue in cues}
     sessions = []  # (section, cues) per participant
@@ -469,7 +497,7 @@ def make_mandarin(rng: random.Random, lexicon: Lexicon) -> list[list]:
         for cue in person_cues:
             clock += timedelta(seconds=rng.randint(6, 40))
             trial_id += rng.randint(1, 3)
-            sampled = zipf_sample(rng, lexicon.associates(cue, "*"), 3, exponent=0.9)
+            sampled = zipf_sample(rng, candidates[cue], 3, exponent=0.9)
             pairs = [zh_response(rng, cue, word, neighbours, (trial_id, slot)) for slot, word in enumerate(sampled)]
             kept = weighted(rng, [(3, 90), (2, 6), (1, 3), (0, 1)])  # about 5% #Missing
             pairs[kept:] = [(NA, "#Missing")] * (3 - kept)
