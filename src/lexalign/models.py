@@ -135,8 +135,12 @@ def load_model(
     dtype: str = "auto",
     padding_side: str = "left",
     device_map: str | dict | None = None,
+    attn_implementation: str | None = None,
 ) -> LoadedModel:
-    """Load a prepared model (and optionally a LoRA adapter on top, unmerged) with its tokenizer."""
+    """Load a prepared model (and optionally a LoRA adapter on top, unmerged) with its tokenizer.
+
+    ``attn_implementation`` (config ``models.<name>.attn_implementation``) picks the attention kernel;
+    None leaves transformers' default."""
     from transformers import AutoModelForCausalLM
 
     manifest = read_manifest(model_dir)
@@ -144,8 +148,14 @@ def load_model(
     check_local_model(weights, f"{model_dir}/{MANIFEST}")
     trust = bool(manifest.get("trust_remote_code", False))
     tokenizer = load_tokenizer(model_dir, padding_side=padding_side)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForCausalLM.from_pretrained(
-        weights, dtype=resolve_dtype(dtype), use_safetensors=True, trust_remote_code=trust, device_map=device_map
+        weights,
+        dtype=resolve_dtype(dtype),
+        use_safetensors=True,
+        trust_remote_code=trust,
+        device_map=device_map,
+        **extra,
     )
     if adapter_dir is not None:
         from peft import PeftModel

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from lexalign import methods
+from lexalign import methods, trainer_args
 from lexalign.errors import LexalignError
 
 PRESETS_FILE = Path(__file__).parent / "resources" / "presets.yaml"
@@ -92,7 +92,23 @@ def method_settings(train_config: Mapping, method: str) -> dict:
 
 
 def check_presets(train_config: Mapping, run_methods, source: str = "config") -> None:
-    """Resolve the preset for every trained method of the run, so a bad preset fails at start-up in one line."""
+    """Resolve the preset for every trained method of the run, so a bad preset fails at start-up in one line.
+
+    Every hyper-parameter section the run uses is checked against the fields of the TRL config classes
+    of the methods that read it (:mod:`lexalign.trainer_args`; a cached field list, no TRL import).
+    """
+    readers: dict[str, list[str]] = {}
+    for method in methods.trained(run_methods):
+        record = methods.get(method)
+        for section in record.preset_sections:
+            readers.setdefault(section, []).append(record.trainer)
+    try:
+        preset = resolve_preset(train_config) if readers else {}
+        for section, trainers in readers.items():
+            where = f"train.presets.{train_config['preset']}.{section}"
+            trainer_args.check_section(where, trainers, preset.get(section) or {})
+    except LexalignError as exc:
+        raise LexalignError(f"{source}: {exc}") from None
     for method in methods.trained(run_methods):
         try:
             settings = method_settings(train_config, method)

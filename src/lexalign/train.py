@@ -330,6 +330,7 @@ def run_rule(snakemake: Any) -> None:
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,
         dtype=snakemake.params.dtype,
+        attn_implementation=getattr(snakemake.params, "attn_implementation", None),
         init_adapter=snakemake.input.get("init_adapter") or None,
         prompt_language=snakemake.params.prompt_language,
         prompts=snakemake.params.prompts,

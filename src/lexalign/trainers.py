@@ -18,15 +18,12 @@ from pathlib import Path
 
 from lexalign import memory, methods
 from lexalign.errors import LexalignError
+from lexalign.trainer_args import NOT_FOR_EVERY_TRAINER, OWN_KEYS
 
 log = logging.getLogger("lexalign.train")
 
 #: The columns each method reads from its table (besides ``split``).
 COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo": ("prompt", "chosen", "rejected")}
-#: Hyper-parameters of this workflow, not of the TRL config classes.
-OWN_KEYS = ("max_train_examples", "max_eval_examples", "keep_checkpoints", "reward_definition")
-#: Shared ("train" section) keys that some trainers have no use for (GRPO has no max_length).
-NOT_FOR_EVERY_TRAINER = ("max_length",)
 #: Log keys whose value must stay finite; a nan or inf stops the run.
 WATCHED = ("loss", "grad_norm")
 
@@ -48,6 +45,7 @@ class TrainJob:
     settings: dict
     seed: int = 42
     dtype: str = "auto"
+    attn_implementation: str | None = None  # config models.<name>.attn_implementation
     init_adapter: str | None = None
     prompt_language: str = "en"
     prompts: dict = dataclasses.field(default_factory=dict)
@@ -160,10 +158,11 @@ def trainer_config(job: TrainJob, has_eval: bool):
     # Preset names that transformers 5 spells differently.
     if "warmup_ratio" in hyper:
         hyper["warmup_steps"] = float(hyper.pop("warmup_ratio"))  # a float below 1 is a share of the steps
-    checkpointing = bool(hyper.pop("gradient_checkpointing", False))
+    checkpointing = bool(hyper.pop("gradient_checkpointing", hyper.pop("activation_checkpointing", False)))
     hyper["activation_checkpointing"] = checkpointing
+    given = [hyper.pop(key, None) for key in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs")]
     if checkpointing:
-        hyper["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+        hyper["activation_checkpointing_kwargs"] = given[0] or given[1] or {"use_reentrant": False}
     unknown = sorted(k for k in hyper if k not in fields and k not in NOT_FOR_EVERY_TRAINER)
     if unknown:
         raise LexalignError(
@@ -177,21 +176,26 @@ def trainer_config(job: TrainJob, has_eval: bool):
         # CPU bf16 autocast, or data-parallel CPU workers (gloo) as in the tests of the launch path
         args["use_cpu"] = True
     if job.num_processes > 1:
-        args["ddp_find_unused_parameters"] = False  # every LoRA parameter takes part in each forward pass
+        args.setdefault("ddp_find_unused_parameters", False)  # every LoRA parameter takes part in each forward pass
     eval_steps = args.pop("eval_steps", None)
+    # The workflow's own settings (lexalign.trainer_args.COMPUTED refuses them in a preset) ...
     args.update(
         output_dir=job.checkpoint_dir,
         seed=job.seed,
         data_seed=job.seed,
-        report_to="none",
         save_strategy="steps",
         eval_strategy="steps" if has_eval and eval_steps else "no",
         eval_steps=eval_steps if has_eval and eval_steps else None,
-        disable_tqdm=False,
-        logging_first_step=True,
         logging_nan_inf_filter=False,  # a nan loss must show (the filter logged "loss fell to 0" for a diverged run)
-        dataloader_pin_memory=torch.cuda.is_available(),
     )
+    # ... and defaults a preset may change.
+    for key, value in {
+        "report_to": "none",
+        "disable_tqdm": False,
+        "logging_first_step": True,
+        "dataloader_pin_memory": torch.cuda.is_available(),
+    }.items():
+        args.setdefault(key, value)
     try:
         return cls(**args)
     except (TypeError, ValueError) as exc:
@@ -293,6 +297,30 @@ def _drop_long_rows(trainer, max_length: int) -> None:
         setattr(trainer, name, kept)
 
 
+def check_vllm_rollouts(job: TrainJob) -> None:
+    """GRPO with ``use_vllm``: a clear error before loading when there is no GPU or no vLLM."""
+    import importlib.util
+
+    import torch
+
+    where = f"train preset {job.settings['preset']} ({job.method}): use_vllm"
+    if not torch.cuda.is_available():
+        raise LexalignError(
+            f"{where} needs a CUDA GPU (none is visible); set use_vllm: false to generate with transformers"
+        )
+    if importlib.util.find_spec("vllm") is None:
+        raise LexalignError(
+            f"{where} needs vLLM: pip install 'lexalign[vllm]' on the GPU machine, or set use_vllm: false"
+        )
+
+
+def vllm_rollout_stops(args, stop_token_ids) -> None:
+    """vLLM reads the stop tokens from the weights' generation_config.json, which may lack the chat
+    template's end-of-turn token: pass the prepared model's stop tokens with every rollout request
+    (a ``generation_kwargs`` entry of the preset wins)."""
+    args.generation_kwargs = {"stop_token_ids": [int(t) for t in stop_token_ids], **(args.generation_kwargs or {})}
+
+
 def build_trainer(job: TrainJob, plain_trl: bool = False):
     """Model with its LoRA adapter, datasets, TRL config and trainer for ``job``.
 
@@ -313,9 +341,13 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
     if trainer_name != "grpo" and hyper.get("max_eval_examples", 0) != 0:
         eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
     args = trainer_config(job, has_eval=eval_ds is not None)
+    if getattr(args, "use_vllm", False):
+        check_vllm_rollouts(job)
 
     memory.check_train_fits(job.model_dir, job.settings, job.dtype)  # a clear error, not an OOM after loading
-    loaded = load_model(job.model_dir, dtype=job.dtype, padding_side="left")
+    loaded = load_model(
+        job.model_dir, dtype=job.dtype, padding_side="left", attn_implementation=job.attn_implementation
+    )
     set_seed(job.seed)  # LoRA initialisation is random
     model = _peft_model(loaded.model, job)
     optimizers = (_optimizer(model, hyper, job.settings["lora"]), None)
@@ -346,6 +378,8 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
 
         from lexalign.rewards import final_ranking_label, make_ranking_reward
 
+        if args.use_vllm:
+            vllm_rollout_stops(args, loaded.stop_token_ids)
         label = final_ranking_label(job.prompt_language, job.prompts)
         reward = make_ranking_reward(label, job.prompt_language, hyper["reward_definition"])
         trainer = GRPOTrainer(reward_funcs=reward, **common)
