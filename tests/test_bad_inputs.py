@@ -468,9 +468,11 @@ def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
     assert str(info.value) == f"{path}: not UTF-8 (invalid byte at line 3); re-save the file as UTF-8"
     assert not (tmp_path / "h.parquet").exists()
     # an unknown WVS method is an error, never silently the vanilla model
-    settings = dict.fromkeys(WvsSettings.keys(), 1) | {"framing": "neutral", "mode": "logits", "max_items": None}
+    settings = dict.fromkeys(WvsSettings.keys(), 1) | {"max_items": None}
     outputs = (tmp_path / "h.parquet", tmp_path / "m.json", tmp_path / "a.parquet")
-    job = WvsJob(tiny_prepared, *outputs, "en", "sft_prompt", "en", "United States", model_name="tiny")
+    job = WvsJob(
+        tiny_prepared, *outputs, "en", "sft_prompt", "en", "United States", "tiny", framing="interviewer", mode="logits"
+    )
     with pytest.raises(LexalignError) as info:
         evaluate(job, WvsSettings.from_config(settings))
     assert str(info.value).startswith("unknown method 'sft_prompt' (known: vanilla, prompt, assoc_prompt")

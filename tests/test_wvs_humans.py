@@ -308,13 +308,20 @@ def test_config_schema_wvs_block(monkeypatch):
     config.pop("wvs", None)
     wvs = validate_config(config, REPO / "config" / "schema.yaml")["wvs"]
     assert wvs["source"] == {"type": "wvs_csv", "path": None}
-    assert (wvs["framing"], wvs["mode"], wvs["max_items"], wvs["high_tension_n"], wvs["kl_epsilon"]) == (
-        "interviewer",
-        "logits",
+    assert (wvs["framings"], wvs["modes"], wvs["max_items"], wvs["high_tension_n"], wvs["kl_epsilon"]) == (
+        ["interviewer"],
+        ["logits"],
         None,
         50,
         1e-6,
     )
-    config["wvs"] = {"framing": "gossip"}
-    with pytest.raises(LexalignError, match=r"wvs\.framing: 'gossip' is not one of"):
+    config["wvs"] = {"framings": ["gossip"]}
+    with pytest.raises(LexalignError, match=r"wvs\.framings\.0: 'gossip' is not one of"):
         validate_config(config, REPO / "config" / "schema.yaml")
+    # a config still using the singular keys: one line naming the key that replaced it
+    for old, new in (("framing", "framings"), ("mode", "modes")):
+        config["wvs"] = {old: "interviewer" if old == "framing" else "logits"}
+        with pytest.raises(LexalignError) as info:
+            validate_config(config, REPO / "config" / "schema.yaml")
+        assert str(info.value).startswith(f"config: wvs.{old} was replaced by wvs.{new} (a list, e.g. [")
+        assert "\n" not in str(info.value)

@@ -279,9 +279,18 @@ def test_select_items_spreads_over_the_catalog(humans):
 
 
 def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
+    """One wvs job; ``framing`` and ``mode`` are the job's (the rule's wildcards), interviewer-logits unless given."""
     settings = schema_settings(**{"max_items": 24, "high_tension_n": 5, "batch_size": 8, **(settings or {})})
     out = tmp_path / kwargs.get("method", "vanilla")
-    args = {"lang": "en", "method": "vanilla", "prompt_language": "en", "country": "United States", **kwargs}
+    args = {
+        "lang": "en",
+        "method": "vanilla",
+        "prompt_language": "en",
+        "country": "United States",
+        "framing": "interviewer",
+        "mode": "logits",
+        **kwargs,
+    }
     job = WvsJob(wvs_model, humans, out / "metrics.json", out / "answers.parquet", model_name="tiny", **args)
     metrics = evaluate(job, settings, prompts)
     return (
@@ -381,9 +390,11 @@ def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
 
     monkeypatch.setattr(generation, "generate_on_model", fake)
     metrics, _, answers = run(
-        wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5, "high_tension_n": 5}
+        wvs_model, humans, tmp_path, mode="generate", settings={"max_items": 5, "high_tension_n": 5}
     )
     assert metrics["mode"] == "generate" and answers["raw_text"].to_list() == canned
+    assert answers["text_outcome"].to_list() == ["option", *["no valid option"] * 3, "option"]
+    assert metrics["text_outcomes"] == {"option": 2, "refusal": 0, "no valid option": 3}
     assert metrics["skipped"]["unparsed_answers"] == answers["probs"].null_count() >= 1
     assert metrics["n_scored"] == 5 - metrics["skipped"]["unparsed_answers"]
     first = answers.row(0, named=True)
@@ -396,8 +407,10 @@ def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
     monkeypatch.setattr(
         generation, "generate_on_model", lambda model, tok, c, **k: [generation.Generation("hmm", 1, True)] * len(c)
     )
-    with pytest.raises(LexalignError, match="none of the 5 answers .* names a valid option"):
-        run(wvs_model, humans, tmp_path, settings={"mode": "generate", "max_items": 5})
+    # no valid option anywhere is a result (the gap table reads it), not an error
+    metrics, _, answers = run(wvs_model, humans, tmp_path, mode="generate", settings={"max_items": 5})
+    assert metrics["n_scored"] == 0 and set(answers["text_outcome"]) == {"no valid option"}
+    assert metrics["results"]["model"]["us"]["overall"]["n"] == 0
 
 
 def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_path):
@@ -417,7 +430,7 @@ def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_
     assert q1["assoc_cues"] == ["家庭"] and "下面是我的问题。\n你所在群体的人对本题中一些词语的联想" in q1["prompt"]
     assert "\n家庭：温暖，父母\n\n以下这一项在您的生活中有多重要：家庭？" in q1["prompt"]
     persona, _, answers = run(
-        wvs_model, humans, tmp_path, method="prompt", settings={"max_items": 3, "framing": "neutral"}
+        wvs_model, humans, tmp_path, method="prompt", framing="neutral", settings={"max_items": 3}
     )
     assert "born and raised in the United States" in answers["prompt"][0]
     # templates.prompts overrides reach the prompt
@@ -436,7 +449,9 @@ def test_evaluate_user_errors(wvs_model, humans, tmp_path):
         run(wvs_model, humans, tmp_path, method="assoc_prompt")
     with pytest.raises(LexalignError, match=r"unknown method 'chatty_prompt' \(known: vanilla"):
         run(wvs_model, humans, tmp_path, method="chatty_prompt")
-    with pytest.raises(LexalignError, match="wvs.framing"):
-        run(wvs_model, humans, tmp_path, settings={"framing": "chatty"})
+    with pytest.raises(LexalignError, match=r"wvs: framing 'chatty' is not one of .*\(config wvs.framings\)"):
+        run(wvs_model, humans, tmp_path, framing="chatty")
+    with pytest.raises(LexalignError, match=r"wvs: mode 'sample' is not one of .*\(config wvs.modes\)"):
+        run(wvs_model, humans, tmp_path, mode="sample")
     with pytest.raises(LexalignError, match="config wvs: no assoc_max_cues"):
-        WvsSettings.from_config({"framing": "neutral"})
+        WvsSettings.from_config({"batch_size": 8})

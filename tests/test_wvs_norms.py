@@ -268,3 +268,7 @@ def test_workflow_wires_the_models_generations(tmp_path, tiny_model_dir):
     assert len(lines) == 1 and "config wvs.assoc_model_method" in lines[0] and "Traceback" not in bad.stderr
     share = _dry_run(tmp_path, tiny_model_dir, {"norms": {"source_share": 1.5}}, ["vanilla"])
     assert share.returncode != 0 and "wvs.norms.source_share" in share.stderr and "Traceback" not in share.stderr
+
+
+def test_schema_run_methods_are_the_registry():
+    assert SCHEMA["properties"]["run"]["properties"]["methods"]["items"]["enum"] == list(methods.NAMES)

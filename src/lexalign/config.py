@@ -18,6 +18,11 @@ from lexalign.errors import LexalignError
 
 #: How far split shares may miss a sum of 1 (YAML decimals such as 0.7 + 0.2 + 0.1 are not exact).
 SPLIT_TOLERANCE = 1e-6
+#: Keys an older config may still use -> the key that replaced them (the error names the new one).
+RENAMED_KEYS = {
+    ("wvs", "framing"): "wvs.framings (a list, e.g. [interviewer]; one wvs job per framing)",
+    ("wvs", "mode"): "wvs.modes (a list, e.g. [logits, generate]; one wvs job per mode)",
+}
 
 
 def _validator_with_defaults(schema: Mapping) -> jsonschema.protocols.Validator:
@@ -71,6 +76,7 @@ def validate_config(config: dict, schema_path: str | os.PathLike, source: str = 
     Raises LexalignError with one line naming the config source, the key path and the problem.
     """
     check_finite(config, source)
+    check_renamed(config, source)
     schema = copy.deepcopy(_read_schema(str(schema_path)))
     validator = _validator_with_defaults(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), _where(e)))
@@ -80,6 +86,14 @@ def validate_config(config: dict, schema_path: str | os.PathLike, source: str = 
         raise LexalignError(f"{source}: {_one_line(deepest)}")
     check_consistency(config, source)
     return config
+
+
+def check_renamed(config: Mapping, source: str = "config") -> None:
+    """Refuse a key that was renamed, with one line saying the key that replaced it."""
+    for (section, key), replacement in RENAMED_KEYS.items():
+        block = config.get(section)
+        if isinstance(block, Mapping) and key in block:
+            raise LexalignError(f"{source}: {section}.{key} was replaced by {replacement}: rename the key")
 
 
 def check_consistency(config: dict, source: str = "config") -> None:

@@ -3,6 +3,9 @@
 ``workflow/rules/common.smk`` (the DAG's targets and the report's inputs) and ``python -m
 lexalign.report`` (rebuilding the report without Snakemake) both call :func:`result_files`, so the
 grid the report expects is the grid the workflow builds.
+
+A wvs job is also one framing and one answer mode (the config's ``wvs.framings`` x ``wvs.modes``): its
+files are under ``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/`` (:func:`wvs_variant`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,24 @@ STAGE_FILES = {
     "lexical": ("lexical", "scores.json"),
     "wvs": ("wvs", "metrics.json"),
 }
+#: The answer mode whose results the report's headline tier-2 tables show (with the first framing).
+HEADLINE_MODE = "logits"
+
+
+def wvs_variant(framing: str, mode: str) -> str:
+    """The folder of one framing x mode under a wvs job's ``{model}/{lang}/{method}/``."""
+    return f"{framing}-{mode}"
+
+
+def parse_wvs_variant(folder: str) -> tuple[str, str] | None:
+    """(framing, mode) from a :func:`wvs_variant` folder name; None for any other name."""
+    framing, sep, mode = folder.rpartition("-")
+    return (framing, mode) if sep and framing and mode else None
+
+
+def headline_variant(framings: Sequence[str], modes: Sequence[str]) -> tuple[str, str]:
+    """The framing x mode of the headline tier-2 tables: the first framing, logits mode where it is run."""
+    return framings[0], HEADLINE_MODE if HEADLINE_MODE in modes else modes[0]
 
 
 def stage_methods(stage: str, names: Sequence[str]) -> list[str]:
@@ -33,16 +54,22 @@ def result_files(
     languages: Sequence[str],
     names: Sequence[str],
     results: str | os.PathLike = "results",
+    *,
+    framings: Sequence[str],
+    modes: Sequence[str],
 ) -> dict[str, list[str]]:
-    """``{"train": [...], "lexical": [...], "wvs": [...]}``: every job's marker file, model-major order."""
+    """``{"train": [...], "lexical": [...], "wvs": [...]}``: every job's marker file, model-major order;
+    wvs once per framing x mode (``wvs.framings``, ``wvs.modes``), framings outer."""
     base = Path(results)
+    variants = [wvs_variant(framing, mode) for framing in framings for mode in modes]
     files: dict[str, list[str]] = {}
     for stage, (folder, marker) in STAGE_FILES.items():
         wanted = stage_methods(stage, names)
         files[stage] = [
-            str(base / folder / model / lang / method / marker)
+            str(base / folder / model / lang / method / variant / marker)
             for model in models
             for lang in languages
             for method in wanted
+            for variant in (variants if stage == "wvs" else [""])
         ]
     return files

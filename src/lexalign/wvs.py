@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lexalign import memory, methods
+from lexalign import memory, methods, wvs_norms
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, write_json
 from lexalign.wvs_compare import (
@@ -38,7 +38,15 @@ from lexalign.wvs_compare import (
 )
 from lexalign.wvs_humans import read_humans
 from lexalign.wvs_metrics import DEFINITIONS, definitions
-from lexalign.wvs_prompts import AssociationContext, build_prompt, item_text, label_answers, option_numbers, render
+from lexalign.wvs_prompts import (
+    AssociationContext,
+    build_prompt,
+    item_text,
+    label_answers,
+    norms_block,
+    option_numbers,
+    render,
+)
 from lexalign.wvs_scoring import parse_answer, score_options
 from lexalign.wvs_sources import COUNTRIES, COUNTRY_KEYS
 
@@ -49,6 +57,8 @@ SCHEMA_VERSION = 2
 INSTRUCTIONS = {"number": "wvs_instruction", "label": "wvs_instruction_label"}
 FRAMINGS = ("interviewer", "neutral", "persona", "observer")
 MODES = ("logits", "generate")
+#: Where assoc_prompt's associations come from: the language's human norms, or a method's tier-1 generations.
+ASSOC_SOURCES = ("humans", "model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +75,17 @@ class WvsSettings:
     assoc_top_k: int
     assoc_max_cues: int
     score_labels: bool
+    assoc_source: str
+    assoc_model_method: str | None
+    norms: Mapping[str, Any]  # wvs.norms (norms_prompt): source_share, seed, max_norms
 
     def __post_init__(self):
         if self.framing not in FRAMINGS:
             raise LexalignError(f"config wvs.framing: {self.framing!r} is not one of {list(FRAMINGS)}")
         if self.mode not in MODES:
             raise LexalignError(f"config wvs.mode: {self.mode!r} is not one of {list(MODES)}")
+        if self.assoc_source not in ASSOC_SOURCES:
+            raise LexalignError(f"config wvs.assoc_source: {self.assoc_source!r} is not one of {list(ASSOC_SOURCES)}")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -135,7 +150,8 @@ def check_method(job: WvsJob) -> methods.Method:
     if method.context == "associations" and not job.associations_path:
         raise LexalignError(
             f"wvs: method {job.method!r} needs the ingested associations table "
-            f"(results/ingest/{job.lang}/associations.parquet)"
+            f"(results/ingest/{job.lang}/associations.parquet; with wvs.assoc_source: model, a tier-1 "
+            "generations.parquet)"
         )
     return method
 
@@ -216,22 +232,26 @@ def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, lang
     return pl.DataFrame(records, schema=ANSWERS_SCHEMA)
 
 
-def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, templates: Mapping):
+def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, templates: Mapping, norm_sentences=()):
     """Chat messages per item (as :data:`INSTRUCTIONS` ask), the association cues shown, how many items fell
-    back to English, and the association context."""
+    back to English, and the association context; ``norm_sentences``: the norms_prompt context."""
     system = templates["persona"] if method.context == "persona" else None
     assoc = None
     if method.context == "associations":
-        assoc = AssociationContext.from_parquet(
+        read = (
+            AssociationContext.from_generations if settings.assoc_source == "model" else AssociationContext.from_parquet
+        )
+        assoc = read(
             job.associations_path, job.prompt_language, settings.assoc_top_k, settings.assoc_max_cues, templates
         )
+    norms = norms_block(norm_sentences, templates, job.country) if norm_sentences else None
     forms = ("number", "label") if settings.score_labels and settings.mode == "logits" else ("number",)
     conversations: dict[str, list] = {form: [] for form in forms}
     cues, fallbacks = [], 0
     for item in items:
         question = item_text(item, job.prompt_language)[0]
         item_cues = assoc.cues_for([item.get(f"subject_{job.prompt_language}"), question]) if assoc else []
-        block = assoc.block(item_cues) if assoc else None
+        block = assoc.block(item_cues) if assoc else norms
         for form in forms:
             messages, fell_back = build_prompt(
                 item, templates, job.prompt_language, job.country, settings.framing, system, block, INSTRUCTIONS[form]
@@ -303,8 +323,13 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
     target = target_key(job.country, job.lang)
     other = next(key for key in COUNTRIES if key != target)
     templates = prompt_templates(job.prompt_language, prompts)
-    items = select_items(read_humans(job.humans_path), settings.max_items).to_dicts()
-    conversations, cues, fallbacks, assoc = _prompts(job, settings, method, items, templates)
+    humans = read_humans(job.humans_path)
+    items = select_items(humans, settings.max_items).to_dicts()
+    norms_record, sentences = None, []
+    if method.context == "norms":  # asks only the evaluation part; the source part's answers are the context
+        args = (settings.norms, templates, job.prompt_language, job.country)
+        items, sentences, norms_record = wvs_norms.plan(humans.to_dicts(), items, target, *args)
+    conversations, cues, fallbacks, assoc = _prompts(job, settings, method, items, templates, sentences)
 
     import torch
 
@@ -344,6 +369,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         "framing": settings.framing,
         "source": items[0]["source"] if items else None,
         "n_items": len(items),
+        "items_evaluated": [item["item_id"] for item in items],  # compare methods on the items they share
         "n_scored": n_scored,
         "skipped": {"unparsed_answers": len(items) - n_scored},
         "items_in_english_fallback": fallbacks,
@@ -371,10 +397,14 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
                 "items_with_associations": sum(bool(c) for c in cues),
                 "top_k": settings.assoc_top_k,
                 "max_cues": settings.assoc_max_cues,
+                "source": settings.assoc_source,
+                "model_method": settings.assoc_model_method if settings.assoc_source == "model" else None,
+                "cues_available": len(assoc.top),
             }
             if assoc is not None
             else None
         ),
+        "norms_context": norms_record,
         "timing": {
             "seconds": time.perf_counter() - started,
             "answer_seconds": answer_seconds,

@@ -228,12 +228,17 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
 
 
+def strip_think(text: str) -> str:
+    """``text`` without a reasoning model's ``<think>...</think>`` block (closed or cut off)."""
+    return _THINK.sub("", text)
+
+
 def parse_answer(text: str, labels: Sequence[str]) -> int | None:
     """The 0-based option an answer text names: its first number if valid, else a quoted label.
 
     A reasoning model's ``<think>...</think>`` block (closed or cut off) is removed first.
     """
-    text = unicodedata.normalize("NFKC", _THINK.sub("", text or ""))
+    text = unicodedata.normalize("NFKC", strip_think(text or ""))
     number = re.search(r"\d+", text)
     if number:
         value = int(number.group())

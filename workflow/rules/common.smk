@@ -213,7 +213,13 @@ def grid():
     """Every job's marker file of the run grid, by stage: computed once, in lexalign.grid (the report uses it too)."""
     from lexalign.grid import result_files
 
-    return result_files(RUN["models"], RUN["languages"], RUN["methods"])
+    return result_files(
+        RUN["models"],
+        RUN["languages"],
+        RUN["methods"],
+        framings=config["wvs"]["framings"],
+        modes=config["wvs"]["modes"],
+    )
 
 
 def train_results():

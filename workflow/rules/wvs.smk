@@ -1,4 +1,4 @@
-from lexalign.wvs import WvsSettings
+from lexalign.wvs import FRAMINGS, MODES, WvsSettings
 
 
 rule wvs_humans:
@@ -29,14 +29,16 @@ rule wvs:
         humans="results/wvs/humans.parquet",
         associations=wvs_associations_input,
     output:
-        metrics="results/wvs/{model}/{lang}/{method}/metrics.json",
-        answers="results/wvs/{model}/{lang}/{method}/answers.parquet",
+        metrics="results/wvs/{model}/{lang}/{method}/{framing}-{mode}/metrics.json",
+        answers="results/wvs/{model}/{lang}/{method}/{framing}-{mode}/answers.parquet",
     log:
-        log_path("wvs", "model", "lang", "method"),
+        log_path("wvs", "model", "lang", "method", "framing", "mode"),
     benchmark:
-        benchmark_path("wvs", "model", "lang", "method")
+        benchmark_path("wvs", "model", "lang", "method", "framing", "mode")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.evaluated_by(methods.WVS)),
+        framing="|".join(FRAMINGS),
+        mode="|".join(MODES),
     threads: resource(wvs_resources, "cpus")
     resources:
         gpu=resource(wvs_resources, "gpus"),

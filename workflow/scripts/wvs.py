@@ -14,6 +14,8 @@ run_step(
             prompt_language=snakemake.params.prompt_language,
             country=snakemake.params.country,
             model_name=snakemake.wildcards.model,
+            framing=snakemake.wildcards.framing,
+            mode=snakemake.wildcards.mode,
             adapter_dir=snakemake.input.adapter or None,
             associations_path=snakemake.input.associations or None,
             dtype=snakemake.params.dtype,

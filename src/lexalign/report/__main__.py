@@ -26,7 +26,10 @@ def _build(argv: list[str] | None) -> int:
     setup_logging()
     config = load_config(args.config, args.schema)
     run = config["run"]
-    files = result_files(run["models"], run["languages"], run["methods"], args.results)
+    wvs = config["wvs"]
+    files = result_files(
+        run["models"], run["languages"], run["methods"], args.results, framings=wvs["framings"], modes=wvs["modes"]
+    )
     out = Path(args.out) if args.out else Path(args.results) / "report"
     print(
         report(

@@ -5,7 +5,8 @@ Layout under the report directory (``results/report/``), declared the same in wo
 
     index.md
     tables/tier1/    precision, gains, profile, paired_tests, definitions      (.csv, .md, .tex each)
-    tables/tier2/    wvs_metrics, wvs_distance, tension, baselines, definitions
+    tables/tier2/    wvs_metrics, wvs_distance, tension, baselines, definitions (headline framing-mode),
+                     framing_mode, logit_text_gap, logit_text_gap_items (every framing x mode)
     tables/training/ training
     figures/precision_at_k/{lang}, figures/profile/{lang}, figures/tension/{model}.{lang},
     figures/training/{model}.{lang}                                            (.png + report.figure_formats)
@@ -29,6 +30,7 @@ from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.report import format as f
 from lexalign.report import tables as t
+from lexalign.report import wvs_gap
 from lexalign.report import wvs_tables as w
 from lexalign.report.definitions import study_tier1_table, study_tier2_table
 from lexalign.report.readers import MEASURES, Results, collect
@@ -106,10 +108,15 @@ def build_tables(
             w.baselines_table(results, *boot),
             study_tier2_table(results),
         ],
+        "tier2_variants": list(wvs_gap.tables(results, *boot)),
         "training": [training_table(results)],
     }
     if not results.lexical:
         tables["tier1"][0].notes.append("no tier-1 results")
+    headline = wvs_gap.headline_note(results)
+    for table in tables["tier2"] if headline else []:
+        table.notes.append(headline)
+    tables["tier2"] += tables.pop("tier2_variants")
     for group, stage in (("tier1", "lexical"), ("tier2", "wvs"), ("training", "train")):
         left_out = [n for n in results.notes if n.startswith(stage + " ")]
         for table in tables[group]:

@@ -3,7 +3,9 @@
 One typed record per stage output, built from the stage's files by one reader each:
 
 - :class:`LexicalResult` from ``results/lexical/{model}/{lang}/{method}/scores.json`` (+ ``per_cue.parquet``)
-- :class:`WvsResult` from ``results/wvs/{model}/{lang}/{method}/metrics.json`` (+ ``answers.parquet``)
+- :class:`WvsResult` from ``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/metrics.json`` (+
+  ``answers.parquet``); every framing x mode in ``Results.wvs_variants``, the headline one (first framing,
+  logits mode) in ``Results.wvs``
 - :class:`TrainResult` from ``results/train/{model}/{lang}/{method}/metrics.json`` (+ ``log_history.jsonl``)
 
 A file with a ``schema_version`` this report does not know is refused with one line; a file
@@ -24,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from lexalign.errors import LexalignError
+from lexalign.grid import HEADLINE_MODE, parse_wvs_variant
 from lexalign.io import read_parquet_table
 from lexalign.report.fields import Fields, read_results_json
 
@@ -37,6 +40,7 @@ COUNTRIES = {
 GROUPS = ("overall", "2", "3", "4", ">=5", "high tension")
 
 Key = tuple[str, str, str]  # (model, lang, method)
+VariantKey = tuple[str, str, str, str, str]  # (model, lang, method, framing, mode): one wvs job
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,8 @@ class WvsResult:
     high-tension set (corrected definition), and the study's definitions where the stage wrote them."""
 
     target: str | None = None
+    framing: str | None = None
+    mode: str | None = None
     metrics: Metrics = field(default_factory=dict)
     n_items: dict[str, int] = field(default_factory=dict)
     references: dict[str, Metrics] = field(default_factory=dict)  # answerer (uniform, other_majority) -> metrics
@@ -301,7 +307,7 @@ def read_wvs(folder: Path) -> WvsResult:
     path = folder / "metrics.json"
     data = read_results_json(path, "wvs")
     results = data.object("results", required=True)
-    result = WvsResult(target=data.text("target_country"))
+    result = WvsResult(target=data.text("target_country"), framing=data.text("framing"), mode=data.text("mode"))
     result.metrics, result.n_items = _metrics(results.object("model"))
     result.tension = TensionSet.parse(data.object("high_tension"))
     study = data.object("study")
@@ -376,7 +382,8 @@ def read_train(folder: Path) -> TrainResult:
 
 @dataclass
 class Results:
-    """Everything the report reads, keyed by (model, lang, method); ``notes`` say what was left out."""
+    """Everything the report reads, keyed by (model, lang, method); ``notes`` say what was left out.
+    ``wvs`` holds each key's headline framing x mode, ``wvs_variants`` every one that was read."""
 
     models: list[str]
     languages: list[str]
@@ -384,6 +391,7 @@ class Results:
     lexical: dict[Key, LexicalResult] = field(default_factory=dict)
     wvs: dict[Key, WvsResult] = field(default_factory=dict)
     train: dict[Key, TrainResult] = field(default_factory=dict)
+    wvs_variants: dict[VariantKey, WvsResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -400,6 +408,43 @@ def _key_of(path: str | os.PathLike) -> Key:
     return parts[-4], parts[-3], parts[-2]
 
 
+def _wvs_key_of(path: str | os.PathLike) -> tuple[Key, tuple[str, str] | None]:
+    """(model, lang, method) and (framing, mode) from ``.../{model}/{lang}/{method}/{framing}-{mode}/<file>``;
+    no variant for a file directly in the method's folder (older layout: the variant is read from the file)."""
+    parts = Path(path).parts
+    variant = parse_wvs_variant(parts[-2]) if len(parts) >= 5 else None
+    if variant is None:
+        return _key_of(path), None
+    return (parts[-5], parts[-4], parts[-3]), variant
+
+
+def _collect_wvs(results: Results, files: Iterable[str | os.PathLike]) -> None:
+    """Every framing x mode into ``wvs_variants``; per (model, lang, method) the headline one (the first
+    listed in logits mode, else the first listed) into ``wvs``, when it was read."""
+    listed = [(file, *_wvs_key_of(file)) for file in files]
+    headline: dict[Key, str | os.PathLike] = {}
+    for file, key, _ in listed:
+        headline.setdefault(key, file)
+    for file, key, variant in reversed(listed):
+        if variant and variant[1] == HEADLINE_MODE:
+            headline[key] = file
+    for file, key, variant in listed:
+        label = "/".join(key) + (f"/{variant[0]}-{variant[1]}" if variant else "")
+        if not Path(file).is_file():
+            results.note(f"wvs {label}: {file} is missing; left out")
+            continue
+        try:
+            result = read_wvs(Path(file).parent)
+        except LexalignError as exc:
+            results.note(f"wvs {label}: {exc}; left out")
+            continue
+        if variant:
+            result.framing, result.mode = variant
+        results.wvs_variants[(*key, result.framing or "unknown", result.mode or "unknown")] = result
+        if headline[key] == file:
+            results.wvs[key] = result
+
+
 READERS = {"lexical": read_lexical, "wvs": read_wvs, "train": read_train}
 
 
@@ -414,6 +459,9 @@ def collect(
     """Read every given result file (and its siblings); missing or unreadable ones become notes."""
     results = Results(list(models), list(languages), list(methods))
     for stage, files in (("lexical", lexical), ("wvs", wvs), ("train", train)):
+        if stage == "wvs":
+            _collect_wvs(results, files)
+            continue
         store = getattr(results, stage)
         for file in files:
             key = _key_of(file)

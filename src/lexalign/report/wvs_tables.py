@@ -33,7 +33,7 @@ def _metric_key(name: str) -> tuple[int, str]:
     )
 
 
-def _short(country: str | None) -> str:
+def short_country(country: str | None) -> str:
     return SHORT.get(country or "", country or f.MISSING)
 
 
@@ -104,7 +104,7 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
                     "model": r["model"],
                     "language": r["language"],
                     "method": f.label(r["method"]),
-                    "vs humans": _short(r["humans"]) + (" (target)" if r["target"] else ""),
+                    "vs humans": short_country(r["humans"]) + (" (target)" if r["target"] else ""),
                     "options": r["options"],
                     "items": f.fmt_int(r["n_items"]),
                     **{m: f.fmt(values.get(m)) for m in names},
@@ -147,7 +147,7 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
                 "method": f.label(r["method"]),
                 "to US (all items)": f.fmt(r["distance_to_us"]),
                 "to China (all items)": f.fmt(r["distance_to_china"]),
-                "closer to": _short(r["closer_to"]) if r["closer_to"] else f.MISSING,
+                "closer to": short_country(r["closer_to"]) if r["closer_to"] else f.MISSING,
                 "to US (high tension)": f.fmt(r["distance_to_us_high_tension"]),
                 "to China (high tension)": f.fmt(r["distance_to_china_high_tension"]),
                 "items": f.fmt_int(r["n_items"]),
@@ -328,7 +328,7 @@ def baselines_table(results: Results, resamples: int, confidence: float, seed: i
                     "method": f.label(r["method"]),
                     "items": r["items"],
                     "answerer": answerer,
-                    "vs": _short(r["humans"]),
+                    "vs": short_country(r["humans"]),
                     "n": f.fmt_int(r["n_items"]),
                     **{f"{m} [{f.level(confidence)} CI]": cells.get(m, f.MISSING) for m in BASELINE_METRICS},
                 }
