@@ -5,8 +5,9 @@ Modules of the stage: :mod:`lexalign.wvs_catalog` (items), :mod:`lexalign.wvs_so
 :mod:`lexalign.wvs_humans` (human distributions, the ``wvs_humans`` rule), :mod:`lexalign.wvs_prompts`
 (chat messages), :mod:`lexalign.wvs_scoring` (answer distributions from logits, answer parsing),
 :mod:`lexalign.wvs_metrics` (distances, both definitions), :mod:`lexalign.wvs_compare` (answerers and
-the high-tension set) and this one: :class:`WvsSettings` (the validated ``wvs`` config section),
-:class:`WvsJob` (one model x language x method) and :func:`evaluate`.
+the high-tension set), :mod:`lexalign.wvs_refusal` (generate mode's answer outcomes) and this one:
+:class:`WvsSettings` (the validated ``wvs`` config section), :class:`WvsJob` (one model x language x method x
+framing x mode, the rule's wildcards) and :func:`evaluate`.
 
 Outputs: ``metrics.json`` (:data:`SCHEMA_VERSION`; shape in docs/CONTRIBUTING_CONTRACTS.md) and
 ``answers.parquet`` (one row per item, :data:`ANSWERS_SCHEMA`).
@@ -47,7 +48,8 @@ from lexalign.wvs_prompts import (
     option_numbers,
     render,
 )
-from lexalign.wvs_scoring import parse_answer, score_options
+from lexalign.wvs_refusal import OUTCOMES, classify
+from lexalign.wvs_scoring import score_options
 from lexalign.wvs_sources import COUNTRIES, COUNTRY_KEYS
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,9 @@ ASSOC_SOURCES = ("humans", "model")
 
 @dataclasses.dataclass(frozen=True)
 class WvsSettings:
-    """The ``wvs`` config section's settings of one job; build it from the validated section (schema defaults)."""
+    """The ``wvs`` config section's settings of one job; build it from the validated section (schema defaults).
+    The framing and mode are the job's own (:class:`WvsJob`), from the config's lists ``framings`` and ``modes``."""
 
-    framing: str
-    mode: str
     batch_size: int
     max_items: int | None
     high_tension_n: int
@@ -80,10 +81,6 @@ class WvsSettings:
     norms: Mapping[str, Any]  # wvs.norms (norms_prompt): source_share, seed, max_norms
 
     def __post_init__(self):
-        if self.framing not in FRAMINGS:
-            raise LexalignError(f"config wvs.framing: {self.framing!r} is not one of {list(FRAMINGS)}")
-        if self.mode not in MODES:
-            raise LexalignError(f"config wvs.mode: {self.mode!r} is not one of {list(MODES)}")
         if self.assoc_source not in ASSOC_SOURCES:
             raise LexalignError(f"config wvs.assoc_source: {self.assoc_source!r} is not one of {list(ASSOC_SOURCES)}")
 
@@ -105,7 +102,8 @@ class WvsSettings:
 
 @dataclasses.dataclass(frozen=True)
 class WvsJob:
-    """One ``wvs`` job: which model, language and method, and where its inputs and outputs are."""
+    """One ``wvs`` job: which model, language, method, framing and answer mode, and where its inputs and
+    outputs are (``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/``)."""
 
     model_dir: str | os.PathLike
     humans_path: str | os.PathLike
@@ -116,10 +114,18 @@ class WvsJob:
     prompt_language: str
     country: str | None
     model_name: str
+    framing: str
+    mode: str
     adapter_dir: str | os.PathLike | None = None
     associations_path: str | os.PathLike | None = None
     dtype: str = "auto"
     threads: int | None = None
+
+    def __post_init__(self):
+        if self.framing not in FRAMINGS:
+            raise LexalignError(f"wvs: framing {self.framing!r} is not one of {list(FRAMINGS)} (config wvs.framings)")
+        if self.mode not in MODES:
+            raise LexalignError(f"wvs: mode {self.mode!r} is not one of {list(MODES)} (config wvs.modes)")
 
 
 def select_items(humans: pl.DataFrame, max_items: int | None) -> pl.DataFrame:
@@ -166,6 +172,7 @@ ANSWERS_SCHEMA = {
     "prompt": pl.String,
     "assoc_cues": pl.List(pl.String),
     "raw_text": pl.String,
+    "text_outcome": pl.String,
     "answered": pl.Boolean,
     "logprobs": pl.List(pl.Float64),
     "probs": pl.List(pl.Float64),
@@ -205,6 +212,7 @@ def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, lang
             "prompt": prompt_texts[i],
             "assoc_cues": cues[i],
             "raw_text": raw_texts[i],
+            "text_outcome": scored[i].get("text_outcome"),
             "answered": probs is not None,
             "logprobs": scored[i]["logprobs"],
             "probs": probs,
@@ -245,7 +253,7 @@ def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, 
             job.associations_path, job.prompt_language, settings.assoc_top_k, settings.assoc_max_cues, templates
         )
     norms = norms_block(norm_sentences, templates, job.country) if norm_sentences else None
-    forms = ("number", "label") if settings.score_labels and settings.mode == "logits" else ("number",)
+    forms = ("number", "label") if settings.score_labels and job.mode == "logits" else ("number",)
     conversations: dict[str, list] = {form: [] for form in forms}
     cues, fallbacks = [], 0
     for item in items:
@@ -254,7 +262,7 @@ def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, 
         block = assoc.block(item_cues) if assoc else norms
         for form in forms:
             messages, fell_back = build_prompt(
-                item, templates, job.prompt_language, job.country, settings.framing, system, block, INSTRUCTIONS[form]
+                item, templates, job.prompt_language, job.country, job.framing, system, block, INSTRUCTIONS[form]
             )
             conversations[form].append(messages)
         fallbacks += fell_back
@@ -263,8 +271,9 @@ def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, 
 
 
 def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Mapping[str, list], prompt_texts):
-    """Per item {logprobs, probs, probs_norm, valid_mass} (probs None when unanswered) and the raw answer text."""
-    if settings.mode == "logits":
+    """Per item {logprobs, probs, probs_norm, valid_mass} (probs None when unanswered; generate mode adds
+    text_outcome, one of :data:`lexalign.wvs_refusal.OUTCOMES`) and the raw answer text."""
+    if job.mode == "logits":
         answers = [option_numbers(item["n_options"]) for item in items]
         scored = score_options(loaded.model, loaded.tokenizer, prompt_texts, answers, settings.batch_size)
         if settings.score_labels:
@@ -287,21 +296,28 @@ def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Ma
     raw_texts = [g.raw for g in generations]
     scored = []
     for item, text in zip(items, raw_texts):
-        choice = parse_answer(text, item_text(item, job.prompt_language)[1])
+        answer = classify(text, item_text(item, job.prompt_language)[1], job.prompt_language)
+        choice = answer.position
         probs = None if choice is None else [float(i == choice) for i in range(item["n_options"])]
-        scored.append({"logprobs": None, "probs": probs, "probs_norm": probs, "valid_mass": None})
-    if all(s["probs"] is None for s in scored):
+        scored.append(
+            {"logprobs": None, "probs": probs, "probs_norm": probs, "valid_mass": None, "text_outcome": answer.outcome}
+        )
+    if all(s["probs"] is None for s in scored):  # a result (all refusals, say), not an error: the gap table reads it
         example = next((t for t in raw_texts if t), "")
-        raise LexalignError(
-            f"wvs: none of the {len(items)} answers of {job.model_name}/{job.lang}/{job.method} names a valid option "
-            f"(mode generate; e.g. {example[:60]!r}); use mode logits or a model that follows the instruction"
+        log.warning(
+            "wvs: none of the %d answers of %s/%s/%s names a valid option (mode generate; e.g. %r)",
+            len(items),
+            job.model_name,
+            job.lang,
+            job.method,
+            example[:60],
         )
     return scored, raw_texts
 
 
-def _label_text(items, scored, settings: WvsSettings, high: Sequence[int]) -> dict | None:
+def _label_text(items, scored, settings: WvsSettings, mode: str, high: Sequence[int]) -> dict | None:
     """Summaries of the label-text scores (acc: label_probs; acc_norm: label_probs_norm), or None when off."""
-    if not (settings.score_labels and settings.mode == "logits"):
+    if not (settings.score_labels and mode == "logits"):
         return None
     score = "option label texts as the answer, log-likelihoods renormalised over the options (acc); divided by "
     out = {"score": score + "the label's characters (acc_norm)"}
@@ -342,8 +358,8 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
     loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
     loaded.model.eval()
     prompt_texts = [render(loaded.tokenizer, messages) for messages in conversations["number"]]
-    where = f"{job.model_name}/{job.lang}/{job.method}"
-    log.info("%s: asking %d items (%s mode, %s framing)", where, len(items), settings.mode, settings.framing)
+    where = f"{job.model_name}/{job.lang}/{job.method}/{job.framing}-{job.mode}"
+    log.info("%s: asking %d items (%s mode, %s framing)", where, len(items), job.mode, job.framing)
     asked = time.perf_counter()
     scored, raw_texts = _answer(job, settings, loaded, items, conversations, prompt_texts)
     answer_seconds = time.perf_counter() - asked
@@ -365,13 +381,19 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         "target_country": job.country,
         "other_country": COUNTRIES[other][0],
         "prompt_language": job.prompt_language,
-        "mode": settings.mode,
-        "framing": settings.framing,
+        "mode": job.mode,
+        "framing": job.framing,
         "source": items[0]["source"] if items else None,
         "n_items": len(items),
         "items_evaluated": [item["item_id"] for item in items],  # compare methods on the items they share
         "n_scored": n_scored,
         "skipped": {"unparsed_answers": len(items) - n_scored},
+        "text_outcomes": (
+            {outcome: sum(s.get("text_outcome") == outcome for s in scored) for outcome in OUTCOMES}
+            if job.mode == "generate"
+            else None
+        ),
+        "max_new_tokens": settings.max_new_tokens if job.mode == "generate" else None,
         "items_in_english_fallback": fallbacks,
         "score": "probs: option-number log-likelihoods renormalised over the valid options (lm-eval acc); "
         "probs_norm (divided by the answer's characters, acc_norm) in length_normalised",
@@ -386,10 +408,10 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         **corrected,
         "length_normalised": summary(items, normalised, high["corrected"], "corrected")["results"]["model"],
         "study": {"definitions": definitions(settings.kl_epsilon, "study"), **study},
-        "label_text": _label_text(items, scored, settings, high["corrected"]),
+        "label_text": _label_text(items, scored, settings, job.mode, high["corrected"]),
         "valid_mass_mean": (
             float(np.mean([s["valid_mass"] for s in scored if s["probs"] is not None]))
-            if settings.mode == "logits"
+            if job.mode == "logits"
             else None
         ),
         "associations_context": (
