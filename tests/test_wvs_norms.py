@@ -25,6 +25,7 @@ from lexalign.wvs_norms import (
     check_settings,
     norm_sentence,
     norm_sentences,
+    on_shared_items,
     plan,
     shared_items,
     split_items,
@@ -146,6 +147,21 @@ def test_bad_norms_settings_are_one_line():
 def test_shared_items():
     assert shared_items({"vanilla": ["Q1", "Q2", "Q3"], "norms": ["Q3", "Q1"]}) == ["Q1", "Q3"]
     assert shared_items({}) == []
+
+
+def test_answers_on_shared_items():
+    full = pl.DataFrame({"item_id": ["Q1", "Q2", "Q3"], "js_us": [0.1, 0.2, 0.3]})
+    part = pl.DataFrame({"item_id": ["Q3", "Q1"], "js_us": [0.5, 0.6]})
+    other = pl.DataFrame({"item_id": ["Q2"], "js_us": [0.9]})
+    answers = {
+        ("m", "en", "vanilla"): full,
+        ("m", "en", "norms"): part,
+        ("m", "zh", "vanilla"): other,
+        ("m", "zh", "x"): None,
+    }
+    out = on_shared_items(answers, lambda key: key[:2])
+    assert out[("m", "en", "vanilla")]["item_id"].to_list() == ["Q1", "Q3"]
+    assert out[("m", "en", "norms")] is part and out[("m", "zh", "vanilla")] is other and out[("m", "zh", "x")] is None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from lexalign.errors import LexalignError
 from lexalign.wvs_prompts import country_name, item_text
 
+K = TypeVar("K")
 SOURCE, EVALUATION = "source", "evaluation"
 #: The prompt template keys of this method and the placeholders each may use.
 TEMPLATE_PLACEHOLDERS = {
@@ -172,3 +173,25 @@ def shared_items(evaluated: Mapping[str, Iterable[str]]) -> list[str]:
     sorted: the set on which methods with different item sets are compared."""
     sets = [set(ids) for ids in evaluated.values()]
     return sorted(set.intersection(*sets)) if sets else []
+
+
+def on_shared_items(answers: Mapping[K, Any], group: Callable[[K], Hashable]) -> dict[K, Any]:
+    """Each job's answers.parquet table restricted to the items that every job of its ``group`` asked.
+
+    ``answers``: job key -> its answers table (polars, column ``item_id``) or None (left as None, and not
+    counted in its group); ``group``: job key -> comparison group (e.g. model, language, framing, mode: all
+    methods of one comparison). Tables of a group whose jobs asked the same items come back unchanged.
+    """
+    import polars as pl
+
+    groups: dict[Hashable, list[K]] = {}
+    for key, table in answers.items():
+        if table is not None:
+            groups.setdefault(group(key), []).append(key)
+    out: dict[K, Any] = dict(answers)
+    for keys in groups.values():
+        shared = shared_items({key: answers[key]["item_id"].to_list() for key in keys})
+        for key in keys:
+            if answers[key].height != len(shared):
+                out[key] = answers[key].filter(pl.col("item_id").is_in(shared))
+    return out
