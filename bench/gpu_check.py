@@ -11,9 +11,9 @@ With CUDA, on the packaged Gemma 3 270M (``--model gemma``, the default there):
              ``num_processes`` = the visible GPUs; with one GPU a single worker: the launcher, not the all-reduce)
 4. generate  tier-1 generation with the LoRA adapter: HF (``generate_on_model``) and, if vLLM imports,
              vLLM (``lexalign.generation.generate``, backend vllm, engine start included); cues/s
-5. wvs       WVS option probabilities with the adapter on HF (``lexalign.wvs_scoring.score_options``);
-             items/s; on vLLM too when lexalign has a vLLM scoring function (``VLLM_SCORER``), with the
-             largest probability difference between the two
+5. wvs       WVS option probabilities with the adapter on HF (``lexalign.wvs_scoring.score_options``) and,
+             if vLLM imports, on vLLM (``lexalign.wvs_vllm.VllmScorer``, the ``wvs.backend: vllm`` path);
+             items/s, and the largest absolute difference between the two backends' probabilities
 
 Without CUDA the parts CPU can run run at tiny size (tiny random model, a few steps) and the others are
 printed as skipped with the reason. Each part runs in its own process at full size (GPU memory is given
@@ -62,8 +62,6 @@ PEAK_BF16_TFLOPS: tuple[tuple[str, float | None], ...] = (
     ("MI300X", 1307.0),
     ("MI250X", 383.0),
 )
-#: The lexalign.wvs_scoring function this check compares with the HF path, once it exists.
-VLLM_SCORER = "score_options_vllm"
 
 
 def peak_bf16_flops(device_name: str) -> float | None:
@@ -249,18 +247,21 @@ def vllm_generate_part(model_dir: str, adapter: str, eval_table: str, cues: int,
 
 
 def vllm_wvs_part(model_dir: str, adapter: str, items: int) -> dict:
-    """WVS option probabilities on vLLM with the adapter, through lexalign's vLLM scoring function."""
-    from lexalign import wvs_scoring
-    from lexalign.models import load_tokenizer
+    """WVS option probabilities on vLLM with the adapter, as rule wvs scores them with ``wvs.backend: vllm``."""
+    from lexalign.wvs_vllm import VllmScorer
 
-    scorer = getattr(wvs_scoring, VLLM_SCORER)
-    prompts, answers = _wvs_prompts(load_tokenizer(model_dir), items)
     start = time.perf_counter()
-    scored = scorer(model_dir, prompts, answers, adapter_dir=adapter)
-    seconds = time.perf_counter() - start
+    scorer = VllmScorer(model_dir, adapter, "auto", {"gpu_memory_utilization": 0.5})
+    started = time.perf_counter()
+    prompts, answers = _wvs_prompts(scorer.tokenizer, items)
+    scorer.score(prompts[:1], answers[:1])  # warm-up, as on HF
+    scoring = time.perf_counter()
+    scored = scorer.score(prompts, answers)
+    done = time.perf_counter()
     return {
         "items": len(prompts),
-        "items_per_s_with_start": len(prompts) / seconds,
+        "engine_start_s": started - start,
+        "items_per_s": len(prompts) / (done - scoring),
         "probs": [list(map(float, s["probs"])) for s in scored],
     }
 
@@ -368,11 +369,6 @@ def check(ctx: Context, cuda: bool, gpus: int, cpu_ddp: bool = False) -> dict:
             model_dir=str(model), adapter=adapter, eval_table=eval_table, cues=size["gen_cues"], settings=vllm_settings
         ),
     )
-    from lexalign import wvs_scoring
-
-    if not hasattr(wvs_scoring, VLLM_SCORER):
-        parts["wvs_vllm"] = _skip(f"lexalign.wvs_scoring has no {VLLM_SCORER} (no vLLM WVS scoring path yet)")
-        return parts
     vllm_wvs = _attempt(
         ctx, "wvs_vllm", "vllm_wvs_part", dict(model_dir=str(model), adapter=adapter, items=size["wvs_items"])
     )

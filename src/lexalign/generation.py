@@ -188,33 +188,9 @@ def _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed)
             "config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking; set it to 0 "
             "(repetition_penalty works with vllm) or use lexical.backend: hf"
         )
-    try:
-        import vllm
-        from vllm.lora.request import LoRARequest
-    except ImportError as exc:
-        raise LexalignError(
-            f"config lexical.backend: 'vllm' is selected but vllm cannot be imported ({exc}); "
-            "install it on a GPU machine (pip install 'lexalign[vllm]') or set lexical.backend: hf"
-        ) from None
-    from lexalign.models import load_tokenizer, read_manifest
-
-    manifest = read_manifest(model_dir)
-    tokenizer = load_tokenizer(model_dir)
-    prompts = [{"prompt_token_ids": prompt_token_ids(tokenizer, conversation)} for conversation in conversations]
-    options = dict(settings.get("vllm") or {})
-    lora = None
-    if adapter_dir is not None:
-        rank = _adapter_rank(adapter_dir)
-        options.update(enable_lora=True, max_lora_rank=next((r for r in _VLLM_LORA_RANKS if r >= rank), rank))
-        lora = LoRARequest("lexalign-adapter", 1, str(adapter_dir))
-    llm = vllm.LLM(
-        model=manifest["weights_path"],
-        tokenizer=manifest["weights_path"],
-        dtype=dtype,
-        seed=seed,
-        trust_remote_code=bool(manifest.get("trust_remote_code", False)),
-        **options,
-    )
+    engine = vllm_engine(model_dir, adapter_dir, dtype, seed, settings.get("vllm") or {}, "lexical")
+    vllm, llm, lora, manifest = engine.vllm, engine.llm, engine.lora, engine.manifest
+    prompts = [{"prompt_token_ids": prompt_token_ids(engine.tokenizer, conversation)} for conversation in conversations]
     do_sample = bool(_setting(settings, "do_sample"))
     sampling = vllm.SamplingParams(
         max_tokens=int(_setting(settings, "max_new_tokens")),
@@ -230,6 +206,49 @@ def _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed)
         Generation(out.outputs[0].text, len(out.outputs[0].token_ids), out.outputs[0].finish_reason == "stop")
         for out in outputs
     ]
+
+
+@dataclass
+class VllmEngine:
+    """A vLLM engine on a prepared model: the ``vllm`` module, the ``LLM``, the adapter's ``LoRARequest``
+    (None without an adapter), the model's manifest and tokenizer."""
+
+    vllm: object
+    llm: object
+    lora: object
+    manifest: dict
+    tokenizer: object
+
+
+def vllm_engine(model_dir, adapter_dir, dtype: str, seed: int, options: Mapping, section: str, **extra) -> VllmEngine:
+    """Start vLLM on a prepared model (with LoRA enabled for ``adapter_dir``). ``options`` are the config's
+    ``<section>.vllm`` keyword arguments for ``vllm.LLM``; ``extra`` are the caller's own."""
+    try:
+        import vllm
+        from vllm.lora.request import LoRARequest
+    except ImportError as exc:
+        raise LexalignError(
+            f"config {section}.backend: 'vllm' is selected but vllm cannot be imported ({exc}); "
+            f"install it on a GPU machine (pip install 'lexalign[vllm]') or set {section}.backend: hf"
+        ) from None
+    from lexalign.models import load_tokenizer, read_manifest
+
+    manifest = read_manifest(model_dir)
+    options = {**options, **extra}
+    lora = None
+    if adapter_dir is not None:
+        rank = _adapter_rank(adapter_dir)
+        options.update(enable_lora=True, max_lora_rank=next((r for r in _VLLM_LORA_RANKS if r >= rank), rank))
+        lora = LoRARequest("lexalign-adapter", 1, str(adapter_dir))
+    llm = vllm.LLM(
+        model=manifest["weights_path"],
+        tokenizer=manifest["weights_path"],
+        dtype=dtype,
+        seed=seed,
+        trust_remote_code=bool(manifest.get("trust_remote_code", False)),
+        **options,
+    )
+    return VllmEngine(vllm, llm, lora, manifest, load_tokenizer(model_dir))
 
 
 def _adapter_rank(adapter_dir: str | os.PathLike) -> int:

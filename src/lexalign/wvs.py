@@ -79,6 +79,8 @@ class WvsSettings:
     assoc_source: str
     assoc_model_method: str | None
     norms: Mapping[str, Any]  # wvs.norms (norms_prompt): source_share, seed, max_norms
+    backend: str  # logits mode on hf (transformers) or vllm (lexalign.wvs_vllm)
+    vllm: Mapping[str, Any]  # wvs.vllm: keyword arguments for vllm.LLM
 
     def __post_init__(self):
         if self.assoc_source not in ASSOC_SOURCES:
@@ -270,16 +272,23 @@ def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, 
     return conversations, cues, fallbacks, assoc
 
 
+def _score(loaded, prompt_texts, answers, batch_size: int) -> list[dict]:
+    """Option scores on the loaded backend: a :class:`lexalign.wvs_vllm.VllmScorer` or a transformers model."""
+    if hasattr(loaded, "score"):
+        return loaded.score(prompt_texts, answers)
+    return score_options(loaded.model, loaded.tokenizer, prompt_texts, answers, batch_size)
+
+
 def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Mapping[str, list], prompt_texts):
     """Per item {logprobs, probs, probs_norm, valid_mass} (probs None when unanswered; generate mode adds
     text_outcome, one of :data:`lexalign.wvs_refusal.OUTCOMES`) and the raw answer text."""
     if job.mode == "logits":
         answers = [option_numbers(item["n_options"]) for item in items]
-        scored = score_options(loaded.model, loaded.tokenizer, prompt_texts, answers, settings.batch_size)
+        scored = _score(loaded, prompt_texts, answers, settings.batch_size)
         if settings.score_labels:
             label_prompts = [render(loaded.tokenizer, messages) for messages in conversations["label"]]
             labels = [label_answers(item, job.prompt_language) for item in items]
-            by_label = score_options(loaded.model, loaded.tokenizer, label_prompts, labels, settings.batch_size)
+            by_label = _score(loaded, label_prompts, labels, settings.batch_size)
             for row, label_row in zip(scored, by_label):
                 row.update({f"label_{key}": label_row[key] for key in ("logprobs", "probs", "probs_norm")})
         return scored, [None] * len(items)
@@ -355,8 +364,13 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         torch.set_num_threads(int(job.threads))
     device_map = "auto" if torch.cuda.is_available() else None
     memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)  # a clear error before loading
-    loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
-    loaded.model.eval()
+    if settings.backend == "vllm" and job.mode == "logits":
+        from lexalign.wvs_vllm import VllmScorer
+
+        loaded = VllmScorer(job.model_dir, job.adapter_dir, job.dtype, settings.vllm)
+    else:
+        loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
+        loaded.model.eval()
     prompt_texts = [render(loaded.tokenizer, messages) for messages in conversations["number"]]
     where = f"{job.model_name}/{job.lang}/{job.method}/{job.framing}-{job.mode}"
     log.info("%s: asking %d items (%s mode, %s framing)", where, len(items), job.mode, job.framing)

@@ -61,15 +61,25 @@ def _continuation(tokenizer, prompt_text: str, prompt_ids: list[int], answer: st
     return tokenizer(answer, add_special_tokens=False)["input_ids"]
 
 
+def answer_tokens(
+    tokenizer, prompt_text: str, strings: Sequence[str]
+) -> tuple[list[int], list[tuple[list[int], bool]]]:
+    """The prompt's tokens, and per answer string its tokens after the prompt and whether it is scored
+    as "the number, then no further digit" (a number that is a prefix of another option's)."""
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    out = []
+    for answer in strings:
+        terminated = answer.isdigit() and any(other != answer and other.startswith(answer) for other in strings)
+        out.append((_continuation(tokenizer, prompt_text, prompt_ids, answer), terminated))
+    return prompt_ids, out
+
+
 def _plan(tokenizer, prompt_texts: Sequence[str], answers: Sequence[Sequence[str]]) -> list[_Sequence]:
     """The token sequences to run: per item the prompt, extended only where an option needs it."""
     sequences: list[_Sequence] = []
     for item, (text, strings) in enumerate(zip(prompt_texts, answers)):
-        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        options = []
-        for index, answer in enumerate(strings):
-            terminated = answer.isdigit() and any(other != answer and other.startswith(answer) for other in strings)
-            options.append(_Option(item, index, _continuation(tokenizer, text, prompt_ids, answer), terminated))
+        prompt_ids, planned = answer_tokens(tokenizer, text, strings)
+        options = [_Option(item, index, tokens, terminated) for index, (tokens, terminated) in enumerate(planned)]
         # Each option needs the logits after prompt + its tokens[:-1] (+ the last token if terminated).
         needs = {tuple(o.tokens if o.terminated else o.tokens[:-1]): o for o in options}
         paths = sorted(needs, key=len, reverse=True)
@@ -147,6 +157,12 @@ def score_options(
                     stop = 1.0 - float(after[digit_mask].exp().sum())
                     total += math.log(max(stop, 1e-30))
                 scores[option.item][option.index] = total
+    return distributions(scores, answers)
+
+
+def distributions(scores: Sequence[Sequence[float]], answers: Sequence[Sequence[str]]) -> list[dict]:
+    """Per item, from its answers' log-likelihoods: ``logprobs``, ``probs`` (renormalised over the answers),
+    ``probs_norm`` (each divided by its answer's characters first) and ``valid_mass``."""
     out = []
     for item_scores, strings in zip(scores, answers):
         lp = np.asarray(item_scores, dtype=float)

@@ -1,0 +1,269 @@
+"""WVS option scoring on vLLM (lexalign.wvs_vllm) against the HF path, through a stand-in ``vllm`` whose
+outputs have vLLM's real structure, filled from the tiny HF model's own log-probabilities:
+
+- ``LLM.generate(prompts, sampling_params, use_tqdm, lora_request)`` takes one ``{"prompt_token_ids": ...}``
+  per request and one SamplingParams per request (or one for all), and returns one RequestOutput each;
+- ``RequestOutput.prompt_logprobs``: one entry per prompt token, None for the first, else a dict
+  token id -> Logprob(logprob, rank, decoded_token) holding the ``prompt_logprobs`` most likely tokens
+  and the prompt's own token;
+- ``RequestOutput.outputs[0].logprobs``: per generated token such a dict of the ``logprobs`` most likely
+  tokens and the sampled one (refused above the engine's ``max_logprobs``, as vLLM does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+import yaml
+
+from lexalign.errors import LexalignError
+from lexalign.wvs_prompts import label_answers, option_numbers, render
+from lexalign.wvs_scoring import score_options
+from lexalign.wvs_vllm import score_options_vllm
+
+REPO = Path(__file__).resolve().parents[1]
+WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
+
+
+@dataclasses.dataclass
+class Logprob:
+    """vllm.logprobs.Logprob's fields."""
+
+    logprob: float
+    rank: int | None = None
+    decoded_token: str | None = None
+
+
+def sampling_params(**kwargs):
+    """vllm.SamplingParams' fields used here, with vLLM's defaults."""
+    fields = {"max_tokens": 16, "temperature": 1.0, "logprobs": None, "prompt_logprobs": None, "detokenize": True}
+    unknown = set(kwargs) - set(fields)
+    assert not unknown, f"not SamplingParams fields here: {unknown}"
+    return types.SimpleNamespace(**{**fields, **kwargs})
+
+
+class StandInLLM:
+    """``vllm.LLM`` on a transformers model: the outputs are the model's own log-probabilities."""
+
+    def __init__(self, model, tokenizer, max_logprobs: int = 20, adapters=None):
+        self.model, self.tokenizer, self.max_logprobs = model, tokenizer, max_logprobs
+        self.adapters = adapters or {}  # LoRARequest path -> the model with that adapter
+        self.calls: list[dict] = []
+
+    def _entry(self, row: torch.Tensor, k: int, own: int | None) -> dict:
+        ranks = torch.argsort(row, descending=True)
+        chosen = ranks[:k].tolist() + ([own] if own is not None else [])
+        position = {int(t): r + 1 for r, t in enumerate(ranks.tolist())}
+        return {
+            int(t): Logprob(float(row[t]), position[int(t)], self.tokenizer.decode([int(t)]))
+            for t in dict.fromkeys(chosen)
+        }
+
+    def generate(self, prompts, sampling_params, use_tqdm=True, lora_request=None):
+        params = sampling_params if isinstance(sampling_params, list) else [sampling_params] * len(prompts)
+        assert len(params) == len(prompts)
+        self.calls.append({"prompts": prompts, "params": params, "lora": lora_request})
+        model = self.adapters[lora_request[2]] if lora_request is not None else self.model
+        outputs = []
+        for prompt, param in zip(prompts, params):
+            ids = prompt["prompt_token_ids"]
+            with torch.inference_mode():
+                logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            prompt_logprobs = None
+            if param.prompt_logprobs is not None:
+                prompt_logprobs = [None] + [
+                    self._entry(logp[i - 1], param.prompt_logprobs, ids[i]) for i in range(1, len(ids))
+                ]
+            token = int(torch.argmax(logp[-1]))
+            sample = None
+            if param.logprobs is not None:
+                if param.logprobs > self.max_logprobs:
+                    raise ValueError(
+                        f"Requested sample logprobs of {param.logprobs}, which is greater than max allowed"
+                    )
+                sample = [self._entry(logp[-1], param.logprobs, token)]
+            completion = types.SimpleNamespace(
+                index=0, text="", token_ids=[token], logprobs=sample, finish_reason="length"
+            )
+            outputs.append(
+                types.SimpleNamespace(prompt_token_ids=ids, prompt_logprobs=prompt_logprobs, outputs=[completion])
+            )
+        return outputs
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny model prepared, a random LoRA adapter for it, and both loaded with transformers."""
+    from peft import LoraConfig, get_peft_model
+
+    from lexalign.models import load_model
+    from lexalign.prepare_model import prepare_model
+    from lexalign.testing import build_tiny_model
+
+    root = tmp_path_factory.mktemp("vllm-wvs")
+    raw = build_tiny_model(root / "raw", extra_text=["Options: Answer with the option number only. 10 11 12 Agree"])
+    prepared = prepare_model("tiny", {"path": str(raw)}, root / "prepared")
+    base = load_model(prepared, dtype="float32")
+    torch.manual_seed(3)
+    peft = get_peft_model(base.model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+    for name, weight in peft.named_parameters():
+        if "lora_B" in name:
+            weight.data.normal_(0, 0.5)  # a LoRA adapter that changes the answers
+    peft.save_pretrained(root / "adapter")
+    adapted = load_model(prepared, root / "adapter", dtype="float32")
+    adapted.model.eval()
+    plain = load_model(prepared, dtype="float32")
+    plain.model.eval()
+    return types.SimpleNamespace(prepared=prepared, adapter=root / "adapter", plain=plain, adapted=adapted)
+
+
+def _items(tokenizer):
+    from lexalign.templates import prompt_templates
+    from lexalign.wvs_catalog import load_catalog
+    from lexalign.wvs_prompts import build_prompt
+
+    catalog = load_catalog()
+    chosen = [next(i for i in catalog if i["n_options"] == n) for n in (10, 4, 3)]  # 10: "1" is a prefix of "10"
+    templates = prompt_templates("en")
+    prompts = [render(tokenizer, build_prompt(i, templates, "en", "United States", "interviewer")[0]) for i in chosen]
+    return chosen, prompts
+
+
+def _assert_same(ours, theirs):
+    for a, b in zip(ours, theirs):
+        for key in ("logprobs", "probs", "probs_norm"):
+            assert a[key] == pytest.approx(b[key], abs=1e-4), key
+        assert a["valid_mass"] == pytest.approx(b["valid_mass"], rel=1e-4)
+
+
+def test_vllm_scores_equal_the_hf_scores_with_an_adapter(tiny):
+    tokenizer = tiny.plain.tokenizer
+    items, prompts = _items(tokenizer)
+    llm = StandInLLM(tiny.plain.model, tokenizer, max_logprobs=len(tokenizer), adapters={"adapter": tiny.adapted.model})
+    lora = ("lexalign-adapter", 1, "adapter")
+    for answers in ([option_numbers(i["n_options"]) for i in items], [label_answers(i, "en") for i in items]):
+        expected = score_options(tiny.adapted.model, tokenizer, prompts, answers, batch_size=4)
+        got = score_options_vllm(llm, tokenizer, prompts, answers, sampling_params, lora_request=lora)
+        _assert_same(got, expected)
+        without = score_options(tiny.plain.model, tokenizer, prompts, answers, batch_size=4)
+        assert max(abs(a - b) for g, w in zip(got, without) for a, b in zip(g["probs"], w["probs"])) > 1e-3
+    # one generate call per scoring, one request per option, the adapter's LoRARequest on it
+    numbers = llm.calls[0]
+    assert len(numbers["prompts"]) == 10 + 4 + 3 and numbers["lora"] == lora
+    full = [p for p in numbers["params"] if p.logprobs is not None]
+    assert len(full) == 1 and full[0].logprobs == len(tokenizer)  # only option "1" of the 10-option item
+    assert all(p.prompt_logprobs == 1 and p.max_tokens == 1 and p.temperature == 0.0 for p in numbers["params"])
+    assert all(p.logprobs is None for p in llm.calls[1]["params"])  # label texts: no number prefixes
+
+
+def test_the_engine_must_allow_full_next_token_logprobs(tiny):
+    tokenizer = tiny.plain.tokenizer
+    items, prompts = _items(tokenizer)
+    llm = StandInLLM(tiny.plain.model, tokenizer, max_logprobs=20)
+    with pytest.raises(ValueError, match="greater than max allowed"):
+        score_options_vllm(llm, tokenizer, prompts[:1], [option_numbers(10)], sampling_params)
+
+
+# ---- the wvs rule with wvs.backend: vllm ---------------------------------------------------------
+
+
+def _stand_in_vllm(monkeypatch, tiny) -> dict:
+    """A ``vllm`` module whose LLM runs the prepared model's weights (and the LoRARequest's adapter)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from lexalign.models import load_tokenizer
+
+    seen: dict = {}
+
+    class LLM(StandInLLM):
+        def __init__(self, model, tokenizer, dtype, seed, trust_remote_code, max_logprobs=20, **options):
+            seen["llm"] = {"model": model, "max_logprobs": max_logprobs, **options}
+            weights = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+            adapters = {str(tiny.adapter): PeftModel.from_pretrained(weights, str(tiny.adapter)).eval()}
+            super().__init__(weights, load_tokenizer(tiny.prepared), max_logprobs, adapters)
+            seen["instance"] = self
+
+    vllm = types.ModuleType("vllm")
+    vllm.LLM, vllm.SamplingParams = LLM, sampling_params
+    lora_module = types.ModuleType("vllm.lora.request")
+    lora_module.LoRARequest = lambda name, lora_id, path: (name, lora_id, path)
+    for name, module in {
+        "vllm": vllm,
+        "vllm.lora": types.ModuleType("vllm.lora"),
+        "vllm.lora.request": lora_module,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    return seen
+
+
+def _wvs_settings(**overrides):
+    from lexalign.wvs import WvsSettings
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    wvs = schema["properties"]["wvs"]["properties"]
+    defaults = {key: spec["default"] for key, spec in wvs.items() if "default" in spec}
+    return WvsSettings.from_config({**defaults, "max_items": 12, "high_tension_n": 3, **overrides})
+
+
+def _evaluate(tiny, humans, out: Path, settings):
+    from lexalign.wvs import WvsJob, evaluate
+
+    job = WvsJob(
+        tiny.prepared,
+        humans,
+        out / "metrics.json",
+        out / "answers.parquet",
+        lang="en",
+        method="sft",
+        prompt_language="en",
+        country="United States",
+        model_name="tiny",
+        framing="interviewer",
+        mode="logits",
+        adapter_dir=tiny.adapter,
+        dtype="float32",
+    )
+    evaluate(job, settings)
+    return json.loads((out / "metrics.json").read_text(encoding="utf-8")), pl.read_parquet(out / "answers.parquet")
+
+
+@pytest.fixture(scope="module")
+def humans(tmp_path_factory) -> Path:
+    from lexalign.wvs_humans import build_humans
+
+    out = tmp_path_factory.mktemp("vllm-wvs-humans")
+    build_humans(
+        {"type": "wvs_csv", "path": str(WVS_CSV)}, out / "h.parquet", out / "h.json", catalog=None, bad_rows="skip"
+    )
+    return out / "h.parquet"
+
+
+def test_wvs_rule_on_the_vllm_backend_writes_the_hf_results(tiny, humans, tmp_path, monkeypatch):
+    hf_metrics, hf_answers = _evaluate(tiny, humans, tmp_path / "hf", _wvs_settings(score_labels=True))
+    seen = _stand_in_vllm(monkeypatch, tiny)
+    settings = _wvs_settings(score_labels=True, backend="vllm", vllm={"gpu_memory_utilization": 0.5})
+    metrics, answers = _evaluate(tiny, humans, tmp_path / "vllm", settings)
+    assert seen["llm"]["enable_lora"] and seen["llm"]["gpu_memory_utilization"] == 0.5
+    assert seen["llm"]["max_logprobs"] == len(seen["instance"].tokenizer)
+    assert len(seen["instance"].calls) == 2  # option numbers, option labels: one generate call each
+    for column in ("probs", "probs_norm", "label_probs"):
+        for a, b in zip(answers[column].to_list(), hf_answers[column].to_list()):
+            assert a == pytest.approx(b, abs=1e-4)
+    overall = metrics["results"]["model"]["us"]["overall"]
+    assert overall["js"] == pytest.approx(hf_metrics["results"]["model"]["us"]["overall"]["js"], abs=1e-4)
+
+
+def test_vllm_backend_missing_is_a_clear_error(tiny, humans, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
+    with pytest.raises(LexalignError, match=r"^config wvs.backend: 'vllm' is selected but vllm cannot be imported"):
+        _evaluate(tiny, humans, tmp_path, _wvs_settings(backend="vllm"))
+    assert not (tmp_path / "metrics.json").exists()
