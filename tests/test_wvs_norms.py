@@ -244,8 +244,7 @@ def test_assoc_source_model_reads_the_models_own_lists(wvs_model, humans, tmp_pa
     assert q1["assoc_cues"] == ["family"] and "\nfamily: love, home, kids\n" in q1["prompt"]
     empty = tmp_path / "empty.parquet"
     pl.DataFrame({"cue": ["a"], "parsed": [[]]}, schema_overrides={"parsed": pl.List(pl.String)}).write_parquet(empty)
-    with pytest.raises(LexalignError, match="no cue has a parsed association list"):
-        AssociationContext.from_generations(empty, "en", 2, 3, EN)
+    assert AssociationContext.from_generations(empty, "en", 2, 3, EN).top == {}  # nothing to show, not an error
 
 
 def test_assoc_model_method_is_checked_against_the_registry():

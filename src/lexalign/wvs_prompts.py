@@ -189,11 +189,8 @@ class AssociationContext:
             words = [w for w in (normalise_text(word) for word in parsed or []) if w and w != normalise_text(cue)]
             if words:
                 top[normalise_text(cue)] = list(dict.fromkeys(words))[:top_k]
-        if not top:
-            raise LexalignError(
-                f"{path}: no cue has a parsed association list; assoc_source model needs a model that answers "
-                "with lists (or set wvs.assoc_source: humans)"
-            )
+        if not top:  # a result (the method then adds nothing; metrics.json counts 0 cues), not an error
+            log.warning("%s: no cue has a parsed association list; no item gets associations", path)
         return cls(top, language, max_cues, templates)
 
     def cues_for(self, texts: Sequence[str | None]) -> list[str]:
