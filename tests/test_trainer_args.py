@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import typing
+from pathlib import Path
 
 import pytest
 import yaml
@@ -182,3 +183,85 @@ def test_attn_implementation_reaches_the_loaded_model(tiny_prepared):
     assert loaded.model.config._attn_implementation == "eager"
     default = load_model(tiny_prepared, dtype="float32")
     assert default.model.config._attn_implementation == "sdpa"
+
+
+# ---- train.distributed: DDP, ZeRO-2, FSDP through accelerate launch ------------------------------
+
+
+def _accelerate_args(argv: list[str]):
+    """accelerate's own parsing of our launch command: its arguments after ``-m accelerate.commands.launch``,
+    completed from the config file as ``accelerate launch`` does."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    assert argv[1:3] == ["-m", "accelerate.commands.launch"]
+    return _validate_launch_command(launch_command_parser().parse_args(argv[3:]))[0]
+
+
+@pytest.mark.parametrize(
+    ("distributed", "kind"), [(None, "MULTI_GPU"), ("ddp", "MULTI_GPU"), ("zero2", "DEEPSPEED"), ("fsdp", "FSDP")]
+)
+def test_launch_command_for_each_distributed_choice(distributed, kind, tiny_prepared, tmp_path, monkeypatch):
+    import importlib.util
+
+    from lexalign import train
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "deepspeed" else real(name, *a)
+    )
+    job = _job("sft", tiny_prepared, tmp_path)
+    job.settings["hyper"]["bf16"] = True
+    if distributed:
+        job.settings["distributed"] = distributed
+    job.num_processes = 4
+    argv = train.launch_command(job, tmp_path / "job.json")
+    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)  # no shell string
+    config = Path(argv[argv.index("--config_file") + 1])
+    assert config == train.ACCELERATE_CONFIGS[distributed or "ddp"]
+    assert yaml.safe_load(config.read_text(encoding="utf-8"))["distributed_type"] == kind
+    assert argv[-4:] == ["-m", "lexalign.train", str(tmp_path / "job.json"), "--worker"]
+    args = _accelerate_args(argv)
+    assert (args.num_processes, args.mixed_precision) == (4, "bf16")
+    assert (args.use_deepspeed, args.use_fsdp, args.multi_gpu) == (
+        kind == "DEEPSPEED",
+        kind == "FSDP",
+        kind == "MULTI_GPU",
+    )
+    if kind == "DEEPSPEED":
+        assert args.zero_stage == 2 and args.gradient_accumulation_steps is None  # "auto": the preset's value
+    if kind == "FSDP":
+        from accelerate.utils.launch import prepare_multi_gpu_env
+
+        env = prepare_multi_gpu_env(args)
+        assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_VERSION"] == "2"
+        assert env["FSDP_STATE_DICT_TYPE"] == "FULL_STATE_DICT"
+
+
+def test_a_users_accelerate_config_and_bad_choices(tiny_prepared, tmp_path, monkeypatch):
+    import importlib.util
+
+    from lexalign import train
+
+    own = tmp_path / "mine.yaml"
+    own.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\n", encoding="utf-8")
+    assert train.accelerate_config(str(own)) == own
+    with pytest.raises(LexalignError, match=r"^config train.distributed: /no/such.yaml is not one of ddp, zero2, fsdp"):
+        train.accelerate_config("/no/such.yaml")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real(name, *a))
+    with pytest.raises(LexalignError, match=r"zero2 uses DeepSpeed, which is not installed \(pip install deepspeed"):
+        train.accelerate_config("zero2")
+
+
+def test_distributed_reaches_the_job_settings_only_when_set():
+    assert "distributed" not in method_settings({"preset": "smoke"}, "sft")  # DDP runs keep their checkpoints
+    assert method_settings({"preset": "smoke", "distributed": "fsdp"}, "sft")["distributed"] == "fsdp"
+
+
+def test_the_schema_names_the_distributed_choices(repo):
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["check_paths"] = False
+    for value in ("zero2", "fsdp", "ddp", "cluster/zero3.yaml", None):
+        validate_config(copy.deepcopy(config) | {"train": {"distributed": value}}, repo / "config" / "schema.yaml")
+    with pytest.raises(LexalignError, match=r"^config: train.distributed: 'zero3' is not valid"):
+        validate_config(config | {"train": {"distributed": "zero3"}}, repo / "config" / "schema.yaml")

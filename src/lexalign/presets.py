@@ -83,12 +83,15 @@ def method_settings(train_config: Mapping, method: str) -> dict:
     hyper: dict[str, Any] = {}
     for section in record.preset_sections:
         hyper.update(preset.get(section) or {})
-    return {
+    settings = {
         "preset": train_config["preset"],
         "lora": dict(preset.get("lora") or {}),
         "hyper": hyper,
         "resources": dict(preset.get("resources") or {}),
     }
+    if train_config.get("distributed"):  # unset: DDP; present only when set, so DDP runs keep their checkpoints
+        settings["distributed"] = train_config["distributed"]
+    return settings
 
 
 def check_presets(train_config: Mapping, run_methods, source: str = "config") -> None:

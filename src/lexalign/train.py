@@ -37,7 +37,8 @@ from lexalign.trainers import TrainJob, build_trainer, check_finite, use_bf16
 log = logging.getLogger(__name__)
 
 RESOURCES = Path(__file__).parent / "resources"
-ACCELERATE_CONFIG = RESOURCES / "accelerate_ddp.yaml"
+#: accelerate config per ``train.distributed`` value (null = ddp); any other value names a config file.
+ACCELERATE_CONFIGS = {name: RESOURCES / f"accelerate_{name}.yaml" for name in ("ddp", "zero2", "fsdp")}
 
 FINGERPRINT = "lexalign_job.json"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -150,19 +151,39 @@ def run(job: TrainJob) -> None:
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
 
 
-def launch(job: TrainJob) -> None:
-    """Run ``train`` in ``job.num_processes`` data-parallel workers through ``accelerate launch``."""
-    import torch
+def accelerate_config(distributed: str | None) -> Path:
+    """The accelerate config file of ``train.distributed``: ddp (null), zero2, fsdp or a file of the user's."""
+    import importlib.util
 
-    job_file = Path(job.checkpoint_dir) / "job.json"
-    job_file.write_text(job.to_json(), encoding="utf-8")
-    device = "GPU" if torch.cuda.is_available() else "CPU"  # CPU workers (gloo) serve tests of this path
-    command = [
+    import yaml
+
+    path = ACCELERATE_CONFIGS.get(distributed or "ddp") or Path(distributed)
+    if not path.is_file():
+        raise LexalignError(
+            f"config train.distributed: {distributed} is not one of {', '.join(ACCELERATE_CONFIGS)} "
+            "nor an existing accelerate config file"
+        )
+    try:
+        kind = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("distributed_type")
+    except (yaml.YAMLError, AttributeError):
+        raise LexalignError(f"config train.distributed: {path} is not an accelerate config (YAML mapping)") from None
+    if kind == "DEEPSPEED" and importlib.util.find_spec("deepspeed") is None:
+        raise LexalignError(
+            f"config train.distributed: {distributed} uses DeepSpeed, which is not installed (pip install deepspeed "
+            "on the GPU machine), or set train.distributed: ddp or fsdp"
+        )
+    return path
+
+
+def launch_command(job: TrainJob, job_file: Path) -> list[str]:
+    """``accelerate launch`` of ``job.num_processes`` workers running ``python -m lexalign.train JOB --worker``
+    (an argument list: nothing goes through a shell)."""
+    return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(ACCELERATE_CONFIG),
+        str(accelerate_config(job.settings.get("distributed"))),
         "--num_processes",
         str(job.num_processes),
         "--mixed_precision",
@@ -172,6 +193,17 @@ def launch(job: TrainJob) -> None:
         str(job_file),
         "--worker",
     ]
+
+
+def launch(job: TrainJob) -> None:
+    """Run ``train`` in ``job.num_processes`` workers through ``accelerate launch`` (DDP, ZeRO-2 or FSDP:
+    ``train.distributed``)."""
+    import torch
+
+    job_file = Path(job.checkpoint_dir) / "job.json"
+    job_file.write_text(job.to_json(), encoding="utf-8")
+    device = "GPU" if torch.cuda.is_available() else "CPU"  # CPU workers (gloo) serve tests of this path
+    command = launch_command(job, job_file)
     log.info("launching %d %s workers: %s", job.num_processes, device, " ".join(command))
     result = subprocess.run(command, check=False)
     if result.returncode != 0:
@@ -234,6 +266,9 @@ def train(job: TrainJob) -> dict:
     output = trainer.train(resume_from_checkpoint=job.resume_from)
     check_finite(trainer, job)  # before anything is evaluated or written
     eval_metrics = trainer.evaluate() if eval_ds is not None else {}
+    adapter_state = None
+    if getattr(trainer, "is_fsdp_enabled", False):  # every worker takes part in gathering the sharded weights
+        adapter_state = trainer.accelerator.get_state_dict(trainer.model)
     if not trainer.is_world_process_zero():
         return {}
     history = trainer.state.log_history
@@ -245,7 +280,9 @@ def train(job: TrainJob) -> dict:
         wall_s=round(time.time() - started, 1),
     )
     with atomic_path(job.adapter_out) as tmp:
-        trainer.model.save_pretrained(tmp, selected_adapters=["default"], safe_serialization=True)
+        extra = {"state_dict": adapter_state} if adapter_state is not None else {}
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.save_pretrained(tmp, selected_adapters=["default"], safe_serialization=True, **extra)
     with atomic_path(job.history_out) as tmp:
         tmp.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in history), encoding="utf-8")
     write_json(job.metrics_out, metrics)
@@ -330,7 +367,7 @@ def run_rule(snakemake: Any) -> None:
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,
         dtype=snakemake.params.dtype,
-        attn_implementation=getattr(snakemake.params, "attn_implementation", None),
+        attn_implementation=snakemake.params.get("attn_implementation"),
         init_adapter=snakemake.input.get("init_adapter") or None,
         prompt_language=snakemake.params.prompt_language,
         prompts=snakemake.params.prompts,
