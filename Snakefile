@@ -24,6 +24,7 @@ include: "workflow/rules/template.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/lexical.smk"
 include: "workflow/rules/wvs.smk"
+include: "workflow/rules/population.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -73,3 +73,52 @@ def result_files(
             for variant in (variants if stage == "wvs" else [""])
         ]
     return files
+
+
+# --------------------------------------------------------------------------- the model as participants
+
+
+def temperature_label(temperature: float) -> str:
+    """The folder of one sampling temperature's files under a population job: ``T1``, ``T0.7``, ``T2``."""
+    return f"T{float(temperature):g}"
+
+
+def population_methods(names: Sequence[str], chosen: Sequence[str] | None) -> list[str]:
+    """The methods the population stage simulates: ``population.methods`` (``chosen``; None = every method
+    among ``names`` that tier 1 evaluates), each of which must be in the run and evaluated by tier 1."""
+    from lexalign.errors import LexalignError
+
+    tier1 = methods.evaluated_by(methods.LEXICAL, list(names))
+    if chosen is None:
+        return tier1
+    for name in chosen:
+        methods.get(name)
+        if name not in tier1:
+            raise LexalignError(
+                f"config population.methods: {name!r} is not among the run's tier-1 methods ({', '.join(tier1)}); "
+                "add it to run.methods or remove it here"
+            )
+    return [name for name in tier1 if name in chosen]
+
+
+def population_files(
+    models: Sequence[str],
+    languages: Sequence[str],
+    names: Sequence[str],
+    population: dict,
+    results: str | os.PathLike = "results",
+) -> dict[str, list[str]]:
+    """``{"population": [compare.json ...], "participants": [participants.csv ...]}``: the population
+    stage's marker files (one comparison per job) and its model-norms files (one per temperature)."""
+    base = Path(results) / "population"
+    jobs = [
+        base / model / lang / method
+        for model in models
+        for lang in languages
+        for method in population_methods(names, population["methods"])
+    ]
+    labels = [temperature_label(t) for t in population["temperatures"]]
+    return {
+        "population": [str(job / "compare.json") for job in jobs],
+        "participants": [str(job / label / "participants.csv") for job in jobs for label in labels],
+    }

@@ -5,6 +5,7 @@ from pathlib import Path
 from lexalign import methods
 from lexalign.config import validate_config
 from lexalign.errors import LexalignError
+from lexalign.grid import population_files, population_methods, temperature_label
 from lexalign.prepare_model import source_signature, weight_files
 from lexalign.presets import method_settings
 from lexalign.psycholinguistic import norm_files
@@ -245,6 +246,7 @@ def all_targets():
         *train_results(),
         *lexical_results(),
         *wvs_results(),
+        *population_results(),
         "results/report/index.md",
     ]
 
@@ -265,3 +267,66 @@ def lexical_settings(wildcards):
         {language: norms[language]} if language in norms else {}
     )
     return canonical(settings)
+
+
+# The model as a population of participants (population.smk).
+try:  # population.methods: checked against the registry and the run once
+    POPULATION_METHODS = population_methods(
+        RUN["methods"], config["population"]["methods"]
+    )
+except LexalignError as error:
+    sys.exit(error_line(error))
+
+
+def population_job_files(name, for_report=False):
+    """One file per temperature of a population job ({model}/{lang}/{method} stay wildcards); with
+    ``for_report`` each is listed in the HTML report for download."""
+    files = []
+    for temperature in config["population"]["temperatures"]:
+        label = temperature_label(temperature)
+        path = f"results/population/{{model}}/{{lang}}/{{method}}/{label}/{name}"
+        if for_report:
+            path = report(
+                path,
+                caption="../report/population_norms.rst",
+                category="Model as participants",
+                subcategory="Model norms (SWOW participant files)",
+                labels={
+                    "model": "{model}",
+                    "language": "{lang}",
+                    "method": "{method}",
+                    "temperature": label,
+                },
+            )
+        files.append(path)
+    return files
+
+
+def population_results():
+    """Every population job's comparison file (the report reads them)."""
+    return population_files(
+        RUN["models"], RUN["languages"], RUN["methods"], config["population"]
+    )["population"]
+
+
+def population_resources(wildcards):
+    return config["population"]["resources"]
+
+
+def population_settings(wildcards):
+    """What one population job reads of the population section (not the comparison's settings)."""
+    keep = (
+        "participants",
+        "temperatures",
+        "top_p",
+        "cues",
+        "max_cues",
+        "batch_size",
+        "max_new_tokens",
+    )
+    return canonical({key: config["population"][key] for key in keep})
+
+
+def population_compare_settings(wildcards):
+    keep = ("top_k", "bootstrap_samples", "graph_bootstrap_samples")
+    return canonical({key: config["population"][key] for key in keep})

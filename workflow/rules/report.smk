@@ -11,6 +11,7 @@ rule report:
         lexical=lexical_results(),
         wvs=wvs_results(),
         train=train_results(),
+        population=population_results(),
     output:
         index="results/report/index.md",
         tier1=report(
@@ -73,6 +74,26 @@ rule report:
             subcategory="Training curves",
             labels={
                 "figure": "training curves",
+                "model": "{model}",
+                "language": "{lang}",
+            },
+        ),
+        population=report(
+            directory("results/report/tables/population"),
+            patterns=["{table}.csv"],
+            caption="../report/tables_population.rst",
+            category="Model as participants",
+            subcategory="Tables",
+            labels={"table": "{table}"},
+        ),
+        fig_population=report(
+            directory("results/report/figures/population"),
+            patterns=["{model}.{lang}.png"],
+            caption="../report/fig_population.rst",
+            category="Model as participants",
+            subcategory="Temperature sweep",
+            labels={
+                "figure": "temperature sweep",
                 "model": "{model}",
                 "language": "{lang}",
             },

@@ -8,6 +8,7 @@ run_step(
         lexical=snakemake.input.lexical,
         wvs=snakemake.input.wvs,
         train=snakemake.input.train,
+        population=snakemake.input.population,
         grid=snakemake.params.grid,
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def _build(argv: list[str] | None) -> int:
     from lexalign.config import load_config
-    from lexalign.grid import result_files
+    from lexalign.grid import population_files, result_files
     from lexalign.report.build import report
     from lexalign.snake import setup_logging
 
@@ -30,6 +30,9 @@ def _build(argv: list[str] | None) -> int:
     files = result_files(
         run["models"], run["languages"], run["methods"], args.results, framings=wvs["framings"], modes=wvs["modes"]
     )
+    files["population"] = population_files(
+        run["models"], run["languages"], run["methods"], config["population"], args.results
+    )["population"]
     out = Path(args.out) if args.out else Path(args.results) / "report"
     print(
         report(

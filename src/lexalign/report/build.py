@@ -47,6 +47,8 @@ LAYOUT = {
     "fig_profile": "figures/profile",
     "fig_tension": "figures/tension",
     "fig_training": "figures/training",
+    "population": "tables/population",  # the "model as participants" section (lexalign.report.population)
+    "fig_population": "figures/population",
 }
 
 
@@ -257,6 +259,7 @@ def write_index(
     made: Mapping[str, list[Path]],
     settings: ReportSettings,
     config: Mapping | None,
+    extra: Iterable[str] = (),
 ) -> None:
     out = path.parent
     lines = [
@@ -300,6 +303,7 @@ def write_index(
                 if p != png
             )
             lines += [f"![{title}: {png.stem}]({png.relative_to(out)})", others, ""]
+    lines += list(extra)  # further sections (the model as participants)
     shown = (
         _plain(config)
         if config is not None
@@ -335,6 +339,7 @@ def build_report(
     settings: Mapping[str, Any],
     seed: int,
     config: Mapping | None = None,
+    population: Iterable[str | os.PathLike] = (),
 ) -> Path:
     """Write index.md, tables/ and figures/ next to ``index_path``; returns the index path.
 
@@ -359,7 +364,10 @@ def build_report(
             for table in group_tables:
                 table.write(tmp / LAYOUT[group])
         made = build_figures(results, precision, tmp, report_settings)
-        write_index(tmp / index_path.name, results, tables, made, report_settings, config)
+        from lexalign.report.population import section
+
+        extra = section(population, tmp, out, report_settings.dpi, report_settings.figure_formats, results.notes)
+        write_index(tmp / index_path.name, results, tables, made, report_settings, config, extra)
         for relative in LAYOUT.values():
             (tmp / relative).mkdir(parents=True, exist_ok=True)
         for top in sorted({Path(p).parts[0] for p in LAYOUT.values()}):
@@ -382,6 +390,7 @@ def report(
     settings: Mapping[str, Any],
     seed: int,
     config: Mapping | None = None,
+    population: Iterable[str | os.PathLike] | str = (),
 ) -> Path:
     """Rule ``report``: read the run grid's result files (``grid``: models, languages, methods) and
     write index.md, tables/ and figures/ beside ``index_out``."""
@@ -397,4 +406,4 @@ def report(
         files(wvs),
         files(train),
     )
-    return build_report(results, index_out, settings=settings, seed=seed, config=config)
+    return build_report(results, index_out, settings=settings, seed=seed, config=config, population=files(population))

@@ -1,0 +1,13 @@
+from lexalign.population import ingest_summary_files
+from lexalign.snake import run_step
+
+run_step(
+    snakemake,
+    lambda: ingest_summary_files(
+        snakemake.input.summary,
+        list(snakemake.input.participants),
+        human_associations_path=snakemake.input.associations,
+        associations_out=list(snakemake.output.associations),
+        stats_out=list(snakemake.output.stats),
+    ),
+)
