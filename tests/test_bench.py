@@ -80,3 +80,35 @@ def test_rule_benchmark_summary(tmp_path):
     table = to_markdown(rows, ("rule", "wildcards", "s", "max_rss"))
     assert table.splitlines()[2] == "| ingest | en | 2.5 | – |"
     assert summarise(tmp_path / "missing") == []
+
+
+def test_lm_eval_style_baseline_gives_the_project_probabilities(tiny_prepared):
+    """bench.wvs's baseline (one request per option, lm-evaluation-harness style, with and without its
+    logits cache) scores the same quantity as lexalign.wvs_scoring.score_options: numbers with a
+    prefix ("1" beside "10") and multi-token label texts included."""
+    import numpy as np
+
+    from bench.wvs import loglikelihood_requests
+    from lexalign.models import load_model
+    from lexalign.templates import prompt_templates
+    from lexalign.wvs_catalog import load_catalog
+    from lexalign.wvs_prompts import build_prompt, item_text, option_numbers, render
+    from lexalign.wvs_scoring import _softmax, digit_token_mask, score_options
+
+    loaded = load_model(tiny_prepared)
+    model, tok = loaded.model, loaded.tokenizer
+    catalog = load_catalog()
+    items = [next(i for i in catalog if i["n_options"] >= 10), *catalog[:3]]
+    templates = prompt_templates("en")
+    prompts = [render(tok, build_prompt(i, templates, "en", "United States", "interviewer")[0]) for i in items]
+    mask = digit_token_mask(tok, model.get_output_embeddings().weight.shape[0])
+    for answers in ([option_numbers(i["n_options"]) for i in items], [item_text(i, "en")[1] for i in items]):
+        expected = score_options(model, tok, prompts, answers, batch_size=3)
+        for grouped in (False, True):
+            got = loglikelihood_requests(model, tok, prompts, answers, 2, mask, logits_cache=grouped)
+            for lp, want in zip(got, expected):
+                assert np.max(np.abs(_softmax(np.asarray(lp)) - np.asarray(want["probs"]))) < 1e-5
+                # lm-evaluation-harness moves the prompt's trailing newline into every continuation:
+                # the log-likelihoods differ by that token's (per item constant) log-probability
+                shift = np.asarray(lp) - np.asarray(want["logprobs"])
+                assert np.ptp(shift) < 1e-4

@@ -44,12 +44,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
             if softcap:
                 tanh = torch.tanh(z / softcap)
                 z = tanh * softcap
-            lse = torch.logsumexp(z, dim=-1)
             target_logit = z.gather(1, y[:, None]).squeeze(1)
-            loss += (lse - target_logit).sum()
-            correct += (z.argmax(dim=-1) == y).sum()
+            # one pass gives the row maximum and the top-1 token; one exp in place gives both the
+            # log-sum-exp and the softmax (torch.logsumexp would run its own exp over a temporary copy)
+            top, top_index = z.max(dim=-1)
+            correct += (top_index == y).sum()
+            total = z.sub_(top[:, None]).exp_().sum(dim=-1)
+            loss += (top + total.log() - target_logit).sum()
             if grad_hidden is not None:
-                probs = z.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+                probs = z.div_(total[:, None])  # softmax, in place of the logits
                 probs[torch.arange(end - start, device=z.device), y] -= 1.0
                 if tanh is not None:
                     probs.mul_(1.0 - tanh * tanh)
