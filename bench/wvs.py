@@ -23,7 +23,6 @@ an answer ``parse_answer`` cannot map to an option.
 from __future__ import annotations
 
 import logging
-
 import math
 
 from bench.common import Context, Result, eval_model_dir, measure, speedup
