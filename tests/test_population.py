@@ -33,12 +33,11 @@ from lexalign.population_compare import (
     compare,
     cue_measures,
     entropy_bits,
-    graph_measures,
     position_counts,
     position_measures,
-    power_law_fit,
     rarefied_types,
 )
+from lexalign.population_graph import graph_measures, power_law_fit
 
 EN_FILTER = {"country": ["United States"], "nativeLanguage": ["United States"]}
 
