@@ -68,3 +68,33 @@ def test_tiny_run_on_cpu(tmp_path):
     assert parts["wvs_hf"]["items"] == gpu_check.TINY["wvs_items"] and parts["wvs_hf"]["items_per_s"] > 0
     assert "no CUDA" in parts["wvs_vllm"]["why"]
     assert "mfu n/a (no GPU)" in done.stdout and "skipped  no CUDA" in done.stdout
+
+
+def test_vllm_wvs_part_matches_the_hf_probabilities(tiny_prepared, tmp_path, monkeypatch):
+    """The check's vLLM WVS part (the wvs.backend: vllm path) against HF scoring, on lexalign.testing's stand-in
+    vLLM (outputs in vLLM's structure from the tiny model's own log-probabilities), with a LoRA adapter."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from lexalign.models import load_model
+    from lexalign.testing import stand_in_vllm_modules
+    from lexalign.wvs_scoring import score_options
+
+    base = load_model(tiny_prepared, dtype="float32")
+    torch.manual_seed(5)
+    peft = get_peft_model(base.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    for name, weight in peft.named_parameters():
+        if "lora_B" in name:
+            weight.data.normal_(0, 0.5)
+    peft.save_pretrained(tmp_path / "adapter")
+    seen: dict = {}
+    for name, module in stand_in_vllm_modules(seen).items():
+        monkeypatch.setitem(sys.modules, name, module)
+    part = gpu_check.vllm_wvs_part(str(tiny_prepared), str(tmp_path / "adapter"), items=3)
+    assert part["items"] == 3 and part["items_per_s"] > 0 and part["engine_start_s"] >= 0
+    assert seen["llm"]["enable_lora"] and seen["llm"]["max_logprobs"] == len(seen["instance"].tokenizer)
+    hf = load_model(tiny_prepared, tmp_path / "adapter", dtype="float32")
+    hf.model.eval()
+    prompts, answers = gpu_check._wvs_prompts(hf.tokenizer, 3)
+    expected = [s["probs"] for s in score_options(hf.model, hf.tokenizer, prompts, answers, 8)]
+    assert max(abs(a - b) for p, q in zip(part["probs"], expected) for a, b in zip(p, q)) < 1e-4

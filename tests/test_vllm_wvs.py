@@ -12,7 +12,6 @@ outputs have vLLM's real structure, filled from the tiny HF model's own log-prob
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import types
@@ -24,79 +23,13 @@ import torch
 import yaml
 
 from lexalign.errors import LexalignError
+from lexalign.testing import StandInLLM, sampling_params, stand_in_vllm_modules
 from lexalign.wvs_prompts import label_answers, option_numbers, render
 from lexalign.wvs_scoring import score_options
 from lexalign.wvs_vllm import score_options_vllm
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
-
-
-@dataclasses.dataclass
-class Logprob:
-    """vllm.logprobs.Logprob's fields."""
-
-    logprob: float
-    rank: int | None = None
-    decoded_token: str | None = None
-
-
-def sampling_params(**kwargs):
-    """vllm.SamplingParams' fields used here, with vLLM's defaults."""
-    fields = {"max_tokens": 16, "temperature": 1.0, "logprobs": None, "prompt_logprobs": None, "detokenize": True}
-    unknown = set(kwargs) - set(fields)
-    assert not unknown, f"not SamplingParams fields here: {unknown}"
-    return types.SimpleNamespace(**{**fields, **kwargs})
-
-
-class StandInLLM:
-    """``vllm.LLM`` on a transformers model: the outputs are the model's own log-probabilities."""
-
-    def __init__(self, model, tokenizer, max_logprobs: int = 20, adapters=None):
-        self.model, self.tokenizer, self.max_logprobs = model, tokenizer, max_logprobs
-        self.adapters = adapters or {}  # LoRARequest path -> the model with that adapter
-        self.calls: list[dict] = []
-
-    def _entry(self, row: torch.Tensor, k: int, own: int | None) -> dict:
-        ranks = torch.argsort(row, descending=True)
-        chosen = ranks[:k].tolist() + ([own] if own is not None else [])
-        position = {int(t): r + 1 for r, t in enumerate(ranks.tolist())}
-        return {
-            int(t): Logprob(float(row[t]), position[int(t)], self.tokenizer.decode([int(t)]))
-            for t in dict.fromkeys(chosen)
-        }
-
-    def generate(self, prompts, sampling_params, use_tqdm=True, lora_request=None):
-        params = sampling_params if isinstance(sampling_params, list) else [sampling_params] * len(prompts)
-        assert len(params) == len(prompts)
-        self.calls.append({"prompts": prompts, "params": params, "lora": lora_request})
-        model = self.adapters[lora_request[2]] if lora_request is not None else self.model
-        outputs = []
-        for prompt, param in zip(prompts, params):
-            ids = prompt["prompt_token_ids"]
-            with torch.inference_mode():
-                logits = model(input_ids=torch.tensor([ids])).logits[0].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            prompt_logprobs = None
-            if param.prompt_logprobs is not None:
-                prompt_logprobs = [None] + [
-                    self._entry(logp[i - 1], param.prompt_logprobs, ids[i]) for i in range(1, len(ids))
-                ]
-            token = int(torch.argmax(logp[-1]))
-            sample = None
-            if param.logprobs is not None:
-                if param.logprobs > self.max_logprobs:
-                    raise ValueError(
-                        f"Requested sample logprobs of {param.logprobs}, which is greater than max allowed"
-                    )
-                sample = [self._entry(logp[-1], param.logprobs, token)]
-            completion = types.SimpleNamespace(
-                index=0, text="", token_ids=[token], logprobs=sample, finish_reason="length"
-            )
-            outputs.append(
-                types.SimpleNamespace(prompt_token_ids=ids, prompt_logprobs=prompt_logprobs, outputs=[completion])
-            )
-        return outputs
 
 
 @pytest.fixture(scope="module")
@@ -175,32 +108,9 @@ def test_the_engine_must_allow_full_next_token_logprobs(tiny):
 # ---- the wvs rule with wvs.backend: vllm ---------------------------------------------------------
 
 
-def _stand_in_vllm(monkeypatch, tiny) -> dict:
-    """A ``vllm`` module whose LLM runs the prepared model's weights (and the LoRARequest's adapter)."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from lexalign.models import load_tokenizer
-
+def _stand_in_vllm(monkeypatch) -> dict:
     seen: dict = {}
-
-    class LLM(StandInLLM):
-        def __init__(self, model, tokenizer, dtype, seed, trust_remote_code, max_logprobs=20, **options):
-            seen["llm"] = {"model": model, "max_logprobs": max_logprobs, **options}
-            weights = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
-            adapters = {str(tiny.adapter): PeftModel.from_pretrained(weights, str(tiny.adapter)).eval()}
-            super().__init__(weights, load_tokenizer(tiny.prepared), max_logprobs, adapters)
-            seen["instance"] = self
-
-    vllm = types.ModuleType("vllm")
-    vllm.LLM, vllm.SamplingParams = LLM, sampling_params
-    lora_module = types.ModuleType("vllm.lora.request")
-    lora_module.LoRARequest = lambda name, lora_id, path: (name, lora_id, path)
-    for name, module in {
-        "vllm": vllm,
-        "vllm.lora": types.ModuleType("vllm.lora"),
-        "vllm.lora.request": lora_module,
-    }.items():
+    for name, module in stand_in_vllm_modules(seen).items():
         monkeypatch.setitem(sys.modules, name, module)
     return seen
 
@@ -242,14 +152,19 @@ def humans(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("vllm-wvs-humans")
     build_humans(
-        {"type": "wvs_csv", "path": str(WVS_CSV)}, out / "h.parquet", out / "h.json", catalog=None, bad_rows="skip"
+        {"type": "wvs_csv", "path": str(WVS_CSV)},
+        out / "h.parquet",
+        out / "h.json",
+        catalog=None,
+        bad_rows="skip",
+        countries=["United States", "China"],
     )
     return out / "h.parquet"
 
 
 def test_wvs_rule_on_the_vllm_backend_writes_the_hf_results(tiny, humans, tmp_path, monkeypatch):
     hf_metrics, hf_answers = _evaluate(tiny, humans, tmp_path / "hf", _wvs_settings(score_labels=True))
-    seen = _stand_in_vllm(monkeypatch, tiny)
+    seen = _stand_in_vllm(monkeypatch)
     settings = _wvs_settings(score_labels=True, backend="vllm", vllm={"gpu_memory_utilization": 0.5})
     metrics, answers = _evaluate(tiny, humans, tmp_path / "vllm", settings)
     assert seen["llm"]["enable_lora"] and seen["llm"]["gpu_memory_utilization"] == 0.5
@@ -258,8 +173,8 @@ def test_wvs_rule_on_the_vllm_backend_writes_the_hf_results(tiny, humans, tmp_pa
     for column in ("probs", "probs_norm", "label_probs"):
         for a, b in zip(answers[column].to_list(), hf_answers[column].to_list()):
             assert a == pytest.approx(b, abs=1e-4)
-    overall = metrics["results"]["model"]["us"]["overall"]
-    assert overall["js"] == pytest.approx(hf_metrics["results"]["model"]["us"]["overall"]["js"], abs=1e-4)
+    overall = metrics["results"]["model"]["usa"]["overall"]
+    assert overall["js"] == pytest.approx(hf_metrics["results"]["model"]["usa"]["overall"]["js"], abs=1e-4)
 
 
 def test_vllm_backend_missing_is_a_clear_error(tiny, humans, tmp_path, monkeypatch):
