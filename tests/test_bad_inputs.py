@@ -362,6 +362,7 @@ def test_absent_chat_template_at_prepare_model(tiny_model_dir, tmp_path):
 # column) or a counted, reported skip (wvs.bad_rows: skip); nothing is written on an error.
 
 WVS_HEADER = "B_COUNTRY_ALPHA,W_WEIGHT,Q1,Q2\n"
+US_CN = ["United States", "China"]  # wvs.countries (the schema default)
 WVS_FIX = " (fix the file, or set wvs.bad_rows: skip to skip and count such rows)"
 WVS_RAGGED = " (an unquoted comma or a stray quote in a value?); quote the value or fix the line"
 WVS_CASES = {
@@ -430,7 +431,7 @@ def test_bad_wvs_csv(case, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(LexalignError) as info:
         source = {"type": "wvs_csv", "path": str(path)}
-        build_humans(source, out / "h.parquet", out / "h.json", catalog=None, bad_rows=policy)
+        build_humans(source, out / "h.parquet", out / "h.json", catalog=None, bad_rows=policy, countries=US_CN)
     assert str(info.value) == f"{path}: {expected}"
     assert not out.exists()
 
@@ -445,7 +446,7 @@ def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
     path.write_text(WVS_HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     source = {"type": "wvs_csv", "path": str(path)}
-    humans = build_humans(source, out / "h.parquet", out / "h.json", catalog=None, bad_rows="skip")
+    humans = build_humans(source, out / "h.parquet", out / "h.json", catalog=None, bad_rows="skip", countries=US_CN)
     bad = json.loads((out / "h.json").read_text(encoding="utf-8"))["bad_rows"]
     assert bad["skipped"] == {"wrong_field_count": 2, "bad_weight": 1, "non_integer_answer": 1}
     assert bad["examples"][:2] == [
@@ -453,7 +454,7 @@ def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
         f"{path}: row 7: line 8: 3 fields, the header has 4; respondent skipped",
     ]
     q1 = humans.filter(humans["item_id"] == "Q1").row(0, named=True)
-    assert q1["us"] == [0.0, 1.0, 0.0, 0.0] and q1["n_us"] == 1  # only row 3: the skipped ones left no trace
+    assert q1["usa"] == [0.0, 1.0, 0.0, 0.0] and q1["n_usa"] == 1  # only row 3: the skipped ones left no trace
 
 
 def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
@@ -464,7 +465,9 @@ def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
     path.write_bytes((WVS_HEADER + "USA,1,1,2\n").encode() + "CHN,1,2,1é\n".encode("latin-1"))
     with pytest.raises(LexalignError) as info:
         source = {"type": "wvs_csv", "path": str(path)}
-        build_humans(source, tmp_path / "h.parquet", tmp_path / "h.json", catalog=None, bad_rows="skip")
+        build_humans(
+            source, tmp_path / "h.parquet", tmp_path / "h.json", catalog=None, bad_rows="skip", countries=US_CN
+        )
     assert str(info.value) == f"{path}: not UTF-8 (invalid byte at line 3); re-save the file as UTF-8"
     assert not (tmp_path / "h.parquet").exists()
     # an unknown WVS method is an error, never silently the vanilla model

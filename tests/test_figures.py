@@ -62,10 +62,14 @@ def test_profile_violins(tmp_path):
 def test_tension_scatter(tmp_path):
     rng = np.random.default_rng(1)
     panel = pl.DataFrame(
-        {"item": [f"Q{i}" for i in range(50)], "dist_us": rng.uniform(0, 0.6, 50), "dist_cn": rng.uniform(0, 0.6, 50)}
+        {
+            "item": [f"Q{i}" for i in range(50)],
+            "dist_first": rng.uniform(0, 0.6, 50),
+            "dist_second": rng.uniform(0, 0.6, 50),
+        }
     )
-    panels = {"vanilla": panel, "sft": panel.with_columns(pl.col("dist_cn") * 0.5)}
-    png = figures.tension("m", "zh", panels, tmp_path / "m.zh", definition="study")
+    panels = {"vanilla": panel, "sft": panel.with_columns(pl.col("dist_second") * 0.5)}
+    png = figures.tension("m", "zh", panels, tmp_path / "m.zh", ("United States", "China"), definition="study")
     assert_real_png(png)
     assert_pdf(tmp_path / "m.zh.pdf")
 
@@ -109,7 +113,11 @@ def test_chinese_renders_out_of_the_box_without_missing_glyphs(tmp_path, monkeyp
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             figures.tension(
-                "m", "zh", {"sft": pl.DataFrame({"dist_us": [0.1, 0.3], "dist_cn": [0.2, 0.1]})}, tmp_path / "t"
+                "m",
+                "zh",
+                {"sft": pl.DataFrame({"dist_first": [0.1, 0.3], "dist_second": [0.2, 0.1]})},
+                tmp_path / "t",
+                ("United States", "China"),
             )
     finally:
         monkeypatch.undo()

@@ -113,7 +113,7 @@ def _metrics(d: float) -> dict:
 
 
 def write_wvs(root: Path, model, lang, method, shift, seed, study=True, variant="interviewer-logits") -> None:
-    """metrics.json (schema_version 2) + answers.parquet in the wvs stage's layout."""
+    """metrics.json (schema_version 3) + answers.parquet in the wvs stage's layout."""
     rng = np.random.default_rng(seed)
     folder = root / "wvs" / model / lang / method / variant
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,46 +123,46 @@ def write_wvs(root: Path, model, lang, method, shift, seed, study=True, variant=
     high = np.zeros(ITEMS, dtype=bool)
     high[:50] = True
     ids = [f"Q{i + 1}" for i in range(ITEMS)]
-    target = "us" if lang == "en" else "china"
+    target = "usa" if lang == "en" else "chn"
     answers = {
         "item_id": ids,
         "n_options": n_options,
         "high_tension": high,
-        "distance_us": dist_us,
-        "distance_china": dist_cn,
+        "distance_usa": dist_us,
+        "distance_chn": dist_cn,
         "answer_position": rng.integers(1, 3, ITEMS),
     }
     if variant.endswith("-generate"):
         answers["text_outcome"] = rng.choice(["option", "option", "refusal", "no valid option"], ITEMS)
         answers["raw_text"] = ["..."] * ITEMS
-    for c, dists in (("us", dist_us), ("china", dist_cn)):
+    for c, dists in (("usa", dist_us), ("chn", dist_cn)):
         for name in ("js", "emd_norm", "acc"):
             answers[f"{name}_{c}"] = [_metrics(d)[name] for d in dists]
         for ref, scale in zip(ANSWERERS, (1.5, 0.0, 0.5)):
             for name in ("distance", "js", "emd_norm", "acc"):
                 answers[f"{ref}_{name}_{c}"] = [_metrics(scale * d)[name] for d in dists]
     pl.DataFrame(answers).write_parquet(folder / "answers.parquet")
-    per = {c: [_metrics(d) for d in dists] for c, dists in (("us", dist_us), ("china", dist_cn))}
-    items = [{"item_id": ids[i], "d_us": float(dist_us[i]), "d_china": float(dist_cn[i])} for i in range(50)]
+    per = {c: [_metrics(d) for d in dists] for c, dists in (("usa", dist_us), ("chn", dist_cn))}
+    items = [{"item_id": ids[i], "distance": {"usa": float(dist_us[i]), "chn": float(dist_cn[i])}} for i in range(50)]
     metrics = {
-        "schema_version": 2,
+        "schema_version": 3,
+        "countries": {"usa": "United States", "chn": "China"},
         "target_country": "United States" if lang == "en" else "China",
         "results": {"model": {c: _block(rows, n_options, high) for c, rows in per.items()}},
         "high_tension": {"n": 50, **_closer(dist_us[high], dist_cn[high]), "unanswered": [], "items": items},
     }
-    assert target in ("us", "china")
+    assert target in ("usa", "chn")
     if study:
         study_rows = {
             c: [{**r, "js": r["js"] * math.sqrt(math.log(2)), "distance": r["distance"] / 2} for r in rows]
             for c, rows in per.items()
         }
-        study_items = items[:40] + [{"item_id": "Q60", "d_us": None, "d_china": None}]
+        study_items = items[:40] + [{"item_id": "Q60", "distance": {"usa": None, "chn": None}}]
         metrics["study"] = {
             "results": {"model": {c: _block(rows, n_options, high) for c, rows in study_rows.items()}},
             "high_tension": {
                 "n": 41,
-                "closer_to_china": 7,
-                "closer_to_us": 30,
+                "closer_to": {"chn": 7, "usa": 30},
                 "ties": 3,
                 "unanswered": ["Q60"],
                 "items": study_items,
@@ -173,8 +173,7 @@ def write_wvs(root: Path, model, lang, method, shift, seed, study=True, variant=
 
 def _closer(us, cn) -> dict:
     return {
-        "closer_to_china": int((cn < us).sum()),
-        "closer_to_us": int((us < cn).sum()),
+        "closer_to": {"chn": int((cn < us).sum()), "usa": int((us < cn).sum())},
         "ties": int((us == cn).sum()),
     }
 
@@ -385,8 +384,8 @@ def test_reference_column_only_where_the_study_reports(full):
     assert _row(reported, language="en", method="sft")["reported_by_the_study"] == pytest.approx(0.875)
     assert table.filter(pl.col("value") == 0.875).is_empty()  # measured values never come from the reference file
     tension = pl.read_csv(index.parent / "tables/tier2/tension.csv")
-    assert _row(tension, model="llama8b", language="en", method="sft")["closer_to_us_reported_by_the_study"] == 24
-    assert _row(tension, model="tiny", language="en", method="sft")["closer_to_us_reported_by_the_study"] is None
+    assert _row(tension, model="llama8b", language="en", method="sft")["closer_to_first_reported_by_the_study"] == 24
+    assert _row(tension, model="tiny", language="en", method="sft")["closer_to_first_reported_by_the_study"] is None
 
 
 def test_unknown_reference_model_is_one_line_error(tmp_path):
@@ -435,15 +434,16 @@ def test_wvs_tables(full):
     assert set(metrics.filter(pl.col("target") & (pl.col("language") == "zh"))["humans"]) == {"China"}
     distance = pl.read_csv(index.parent / "tables/tier2/wvs_distance.csv")
     answers = pl.read_parquet(tree / "wvs/tiny/zh/sft/interviewer-logits/answers.parquet")
-    assert _row(distance, model="tiny", language="zh", method="sft")["distance_to_china"] == pytest.approx(
-        answers["distance_china"].mean()
+    assert _row(distance, model="tiny", language="zh", method="sft")["distance_to_second"] == pytest.approx(
+        answers["distance_chn"].mean()
     )
+    assert set(distance["second_country"]) == {"China"}
     tension = pl.read_csv(index.parent / "tables/tier2/tension.csv")
-    assert (tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == 50).all()
+    assert (tension["closer_to_second"] + tension["closer_to_first"] + tension["ties"] == 50).all()
     assert set(tension["definition"]) == {"corrected"}
     high = answers.filter(pl.col("high_tension"))
     row = _row(tension, model="tiny", language="zh", method="sft")
-    assert row["closer_to_china"] == int((high["distance_china"] < high["distance_us"]).sum())
+    assert row["closer_to_second"] == int((high["distance_chn"] < high["distance_usa"]).sum())
 
 
 def test_both_definitions_side_by_side(full):
@@ -465,11 +465,11 @@ def test_both_definitions_side_by_side(full):
         "kl_model_human",
         "kl_human_model",
         "distance",
-        "closer_to_china",
-        "closer_to_us",
+        "closer_to_chn",
+        "closer_to_usa",
     }
     closer = _row(
-        tier2, model="tiny", language="zh", method="sft", humans="high-tension items", quantity="closer_to_china"
+        tier2, model="tiny", language="zh", method="sft", humans="high-tension items", quantity="closer_to_chn"
     )
     assert closer["study"] == 7
     md = (index.parent / "tables/tier2/definitions.md").read_text(encoding="utf-8")
@@ -484,7 +484,12 @@ def test_tension_definition_study_picks_the_studys_set(tmp_path):
     )
     tension = pl.read_csv(index.parent / "tables/tier2/tension.csv")
     sft = _row(tension, method="sft")
-    assert (sft["definition"], sft["closer_to_china"], sft["closer_to_us"], sft["unanswered"]) == ("study", 7, 30, 1)
+    assert (sft["definition"], sft["closer_to_second"], sft["closer_to_first"], sft["unanswered"]) == (
+        "study",
+        7,
+        30,
+        1,
+    )
     assert _row(tension, method="vanilla")["definition"] == "corrected"
     md = (index.parent / "tables/tier2/tension.md").read_text(encoding="utf-8")
     assert "no study-definition tension set in m/zh/vanilla" in md
@@ -515,11 +520,11 @@ def test_baselines_with_bootstrap_cis(full):
         table, model="tiny", language="zh", method="sft", items="all items", answerer="uniform", metric="distance"
     )
     assert row["humans"] == "China" and row["n_items"] == ITEMS and row["confidence"] == 0.95
-    assert row["mean"] == pytest.approx(answers["uniform_distance_china"].mean(), abs=1e-6)
+    assert row["mean"] == pytest.approx(answers["uniform_distance_chn"].mean(), abs=1e-6)
     assert row["ci_low"] < row["mean"] < row["ci_high"]
     high = _row(table, model="tiny", language="zh", method="sft", items="high tension", answerer="model", metric="js")
     assert high["n_items"] == 50 and high["mean"] == pytest.approx(
-        answers.filter(pl.col("high_tension"))["js_china"].mean(), abs=1e-6
+        answers.filter(pl.col("high_tension"))["js_chn"].mean(), abs=1e-6
     )
     assert "95% CI" in (index.parent / "tables/tier2/baselines.md").read_text(encoding="utf-8")
 
@@ -621,9 +626,11 @@ def test_readers_match_the_stage_writers(tmp_path):
 def test_wvs_reader_matches_the_stage_writer(tmp_path):
     """Contract: the wvs stage's summaries (wvs_compare.summary, both definitions) are what read_wvs reads."""
     from lexalign import wvs_compare
+    from lexalign.wvs_countries import pair
 
+    countries = pair(["United States", "China"])
     items = [
-        {"item_id": f"Q{i}", "n_options": n, "us": us, "china": cn, "tension": t, "tension_study": ts}
+        {"item_id": f"Q{i}", "n_options": n, "usa": us, "chn": cn, "tension": t, "tension_study": ts}
         for i, (n, us, cn, t, ts) in enumerate(
             [
                 (2, [0.7, 0.3], [0.2, 0.8], 0.5, 0.3),
@@ -633,17 +640,19 @@ def test_wvs_reader_matches_the_stage_writer(tmp_path):
         )
     ]
     answers = {"model": [[0.6, 0.4], None, [0.1, 0.2, 0.3, 0.4]]}
-    rows = {d: wvs_compare.per_item(items, answers, 1e-6, d) for d in ("corrected", "study")}
+    rows = {d: wvs_compare.per_item(items, answers, 1e-6, d, countries) for d in ("corrected", "study")}
     high = {d: wvs_compare.high_tension_set(items, 2, d) for d in ("corrected", "study")}
-    corrected, study = (wvs_compare.summary(items, rows[d], high[d], d) for d in ("corrected", "study"))
+    corrected, study = (wvs_compare.summary(items, rows[d], high[d], d, countries) for d in ("corrected", "study"))
     folder = tmp_path / "wvs/m/zh/vanilla"
-    _write_json(folder / "metrics.json", {"schema_version": 2, "target_country": "China", **corrected, "study": study})
+    pair_keys = {"usa": "United States", "chn": "China"}
+    metrics = {"schema_version": 3, "countries": pair_keys, "target_country": "China", **corrected, "study": study}
+    _write_json(folder / "metrics.json", metrics)
     result = readers.read_wvs(folder)
     assert result.value("China", "overall", "js") == pytest.approx(
-        corrected["results"]["model"]["china"]["overall"]["js"]
+        corrected["results"]["model"]["chn"]["overall"]["js"]
     )
     assert result.value("China", "overall", "js", study=True) == pytest.approx(
-        study["results"]["model"]["china"]["overall"]["js"]
+        study["results"]["model"]["chn"]["overall"]["js"]
     )
     assert result.n_items["overall"] == 2
     # Both sets are chosen over all items; Q1 (unanswered) is in both and counts in neither direction.
@@ -874,7 +883,7 @@ def test_logit_text_gap_on_hand_made_answers(tmp_path):
     assert refusal["mean"] == pytest.approx((generated["text_outcome"] == "refusal").mean(), abs=1e-6)
     distance = _row(framing_mode, framing="neutral", mode="logits", measure="distance")
     logits = pl.read_parquet(tree / "wvs/m/en/vanilla/neutral-logits/answers.parquet")
-    assert distance["mean"] == pytest.approx(logits["distance_us"].mean(), abs=1e-6) and distance["n_items"] == ITEMS
+    assert distance["mean"] == pytest.approx(logits["distance_usa"].mean(), abs=1e-6) and distance["n_items"] == ITEMS
     assert "framing-mode shown: interviewer-logits" in (index.parent / "tables/tier2/baselines.md").read_text()
     # the hand-made interviewer logits answers have no per-item metrics: metrics.json means, noted
     md = (index.parent / "tables/tier2/framing_mode.md").read_text(encoding="utf-8")

@@ -14,15 +14,18 @@ import pytest
 
 from lexalign.errors import LexalignError
 from lexalign.wvs_catalog import load_catalog
+from lexalign.wvs_countries import pair
 from lexalign.wvs_global_opinions import humans_from_global_opinions, parse_literal
 from lexalign.wvs_humans import build_humans, read_humans
 from lexalign.wvs_metrics import tension_distance
-from lexalign.wvs_sources import HUMANS_SCHEMA, BadRows, detect_separator, humans_from_wvs_csv
+from lexalign.wvs_sources import BadRows, detect_separator, humans_from_wvs_csv, humans_schema
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_DIR = REPO / "data" / "illustrative" / "wvs"
 WVS_CSV = WVS_DIR / "WVS_Cross-National_Wave_7_illustrative.csv"
 GOQA_CSV = WVS_DIR / "global_opinions_illustrative.csv"
+STUDY_PAIR = ["United States", "China"]  # the schema default, wvs.countries
+US_CN = pair(STUDY_PAIR)
 
 
 @pytest.fixture(scope="module")
@@ -142,20 +145,23 @@ def test_catalog_errors_name_the_item(tmp_path, body, message):
 
 def test_illustrative_csv_end_to_end(tmp_path, catalog):
     out, notes_path = tmp_path / "humans.parquet", tmp_path / "humans.json"
-    humans = build_humans({"type": "wvs_csv", "path": str(WVS_CSV)}, out, notes_path, catalog=None, bad_rows="skip")
+    humans = build_humans(
+        {"type": "wvs_csv", "path": str(WVS_CSV)}, out, notes_path, catalog=None, bad_rows="skip", countries=STUDY_PAIR
+    )
     notes = json.loads(notes_path.read_text(encoding="utf-8"))
     assert humans.height == len(catalog) - 2
     assert {d["item_id"] for d in notes["items_dropped"]} == {"Q225", "Q227"}
     assert all("not asked in CHN (all -4)" in d["reason"] for d in notes["items_dropped"])
     assert notes["respondents"] == {"CHN": 250, "USA": 250}  # DEU rows filtered out
     table = read_humans(out)
-    assert dict(table.schema) == HUMANS_SCHEMA
-    for us, cn, n in table.select("us", "china", "n_options").iter_rows():
+    assert dict(table.schema) == humans_schema(US_CN)
+    assert [c["key"] for c in notes["countries"]] == ["usa", "chn"]
+    for us, cn, n in table.select("usa", "chn", "n_options").iter_rows():
         assert len(us) == len(cn) == n
         assert sum(us) == pytest.approx(1.0) and sum(cn) == pytest.approx(1.0)
     assert table["tension"].min() >= 0 and table["tension"].max() <= 1
     # the study's tension (values-based EMD) beside the corrected one, and both described in the notes
-    for us, cn, corrected, study in table.select("us", "china", "tension", "tension_study").iter_rows():
+    for us, cn, corrected, study in table.select("usa", "chn", "tension", "tension_study").iter_rows():
         assert corrected == pytest.approx(tension_distance(us, cn)) and study == pytest.approx(
             tension_distance(us, cn, "study")
         )
@@ -175,13 +181,13 @@ def test_csv_weighting_missing_codes_and_separator(tmp_path):
     path = write(tmp_path / "wvs.csv", csv_text)
     assert detect_separator(path) == ";"
     bad = BadRows(path, "skip")
-    humans, notes = humans_from_wvs_csv(path, small_catalog(), bad)
+    humans, notes = humans_from_wvs_csv(path, small_catalog(), bad, US_CN)
     rows = {r["item_id"]: r for r in humans.to_dicts()}
-    assert rows["Q1"]["us"] == pytest.approx([0.25, 0.75, 0, 0])  # weights 1 and 3; the -1 is excluded
-    assert rows["Q1"]["n_us"] == 2
-    assert rows["Q1"]["china"] == pytest.approx([0, 0, 0, 1])
-    assert rows["Q94"]["us"] == pytest.approx([1 / 6, 2 / 6, 3 / 6])  # code 0 is a valid code here
-    assert rows["Q94"]["china"] == pytest.approx([1, 0, 0])  # the unexpected code 9 is excluded ...
+    assert rows["Q1"]["usa"] == pytest.approx([0.25, 0.75, 0, 0])  # weights 1 and 3; the -1 is excluded
+    assert rows["Q1"]["n_usa"] == 2
+    assert rows["Q1"]["chn"] == pytest.approx([0, 0, 0, 1])
+    assert rows["Q94"]["usa"] == pytest.approx([1 / 6, 2 / 6, 3 / 6])  # code 0 is a valid code here
+    assert rows["Q94"]["chn"] == pytest.approx([1, 0, 0])  # the unexpected code 9 is excluded ...
     assert notes["unexpected_codes"] == {"Q94": {"CHN": {"9": 1}}}  # ... and counted
     assert "Q225" not in rows
     assert notes["items_dropped"] == [{"item_id": "Q225", "reason": "not asked in CHN (all -4)"}]
@@ -196,26 +202,26 @@ def test_csv_comma_and_long_header_names(tmp_path):
         "CHN","1","2"
     """,
     )
-    humans, _ = humans_from_wvs_csv(path, small_catalog()[:1], BadRows(path, "skip"))
-    assert humans["us"][0].to_list() == [1.0, 0.0, 0.0, 0.0]
+    humans, _ = humans_from_wvs_csv(path, small_catalog()[:1], BadRows(path, "skip"), US_CN)
+    assert humans["usa"][0].to_list() == [1.0, 0.0, 0.0, 0.0]
 
 
 def test_csv_missing_column_and_bad_cells(tmp_path):
     no_weight = write(tmp_path / "a.csv", "B_COUNTRY_ALPHA,Q1\nUSA,1\n")
     with pytest.raises(LexalignError, match=r"a\.csv: missing column W_WEIGHT"):
-        humans_from_wvs_csv(no_weight, small_catalog(), BadRows(no_weight, "skip"))
+        humans_from_wvs_csv(no_weight, small_catalog(), BadRows(no_weight, "skip"), US_CN)
     no_items = write(tmp_path / "b.csv", "B_COUNTRY_ALPHA,W_WEIGHT,X1\nUSA,1,1\n")
     with pytest.raises(LexalignError, match="none of the 3 catalog items"):
-        humans_from_wvs_csv(no_items, small_catalog(), BadRows(no_items, "skip"))
+        humans_from_wvs_csv(no_items, small_catalog(), BadRows(no_items, "skip"), US_CN)
     bad_cells = write(tmp_path / "c.csv", "B_COUNTRY_ALPHA,W_WEIGHT,Q1\nUSA,1,1\nUSA,x,2\nCHN,1,abc\nCHN,1,3\n")
     skip = BadRows(bad_cells, "skip")
-    humans, _ = humans_from_wvs_csv(bad_cells, small_catalog()[:1], skip)
+    humans, _ = humans_from_wvs_csv(bad_cells, small_catalog()[:1], skip, US_CN)
     assert skip.counts == {"bad_weight": 1, "non_numeric_answer": 1}
     assert any("row 2" in e and "W_WEIGHT" in e for e in skip.examples)
     assert any("row 3" in e and "'abc'" in e for e in skip.examples)
-    assert humans["us"][0].to_list() == [1.0, 0.0, 0.0, 0.0]
+    assert humans["usa"][0].to_list() == [1.0, 0.0, 0.0, 0.0]
     with pytest.raises(LexalignError, match=r"c\.csv: row 2: W_WEIGHT 'x'"):
-        humans_from_wvs_csv(bad_cells, small_catalog()[:1], BadRows(bad_cells, "error"))
+        humans_from_wvs_csv(bad_cells, small_catalog()[:1], BadRows(bad_cells, "error"), US_CN)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,14 +246,19 @@ def test_parse_literal_is_safe():
 def test_illustrative_global_opinions(tmp_path):
     out, notes_path = tmp_path / "h.parquet", tmp_path / "h.json"
     humans = build_humans(
-        {"type": "global_opinions", "path": str(GOQA_CSV)}, out, notes_path, catalog=None, bad_rows="skip"
+        {"type": "global_opinions", "path": str(GOQA_CSV)},
+        out,
+        notes_path,
+        catalog=None,
+        bad_rows="skip",
+        countries=STUDY_PAIR,
     )
     notes = json.loads(notes_path.read_text(encoding="utf-8"))
     assert humans.height == 24
     assert notes["rows_not_used"] == {"source GAS": 2, "WVS row without both United States and China": 2}
     q1 = humans.filter(pl.col("item_id") == "Q1").to_dicts()[0]
     assert q1["n_options"] == 4 and q1["question_zh"]  # Don't know / No answer dropped, catalog Chinese text used
-    assert sum(q1["us"]) == pytest.approx(1.0)
+    assert sum(q1["usa"]) == pytest.approx(1.0)
     unmatched = humans.filter(pl.col("item_id").str.starts_with("GOQA"))
     assert unmatched.height == 3 and unmatched["question_zh"].null_count() == 3
 
@@ -271,21 +282,21 @@ def test_global_opinions_bad_rows(tmp_path, catalog):
     ]
     path = write_goqa(tmp_path / "goqa.csv", rows)
     skip = BadRows(path, "skip")
-    humans, _ = humans_from_global_opinions(path, catalog, skip)
+    humans, _ = humans_from_global_opinions(path, catalog, skip, US_CN)
     assert humans["item_id"].to_list() == ["GOQA1"]
     assert skip.counts == {"unparsable_literal": 1, "bad_distribution": 2}
     assert any("row 3" in e and "empty distribution" in e for e in skip.examples)
     assert any("row 4" in e and "3 shares for 2 options" in e for e in skip.examples)
     with pytest.raises(LexalignError, match=r"goqa\.csv: row 2: selections does not parse"):
-        humans_from_global_opinions(path, catalog, BadRows(path, "error"))
+        humans_from_global_opinions(path, catalog, BadRows(path, "error"), US_CN)
     missing = write_goqa(tmp_path / "m.csv", [["q", "['a', 'b']", "WVS"]], header=("question", "options", "source"))
     with pytest.raises(LexalignError, match="missing column.*selections"):
-        humans_from_global_opinions(missing, catalog, BadRows(missing, "skip"))
+        humans_from_global_opinions(missing, catalog, BadRows(missing, "skip"), US_CN)
     unknown = write_goqa(
         tmp_path / "u.csv", [good + ["Q9999"]], header=("question", "options", "selections", "source", "item_id")
     )
     with pytest.raises(LexalignError, match=r"row 1: item_id 'Q9999' is not in the catalog"):
-        humans_from_global_opinions(unknown, catalog, BadRows(unknown, "error"))
+        humans_from_global_opinions(unknown, catalog, BadRows(unknown, "error"), US_CN)
 
 
 def test_illustrative_files_are_reproducible(tmp_path):

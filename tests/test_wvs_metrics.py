@@ -96,9 +96,10 @@ def test_summaries_by_option_count_and_subset():
 
 
 def test_closer_counts_and_reference_answerers():
-    assert m.closer_counts([0.1, 0.5, 0.3], [0.2, 0.4, 0.3]) == {"closer_to_china": 1, "closer_to_us": 1, "ties": 1}
+    closer = m.closer_counts({"usa": [0.1, 0.5, 0.3], "chn": [0.2, 0.4, 0.3]})
+    assert closer == {"closer_to": {"usa": 1, "chn": 1}, "ties": 1}
     # an unanswered item (None) counts in neither
-    assert m.closer_counts([0.1, None], [0.2, 0.4]) == {"closer_to_china": 0, "closer_to_us": 1, "ties": 0}
+    assert m.closer_counts({"usa": [0.1, None], "deu": [0.2, 0.4]}) == {"closer_to": {"usa": 1, "deu": 0}, "ties": 0}
     assert m.uniform(4) == [0.25] * 4
     assert m.one_hot_majority([0.2, 0.5, 0.3]) == [0.0, 1.0, 0.0]
     assert m.one_hot_majority([0.4, 0.4, 0.2]) == [1.0, 0.0, 0.0]

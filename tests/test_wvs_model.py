@@ -66,6 +66,7 @@ def humans(tmp_path_factory) -> Path:
         out / "humans.json",
         catalog=None,
         bad_rows="skip",
+        countries=["United States", "China"],
     )
     return out / "humans.parquet"
 
@@ -303,36 +304,36 @@ def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
 def test_evaluate_logits(wvs_model, humans, tmp_path):
     metrics, written, answers = run(wvs_model, humans, tmp_path)
     assert written == json.loads(json.dumps(metrics))
-    assert written["schema_version"] == 2
+    assert written["schema_version"] == 3
     assert written["n_items"] == written["n_scored"] == answers.height == 24
     assert "base 2" in written["definitions"]["js"] and "distance" in written["definitions"]["js"]
     assert "epsilon 1e-06" in written["definitions"]["kl_model_human"]
     for name in ("model", "uniform", "target_majority", "other_country"):
-        for country in ("us", "china"):
+        for country in ("usa", "chn"):
             block = written["results"][name][country]
             assert block["overall"]["n"] == 24 and block["high_tension"]["n"] == 5
             assert sum(b["n"] for b in block["by_option_count"].values()) == 24
     tension = written["high_tension"]
-    assert tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == 5
+    assert tension["closer_to"]["chn"] + tension["closer_to"]["usa"] + tension["ties"] == 5
     assert len(tension["items"]) == 5 and tension["answered"] == 5 and tension["unanswered"] == []
     # every item's full per-option probabilities are written out, with its distances
     row = answers.row(0, named=True)
     assert len(row["probs"]) == len(row["logprobs"]) == row["n_options"] and row["answer_code"] in row["codes"]
-    expected = item_metrics(row["probs"], row["human_us"], 1e-6)
-    assert row["js_us"] == pytest.approx(expected["js"]) and row["emd_norm_us"] == pytest.approx(expected["emd_norm"])
-    study = item_metrics(row["probs"], row["human_us"], definition="study")
-    assert row["study_js_us"] == pytest.approx(study["js"]) and row["study_distance_us"] == pytest.approx(
+    expected = item_metrics(row["probs"], row["human_usa"], 1e-6)
+    assert row["js_usa"] == pytest.approx(expected["js"]) and row["emd_norm_usa"] == pytest.approx(expected["emd_norm"])
+    study = item_metrics(row["probs"], row["human_usa"], definition="study")
+    assert row["study_js_usa"] == pytest.approx(study["js"]) and row["study_distance_usa"] == pytest.approx(
         study["distance"]
     )
     # the reference answerers by hand, per item and averaged
     uniform_js = [
-        item_metrics([1 / n] * n, h, 1e-6)["js"] for n, h in answers.select("n_options", "human_us").iter_rows()
+        item_metrics([1 / n] * n, h, 1e-6)["js"] for n, h in answers.select("n_options", "human_usa").iter_rows()
     ]
-    assert answers["uniform_js_us"].to_list() == pytest.approx(uniform_js)
-    assert written["results"]["uniform"]["us"]["overall"]["js"] == pytest.approx(np.mean(uniform_js))
-    assert written["results"]["target_majority"]["us"]["overall"]["acc"] == 1.0  # US majority vs US humans
-    assert answers["other_country_js_china"].to_list() == pytest.approx([0.0] * 24, abs=1e-7)  # China vs itself
-    assert written["results"]["other_country"]["china"]["overall"]["emd"] == pytest.approx(0.0, abs=1e-9)
+    assert answers["uniform_js_usa"].to_list() == pytest.approx(uniform_js)
+    assert written["results"]["uniform"]["usa"]["overall"]["js"] == pytest.approx(np.mean(uniform_js))
+    assert written["results"]["target_majority"]["usa"]["overall"]["acc"] == 1.0  # US majority vs US humans
+    assert answers["other_country_js_chn"].to_list() == pytest.approx([0.0] * 24, abs=1e-7)  # China vs itself
+    assert written["results"]["other_country"]["chn"]["overall"]["emd"] == pytest.approx(0.0, abs=1e-9)
     top = answers.sort("human_tension", descending=True).head(5)["item_id"].to_list()
     assert sorted(top) == sorted(answers.filter(pl.col("high_tension"))["item_id"].to_list())
 
@@ -343,12 +344,12 @@ def test_evaluate_label_text_scores(wvs_model, humans, tmp_path):
     for row in answers.iter_rows(named=True):
         assert len(row["label_probs"]) == len(row["label_probs_norm"]) == len(row["probs"]) == row["n_options"]
         assert sum(row["label_probs"]) == pytest.approx(1.0) and row["label_probs"] != pytest.approx(row["probs"])
-    acc = [float(np.argmax(p) == np.argmax(h)) for p, h in answers.select("label_probs", "human_us").iter_rows()]
+    acc = [float(np.argmax(p) == np.argmax(h)) for p, h in answers.select("label_probs", "human_usa").iter_rows()]
     acc_norm = [
-        float(np.argmax(p) == np.argmax(h)) for p, h in answers.select("label_probs_norm", "human_us").iter_rows()
+        float(np.argmax(p) == np.argmax(h)) for p, h in answers.select("label_probs_norm", "human_usa").iter_rows()
     ]
-    assert label["results"]["us"]["overall"]["acc"] == pytest.approx(np.mean(acc))
-    assert label["length_normalised"]["us"]["overall"]["acc"] == pytest.approx(np.mean(acc_norm))
+    assert label["results"]["usa"]["overall"]["acc"] == pytest.approx(np.mean(acc))
+    assert label["length_normalised"]["usa"]["overall"]["acc"] == pytest.approx(np.mean(acc_norm))
     assert answers["prompt"][0].endswith("Answer with the option number only.<end_of_turn>\n<start_of_turn>model\n")
     _, off, plain = run(wvs_model, humans, tmp_path, settings={"max_items": 3})
     assert off["label_text"] is None and plain["label_probs"].null_count() == 3
@@ -359,17 +360,17 @@ def test_study_block(wvs_model, humans, tmp_path):
     study = written["study"]
     assert "values" in study["definitions"]["distance"] and "natural log" in study["definitions"]["js"]
     # the study's tension set: the top items by its own tension distance over every item asked
-    by_hand = [tension_distance(us, cn, "study") for us, cn in answers.select("human_us", "human_china").iter_rows()]
+    by_hand = [tension_distance(us, cn, "study") for us, cn in answers.select("human_usa", "human_chn").iter_rows()]
     assert answers["human_tension_study"].to_list() == pytest.approx(by_hand)
     top = answers.with_row_index().sort(["human_tension_study", "index"], descending=[True, False]).head(6)
     assert [i["item_id"] for i in study["high_tension"]["items"]] == top["item_id"].to_list()
     assert set(top["item_id"]) == set(answers.filter(pl.col("high_tension_study"))["item_id"])
     chosen = answers.filter(pl.col("high_tension_study"))
-    closer = int((chosen["study_distance_china"] < chosen["study_distance_us"]).sum())
-    assert study["high_tension"]["closer_to_china"] == closer and study["high_tension"]["n"] == 6
-    overall = study["results"]["model"]["us"]["overall"]
-    assert overall["js"] == pytest.approx(answers["study_js_us"].mean())
-    assert overall["js"] == pytest.approx(written["results"]["model"]["us"]["overall"]["js"] * math.sqrt(math.log(2)))
+    closer = int((chosen["study_distance_chn"] < chosen["study_distance_usa"]).sum())
+    assert study["high_tension"]["closer_to"]["chn"] == closer and study["high_tension"]["n"] == 6
+    overall = study["results"]["model"]["usa"]["overall"]
+    assert overall["js"] == pytest.approx(answers["study_js_usa"].mean())
+    assert overall["js"] == pytest.approx(written["results"]["model"]["usa"]["overall"]["js"] * math.sqrt(math.log(2)))
     assert "goqa_similarity" not in overall
 
 
@@ -403,14 +404,14 @@ def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
     # unanswered items stay in the high-tension set, listed and counted in neither direction
     tension = metrics["high_tension"]
     assert tension["n"] == 5 and len(tension["unanswered"]) == 5 - tension["answered"] >= 1
-    assert tension["closer_to_china"] + tension["closer_to_us"] + tension["ties"] == tension["answered"]
+    assert tension["closer_to"]["chn"] + tension["closer_to"]["usa"] + tension["ties"] == tension["answered"]
     monkeypatch.setattr(
         generation, "generate_on_model", lambda model, tok, c, **k: [generation.Generation("hmm", 1, True)] * len(c)
     )
     # no valid option anywhere is a result (the gap table reads it), not an error
     metrics, _, answers = run(wvs_model, humans, tmp_path, mode="generate", settings={"max_items": 5})
     assert metrics["n_scored"] == 0 and set(answers["text_outcome"]) == {"no valid option"}
-    assert metrics["results"]["model"]["us"]["overall"]["n"] == 0
+    assert metrics["results"]["model"]["usa"]["overall"]["n"] == 0
 
 
 def test_evaluate_assoc_and_prompt_methods(wvs_model, humans, associations, tmp_path):

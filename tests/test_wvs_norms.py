@@ -116,7 +116,12 @@ def test_norm_sentences_in_english_and_chinese():
 def humans(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wvs-humans")
     build_humans(
-        {"type": "wvs_csv", "path": str(WVS_CSV)}, out / "h.parquet", out / "h.json", catalog=None, bad_rows="skip"
+        {"type": "wvs_csv", "path": str(WVS_CSV)},
+        out / "h.parquet",
+        out / "h.json",
+        catalog=None,
+        bad_rows="skip",
+        countries=["United States", "China"],
     )
     return out / "h.parquet"
 
@@ -125,7 +130,7 @@ def test_plan_asks_the_evaluation_part_of_the_selected_items(humans):
     table = read_humans(humans).to_dicts()
     selected = table[::10]
     asked, sentences, record = plan(
-        table, selected, "us", defaults(SCHEMA["properties"]["wvs"])["norms"], EN, "en", "United States"
+        table, selected, "usa", defaults(SCHEMA["properties"]["wvs"])["norms"], EN, "en", "United States"
     )
     parts = split_items((i["item_id"] for i in table), record["source_share"], record["seed"])
     assert [i["item_id"] for i in asked] == [i["item_id"] for i in selected if parts[i["item_id"]] == EVALUATION]
@@ -134,7 +139,7 @@ def test_plan_asks_the_evaluation_part_of_the_selected_items(humans):
     assert record["n_source_items"] == round(record["source_share"] * len(table))
     with pytest.raises(LexalignError, match=r"wvs.norms.source_share: 0.99 leaves none of the 1 items"):
         only = [next(i for i in table if parts[i["item_id"]] == SOURCE)]
-        plan(table, only, "us", {"source_share": 0.99, "seed": 42, "max_norms": 3}, EN, "en", "United States")
+        plan(table, only, "usa", {"source_share": 0.99, "seed": 42, "max_norms": 3}, EN, "en", "United States")
 
 
 def test_bad_norms_settings_are_one_line():

@@ -13,8 +13,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from lexalign import methods, presets
+from lexalign import methods, presets, wvs_countries
 from lexalign.errors import LexalignError
+from lexalign.wvs_prompts import assoc_model_method
 
 #: How far split shares may miss a sum of 1 (YAML decimals such as 0.7 + 0.2 + 0.1 are not exact).
 SPLIT_TOLERANCE = 1e-6
@@ -117,6 +118,8 @@ def check_consistency(config: dict, source: str = "config") -> None:
             f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})"
         )
     presets.check_presets(config["train"], run["methods"], source)
+    assoc_model_method(config["wvs"], run["methods"])  # an unknown wvs.assoc_model_method: one line
+    wvs_countries.check_languages(config, source)  # a WVS-7 pair, and every run language's wvs_country in it
     split = {name: config["split"][name] for name in ("train", "val", "test")}
     total = sum(split.values())
     if abs(total - 1) > SPLIT_TOLERANCE:

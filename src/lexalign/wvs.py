@@ -1,16 +1,16 @@
 """Tier 2, cultural alignment: the ``wvs`` rule asks a model the WVS-7 items and compares its answer
-distributions with US and China respondents.
+distributions with the respondents of the two configured countries (``wvs.countries``, e.g. US and China).
 
-Modules of the stage: :mod:`lexalign.wvs_catalog` (items), :mod:`lexalign.wvs_sources` and
-:mod:`lexalign.wvs_humans` (human distributions, the ``wvs_humans`` rule), :mod:`lexalign.wvs_prompts`
-(chat messages), :mod:`lexalign.wvs_scoring` (answer distributions from logits, answer parsing),
-:mod:`lexalign.wvs_metrics` (distances, both definitions), :mod:`lexalign.wvs_compare` (answerers and
-the high-tension set), :mod:`lexalign.wvs_refusal` (generate mode's answer outcomes) and this one:
+Modules of the stage: :mod:`lexalign.wvs_catalog` (items), :mod:`lexalign.wvs_countries` (the country pair),
+:mod:`lexalign.wvs_sources` and :mod:`lexalign.wvs_humans` (human distributions, the ``wvs_humans`` rule),
+:mod:`lexalign.wvs_prompts` (chat messages), :mod:`lexalign.wvs_scoring` (answer distributions from logits,
+answer parsing), :mod:`lexalign.wvs_metrics` (distances, both definitions), :mod:`lexalign.wvs_compare`
+(answerers and the high-tension set), :mod:`lexalign.wvs_refusal` (generate mode's answer outcomes) and this one:
 :class:`WvsSettings` (the validated ``wvs`` config section), :class:`WvsJob` (one model x language x method x
 framing x mode, the rule's wildcards) and :func:`evaluate`.
 
 Outputs: ``metrics.json`` (:data:`SCHEMA_VERSION`; shape in docs/CONTRIBUTING_CONTRACTS.md) and
-``answers.parquet`` (one row per item, :data:`ANSWERS_SCHEMA`).
+``answers.parquet`` (one row per item, :func:`answers_schema`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from lexalign.wvs_compare import (
     reference_answer,
     summary,
 )
-from lexalign.wvs_humans import read_humans
+from lexalign.wvs_countries import Country, member
+from lexalign.wvs_humans import countries_of, read_humans
 from lexalign.wvs_metrics import DEFINITIONS, definitions
 from lexalign.wvs_prompts import (
     AssociationContext,
@@ -50,11 +51,10 @@ from lexalign.wvs_prompts import (
 )
 from lexalign.wvs_refusal import OUTCOMES, classify
 from lexalign.wvs_scoring import score_options
-from lexalign.wvs_sources import COUNTRIES, COUNTRY_KEYS
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: countries keyed by their alpha-3 code lower-cased (usa, chn), not us/china
 #: The prompt's last line per answer form: option numbers (every mode) or label texts (``score_labels``).
 INSTRUCTIONS = {"number": "wvs_instruction", "label": "wvs_instruction_label"}
 FRAMINGS = ("interviewer", "neutral", "persona", "observer")
@@ -138,13 +138,10 @@ def select_items(humans: pl.DataFrame, max_items: int | None) -> pl.DataFrame:
     return humans[picks.tolist()]
 
 
-def target_key(country: str | None, lang: str) -> str:
-    if country not in COUNTRY_KEYS:
-        raise LexalignError(
-            f"config languages.{lang}.wvs_country: {country!r} is not one of {sorted(COUNTRY_KEYS)} "
-            "(the WVS stage compares with United States and China respondents)"
-        )
-    return COUNTRY_KEYS[country]
+def target_country(country: str | None, lang: str, countries: Sequence[Country]) -> tuple[Country, Country]:
+    """(target, other): the language's ``wvs_country`` and the other country of the compared pair."""
+    target = member(country, countries, f"config languages.{lang}.wvs_country")
+    return target, next(c for c in countries if c.code != target.code)
 
 
 def check_method(job: WvsJob) -> methods.Method:
@@ -164,7 +161,7 @@ def check_method(job: WvsJob) -> methods.Method:
     return method
 
 
-ANSWERS_SCHEMA = {
+ANSWERS_ITEM_SCHEMA = {
     "item_id": pl.String,
     "topic": pl.String,
     "n_options": pl.Int64,
@@ -185,19 +182,26 @@ ANSWERS_SCHEMA = {
     "label_probs_norm": pl.List(pl.Float64),
     "answer_position": pl.Int64,
     "answer_code": pl.Int64,
-    "human_us": pl.List(pl.Float64),
-    "human_china": pl.List(pl.Float64),
-    "human_tension": pl.Float64,
-    "human_tension_study": pl.Float64,
-    "high_tension": pl.Boolean,
-    "high_tension_study": pl.Boolean,
-    **{f"{name}_{c}": pl.Float64 for c in COUNTRIES for name in PER_ITEM_COLUMNS},
-    **{f"study_{name}_{c}": pl.Float64 for c in COUNTRIES for name in STUDY_COLUMNS},
-    **{f"{ref}_{name}_{c}": pl.Float64 for ref in REFERENCE_ANSWERERS for c in COUNTRIES for name in PER_ITEM_COLUMNS},
 }
 
 
-def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, language: str) -> pl.DataFrame:
+def answers_schema(keys: Sequence[str]) -> dict[str, pl.DataType]:
+    """answers.parquet's columns for the compared countries' keys (``usa``, ``chn``): the item and answer
+    columns, ``human_<key>``, the tension columns, then every answerer's per-item metrics ``..._<key>``."""
+    return {
+        **ANSWERS_ITEM_SCHEMA,
+        **{f"human_{c}": pl.List(pl.Float64) for c in keys},
+        "human_tension": pl.Float64,
+        "human_tension_study": pl.Float64,
+        "high_tension": pl.Boolean,
+        "high_tension_study": pl.Boolean,
+        **{f"{name}_{c}": pl.Float64 for c in keys for name in PER_ITEM_COLUMNS},
+        **{f"study_{name}_{c}": pl.Float64 for c in keys for name in STUDY_COLUMNS},
+        **{f"{ref}_{name}_{c}": pl.Float64 for ref in REFERENCE_ANSWERERS for c in keys for name in PER_ITEM_COLUMNS},
+    }
+
+
+def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, language: str, keys) -> pl.DataFrame:
     """One row per item: prompt, every option's probability, the human distributions, every answerer's metrics."""
     high_sets = {definition: set(indices) for definition, indices in high.items()}
     records = []
@@ -223,14 +227,13 @@ def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, lang
             **{f"label_{key}": scored[i].get(f"label_{key}") for key in ("logprobs", "probs", "probs_norm")},
             "answer_position": None if choice is None else choice + 1,
             "answer_code": None if choice is None else item["codes"][choice],
-            "human_us": item["us"],
-            "human_china": item["china"],
+            **{f"human_{c}": item[c] for c in keys},
             "human_tension": item["tension"],
             "human_tension_study": item["tension_study"],
             "high_tension": i in high_sets["corrected"],
             "high_tension_study": i in high_sets["study"],
         }
-        for c in COUNTRIES:
+        for c in keys:
             for prefix, answerer, definition, names in (
                 ("", "model", "corrected", PER_ITEM_COLUMNS),
                 ("study_", "model", "study", STUDY_COLUMNS),
@@ -239,7 +242,7 @@ def answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, lang
                 row = rows[definition][answerer][c][i] or {}
                 record.update({f"{prefix}{name}_{c}": row.get(name) for name in names})
         records.append(record)
-    return pl.DataFrame(records, schema=ANSWERS_SCHEMA)
+    return pl.DataFrame(records, schema=answers_schema(keys))
 
 
 def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, templates: Mapping, norm_sentences=()):
@@ -324,20 +327,20 @@ def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Ma
     return scored, raw_texts
 
 
-def _label_text(items, scored, settings: WvsSettings, mode: str, high: Sequence[int]) -> dict | None:
+def _label_text(items, scored, settings: WvsSettings, mode: str, high: Sequence[int], countries) -> dict | None:
     """Summaries of the label-text scores (acc: label_probs; acc_norm: label_probs_norm), or None when off."""
     if not (settings.score_labels and mode == "logits"):
         return None
     score = "option label texts as the answer, log-likelihoods renormalised over the options (acc); divided by "
     out = {"score": score + "the label's characters (acc_norm)"}
     for name, key in (("results", "label_probs"), ("length_normalised", "label_probs_norm")):
-        rows = per_item(items, {"model": [s.get(key) for s in scored]}, settings.kl_epsilon, "corrected")
-        out[name] = summary(items, rows, high, "corrected")["results"]["model"]
+        rows = per_item(items, {"model": [s.get(key) for s in scored]}, settings.kl_epsilon, "corrected", countries)
+        out[name] = summary(items, rows, high, "corrected", countries)["results"]["model"]
     return out
 
 
 def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
-    """Ask every item, score it against US and China humans, write metrics.json and answers.parquet.
+    """Ask every item, score it against both countries' humans, write metrics.json and answers.parquet.
 
     ``prompts`` is the config's ``templates.prompts`` (overrides of the built-in prompt templates).
     """
@@ -345,10 +348,11 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
 
     started = time.perf_counter()
     method = check_method(job)
-    target = target_key(job.country, job.lang)
-    other = next(key for key in COUNTRIES if key != target)
-    templates = prompt_templates(job.prompt_language, prompts)
     humans = read_humans(job.humans_path)
+    countries = countries_of(humans, job.humans_path)
+    target_record, other_record = target_country(job.country, job.lang, countries)
+    target, other = target_record.key, other_record.key
+    templates = prompt_templates(job.prompt_language, prompts)
     items = select_items(humans, settings.max_items).to_dicts()
     norms_record, sentences = None, []
     if method.context == "norms":  # asks only the evaluation part; the source part's answers are the context
@@ -382,18 +386,23 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
     answerers.update(
         {ref: [reference_answer(ref, item, target, other) for item in items] for ref in REFERENCE_ANSWERERS}
     )
-    rows = {d: per_item(items, answerers, settings.kl_epsilon, d) for d in DEFINITIONS}
+    rows = {d: per_item(items, answerers, settings.kl_epsilon, d, countries) for d in DEFINITIONS}
     high = {d: high_tension_set(items, settings.high_tension_n, d) for d in DEFINITIONS}
-    corrected, study = (summary(items, rows[d], high[d], d) for d in DEFINITIONS)
-    normalised = per_item(items, {"model": [s["probs_norm"] for s in scored]}, settings.kl_epsilon, "corrected")
+    corrected, study = (summary(items, rows[d], high[d], d, countries) for d in DEFINITIONS)
+    normalised = per_item(
+        items, {"model": [s["probs_norm"] for s in scored]}, settings.kl_epsilon, "corrected", countries
+    )
     n_scored = sum(s["probs"] is not None for s in scored)
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "model": job.model_name,
         "lang": job.lang,
         "method": job.method,
-        "target_country": job.country,
-        "other_country": COUNTRIES[other][0],
+        "countries": {c.key: c.name for c in countries},
+        "target": target,
+        "other": other,
+        "target_country": target_record.name,
+        "other_country": other_record.name,
         "prompt_language": job.prompt_language,
         "mode": job.mode,
         "framing": job.framing,
@@ -420,9 +429,9 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
             "other_country": "the other country's human distribution",
         },
         **corrected,
-        "length_normalised": summary(items, normalised, high["corrected"], "corrected")["results"]["model"],
+        "length_normalised": summary(items, normalised, high["corrected"], "corrected", countries)["results"]["model"],
         "study": {"definitions": definitions(settings.kl_epsilon, "study"), **study},
-        "label_text": _label_text(items, scored, settings, job.mode, high["corrected"]),
+        "label_text": _label_text(items, scored, settings, job.mode, high["corrected"], countries),
         "valid_mass_mean": (
             float(np.mean([s["valid_mass"] for s in scored if s["probs"] is not None]))
             if job.mode == "logits"
@@ -447,19 +456,22 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
             "items_per_second": len(items) / answer_seconds if answer_seconds else None,
         },
     }
+    keys = [c.key for c in countries]
     with atomic_path(job.answers_out) as tmp:
-        answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, job.prompt_language).write_parquet(tmp)
+        table = answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, job.prompt_language, keys)
+        table.write_parquet(tmp)
     write_json(job.metrics_out, metrics)
     overall = metrics["results"]["model"][target]["overall"]
     tension = metrics["high_tension"]
     log.info(
-        "%s vs %s: JS %.3f, EMD_norm %.3f, acc %.3f; high-tension closer to China %d/%d (%.1f s)",
+        "%s vs %s: JS %.3f, EMD_norm %.3f, acc %.3f; high-tension closer to %s %d/%d (%.1f s)",
         where,
-        job.country,
+        target_record.name,
         overall["js"],
         overall["emd_norm"],
         overall["acc"],
-        tension["closer_to_china"],
+        other_record.name,
+        tension["closer_to"][other],
         tension["n"],
         metrics["timing"]["seconds"],
     )

@@ -2,7 +2,8 @@
 
 Rows carry ``question``, ``options`` (a Python list literal), ``selections`` (a
 ``defaultdict(<class 'list'>, {...})`` literal) and ``source``; the literals are parsed with
-:func:`ast.literal_eval` only (never ``eval``). The WVS rows with both United States and China are used.
+:func:`ast.literal_eval` only (never ``eval``). The WVS rows with both configured countries (``wvs.countries``,
+as GlobalOpinionQA names them: United States, China, Germany ...) are used.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from lexalign.errors import LexalignError
-from lexalign.wvs_sources import COUNTRIES, BadRows, detect_separator, finish
+from lexalign.wvs_countries import Country
+from lexalign.wvs_sources import BadRows, detect_separator, finish
 
 # GlobalOpinionQA option labels that are not substantive answers (dropped before renormalising).
 NON_SUBSTANTIVE = re.compile(
@@ -62,9 +64,9 @@ def _read_table(path: str | os.PathLike) -> pl.DataFrame:
 
 
 def humans_from_global_opinions(
-    path: str | os.PathLike, catalog: list[dict], bad_rows: BadRows
+    path: str | os.PathLike, catalog: list[dict], bad_rows: BadRows, countries: Sequence[Country]
 ) -> tuple[pl.DataFrame, dict]:
-    """US and China answer shares from GlobalOpinionQA-style rows (WVS rows with both countries).
+    """The two countries' answer shares from GlobalOpinionQA-style rows (WVS rows with both countries).
 
     An optional ``item_id`` column naming a catalog item (e.g. Q1) takes the Chinese text and the
     ordinal flag from the catalog when the option counts agree.
@@ -78,8 +80,9 @@ def humans_from_global_opinions(
         )
     by_id = {item["item_id"]: item for item in catalog}
     has_id = "item_id" in frame.columns
-    rows, kept_other = [], Counter()
-    names = {name: key for key, (name, _) in COUNTRIES.items()}
+    rows, kept_other, seen = [], Counter(), set()
+    names = {c.name: c.key for c in countries}
+    both = " and ".join(names)
     for index, record in enumerate(frame.iter_rows(named=True), start=1):
         source = str(record.get("source") or "").strip()
         if source.upper() != "WVS":
@@ -101,8 +104,9 @@ def humans_from_global_opinions(
         if not isinstance(selections, Mapping):
             bad_rows(index, "selections is not a mapping of country -> shares", "bad_selections")
             continue
+        seen.update(name for name in names if name in selections)
         if not all(name in selections for name in names):
-            kept_other["WVS row without both United States and China"] += 1
+            kept_other[f"WVS row without both {both}"] += 1
             continue
         keep = [i for i, label in enumerate(options) if not NON_SUBSTANTIVE.match(label)]
         if len(keep) < 2:
@@ -157,11 +161,15 @@ def humans_from_global_opinions(
                 # item (as in the study), so unmatched rows are taken as ordinal.
                 "ordinal": entry["ordinal"] if entry else True,
                 "n_options": len(labels),
-                "us": dists["us"],
-                "china": dists["china"],
-                "n_us": None,
-                "n_china": None,
+                **dists,
+                **{f"n_{key}": None for key in dists},
             }
+        )
+    absent = [name for name in names if name not in seen]
+    if not rows and absent:
+        raise LexalignError(
+            f"{path}: no WVS row has selections for {', '.join(absent)} (as GlobalOpinionQA names countries); "
+            "change wvs.countries or the source file"
         )
     ids = Counter(row["item_id"] for row in rows)
     duplicated = sorted(i for i, n in ids.items() if n > 1)
@@ -173,4 +181,4 @@ def humans_from_global_opinions(
         "rows_not_used": dict(kept_other),
         "non_substantive_options": NON_SUBSTANTIVE.pattern,
     }
-    return finish(rows, str(path)), notes
+    return finish(rows, str(path), countries), notes

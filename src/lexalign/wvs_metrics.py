@@ -201,13 +201,14 @@ def summarise(
     return summary
 
 
-def closer_counts(d_us: Sequence[float | None], d_china: Sequence[float | None]) -> dict[str, int]:
-    """How many items are closer to China than to the US, and vice versa; None (unanswered) counts in neither."""
-    pairs = [(u, c) for u, c in zip(d_us, d_china) if u is not None and c is not None]
+def closer_counts(distances: Mapping[str, Sequence[float | None]]) -> dict:
+    """How many items an answerer is closer to each of two countries' humans (``distances``: country key ->
+    per-item distance), and the ties; an item with a None distance (unanswered) counts in neither."""
+    (first, d_first), (second, d_second) = distances.items()
+    pairs = [(a, b) for a, b in zip(d_first, d_second) if a is not None and b is not None]
     return {
-        "closer_to_china": sum(c < u for u, c in pairs),
-        "closer_to_us": sum(u < c for u, c in pairs),
-        "ties": sum(u == c for u, c in pairs),
+        "closer_to": {first: sum(a < b for a, b in pairs), second: sum(b < a for a, b in pairs)},
+        "ties": sum(a == b for a, b in pairs),
     }
 
 

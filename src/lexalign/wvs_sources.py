@@ -1,7 +1,9 @@
 """Tier-2 human data: what both sources share, and the official WVS-7 respondent CSV reader.
 
-Shared: the two countries (:data:`COUNTRIES`), the table every source produces (:data:`HUMANS_SCHEMA`,
-one row per item kept), bad-row handling (:class:`BadRows`, ``wvs.bad_rows``) and :func:`finish`.
+Shared: the table every source produces (:func:`humans_schema`: the item columns of :data:`ITEM_SCHEMA`,
+then per configured country (:mod:`lexalign.wvs_countries`, ``wvs.countries``) its answer shares under its
+key and its respondent count under ``n_<key>``, then the tension between the two; one row per item kept),
+bad-row handling (:class:`BadRows`, ``wvs.bad_rows``) and :func:`finish`.
 
 ``wvs_csv`` (:func:`humans_from_wvs_csv`): the ``WVS_Cross-National_Wave_7_csv_v6_0`` respondent file,
 read lazily (only the country, weight and catalog item columns), weighted by ``W_WEIGHT``. Every
@@ -17,6 +19,7 @@ import logging
 import os
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -29,20 +32,17 @@ from lexalign.csvfile import (
     sniff,
 )
 from lexalign.errors import LexalignError
+from lexalign.wvs_countries import Country, by_key
 from lexalign.wvs_metrics import tension_distance
 
 log = logging.getLogger(__name__)
-
-# The two human populations every model is compared with: key -> (name used in config and
-# GlobalOpinionQA, ISO alpha-3 code in B_COUNTRY_ALPHA).
-COUNTRIES = {"us": ("United States", "USA"), "china": ("China", "CHN")}
-COUNTRY_KEYS = {name: key for key, (name, _) in COUNTRIES.items()}
 
 COUNTRY_COLUMN = "B_COUNTRY_ALPHA"
 WEIGHT_COLUMN = "W_WEIGHT"
 NOT_ASKED = -4
 
-HUMANS_SCHEMA = {
+#: The item columns of humans.parquet (the catalog's fields), before the per-country columns.
+ITEM_SCHEMA = {
     "item_id": pl.String,
     "topic": pl.String,
     "source": pl.String,
@@ -55,13 +55,25 @@ HUMANS_SCHEMA = {
     "codes": pl.List(pl.Int64),
     "ordinal": pl.Boolean,
     "n_options": pl.Int64,
-    "us": pl.List(pl.Float64),
-    "china": pl.List(pl.Float64),
-    "n_us": pl.Int64,
-    "n_china": pl.Int64,
-    "tension": pl.Float64,  # tension_distance(us, china), corrected definition
-    "tension_study": pl.Float64,  # the same under the study's definition
 }
+#: The tension columns, last: tension_distance(first country, second country), corrected and the study's.
+TENSION_SCHEMA = {"tension": pl.Float64, "tension_study": pl.Float64}
+
+
+def humans_schema(countries: Sequence[Country]) -> dict[str, pl.DataType]:
+    """humans.parquet's columns for a country pair: items, ``<key>`` shares and ``n_<key>`` per country, tension."""
+    return {
+        **ITEM_SCHEMA,
+        **{c.key: pl.List(pl.Float64) for c in countries},
+        **{f"n_{c.key}": pl.Int64 for c in countries},
+        **TENSION_SCHEMA,
+    }
+
+
+def humans_countries(columns: Sequence[str]) -> list[Country]:
+    """The countries a humans table holds (in its column order): every ``<key>`` column with an ``n_<key>``."""
+    names = set(columns)
+    return by_key(c for c in columns if c not in ITEM_SCHEMA and c not in TENSION_SCHEMA and f"n_{c}" in names)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -101,13 +113,15 @@ class BadRows:
         return {"policy": self.policy, "skipped": dict(self.counts), "examples": self.examples}
 
 
-def finish(rows: list[dict], path: str) -> pl.DataFrame:
+def finish(rows: list[dict], path: str, countries: Sequence[Country]) -> pl.DataFrame:
+    """The humans table of ``rows`` (each with ``<key>`` shares and ``n_<key>`` per country), tension added."""
+    first, second = (c.key for c in countries)
     if not rows:
-        raise LexalignError(f"{path}: no item has answers for both United States and China")
+        raise LexalignError(f"{path}: no item has answers for both {countries[0].name} and {countries[1].name}")
     for row in rows:
-        row["tension"] = tension_distance(row["us"], row["china"], "corrected")
-        row["tension_study"] = tension_distance(row["us"], row["china"], "study")
-    return pl.DataFrame(rows, schema=HUMANS_SCHEMA)
+        row["tension"] = tension_distance(row[first], row[second], "corrected")
+        row["tension_study"] = tension_distance(row[first], row[second], "study")
+    return pl.DataFrame(rows, schema=humans_schema(countries))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,9 +212,9 @@ def _collect(path: str | os.PathLike, frame: pl.LazyFrame) -> pl.DataFrame:
         ) from None
 
 
-def _respondents(path, sep: str, header: dict[str, str], item_cols: dict[str, str], skip: set[int], bad_rows: BadRows):
-    """US and China respondents with a usable weight: _row, country, weight_value, item columns."""
-    alpha = {code for _, code in COUNTRIES.values()}
+def _respondents(path, sep, header, item_cols: dict[str, str], skip: set[int], bad_rows: BadRows, countries):
+    """The configured countries' respondents with a usable weight: _row, country, weight_value, item columns."""
+    alpha = {c.code for c in countries}
     lazy = (
         pl.scan_csv(
             path,
@@ -222,6 +236,14 @@ def _respondents(path, sep: str, header: dict[str, str], item_cols: dict[str, st
         .with_columns(pl.col("weight").str.strip_chars().cast(pl.Float64, strict=False).alias("weight_value"))
     )
     frame = _collect(path, lazy)
+    found = set(frame["country"].unique().to_list())
+    for wanted in countries:
+        if wanted.code not in found:
+            held = _codes_in_file(path, sep, header)
+            raise LexalignError(
+                f"{path}: no respondents of {wanted.name} ({COUNTRY_COLUMN} {wanted.code}) in the file "
+                f"(it holds {', '.join(held) or 'none'}); change wvs.countries or the source file"
+            )
     comma = frame.filter(pl.col("weight").str.contains(_DECIMAL_COMMA.pattern)).head(1)
     if comma.height:
         row, weight = comma.select("_row", "weight").row(0)
@@ -247,6 +269,13 @@ def _respondents(path, sep: str, header: dict[str, str], item_cols: dict[str, st
                 f"{path}: all {n} {code3} respondents have {WEIGHT_COLUMN} 0; no distribution can be weighted"
             )
     return frame
+
+
+def _codes_in_file(path, sep: str, header: dict[str, str]) -> list[str]:
+    """The distinct country codes of the file (for the error naming a configured country it lacks)."""
+    lazy = pl.scan_csv(path, separator=sep, infer_schema=False, truncate_ragged_lines=True)
+    codes = _collect(path, lazy.select(pl.col(header[COUNTRY_COLUMN]).str.strip_chars().str.to_uppercase()).unique())
+    return sorted(code for code in codes.to_series().to_list() if code)
 
 
 def _answer_counts(path, frame: pl.DataFrame, item_cols: dict[str, str], bad_rows: BadRows) -> pl.DataFrame:
@@ -288,8 +317,10 @@ def _answer_counts(path, frame: pl.DataFrame, item_cols: dict[str, str], bad_row
     )
 
 
-def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: BadRows) -> tuple[pl.DataFrame, dict]:
-    """US and China weighted answer shares per catalog item from the WVS-7 respondent CSV."""
+def humans_from_wvs_csv(
+    path: str | os.PathLike, catalog: list[dict], bad_rows: BadRows, countries: Sequence[Country]
+) -> tuple[pl.DataFrame, dict]:
+    """The two countries' weighted answer shares per catalog item from the WVS-7 respondent CSV."""
     sep, names = read_header(path)
     skip = _check_fields(path, sep, len(names), bad_rows)
     wanted = {COUNTRY_COLUMN, WEIGHT_COLUMN, *(item["item_id"].upper() for item in catalog)}
@@ -301,9 +332,9 @@ def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: 
     absent = [item["item_id"] for item in catalog if item["item_id"].upper() not in header]
     if not present:
         raise LexalignError(f"{path}: none of the {len(catalog)} catalog items (Q1 ... Q290) is a column of this file")
-    alpha = {code: key for key, (_, code) in COUNTRIES.items()}
+    alpha = {c.code: c.key for c in countries}
     item_cols = {header[item["item_id"].upper()]: item["item_id"] for item in present}
-    frame = _respondents(path, sep, header, item_cols, skip, bad_rows)
+    frame = _respondents(path, sep, header, item_cols, skip, bad_rows, countries)
     counts = _answer_counts(path, frame, item_cols, bad_rows)
     table: dict[tuple[str, str], dict[int, tuple[int, float]]] = {}
     for item_id, country, code, n, w in counts.iter_rows():
@@ -313,7 +344,7 @@ def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: 
     for item in present:
         item_id, valid = item["item_id"], item["codes"]
         dists, ns, reason = {}, {}, None
-        for key, (_name, code3) in COUNTRIES.items():
+        for key, code3 in ((c.key, c.code) for c in countries):
             cells = table.get((item_id, key), {})
             extra = {c: n for c, (n, _) in cells.items() if c >= 0 and c not in valid}
             if extra:
@@ -342,14 +373,7 @@ def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: 
             dropped.append({"item_id": item_id, "reason": reason})
             continue
         rows.append(
-            {
-                **item,
-                "source": "wvs_csv",
-                "us": dists["us"],
-                "china": dists["china"],
-                "n_us": ns["us"],
-                "n_china": ns["china"],
-            }
+            {**item, "source": "wvs_csv", **dists, **{f"n_{key}": n for key, n in ns.items()}},
         )
     respondents = frame.group_by("country").len().rows()
     notes = {
@@ -364,4 +388,4 @@ def humans_from_wvs_csv(path: str | os.PathLike, catalog: list[dict], bad_rows: 
     }
     for entry in dropped:
         log.info("item %s dropped: %s", entry["item_id"], entry["reason"])
-    return finish(rows, str(path)), notes
+    return finish(rows, str(path), countries), notes

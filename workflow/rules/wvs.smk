@@ -18,6 +18,7 @@ rule wvs_humans:
         source=config["wvs"]["source"],
         catalog=config["wvs"]["catalog"],
         bad_rows=config["wvs"]["bad_rows"],
+        countries=config["wvs"]["countries"],
     script:
         "../scripts/wvs_humans.py"
 

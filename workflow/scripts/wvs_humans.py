@@ -9,5 +9,6 @@ run_step(
         notes_out=snakemake.output.notes,
         catalog=snakemake.params.catalog,
         bad_rows=snakemake.params.bad_rows,
+        countries=snakemake.params.countries,
     ),
 )

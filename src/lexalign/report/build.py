@@ -167,6 +167,7 @@ def build_figures(
             )
         )
     panels: dict[tuple[str, str], dict[str, pl.DataFrame]] = {}
+    pairs: dict[tuple[str, str], tuple[str, str]] = {}  # (model, lang) -> the compared countries' names
     fell_back = False
     for (model, lang, method), result in results.wvs.items():
         chosen = result.tension_set(settings.tension_definition)
@@ -174,11 +175,14 @@ def build_figures(
             chosen, fell_back = result.tension, True
         if chosen is not None and chosen.items is not None and chosen.items.height:
             panels.setdefault((model, lang), {})[method] = chosen.items
+            pairs[(model, lang)] = chosen.countries
     for (model, lang), by_method in panels.items():
         definition = "corrected" if fell_back else settings.tension_definition
         stem = out / LAYOUT["fig_tension"] / f"{model}.{lang}"
         made["fig_tension"].append(
-            figures.tension(model, lang, _by_method(by_method), stem, definition=definition, **save)
+            figures.tension(
+                model, lang, _by_method(by_method), stem, pairs[(model, lang)], definition=definition, **save
+            )
         )
     histories: dict[tuple[str, str], dict[str, list[dict]]] = {}
     for (model, lang, method), result in results.train.items():
@@ -195,7 +199,7 @@ def build_figures(
         ),
         "fig_tension": (
             results.wvs,
-            "no per-item distances to US and China (metrics.json high_tension.items), so no tension scatter",
+            "no per-item distances to the two countries (metrics.json high_tension.items), so no tension scatter",
         ),
         "fig_training": (
             results.train,
@@ -227,6 +231,7 @@ def _profile_inputs(results: Results) -> dict[str, tuple[dict, dict]]:
 
 
 def figure_text(results: Results, settings: ReportSettings) -> dict[str, tuple[str, str]]:
+    first, second = results.country_pair() or ("the first country", "the second country")
     return {
         "fig_precision": (
             "P@k curves",
@@ -240,9 +245,9 @@ def figure_text(results: Results, settings: ReportSettings) -> dict[str, tuple[s
         "fig_tension": (
             "Tension scatter",
             (
-                f"High-tension WVS items ({settings.tension_definition} definition): distance to US humans (x) vs "
-                "distance to China humans (y); "
-                "points below the diagonal are closer to China. Colour = bias (distance to China − distance to US)."
+                f"High-tension WVS items ({settings.tension_definition} definition): distance to {first} humans (x) "
+                f"vs distance to {second} humans (y); points below the diagonal are closer to {second}. Colour = bias "
+                f"(distance to {second} − distance to {first})."
             ),
         ),
         "fig_training": (

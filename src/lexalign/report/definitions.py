@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from lexalign.report import format as f
-from lexalign.report.readers import COUNTRIES, Results
+from lexalign.report.readers import Results
 from lexalign.report.tables import Precision, ordered
 
 #: One line per metric whose study form differs from the corrected one (issue 12); other metrics are equal.
@@ -20,13 +20,14 @@ DEFINITION_NOTES = {
     ),
 }
 TENSION_NOTE = (
-    "study: the items with the largest US-China gap by the study's distance, closer-to by the study's distance; "
+    "study: the items with the largest gap between the two countries by the study's distance, closer-to by the "
+    "study's distance; "
     "corrected: both by the position-based distance"
 )
 
 
 def number(value: float | None, quantity: str, signed: bool = False) -> str:
-    """A metric with 3 decimals; an item count (closer_to_*) as an integer."""
+    """A metric with 3 decimals; an item count (closer_to_<country>) as an integer."""
     if quantity.startswith("closer_to") and value is not None:
         return f"{int(value):+d}" if signed else str(int(value))
     return f.fmt_signed(value) if signed else f.fmt(value)
@@ -123,7 +124,7 @@ def study_tier2_table(results: Results) -> f.Table:
     rows = []
     for key in ordered(results, results.wvs):
         result = results.wvs[key]
-        for country in COUNTRIES.values():
+        for country in result.countries.values():
             theirs = result.study_metrics.get(country, {}).get("overall", {})
             for metric in [m for m in DEFINITION_NOTES if m in theirs]:
                 ours = result.value(country, "overall", metric)
@@ -141,7 +142,8 @@ def study_tier2_table(results: Results) -> f.Table:
                     }
                 )
         if result.study_tension is not None and result.tension is not None:
-            for name, index in (("closer_to_china", 0), ("closer_to_us", 1)):
+            keys = list(result.countries)  # counts(): closer to the first country, to the second
+            for name, index in ((f"closer_to_{keys[1]}", 1), (f"closer_to_{keys[0]}", 0)):
                 ours, theirs = (
                     result.tension.counts()[index],
                     result.study_tension.counts()[index],

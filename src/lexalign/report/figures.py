@@ -300,27 +300,32 @@ def tension(
     lang: str,
     panels: Mapping[str, object],
     stem: Path,
+    countries: tuple[str, str],
     definition: str = "corrected",
     dpi: int = 150,
     formats: Sequence[str] = ("png", "pdf"),
 ) -> Path:
-    """One panel per method: each high-tension item at (distance to US, distance to China), the items
-    and distances of ``definition`` (corrected | study).
+    """One panel per method: each high-tension item at (distance to the first country's humans, distance to the
+    second's), the items and distances of ``definition`` (corrected | study); ``countries``: the two names in
+    config order (e.g. United States, China).
 
-    ``panels``: method -> polars frame with ``dist_us`` and ``dist_cn``. Points below the diagonal are
-    closer to China. Colour = bias = distance to China − distance to US (negative: closer to China).
+    ``panels``: method -> polars frame with ``dist_first`` and ``dist_second``. Points below the diagonal are
+    closer to the second country. Colour = bias = distance to the second − distance to the first (negative:
+    closer to the second).
     """
+    first, second = countries
+    a, b = ({"United States": "US"}.get(name, name) for name in countries)
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(3.9 * n + 1.0, 4.3), squeeze=False, layout="constrained")
-    all_x = np.concatenate([p["dist_us"].to_numpy() for p in panels.values()])
-    all_y = np.concatenate([p["dist_cn"].to_numpy() for p in panels.values()])
+    all_x = np.concatenate([p["dist_first"].to_numpy() for p in panels.values()])
+    all_y = np.concatenate([p["dist_second"].to_numpy() for p in panels.values()])
     top = float(np.nanmax(np.concatenate([all_x, all_y]))) * 1.08 or 1.0
     bias_all = all_y - all_x
     span = float(np.nanmax(np.abs(bias_all))) or 1.0
     norm = TwoSlopeNorm(vmin=-span, vcenter=0.0, vmax=span)
     scatter = None
     for ax, (method, frame) in zip(axes[0], panels.items()):
-        x, y = frame["dist_us"].to_numpy(), frame["dist_cn"].to_numpy()
+        x, y = frame["dist_first"].to_numpy(), frame["dist_second"].to_numpy()
         bias = y - x
         scatter = ax.scatter(
             x,
@@ -336,12 +341,12 @@ def tension(
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_aspect("equal")
-        closer_cn, closer_us = int((y < x).sum()), int((x < y).sum())
+        closer_second, closer_first = int((y < x).sum()), int((x < y).sum())
         box = {"boxstyle": "round", "facecolor": "white", "alpha": 0.85}
         ax.text(
             0.04,
             0.96,
-            f"closer to US: {closer_us} / {len(x)}",
+            f"closer to {a}: {closer_first} / {len(x)}",
             transform=ax.transAxes,
             va="top",
             ha="left",
@@ -351,7 +356,7 @@ def tension(
         ax.text(
             0.96,
             0.04,
-            f"closer to CN: {closer_cn} / {len(x)}",
+            f"closer to {b}: {closer_second} / {len(x)}",
             transform=ax.transAxes,
             va="bottom",
             ha="right",
@@ -359,12 +364,12 @@ def tension(
             fontsize=9,
         )
         ax.set_title(method_label(method))
-        ax.set_xlabel("distance to US humans")
+        ax.set_xlabel(f"distance to {first} humans")
         ax.grid(alpha=0.25)
-    axes[0][0].set_ylabel("distance to China humans")
+    axes[0][0].set_ylabel(f"distance to {second} humans")
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=list(axes[0]), shrink=0.85)
-        bar.set_label("bias: dist CN − dist US\n(< 0: closer to China)")
+        bar.set_label(f"bias: dist {b} − dist {a}\n(< 0: closer to {second})")
     fig.suptitle(f"High-tension WVS items ({definition} definition): {model}, {language_label(lang)}")
     return save(fig, stem, dpi, formats)
 

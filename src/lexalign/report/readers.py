@@ -33,10 +33,6 @@ from lexalign.report.fields import Fields, read_results_json
 log = logging.getLogger(__name__)
 
 MEASURES = ("concreteness", "valence", "arousal")
-COUNTRIES = {
-    "us": "United States",
-    "china": "China",
-}  # the wvs stage's country keys -> names
 GROUPS = ("overall", "2", "3", "4", ">=5", "high tension")
 
 Key = tuple[str, str, str]  # (model, lang, method)
@@ -188,34 +184,34 @@ def _profile_measure(block: Fields) -> ProfileMeasure:
 
 @dataclass
 class TensionSet:
-    """The high-tension items and which country's humans an answerer is closer to on them."""
+    """The high-tension items and which of the two countries' humans an answerer is closer to on them."""
 
+    countries: tuple[str, str]  # the compared countries' names, in config order (the first is the x axis)
     n: int | None = None
-    closer_cn: int | None = None
-    closer_us: int | None = None
+    closer_first: int | None = None  # items closer to the first country's humans
+    closer_second: int | None = None
     ties: int | None = None
     unanswered: int | None = None  # high-tension items the model gave no answer distribution for
-    items: pl.DataFrame | None = None  # item, dist_us, dist_cn
+    items: pl.DataFrame | None = None  # item, dist_first, dist_second
 
     @classmethod
-    def parse(cls, block: Fields | None) -> TensionSet | None:
+    def parse(cls, block: Fields | None, countries: dict[str, str]) -> TensionSet | None:
+        """``{n, closer_to: {key: n}, ties, unanswered, items: [{item_id, distance: {key: d}}]}``."""
         if block is None:
             return None
-        rows = block.objects("items")
+        (first, second), rows = list(countries), block.objects("items")
         items = None
         if rows:
+            distances = [r.object("distance") or Fields({}, r.file, r.where + ".distance") for r in rows]
             items = pl.DataFrame(
                 {
                     "item": [str(r.data.get("item_id")) for r in rows],
-                    "dist_us": [r.number("d_us") for r in rows],
-                    "dist_cn": [r.number("d_china") for r in rows],
+                    "dist_first": [d.number(first) for d in distances],
+                    "dist_second": [d.number(second) for d in distances],
                 },
-                schema={
-                    "item": pl.String,
-                    "dist_us": pl.Float64,
-                    "dist_cn": pl.Float64,
-                },
+                schema={"item": pl.String, "dist_first": pl.Float64, "dist_second": pl.Float64},
             ).drop_nulls()
+        closer = block.object("closer_to")
         unanswered = block.data.get("unanswered")
         if isinstance(unanswered, list):
             unanswered = len(unanswered)
@@ -224,34 +220,35 @@ class TensionSet:
         if unanswered is None and block.has("n_unanswered"):
             unanswered = block.integer("n_unanswered")
         return cls(
+            tuple(countries.values()),
             block.integer("n"),
-            block.integer("closer_to_china"),
-            block.integer("closer_to_us"),
+            closer.integer(first) if closer else None,
+            closer.integer(second) if closer else None,
             block.integer("ties"),
             unanswered,
             items,
         )
 
     def counts(self) -> tuple[int | None, int | None, int | None, int | None]:
-        """(closer to China, closer to US, ties, items): as written, else counted from the items."""
-        if (self.closer_cn is None or self.closer_us is None) and self.items is not None:
-            cn = int((self.items["dist_cn"] < self.items["dist_us"]).sum())
-            us = int((self.items["dist_us"] < self.items["dist_cn"]).sum())
-            return cn, us, self.items.height - cn - us, self.items.height
-        return self.closer_cn, self.closer_us, self.ties, self.n
+        """(closer to the first country, closer to the second, ties, items): as written, else from the items."""
+        if (self.closer_first is None or self.closer_second is None) and self.items is not None:
+            first = int((self.items["dist_first"] < self.items["dist_second"]).sum())
+            second = int((self.items["dist_second"] < self.items["dist_first"]).sum())
+            return first, second, self.items.height - first - second, self.items.height
+        return self.closer_first, self.closer_second, self.ties, self.n
 
 
-#: metrics[country][group] -> {metric: mean over items}; country "United States" / "China".
+#: metrics[country][group] -> {metric: mean over items}; country: its name ("United States", "Germany").
 Metrics = dict[str, dict[str, dict[str, float]]]
 
 
-def _metrics(block: Fields | None) -> tuple[Metrics, dict[str, int]]:
-    """``{us, china}`` each ``{overall, by_option_count: {2, 3, 4, >=5}, high_tension}`` of ``{n, <metric>}``."""
+def _metrics(block: Fields | None, countries: dict[str, str]) -> tuple[Metrics, dict[str, int]]:
+    """``{<key>: {overall, by_option_count: {2, 3, 4, >=5}, high_tension}}`` of ``{n, <metric>}`` per country."""
     metrics: Metrics = {}
     counts: dict[str, int] = {}
     if block is None:
         return metrics, counts
-    for key, country in COUNTRIES.items():
+    for key, country in countries.items():
         per = block.object(key)
         if per is None:
             continue
@@ -280,7 +277,8 @@ class WvsResult:
     """Tier 2 of one (model, lang, method): the model's metrics, the reference answerers' metrics, the
     high-tension set (corrected definition), and the study's definitions where the stage wrote them."""
 
-    target: str | None = None
+    target: str | None = None  # the target country's name
+    countries: dict[str, str] = field(default_factory=dict)  # the compared pair: key (usa) -> name, config order
     framing: str | None = None
     mode: str | None = None
     metrics: Metrics = field(default_factory=dict)
@@ -291,6 +289,11 @@ class WvsResult:
     study_tension: TensionSet | None = None
     answers: pl.DataFrame | None = None
 
+    @property
+    def target_key(self) -> str | None:
+        """The target country's key in answers.parquet columns (``distance_<key>``)."""
+        return next((k for k, v in self.countries.items() if v == self.target), None)
+
     def value(self, country: str, group: str, metric: str, study: bool = False) -> float | None:
         return (self.study_metrics if study else self.metrics).get(country, {}).get(group, {}).get(metric)
 
@@ -299,38 +302,57 @@ class WvsResult:
         return self.study_tension if definition == "study" else self.tension
 
 
+def _countries(data: Fields) -> dict[str, str]:
+    """``countries: {key: name}`` (two, config order), required from schema_version 3 on."""
+    block = data.object("countries", required=True)
+    countries = {key: block.text(key) for key in block.data}
+    if len(countries) != 2 or not all(countries.values()):
+        raise LexalignError(f"{data.file}: countries is {block.data!r}, expected two {{key: name}} entries")
+    return countries
+
+
 def read_wvs(folder: Path) -> WvsResult:
-    """metrics.json (required): ``target_country``; ``results.<answerer>.{us, china}`` metric blocks
-    (answerer ``model``, ``uniform``, ``other_majority``); ``high_tension: {n, closer_to_china,
-    closer_to_us, ties, items: [{item_id, d_us, d_china}]}``; ``study: {results: {model: ...},
-    high_tension: {..., unanswered}, notes}`` (optional). answers.parquet (optional): one row per item."""
+    """metrics.json (required, schema_version 3): ``countries: {key: name}`` (the compared pair, e.g. usa, chn),
+    ``target_country`` (name); ``results.<answerer>.<key>`` metric blocks (answerer ``model``, ``uniform``,
+    ``target_majority``, ``other_country``); ``high_tension: {n, closer_to: {key: n}, ties, items: [{item_id,
+    distance: {key: d}}]}``; ``study: {results: {model: ...}, high_tension: {..., unanswered}, notes}``
+    (optional). answers.parquet (optional): one row per item."""
     path = folder / "metrics.json"
     data = read_results_json(path, "wvs")
+    if data.integer("schema_version") is None or data.integer("schema_version") < 3:
+        raise LexalignError(
+            f"{path}: schema_version {data.data.get('schema_version', 1)} (US/China keys) is older than this report "
+            "reads (3: countries keyed by code); rerun the wvs job"
+        )
+    countries = _countries(data)
     results = data.object("results", required=True)
-    result = WvsResult(target=data.text("target_country"), framing=data.text("framing"), mode=data.text("mode"))
-    result.metrics, result.n_items = _metrics(results.object("model"))
-    result.tension = TensionSet.parse(data.object("high_tension"))
+    result = WvsResult(
+        target=data.text("target_country"), countries=countries, framing=data.text("framing"), mode=data.text("mode")
+    )
+    result.metrics, result.n_items = _metrics(results.object("model"), countries)
+    result.tension = TensionSet.parse(data.object("high_tension"), countries)
     study = data.object("study")
     if study is not None:
         block = study.object("results")
-        result.study_metrics = _metrics(block.object("model") if block else None)[0]
-        result.study_tension = TensionSet.parse(study.object("high_tension"))
+        result.study_metrics = _metrics(block.object("model") if block else None, countries)[0]
+        result.study_tension = TensionSet.parse(study.object("high_tension"), countries)
     if (folder / "answers.parquet").is_file():
         result.answers = read_parquet_table(folder / "answers.parquet", ["item_id"], "the wvs stage's answers table")
         if result.tension is not None and result.tension.items is None:
-            result.tension.items = _items_from_answers(result.answers)
+            result.tension.items = _items_from_answers(result.answers, list(countries))
     return result
 
 
-def _items_from_answers(answers: pl.DataFrame) -> pl.DataFrame | None:
-    if not {"high_tension", "distance_us", "distance_china"} <= set(answers.columns):
+def _items_from_answers(answers: pl.DataFrame, keys: list[str]) -> pl.DataFrame | None:
+    first, second = (f"distance_{key}" for key in keys)
+    if not {"high_tension", first, second} <= set(answers.columns):
         return None
     return (
         answers.filter(pl.col("high_tension"))
         .select(
             pl.col("item_id").cast(pl.String).alias("item"),
-            pl.col("distance_us").alias("dist_us"),
-            pl.col("distance_china").alias("dist_cn"),
+            pl.col(first).alias("dist_first"),
+            pl.col(second).alias("dist_second"),
         )
         .drop_nulls()
     )
@@ -393,6 +415,10 @@ class Results:
     train: dict[Key, TrainResult] = field(default_factory=dict)
     wvs_variants: dict[VariantKey, WvsResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def country_pair(self) -> tuple[str, str] | None:
+        """The compared countries' names (config order) of the first tier-2 result read; None without one."""
+        return next((tuple(r.countries.values()) for r in self.wvs_variants.values() if r.countries), None)
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -16,7 +16,7 @@ import polars as pl
 
 from lexalign import stats
 from lexalign.report import format as f
-from lexalign.report.readers import COUNTRIES, Results, VariantKey, WvsResult
+from lexalign.report.readers import Results, VariantKey, WvsResult
 from lexalign.report.tables import ordered
 from lexalign.report.wvs_tables import BASELINE_METRICS, short_country
 from lexalign.wvs_refusal import NO_OPTION, OPTION, REFUSAL
@@ -94,7 +94,7 @@ def _summary_row(key, framing, mode, humans, measure, values, boot, parts) -> di
 
 
 def _target(result: WvsResult) -> str | None:
-    return next((k for k, v in COUNTRIES.items() if v == result.target), None)
+    return result.target_key
 
 
 def framing_mode_table(results: Results, resamples: int, confidence: float, seed: int) -> f.Table:

@@ -9,7 +9,7 @@ import polars as pl
 from lexalign import stats, wvs_metrics
 from lexalign.report import format as f
 from lexalign.report.definitions import TENSION_NOTE
-from lexalign.report.readers import COUNTRIES, GROUPS, Results, WvsResult
+from lexalign.report.readers import GROUPS, Results, WvsResult
 from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
 from lexalign.report.tables import ordered
 
@@ -37,12 +37,19 @@ def short_country(country: str | None) -> str:
     return SHORT.get(country or "", country or f.MISSING)
 
 
+def country_names(results: Results) -> tuple[str, str]:
+    """The compared countries' names (config order) for headers and captions; 'first'/'second' without any."""
+    return results.country_pair() or ("first country", "second country")
+
+
 def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
-    """wvs_metrics (vs US and China humans, overall / by option count / high tension) and wvs_distance."""
+    """wvs_metrics (vs both countries' humans, overall / by option count / high tension) and wvs_distance."""
     rows, distance_rows = [], []
+    first_name, second_name = country_names(results)
+    a, b = short_country(first_name), short_country(second_name)
     for key in ordered(results, results.wvs):
         result = results.wvs[key]
-        for country in COUNTRIES.values():
+        for country in result.countries.values():
             for group in GROUPS:
                 values = result.metrics.get(country, {}).get(group, {})
                 for metric in sorted(values, key=_metric_key):
@@ -59,22 +66,24 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
                             "n_items": result.n_items.get(group),
                         }
                     )
-        us, cn = (
-            result.value("United States", "overall", DISTANCE),
-            result.value("China", "overall", DISTANCE),
-        )
-        if us is not None or cn is not None:
-            closer = None if us is None or cn is None else "China" if cn < us else "United States" if us < cn else "tie"
+        if len(result.countries) != 2:
+            continue
+        first, second = result.countries.values()
+        d1, d2 = (result.value(name, "overall", DISTANCE) for name in (first, second))
+        if d1 is not None or d2 is not None:
+            closer = None if d1 is None or d2 is None else second if d2 < d1 else first if d1 < d2 else "tie"
             distance_rows.append(
                 {
                     "model": key[0],
                     "language": key[1],
                     "method": key[2],
-                    "distance_to_us": us,
-                    "distance_to_china": cn,
+                    "first_country": first,
+                    "second_country": second,
+                    "distance_to_first": d1,
+                    "distance_to_second": d2,
                     "closer_to": closer,
-                    "distance_to_us_high_tension": result.value("United States", "high tension", DISTANCE),
-                    "distance_to_china_high_tension": result.value("China", "high tension", DISTANCE),
+                    "distance_to_first_high_tension": result.value(first, "high tension", DISTANCE),
+                    "distance_to_second_high_tension": result.value(second, "high tension", DISTANCE),
                     "n_items": result.n_items.get("overall"),
                 }
             )
@@ -114,7 +123,7 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
     metrics = f.Table(
         "wvs_metrics",
         "Tier 2: WVS answer-distribution metrics",
-        "Per-item metrics between the model's answer distribution and that of US and of China respondents (target: the "
+        f"Per-item metrics between the model's answer distribution and that of {a} and of {b} respondents (target: the "
         "language's own country), averaged over all items, by number of answer options and over the high-tension "
         "items. "
         "emd over option positions, emd_norm = emd/(N-1), js = Jensen-Shannon distance (base 2), kl both ways, cosine "
@@ -131,11 +140,13 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
         distance_rows,
         schema={
             **f.KEY_SCHEMA,
-            "distance_to_us": pl.Float64,
-            "distance_to_china": pl.Float64,
+            "first_country": pl.String,
+            "second_country": pl.String,
+            "distance_to_first": pl.Float64,
+            "distance_to_second": pl.Float64,
             "closer_to": pl.String,
-            "distance_to_us_high_tension": pl.Float64,
-            "distance_to_china_high_tension": pl.Float64,
+            "distance_to_first_high_tension": pl.Float64,
+            "distance_to_second_high_tension": pl.Float64,
             "n_items": pl.Int64,
         },
     )
@@ -145,11 +156,11 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
                 "model": r["model"],
                 "language": r["language"],
                 "method": f.label(r["method"]),
-                "to US (all items)": f.fmt(r["distance_to_us"]),
-                "to China (all items)": f.fmt(r["distance_to_china"]),
+                f"to {a} (all items)": f.fmt(r["distance_to_first"]),
+                f"to {b} (all items)": f.fmt(r["distance_to_second"]),
                 "closer to": short_country(r["closer_to"]) if r["closer_to"] else f.MISSING,
-                "to US (high tension)": f.fmt(r["distance_to_us_high_tension"]),
-                "to China (high tension)": f.fmt(r["distance_to_china_high_tension"]),
+                f"to {a} (high tension)": f.fmt(r["distance_to_first_high_tension"]),
+                f"to {b} (high tension)": f.fmt(r["distance_to_second_high_tension"]),
                 "items": f.fmt_int(r["n_items"]),
             }
             for r in distance_long.iter_rows(named=True)
@@ -157,10 +168,10 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
     )
     distance = f.Table(
         "wvs_distance",
-        "Tier 2: distance to US and China humans",
+        f"Tier 2: distance to {a} and {b} humans",
         "Mean tension distance (0.5 JS + 0.5 EMD/(N-1), the wvs stage's 'distance') between the model's answer "
-        "distributions "
-        "and those of US and of Chinese respondents, over all items and over the high-tension items.",
+        f"distributions and those of {a} and of {b} respondents (wvs.countries), over all items and over the "
+        "high-tension items.",
         distance_long,
         distance_display,
     )
@@ -168,11 +179,12 @@ def metrics_tables(results: Results) -> tuple[f.Table, f.Table]:
 
 
 def tension_table(results: Results, reference: Reference, definition: str) -> f.Table:
-    """High-tension items closer to China / the US under ``definition`` (report.tension_definition)."""
+    """High-tension items closer to either country under ``definition`` (report.tension_definition)."""
     ref_cn, ref_us = (
-        f"closer_to_china_{REPORTED_COLUMN}",
-        f"closer_to_us_{REPORTED_COLUMN}",
+        f"closer_to_second_{REPORTED_COLUMN}",
+        f"closer_to_first_{REPORTED_COLUMN}",
     )
+    a, b = (short_country(name) for name in country_names(results))
     rows, fell_back = [], []
     for key in ordered(results, results.wvs):
         result = results.wvs[key]
@@ -182,23 +194,26 @@ def tension_table(results: Results, reference: Reference, definition: str) -> f.
             fell_back.append("/".join(key))
         if chosen is None:
             continue
-        cn, us, ties, n = chosen.counts()
+        us, cn, ties, n = chosen.counts()  # closer to the first country, to the second
         if cn is None and us is None:
             continue
         ref = reference.tension(*key)
+        first, second = result.countries
         rows.append(
             {
                 "model": key[0],
                 "language": key[1],
                 "method": key[2],
                 "definition": used,
-                "closer_to_china": cn,
-                "closer_to_us": us,
+                "first_country": chosen.countries[0],
+                "second_country": chosen.countries[1],
+                "closer_to_second": cn,
+                "closer_to_first": us,
                 "ties": ties,
                 "high_tension_items": n,
                 "unanswered": chosen.unanswered,
-                ref_cn: ref.get("closer_to_china"),
-                ref_us: ref.get("closer_to_us"),
+                ref_cn: ref.get(f"closer_to_{second}"),
+                ref_us: ref.get(f"closer_to_{first}"),
             }
         )
     long = pl.DataFrame(
@@ -206,8 +221,10 @@ def tension_table(results: Results, reference: Reference, definition: str) -> f.
         schema={
             **f.KEY_SCHEMA,
             "definition": pl.String,
-            "closer_to_china": pl.Int64,
-            "closer_to_us": pl.Int64,
+            "first_country": pl.String,
+            "second_country": pl.String,
+            "closer_to_second": pl.Int64,
+            "closer_to_first": pl.Int64,
             "ties": pl.Int64,
             "high_tension_items": pl.Int64,
             "unanswered": pl.Int64,
@@ -226,21 +243,20 @@ def tension_table(results: Results, reference: Reference, definition: str) -> f.
             "language": r["language"],
             "method": f.label(r["method"]),
             "definition": r["definition"],
-            "closer to China": f.out_of(r["closer_to_china"], n),
-            "closer to US": f.out_of(r["closer_to_us"], n),
+            f"closer to {b}": f.out_of(r["closer_to_second"], n),
+            f"closer to {a}": f.out_of(r["closer_to_first"], n),
             "ties": f.fmt_int(r["ties"]),
             "unanswered": f.fmt_int(r["unanswered"]),
         }
         if show_ref:
-            row[f"closer to China, {REPORTED}"] = f.out_of(r[ref_cn], 50)
-            row[f"closer to US, {REPORTED}"] = f.out_of(r[ref_us], 50)
+            row[f"closer to {b}, {REPORTED}"] = f.out_of(r[ref_cn], 50)
+            row[f"closer to {a}, {REPORTED}"] = f.out_of(r[ref_us], 50)
         display.append(row)
     table = f.Table(
         "tension",
         "Tier 2: high-tension items",
-        "Of the high-tension items (where US and China humans differ most), how many the model answers closer to "
-        "China / "
-        f"closer to the US, with the items chosen by the {definition} definition (report.tension_definition; "
+        f"Of the high-tension items (where {a} and {b} humans differ most), how many the model answers closer to "
+        f"{b} / closer to {a}, with the items chosen by the {definition} definition (report.tension_definition; "
         f"{TENSION_NOTE}); "
         f"unanswered: high-tension items without a model answer. Columns marked '{REPORTED}' are the study's published "
         "numbers (resources/reference_numbers.yaml), not measured here.",
@@ -261,7 +277,7 @@ def baselines_table(results: Results, resamples: int, confidence: float, seed: i
     rows, skipped = [], []
     for key in ordered(results, results.wvs):
         result: WvsResult = results.wvs[key]
-        target = next((k for k, v in COUNTRIES.items() if v == result.target), None)
+        target = result.target_key
         answers = result.answers
         columns = [f"{prefix}{metric}_{target}" for prefix in ANSWERERS for metric in BASELINE_METRICS]
         if answers is None or target is None or not {*columns, "high_tension"} <= set(answers.columns):
