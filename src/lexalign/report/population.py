@@ -163,7 +163,8 @@ def tables(results: Mapping[tuple[str, str, str], dict]) -> list[f.Table]:
             "position gives the cue's most frequent response. Graph (cue -> response, weight = strength): average "
             "clustering, power-law exponent of node in-strengths, KS distance between model and human in-strengths, "
             f"Spearman of node in-strength and PageRank between the two graphs; [{level} percentile bootstrap CI over "
-            "cues, graphs rebuilt].",
+            "cues, graphs rebuilt; a cue drawn twice counts twice, so a graph statistic's interval need not contain "
+            "its value on all cues].",
             STRUCTURE_COLUMNS,
             results,
         ),
