@@ -464,4 +464,5 @@ def test_report_section_tables_figure_and_files(tmp_path, swow_en):
     assert (build / "tables" / "population" / "population_structure.md").is_file()
     assert (build / "figures" / "population" / "m.en.png").is_file()
     assert "(../population/m/en/" in text and "participants.csv" in text
+    assert "closest to 1 (human variety)" in text and text.count(" T = ") == 2
     assert len(notes) == 2 and "schema_version 99" in notes[0] and "file not found" in notes[1]

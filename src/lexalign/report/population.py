@@ -227,6 +227,16 @@ def sweep_figure(
         return figures.save(fig, stem, dpi, formats)
 
 
+def closest_to_human_variety(results: Mapping[tuple[str, str, str], dict]) -> dict:
+    """(model, lang, method) -> (temperature, variety ratio) of the temperature whose ratio is closest to 1."""
+    out = {}
+    for (model, lang), by_method in sweep_series(results, "variety_ratio").items():
+        for method, points in by_method.items():
+            temperature, ratio, _, _ = min(points, key=lambda p: (abs(p[1] - 1.0), p[0]))
+            out[(model, lang, method)] = (temperature, ratio)
+    return out
+
+
 def figures_for(
     results: Mapping[tuple[str, str, str], dict], out: Path, dpi: int, formats: Sequence[str]
 ) -> list[Path]:
@@ -275,6 +285,14 @@ def section(
     ]
     for png in figures_for(results, out, dpi, formats):
         lines += [f"![Temperature sweep: {png.stem}]({png.relative_to(out)})", ""]
+    closest = closest_to_human_variety(results)
+    if closest:
+        lines += ["Temperature whose variety ratio is closest to 1 (human variety), per method:", ""]
+        lines += [
+            f"- {model} / {lang} / {f.label(method)}: T = {t:g} (variety ratio {ratio:.2f})"
+            for (model, lang, method), (t, ratio) in closest.items()
+        ]
+        lines.append("")
     lines += ["### Model norms files (SWOW participant layout)", ""]
     for (model, lang, method), label, file in norms_files(results):
         link = os.path.relpath(Path(file).resolve(), report_dir.resolve())
