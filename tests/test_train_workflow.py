@@ -92,8 +92,8 @@ def test_unknown_preset_fails_at_dag_start_with_one_line(tmp_path):
         ),
         (
             {"presets": {"default": {"sft": {"learning_rat": 1e-4}}}},
-            "lexalign error: config: train.presets.default.sft: Unevaluated properties are not allowed "
-            "('learning_rat' was unexpected)",
+            "lexalign error: config: train.presets.default.sft.learning_rat: not a SFTConfig setting "
+            "(did you mean learning_rate?)",
         ),
     ):
         config["train"] = train

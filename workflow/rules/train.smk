@@ -30,6 +30,7 @@ rule train:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         prompts=prompt_overrides,
         dtype=lambda wc: model_spec(wc)["dtype"],
+        attn_implementation=lambda wc: model_spec(wc).get("attn_implementation"),
         seed=config["seed"],
     script:
         "../scripts/train.py"
