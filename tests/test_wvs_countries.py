@@ -273,4 +273,23 @@ def test_validate_config_refuses_an_unknown_assoc_model_method(tmp_path):
     path = config_file(tmp_path, assoc_source="model", assoc_model_method="sft_typo")
     with pytest.raises(LexalignError) as info:
         load_config(path, REPO / "config" / "schema.yaml", check_paths=False)
-    assert str(info.value).startswith(f"{path}: wvs.assoc_model_method: 'sft_typo' is not a method with tier-1 ")
+    assert str(info.value).startswith("config wvs.assoc_model_method: 'sft_typo' is not a method with tier-1 ")
+
+
+def test_norm_templates_are_checked_like_the_others(tmp_path):
+    """The norms_prompt keys are prompt templates like the rest: overridable in config, placeholders checked."""
+    from lexalign.templates import TEMPLATE_KEYS, prompt_templates
+
+    assert {"wvs_norms", "wvs_norm", "wvs_norm_position"} <= set(TEMPLATE_KEYS)
+    custom = prompt_templates("en", {"en": {"wvs_norms": "What people in {country} say:"}})
+    assert custom["wvs_norms"] == "What people in {country} say:"
+    with pytest.raises(LexalignError) as info:
+        prompt_templates("en", {"en": {"wvs_norm": "{cue} -> {answer}"}})
+    assert str(info.value) == (
+        "config templates.prompts.en.wvs_norm: unknown placeholder(s) cue; allowed: answer, country, question"
+    )
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["templates"] = {**config.get("templates", {}), "prompts": {"en": {"wvs_norm_position": "{position}/{n}"}}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    load_config(path, REPO / "config" / "schema.yaml", check_paths=False)  # the schema knows the keys

@@ -40,11 +40,18 @@ TEMPLATE_KEYS = (
     "wvs_associations",
     "wvs_association_colon",
     "wvs_countries",
+    "wvs_norms",
+    "wvs_norm",
+    "wvs_norm_position",
 )
+#: The placeholders each template may use (a key not listed takes none it would fill).
 PLACEHOLDERS = {
     "instruction": {"cue", "lo", "hi"},
     "ranking_instruction": {"cue", "k", "words"},
     **{key: {"country"} for key in ("wvs_interviewer", "wvs_observer", "wvs_persona")},
+    "wvs_norms": {"country"},  # the norms_prompt context (lexalign.wvs_norms)
+    "wvs_norm": {"question", "answer", "country"},
+    "wvs_norm_position": {"position", "n"},
 }
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
 
@@ -63,14 +70,20 @@ def prompt_templates(prompt_language: str, overrides: Mapping[str, Mapping[str, 
             f"config templates.prompts.{prompt_language}: no built-in templates for this language; "
             f"define {', '.join(missing)}"
         )
-    for key, allowed in PLACEHOLDERS.items():
+    check_placeholders(templates, prompt_language, PLACEHOLDERS)
+    return templates
+
+
+def check_placeholders(templates: Mapping[str, str], prompt_language: str, keys) -> None:
+    """Every template of ``keys`` uses only the placeholders :data:`PLACEHOLDERS` allows; one line naming the key."""
+    for key in keys:
+        allowed = PLACEHOLDERS[key]
         used = {name for _, name, _, _ in string.Formatter().parse(templates[key]) if name}
         if used - allowed:
             raise LexalignError(
                 f"config templates.prompts.{prompt_language}.{key}: unknown placeholder(s) "
                 f"{', '.join(sorted(used - allowed))}; allowed: {', '.join(sorted(allowed))}"
             )
-    return templates
 
 
 def list_bounds(n: int, margin: float, jitter: float, rng: random.Random) -> tuple[int, int]:

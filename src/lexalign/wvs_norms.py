@@ -14,23 +14,19 @@ methods evaluated on different item sets are compared on the items they share (:
 from __future__ import annotations
 
 import random
-import string
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
 from lexalign.errors import LexalignError
+from lexalign.templates import check_placeholders
 from lexalign.wvs_prompts import country_name, item_text
 
 K = TypeVar("K")
 SOURCE, EVALUATION = "source", "evaluation"
-#: The prompt template keys of this method and the placeholders each may use.
-TEMPLATE_PLACEHOLDERS = {
-    "wvs_norms": {"country"},
-    "wvs_norm": {"question", "answer", "country"},
-    "wvs_norm_position": {"position", "n"},
-}
+#: The prompt template keys of this method (their placeholders: lexalign.templates.PLACEHOLDERS).
+TEMPLATE_KEYS = ("wvs_norms", "wvs_norm", "wvs_norm_position")
 SPLIT_DEFINITION = (
     "sorted item ids shuffled by Python's random.Random(seed); the first round(source_share * n) items "
     "(at least 1, at most n - 1) are norm sources, the rest are evaluated"
@@ -78,18 +74,15 @@ def check_no_leakage(source_ids: Iterable[str], evaluated_ids: Iterable[str]) ->
 
 
 def _check_templates(templates: Mapping[str, Any], language: str) -> None:
-    for key, allowed in TEMPLATE_PLACEHOLDERS.items():
+    """Templates not from :func:`lexalign.templates.prompt_templates` (which checks them all): these keys present,
+    with the placeholders the one table allows."""
+    for key in TEMPLATE_KEYS:
         if key not in templates:
             raise LexalignError(
                 f"config templates.prompts.{language}: no {key} template (the norms prompt needs "
-                f"{', '.join(TEMPLATE_PLACEHOLDERS)}; see src/lexalign/resources/prompts.yaml)"
+                f"{', '.join(TEMPLATE_KEYS)}; see src/lexalign/resources/prompts.yaml)"
             )
-        used = {name for _, name, _, _ in string.Formatter().parse(templates[key]) if name}
-        if used - allowed:
-            raise LexalignError(
-                f"config templates.prompts.{language}.{key}: unknown placeholder(s) "
-                f"{', '.join(sorted(used - allowed))}; allowed: {', '.join(sorted(allowed))}"
-            )
+    check_placeholders(templates, language, TEMPLATE_KEYS)
 
 
 def majority(item: Mapping[str, Any], target: str) -> tuple[int, float]:
