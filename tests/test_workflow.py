@@ -75,6 +75,38 @@ def test_bad_config_fails_with_one_line(repo, tmp_path, tiny_config):
     assert "Traceback" not in result.stderr
 
 
+def test_wvs_jobs_per_framing_and_mode(repo, tmp_path, tiny_config):
+    """One wvs job per framing x mode, under results/wvs/{model}/{lang}/{method}/{framing}-{mode}/; a config
+    with the old singular keys stops with one line naming the new key."""
+    config = yaml.safe_load(tiny_config.read_text())
+    config["run"]["methods"] = ["vanilla"]
+    config["wvs"] |= {"framings": ["interviewer", "neutral"], "modes": ["logits", "generate"]}
+    result = snakemake(repo, tmp_path, "-n", configfile=write_config(tmp_path / "variants.yaml", config))
+    assert result.returncode == 0, result.stderr[-2000:]
+    planned = {line.split()[-1] for line in result.stdout.splitlines() if "wildcards: model=tiny, lang=" in line}
+    assert {"mode=logits", "mode=generate"} <= planned
+    outputs = {
+        part.strip().rstrip(",")
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("output: results/wvs/tiny/")
+        for part in line.split()[1:]
+        if part.rstrip(",").endswith("metrics.json")
+    }
+    assert outputs == {
+        f"results/wvs/tiny/{lang}/vanilla/{framing}-{mode}/metrics.json"
+        for lang in ("en", "zh")
+        for framing in ("interviewer", "neutral")
+        for mode in ("logits", "generate")
+    }
+    config["wvs"] = {"source": config["wvs"]["source"], "framing": "neutral"}
+    result = snakemake(repo, tmp_path, "-n", configfile=write_config(tmp_path / "old.yaml", config))
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "lexalign error" in line]
+    assert result.returncode != 0 and errors == [
+        "lexalign error: config: wvs.framing was replaced by wvs.framings (a list, e.g. [interviewer]; one wvs job "
+        "per framing): rename the key"
+    ]
+
+
 def test_test_config_is_valid_and_documented(repo, tiny_model_dir, tmp_path):
     from conftest import tiny_config_dict
 

@@ -456,3 +456,87 @@ def test_evaluate_user_errors(wvs_model, humans, tmp_path):
         run(wvs_model, humans, tmp_path, mode="sample")
     with pytest.raises(LexalignError, match="config wvs: no assoc_max_cues"):
         WvsSettings.from_config({"batch_size": 8})
+
+
+# --------------------------------------------------------------------------------------------------
+# Generate mode: refusals, the token budget, <think> blocks
+
+
+LABELS = ["Very important", "Rather important", "Not very important", "Not at all important"]
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "outcome", "position"),
+    [
+        ("2", "en", "option", 1),
+        ("**3.** Not very important", "en", "option", 2),
+        ("As an AI language model, I don't have personal opinions.", "en", "refusal", None),
+        ("I'm sorry, but I can't answer that.", "en", "refusal", None),
+        ("I cannot choose one of these options.", "en", "refusal", None),
+        ("I would prefer not to say.", "en", "refusal", None),
+        ("I'd say it is rather important", "en", "option", 1),  # a quoted label, no refusal
+        ("Hmm, hard to tell.", "en", "no valid option", None),
+        ("7", "en", "no valid option", None),  # out of range
+        ("作为一个人工智能，我没有个人观点。", "zh", "refusal", None),
+        ("抱歉，我无法回答这个问题。", "zh", "refusal", None),
+        ("我不能选择任何一个选项", "zh", "refusal", None),
+        ("１", "zh", "option", 0),  # full-width digit, NFKC
+        ("2。比较重要", "zh", "option", 1),
+        ("As an AI, I cannot choose.", "zh", "refusal", None),  # English refusals count in every language
+        ("这个问题很难说。", "zh", "no valid option", None),
+        ("<think>As an AI I might refuse, but</think>4", "en", "option", 3),  # the think block is not the answer
+        ("<think>The user asks about family... I'd pick 1", "en", "no valid option", None),  # cut off in the block
+        ("1. I'm sorry to say it is very important", "en", "option", 0),  # a leading option number wins
+    ],
+)
+def test_text_answer_outcomes(text, language, outcome, position):
+    from lexalign.wvs_refusal import classify
+
+    answer = classify(text, LABELS, language)
+    assert (answer.outcome, answer.position) == (outcome, position)
+
+
+def test_refusal_patterns_are_data_per_language():
+    from lexalign.wvs_refusal import REFUSALS_FILE, is_refusal, refusal_patterns
+
+    data = yaml.safe_load(REFUSALS_FILE.read_text(encoding="utf-8"))
+    assert {"en", "zh"} <= set(data) and all(data[lang] for lang in ("en", "zh"))
+    assert len(refusal_patterns("zh")) == len(data["zh"]) + len(data["en"])  # English ones too
+    assert len(refusal_patterns("nl")) == len(data["en"])  # a language without patterns: English only
+    assert is_refusal("对不起，我不便回答。", "zh") and not is_refusal("对不起，我不便回答。", "en")
+    assert not is_refusal("Family is very important to me.", "en")
+
+
+def test_generate_mode_token_budget_and_outcomes(wvs_model, humans, tmp_path, monkeypatch):
+    """max_new_tokens reaches the generator; refusals in both languages are recorded per item."""
+    import lexalign.generation as generation
+
+    seen = {}
+    canned = {
+        "en": ["<think>long reasoning</think>1", "As an AI, I cannot choose.", "who knows"],
+        "zh": ["<think>推理</think>2", "抱歉，我无法回答。", "不好说"],
+    }
+
+    def fake(model, tok, conversations, **kwargs):
+        seen.update(kwargs)
+        texts = canned[seen["lang"]]
+        return [generation.Generation(t, 3, True) for t in (texts * 10)[: len(conversations)]]
+
+    monkeypatch.setattr(generation, "generate_on_model", fake)
+    for lang, country in (("en", "United States"), ("zh", "China")):
+        seen["lang"] = lang
+        metrics, written, answers = run(
+            wvs_model,
+            humans,
+            tmp_path / lang,
+            mode="generate",
+            lang=lang,
+            prompt_language=lang,
+            country=country,
+            settings={"max_items": 6, "max_new_tokens": 77},
+        )
+        assert seen["max_new_tokens"] == 77 and written["max_new_tokens"] == 77
+        assert answers["text_outcome"].to_list() == ["option", "refusal", "no valid option"] * 2
+        assert answers["answer_position"].to_list()[:3] == [int(canned[lang][0][-1]), None, None]
+        assert written["text_outcomes"] == {"option": 2, "refusal": 2, "no valid option": 2}
+        assert written["n_scored"] == 2 and written["framing"] == "interviewer"
