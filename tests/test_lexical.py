@@ -823,3 +823,36 @@ def test_rule_contract_in_snakemake_files():
         'log_path("lexical", "model", "lang", "method")',
     ):
         assert needle in rule
+
+
+def test_hf_generation_with_a_cached_shared_prefix_gives_the_same_answers(lexical_model, monkeypatch):
+    """The prompt prefix every conversation shares is run once (key/value cache); the answers are those
+    of the plain left-padded batches, for prompts of different lengths in one batch."""
+    from lexalign.models import load_model
+
+    loaded = load_model(lexical_model, padding_side="left")
+    conversations = [
+        [{"role": "user", "content": f"Which words come to mind when you read the word {w}? List them."}]
+        for w in ("dog", "sunshine over the hills", "tea", "a")
+    ]
+    prompts = [generation.prompt_token_ids(loaded.tokenizer, c) for c in conversations]
+    assert generation._shared_prefix(prompts) >= generation.MIN_SHARED_PREFIX
+    assert len({len(p) for p in prompts}) > 1
+    assert generation._prefix_cache(loaded.model, prompts[0][:8]) is not None  # the cached path is the one tested
+
+    def run():
+        return [
+            (a.raw, a.n_tokens, a.finished)
+            for a in generation.generate_on_model(
+                loaded.model,
+                loaded.tokenizer,
+                conversations,
+                stop_token_ids=loaded.stop_token_ids,
+                max_new_tokens=8,
+                batch_size=3,
+            )
+        ]
+
+    cached = run()
+    monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 10**9)  # no prefix cache
+    assert cached == run()

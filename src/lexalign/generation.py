@@ -164,11 +164,19 @@ def generate_on_model(
     results: list[Generation | None] = [None] * len(prompts)
     stop_set = set(stop)
     torch.manual_seed(seed)
+    prefix = _shared_prefix(prompts)
+    cache = _prefix_cache(model, prompts[0][:prefix]) if prefix >= MIN_SHARED_PREFIX else None
+    if cache is not None:
+        log.info("the %d prompt tokens every conversation shares are run once (key/value cache)", prefix)
     for batch in tqdm(
         _batches([len(p) for p in prompts], batch_size), desc="generating", unit="batch", file=sys.stderr, mininterval=5
     ):
-        encoded = tokenizer.pad({"input_ids": [prompts[i] for i in batch]}, padding=True, return_tensors="pt")
+        encoded = _encode(tokenizer, [prompts[i] for i in batch], prefix if cache is not None else 0, config)
         encoded = encoded.to(model.device)
+        if cache is not None:
+            keyword, past = cache[0], copy.deepcopy(cache[1])
+            past.batch_repeat_interleave(len(batch))
+            encoded[keyword] = past
         with torch.inference_mode():
             output = model.generate(**encoded, generation_config=config)
         for i, row in zip(batch, output[:, encoded["input_ids"].shape[1] :].tolist()):
@@ -177,6 +185,63 @@ def generate_on_model(
             results[i] = Generation(tokenizer.decode(tokens, skip_special_tokens=False), len(tokens), end is not None)
         log.info("generated %d of %d answers", sum(r is not None for r in results), len(results))
     return results  # type: ignore[return-value]
+
+
+#: Shared prompt tokens worth a prefix cache (below this the copies cost more than they save).
+MIN_SHARED_PREFIX = 8
+
+
+def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix all prompts share, leaving every prompt at least one token of its own."""
+    if not prompts:
+        return 0
+    first, limit = prompts[0], min(len(p) for p in prompts) - 1
+    n = 0
+    while n < limit and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n
+
+
+def _prefix_cache(model, tokens: Sequence[int]):
+    """(keyword, cache): the key/value cache of the shared prompt prefix (one row) and the keyword the
+    model takes it by (``cache``; ``past_key_values`` before transformers renamed it), or None for a
+    model without a standard cache object."""
+    import inspect
+
+    import torch
+
+    parameters = inspect.signature(model.forward).parameters
+    keyword = next((k for k in ("cache", "past_key_values") if k in parameters), None)
+    if keyword is None:
+        return None
+    with torch.inference_mode():
+        ids = torch.tensor([list(tokens)], device=model.device)
+        output = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+    cache = getattr(output, keyword, None)
+    return (keyword, cache) if hasattr(cache, "batch_repeat_interleave") else None
+
+
+def _encode(tokenizer, prompts: Sequence[Sequence[int]], prefix: int, config):
+    """Input ids and attention mask of one batch. Without a cached prefix: left padded. With one:
+    the shared prefix, then each prompt's own tokens left padded after it (the padding sits between
+    the cached prefix and the prompt's tail, masked out; positions follow the mask)."""
+    import torch
+
+    if not prefix:
+        return tokenizer.pad({"input_ids": list(prompts)}, padding=True, return_tensors="pt")
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
+    tails = [list(p[prefix:]) for p in prompts]
+    width = max(len(t) for t in tails)
+    ids = torch.full((len(prompts), prefix + width), int(pad), dtype=torch.long)
+    mask = torch.zeros((len(prompts), prefix + width), dtype=torch.long)
+    ids[:, :prefix] = torch.tensor(list(prompts[0][:prefix]))
+    mask[:, :prefix] = 1
+    for row, tail in enumerate(tails):
+        ids[row, prefix + width - len(tail) :] = torch.tensor(tail)
+        mask[row, prefix + width - len(tail) :] = 1
+    from transformers import BatchEncoding
+
+    return BatchEncoding({"input_ids": ids, "attention_mask": mask})
 
 
 _VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
