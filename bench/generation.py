@@ -165,7 +165,7 @@ def run(ctx: Context) -> list[Result]:
                 "batch_size": batch_size,
                 "max_new_tokens": size["max_new_tokens"],
             },
-            timeout=900,
+            timeout=1800,
         )["value"]
     single, batched = runs["one at a time"], runs[f"batch {batch}"]
     effective = min(batch, batched["cues"])
@@ -180,7 +180,7 @@ def run(ctx: Context) -> list[Result]:
                 "max_new_tokens": size["max_new_tokens"],
                 "merged": merged,
             },
-            timeout=900,
+            timeout=1800,
         )["value"]
         for merged in (False, True)
     }

@@ -235,7 +235,7 @@ def run(ctx: Context) -> list[Result]:
                 "steps": size["steps"],
                 "batch_size": size["batch_size"],
             },
-            timeout=900,
+            timeout=1800,
         )
         runs[side].append(measured["value"])
         peak = max(peak, measured["peak_rss_mb"])
