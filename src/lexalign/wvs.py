@@ -467,9 +467,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         "%s vs %s: JS %.3f, EMD_norm %.3f, acc %.3f; high-tension closer to %s %d/%d (%.1f s)",
         where,
         target_record.name,
-        overall["js"],
-        overall["emd_norm"],
-        overall["acc"],
+        *(float("nan") if overall[key] is None else overall[key] for key in ("js", "emd_norm", "acc")),  # none answered
         other_record.name,
         tension["closer_to"][other],
         tension["n"],
