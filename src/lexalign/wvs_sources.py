@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import re
 from collections import Counter
@@ -308,13 +309,16 @@ def _answer_counts(path, frame: pl.DataFrame, item_cols: dict[str, str], bad_row
             ],
             "answer",
         )
-    return _collect(
+    counts = _collect(
         path,
         long.filter(pl.col("value").is_not_null() & integer)
         .with_columns(pl.col("value").cast(pl.Int64).alias("code"))
         .group_by("item_id", "country", "code")
-        .agg(pl.len().alias("n"), pl.col("weight_value").sum().alias("w")),
+        .agg(pl.len().alias("n"), pl.col("weight_value").alias("w")),
     )
+    # math.fsum: the correctly rounded sum whatever the order the engine collected the weights in (a plain sum
+    # differed in the last bit from run to run), so humans.parquet is the same bytes on every run
+    return counts.with_columns(pl.col("w").map_elements(math.fsum, return_dtype=pl.Float64))
 
 
 def humans_from_wvs_csv(
