@@ -435,25 +435,19 @@ def _key_of(path: str | os.PathLike) -> Key:
 
 
 def _wvs_key_of(path: str | os.PathLike) -> tuple[Key, tuple[str, str] | None]:
-    """(model, lang, method) and (framing, mode) from ``.../{model}/{lang}/{method}/{framing}-{mode}/<file>``;
-    no variant for a file directly in the method's folder (older layout: the variant is read from the file)."""
+    """(model, lang, method) and (framing, mode) of ``.../{model}/{lang}/{method}/{framing}-{mode}/<file>`` (no
+    variant for a file directly in the method's folder, the older layout: the file says its framing and mode)."""
     parts = Path(path).parts
     variant = parse_wvs_variant(parts[-2]) if len(parts) >= 5 else None
-    if variant is None:
-        return _key_of(path), None
-    return (parts[-5], parts[-4], parts[-3]), variant
+    return (_key_of(path), None) if variant is None else ((parts[-5], parts[-4], parts[-3]), variant)
 
 
 def _collect_wvs(results: Results, files: Iterable[str | os.PathLike]) -> None:
     """Every framing x mode into ``wvs_variants``; per (model, lang, method) the headline one (the first
     listed in logits mode, else the first listed) into ``wvs``, when it was read."""
     listed = [(file, *_wvs_key_of(file)) for file in files]
-    headline: dict[Key, str | os.PathLike] = {}
-    for file, key, _ in listed:
-        headline.setdefault(key, file)
-    for file, key, variant in reversed(listed):
-        if variant and variant[1] == HEADLINE_MODE:
-            headline[key] = file
+    headline = {key: file for file, key, _ in reversed(listed)}  # reversed: the first listed wins
+    headline |= {key: file for file, key, v in reversed(listed) if v and v[1] == HEADLINE_MODE}
     for file, key, variant in listed:
         label = "/".join(key) + (f"/{variant[0]}-{variant[1]}" if variant else "")
         if not Path(file).is_file():
