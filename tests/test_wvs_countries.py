@@ -168,7 +168,7 @@ def wvs_job(tiny: Path, humans: Path, results: Path, lang: str, country: str) ->
 def scored(tiny, us_de, tmp_path_factory) -> Path:
     """Results of two wvs jobs on the US/Germany pair: a German-respondent language and an American one."""
     results = tmp_path_factory.mktemp("results")
-    wvs_job(tiny, us_de / "humans.parquet", results, "de", "Germany")
+    wvs_job(tiny, us_de / "humans.parquet", results, "de", "deu")  # the code works too; prompts say Germany
     wvs_job(tiny, us_de / "humans.parquet", results, "en", "United States")
     return results
 
@@ -179,6 +179,7 @@ def test_a_wvs_job_scores_against_both_countries(scored):
     answers = pl.read_parquet(folder / "answers.parquet")
     assert metrics["schema_version"] == 3
     assert metrics["countries"] == {"usa": "United States", "deu": "Germany"}
+    assert "Germany" in answers["prompt"][0] and "deu" not in answers["prompt"][0]
     assert (metrics["target"], metrics["other"], metrics["target_country"], metrics["other_country"]) == (
         "deu",
         "usa",

@@ -351,6 +351,7 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
     humans = read_humans(job.humans_path)
     countries = countries_of(humans, job.humans_path)
     target_record, other_record = target_country(job.country, job.lang, countries)
+    job = dataclasses.replace(job, country=target_record.name)  # prompts name it as the list does ("deu" -> Germany)
     target, other = target_record.key, other_record.key
     templates = prompt_templates(job.prompt_language, prompts)
     items = select_items(humans, settings.max_items).to_dicts()
