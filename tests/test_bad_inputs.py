@@ -471,7 +471,7 @@ def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
     assert str(info.value) == f"{path}: not UTF-8 (invalid byte at line 3); re-save the file as UTF-8"
     assert not (tmp_path / "h.parquet").exists()
     # an unknown WVS method is an error, never silently the vanilla model
-    settings = dict.fromkeys(WvsSettings.keys(), 1) | {"max_items": None}
+    settings = dict.fromkeys(WvsSettings.keys(), 1) | {"max_items": None, "assoc_source": "humans"}
     outputs = (tmp_path / "h.parquet", tmp_path / "m.json", tmp_path / "a.parquet")
     job = WvsJob(
         tiny_prepared, *outputs, "en", "sft_prompt", "en", "United States", "tiny", framing="interviewer", mode="logits"
