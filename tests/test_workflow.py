@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.snake import run_step
 
@@ -68,10 +69,7 @@ def test_bad_config_fails_with_one_line(repo, tmp_path, tiny_config):
     result = snakemake(repo, tmp_path, "-n", configfile=write_config(tmp_path / "bad.yaml", config))
     assert result.returncode != 0
     errors = [line for line in (result.stdout + result.stderr).splitlines() if "lexalign error" in line]
-    assert errors == [
-        "lexalign error: config: run.methods.1: 'ppo' is not one of "
-        "['vanilla', 'prompt', 'assoc_prompt', 'sft', 'rl', 'sft_rl', 'dpo']"
-    ]
+    assert errors == [f"lexalign error: config: run.methods.1: 'ppo' is not one of {list(methods.NAMES)}"]
     assert "Traceback" not in result.stderr
 
 
