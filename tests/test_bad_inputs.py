@@ -458,8 +458,9 @@ def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
 
 
 def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
-    from lexalign.wvs import WvsJob, WvsSettings, evaluate
+    from lexalign.wvs import evaluate
     from lexalign.wvs_humans import build_humans
+    from lexalign.wvs_settings import WvsJob, WvsSettings
 
     path = tmp_path / "latin1.csv"
     path.write_bytes((WVS_HEADER + "USA,1,1,2\n").encode() + "CHN,1,2,1é\n".encode("latin-1"))

@@ -116,7 +116,7 @@ def _stand_in_vllm(monkeypatch) -> dict:
 
 
 def _wvs_settings(**overrides):
-    from lexalign.wvs import WvsSettings
+    from lexalign.wvs_settings import WvsSettings
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
     wvs = schema["properties"]["wvs"]["properties"]
@@ -125,7 +125,8 @@ def _wvs_settings(**overrides):
 
 
 def _evaluate(tiny, humans, out: Path, settings):
-    from lexalign.wvs import WvsJob, evaluate
+    from lexalign.wvs import evaluate
+    from lexalign.wvs_settings import WvsJob
 
     job = WvsJob(
         tiny.prepared,

@@ -15,9 +15,10 @@ from lexalign.config import load_config
 from lexalign.errors import LexalignError
 from lexalign.grid import result_files
 from lexalign.report import build, readers
-from lexalign.wvs import WvsJob, WvsSettings, evaluate
+from lexalign.wvs import evaluate
 from lexalign.wvs_humans import build_humans, read_humans
 from lexalign.wvs_metrics import tension_distance
+from lexalign.wvs_settings import WvsJob, WvsSettings
 from lexalign.wvs_sources import humans_countries
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,12 +14,13 @@ import yaml
 
 from lexalign.errors import LexalignError
 from lexalign.templates import prompt_templates
-from lexalign.wvs import WvsJob, WvsSettings, evaluate, select_items
+from lexalign.wvs import evaluate, select_items
 from lexalign.wvs_catalog import load_catalog
 from lexalign.wvs_humans import build_humans
 from lexalign.wvs_metrics import item_metrics, tension_distance
 from lexalign.wvs_prompts import AssociationContext, build_prompt, label_answers, option_numbers, render
 from lexalign.wvs_scoring import parse_answer, score_options
+from lexalign.wvs_settings import WvsJob, WvsSettings
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"

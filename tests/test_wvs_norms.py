@@ -15,7 +15,7 @@ from conftest import tiny_config_dict
 from lexalign import methods
 from lexalign.errors import LexalignError
 from lexalign.templates import prompt_templates
-from lexalign.wvs import WvsJob, WvsSettings, evaluate
+from lexalign.wvs import evaluate
 from lexalign.wvs_catalog import load_catalog
 from lexalign.wvs_humans import build_humans, read_humans
 from lexalign.wvs_norms import (
@@ -31,6 +31,7 @@ from lexalign.wvs_norms import (
     split_items,
 )
 from lexalign.wvs_prompts import AssociationContext, assoc_model_method
+from lexalign.wvs_settings import WvsJob, WvsSettings
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,83 +50,13 @@ from lexalign.wvs_prompts import (
 )
 from lexalign.wvs_refusal import OUTCOMES, classify
 from lexalign.wvs_scoring import score_options
+from lexalign.wvs_settings import WvsJob, WvsSettings
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # 3: countries keyed by their alpha-3 code lower-cased (usa, chn), not us/china
 #: The prompt's last line per answer form: option numbers (every mode) or label texts (``score_labels``).
 INSTRUCTIONS = {"number": "wvs_instruction", "label": "wvs_instruction_label"}
-FRAMINGS = ("interviewer", "neutral", "persona", "observer")
-MODES = ("logits", "generate")
-#: Where assoc_prompt's associations come from: the language's human norms, or a method's tier-1 generations.
-ASSOC_SOURCES = ("humans", "model")
-
-
-@dataclasses.dataclass(frozen=True)
-class WvsSettings:
-    """The ``wvs`` config section's settings of one job; build it from the validated section (schema defaults).
-    The framing and mode are the job's own (:class:`WvsJob`), from the config's lists ``framings`` and ``modes``."""
-
-    batch_size: int
-    max_items: int | None
-    high_tension_n: int
-    kl_epsilon: float
-    max_new_tokens: int
-    assoc_top_k: int
-    assoc_max_cues: int
-    score_labels: bool
-    assoc_source: str
-    assoc_model_method: str | None
-    norms: Mapping[str, Any]  # wvs.norms (norms_prompt): source_share, seed, max_norms
-    backend: str  # logits mode on hf (transformers) or vllm (lexalign.wvs_vllm)
-    vllm: Mapping[str, Any]  # wvs.vllm: keyword arguments for vllm.LLM
-
-    def __post_init__(self):
-        if self.assoc_source not in ASSOC_SOURCES:
-            raise LexalignError(f"config wvs.assoc_source: {self.assoc_source!r} is not one of {list(ASSOC_SOURCES)}")
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        """The ``wvs`` config keys a job reads (the rule passes only these, so other keys do not rerun it)."""
-        return sorted(field.name for field in dataclasses.fields(cls))
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> WvsSettings:
-        names = cls.keys()
-        missing = [name for name in names if name not in section]
-        if missing:
-            raise LexalignError(
-                f"config wvs: no {', '.join(missing)} (pass the wvs section validated against the schema)"
-            )
-        return cls(**{name: section[name] for name in names})
-
-
-@dataclasses.dataclass(frozen=True)
-class WvsJob:
-    """One ``wvs`` job: which model, language, method, framing and answer mode, and where its inputs and
-    outputs are (``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/``)."""
-
-    model_dir: str | os.PathLike
-    humans_path: str | os.PathLike
-    metrics_out: str | os.PathLike
-    answers_out: str | os.PathLike
-    lang: str
-    method: str
-    prompt_language: str
-    country: str | None
-    model_name: str
-    framing: str
-    mode: str
-    adapter_dir: str | os.PathLike | None = None
-    associations_path: str | os.PathLike | None = None
-    dtype: str = "auto"
-    threads: int | None = None
-
-    def __post_init__(self):
-        if self.framing not in FRAMINGS:
-            raise LexalignError(f"wvs: framing {self.framing!r} is not one of {list(FRAMINGS)} (config wvs.framings)")
-        if self.mode not in MODES:
-            raise LexalignError(f"wvs: mode {self.mode!r} is not one of {list(MODES)} (config wvs.modes)")
 
 
 def select_items(humans: pl.DataFrame, max_items: int | None) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-from lexalign.wvs import FRAMINGS, MODES, WvsSettings
+from lexalign.wvs_settings import FRAMINGS, MODES, WvsSettings
 
 
 rule wvs_humans:

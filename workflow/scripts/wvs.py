@@ -1,5 +1,6 @@
 from lexalign.snake import run_step
-from lexalign.wvs import WvsJob, WvsSettings, evaluate
+from lexalign.wvs import evaluate
+from lexalign.wvs_settings import WvsJob, WvsSettings
 
 run_step(
     snakemake,
