@@ -41,6 +41,15 @@ def wvs7() -> dict[str, str]:
     return {str(name): str(code).upper() for name, code in data["countries"].items()}
 
 
+#: Names too long for a table header or an axis label, and how tables and figures write them.
+SHORT_NAMES = {"United States": "US"}
+
+
+def short_name(name: str) -> str:
+    """How tables and figures write a country's name (``United States`` -> ``US``)."""
+    return SHORT_NAMES.get(name, name)
+
+
 def country(name: str, where: str) -> Country:
     """The WVS-7 country called ``name`` (case-insensitive; its alpha-3 code works too); one line naming
     ``where`` (the config key) and the closest names when it is not a WVS-7 participant."""

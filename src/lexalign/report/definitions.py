@@ -8,6 +8,7 @@ import polars as pl
 from lexalign.report import format as f
 from lexalign.report.readers import Results
 from lexalign.report.tables import Precision, ordered
+from lexalign.wvs_countries import short_name
 
 #: One line per metric whose study form differs from the corrected one (issue 12); other metrics are equal.
 DEFINITION_NOTES = {
@@ -31,10 +32,6 @@ def number(value: float | None, quantity: str, signed: bool = False) -> str:
     if quantity.startswith("closer_to") and value is not None:
         return f"{int(value):+d}" if signed else str(int(value))
     return f.fmt_signed(value) if signed else f.fmt(value)
-
-
-def _short(country: str) -> str:
-    return {"United States": "US"}.get(country, country)
 
 
 def study_tier1_table(results: Results, precision: Precision) -> f.Table:
@@ -179,7 +176,7 @@ def study_tier2_table(results: Results) -> f.Table:
                 "model": r["model"],
                 "language": r["language"],
                 "method": f.label(r["method"]),
-                "vs": _short(r["humans"]),
+                "vs": short_name(r["humans"]),
                 "quantity": r["quantity"],
                 "corrected": number(r["corrected"], r["quantity"]),
                 "study definition": number(r["study"], r["quantity"]),

@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lexalign import methods
 from lexalign.report.format import label as method_label
+from lexalign.wvs_countries import short_name
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,7 @@ def tension(
     closer to the second).
     """
     first, second = countries
-    a, b = ({"United States": "US"}.get(name, name) for name in countries)
+    a, b = (short_name(name) for name in countries)
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(3.9 * n + 1.0, 4.3), squeeze=False, layout="constrained")
     all_x = np.concatenate([p["dist_first"].to_numpy() for p in panels.values()])

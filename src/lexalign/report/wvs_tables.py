@@ -12,10 +12,10 @@ from lexalign.report.definitions import TENSION_NOTE
 from lexalign.report.readers import GROUPS, Results, WvsResult
 from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
 from lexalign.report.tables import ordered
+from lexalign.wvs_countries import short_name
 
 DISTANCE = "distance"  # the wvs stage's tension distance, 0.5 * JS + 0.5 * EMD/(N-1)
 METRIC_ORDER = wvs_metrics.METRICS
-SHORT = {"United States": "US", "China": "China"}
 #: answers.parquet column prefix of each answerer's per-item metrics -> its description.
 ANSWERERS = {
     "": "the model's answer distribution",
@@ -34,7 +34,7 @@ def _metric_key(name: str) -> tuple[int, str]:
 
 
 def short_country(country: str | None) -> str:
-    return SHORT.get(country or "", country or f.MISSING)
+    return short_name(country) if country else f.MISSING
 
 
 def country_names(results: Results) -> tuple[str, str]:
