@@ -911,3 +911,25 @@ def test_headline_is_the_first_framing_in_logits_mode(tmp_path):
     assert (headline.framing, headline.mode) == ("persona", "logits")
     assert ("m", "en", "vanilla", "neutral", "generate") not in results.wvs_variants
     assert any("neutral-generate" in note and "missing" in note for note in results.notes)
+
+
+def test_baselines_compare_methods_on_shared_items(tmp_path):
+    """A method asked only part of the items (norms_prompt) puts every method of its model and language on
+    those items, with a note; another language is left alone."""
+    tree = make_tree(tmp_path / "results", models=["m"], langs=["en", "zh"], methods=["vanilla", "sft"])
+    path = tree / "wvs/m/en/sft/interviewer-logits/answers.parquet"
+    pl.read_parquet(path).head(ITEMS - 40).write_parquet(path)
+    _, index = run_report(tree, tmp_path / "report", methods=["vanilla", "sft"], models=["m"], langs=["en", "zh"])
+    table = pl.read_csv(index.parent / "tables/tier2/baselines.csv").filter(
+        (pl.col("items") == "all items") & (pl.col("answerer") == "model") & (pl.col("metric") == "distance")
+    )
+    counts = {(r["language"], r["method"]): r["n_items"] for r in table.iter_rows(named=True)}
+    assert counts == {
+        ("en", "vanilla"): ITEMS - 40,
+        ("en", "sft"): ITEMS - 40,
+        ("zh", "vanilla"): ITEMS,
+        ("zh", "sft"): ITEMS,
+    }
+    assert "m/en: every method is compared on the items all its methods asked" in (
+        index.parent / "tables/tier2/baselines.md"
+    ).read_text(encoding="utf-8")

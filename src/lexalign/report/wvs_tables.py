@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from lexalign import stats, wvs_metrics
+from lexalign import stats, wvs_metrics, wvs_norms
 from lexalign.report import format as f
 from lexalign.report.definitions import TENSION_NOTE
 from lexalign.report.readers import GROUPS, Results, WvsResult
@@ -275,10 +275,15 @@ def tension_table(results: Results, reference: Reference, definition: str) -> f.
 def baselines_table(results: Results, resamples: int, confidence: float, seed: int) -> f.Table:
     """The model beside three reference answerers, vs the target country's humans, with bootstrap CIs over items."""
     rows, skipped = [], []
+    # Methods are compared on the same items: norms_prompt-style methods ask only part of them.
+    shared = wvs_norms.on_shared_items({key: r.answers for key, r in results.wvs.items()}, lambda key: key[:2])
+    restricted = sorted(
+        {"/".join(key[:2]) for key, r in results.wvs.items() if r.answers is not None and shared[key] is not r.answers}
+    )
     for key in ordered(results, results.wvs):
         result: WvsResult = results.wvs[key]
         target = result.target_key
-        answers = result.answers
+        answers = shared[key]
         columns = [f"{prefix}{metric}_{target}" for prefix in ANSWERERS for metric in BASELINE_METRICS]
         if answers is None or target is None or not {*columns, "high_tension"} <= set(answers.columns):
             skipped.append("/".join(key))
@@ -364,5 +369,10 @@ def baselines_table(results: Results, resamples: int, confidence: float, seed: i
     if skipped and results.wvs:
         table.notes.append(
             f"no answers.parquet with the reference answerers' per-item metrics for {', '.join(skipped)} (older runs)"
+        )
+    if restricted:
+        table.notes.append(
+            f"{', '.join(restricted)}: every method is compared on the items all its methods asked (a method that "
+            "prompts with norms is asked only the items its norms were not taken from)"
         )
     return table
