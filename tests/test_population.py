@@ -356,6 +356,7 @@ def test_population_methods_follow_the_run_and_the_registry():
     assert population_methods(names, []) == []
     first = methods.evaluated_by(methods.LEXICAL)[0]
     assert population_methods(names, [first]) == [first]
+    assert population_methods([first], [first, *methods.evaluated_by(methods.LEXICAL)[1:]]) == [first]  # not run
     with pytest.raises(LexalignError, match="unknown method"):
         population_methods(names, ["no_such_method"])
     wvs_only = [m for m in methods.NAMES if methods.LEXICAL not in methods.REGISTRY[m].tiers]

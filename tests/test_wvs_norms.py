@@ -292,4 +292,5 @@ def test_workflow_wires_the_models_generations(tmp_path, tiny_model_dir):
 
 
 def test_schema_run_methods_are_the_registry():
-    assert SCHEMA["properties"]["run"]["properties"]["methods"]["items"]["enum"] == list(methods.NAMES)
+    for section in ("run", "population"):
+        assert SCHEMA["properties"][section]["properties"]["methods"]["items"]["enum"] == list(methods.NAMES)

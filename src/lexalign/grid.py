@@ -84,19 +84,19 @@ def temperature_label(temperature: float) -> str:
 
 
 def population_methods(names: Sequence[str], chosen: Sequence[str] | None) -> list[str]:
-    """The methods the population stage simulates: ``population.methods`` (``chosen``; None = every method
-    among ``names`` that tier 1 evaluates), each of which must be in the run and evaluated by tier 1."""
+    """The methods the population stage simulates: those of ``population.methods`` (``chosen``; None = every
+    method among ``names`` that tier 1 evaluates) that the run has. A chosen method the run does not have is
+    skipped (a config that narrows run.methods keeps the default's list); one tier 1 cannot ask is an error."""
     from lexalign.errors import LexalignError
 
     tier1 = methods.evaluated_by(methods.LEXICAL, list(names))
     if chosen is None:
         return tier1
     for name in chosen:
-        methods.get(name)
-        if name not in tier1:
+        if methods.LEXICAL not in methods.get(name).tiers:
             raise LexalignError(
-                f"config population.methods: {name!r} is not among the run's tier-1 methods ({', '.join(tier1)}); "
-                "add it to run.methods or remove it here"
+                f"config population.methods: {name!r} gives no association lists (tier 1 does not run it); "
+                f"choose among {', '.join(methods.evaluated_by(methods.LEXICAL))}"
             )
     return [name for name in tier1 if name in chosen]
 
