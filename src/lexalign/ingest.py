@@ -53,7 +53,7 @@ def detect_format(header: list[str]) -> str:
     return "unknown"
 
 
-def _resolve_columns(
+def resolve_columns(
     path: Path, header: list[str], wanted: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]
 ) -> dict[str, str]:
     """Map canonical column names to the file's actual header names, case-insensitively."""
@@ -269,8 +269,8 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
             f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; "
             "remove the filter or use the raw file"
         )
-    cols = _resolve_columns(path, header, STRENGTH_COLUMNS if fmt == "strength" else RAW_COLUMNS, overrides)
-    filter_cols = _resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
+    cols = resolve_columns(path, header, STRENGTH_COLUMNS if fmt == "strength" else RAW_COLUMNS, overrides)
+    filter_cols = resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
     stats: dict = {"file": str(path), "format": fmt}
     read = _strength_rows if fmt == "strength" else _raw_rows
     # The field-count check runs beside polars' read (numpy releases the GIL); its verdict comes first.

@@ -90,7 +90,7 @@ class Layout:
 
 def layout_for(norms_path: str | os.PathLike, norms: Mapping) -> Layout:
     """The participant-file layout of a language, from its human norms file and ``norms`` settings."""
-    from lexalign.ingest import RAW_COLUMNS, _resolve_columns, detect_format
+    from lexalign.ingest import RAW_COLUMNS, detect_format, resolve_columns
 
     path = Path(norms_path)
     check_regular_file(path)
@@ -115,11 +115,11 @@ def layout_for(norms_path: str | os.PathLike, norms: Mapping) -> Layout:
             "set norms.columns"
         )
     overrides = {k: v for k, v in dict(norms.get("columns", {})).items() if k in RAW_COLUMNS}
-    cols = _resolve_columns(path, header, RAW_COLUMNS, overrides)
+    cols = resolve_columns(path, header, RAW_COLUMNS, overrides)
     by_lower = {name.strip().lower(): name for name in header}
     raw = tuple(by_lower.get(f"{cols[r].strip().lower()}raw") for r in ("R1", "R2", "R3"))
     filters = dict(norms.get("filter", {}))
-    filter_cols = _resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
+    filter_cols = resolve_columns(path, header, {k: (k.lower(),) for k in filters}, {})
     fixed = {filter_cols[key]: str(accepted[0]).strip() for key, accepted in filters.items() if accepted}
     empty = [key for key, accepted in filters.items() if not accepted]
     if empty:

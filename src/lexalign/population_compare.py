@@ -157,14 +157,14 @@ def position_counts(path: str | os.PathLike, norms: Mapping) -> pl.DataFrame | N
     pooled strength file. R1 alone is read by pointing all three response columns at R1 (each R1 response
     is then counted three times, divided out here), so the cleaning is exactly ingest's."""
     from lexalign.csvfile import sniff
-    from lexalign.ingest import RAW_COLUMNS, _resolve_columns, detect_format, pooled_counts
+    from lexalign.ingest import RAW_COLUMNS, detect_format, pooled_counts, resolve_columns
 
     _, header = sniff(Path(path))
     fmt = norms.get("format", "auto")
     if (detect_format(header) if fmt == "auto" else fmt) != "raw":
         return None
     overrides = {k: v for k, v in dict(norms.get("columns", {})).items() if k in RAW_COLUMNS}
-    r1 = _resolve_columns(Path(path), header, RAW_COLUMNS, overrides)["R1"]
+    r1 = resolve_columns(Path(path), header, RAW_COLUMNS, overrides)["R1"]
     pooled, _ = pooled_counts(path, norms)
     first, _ = pooled_counts(path, {**norms, "columns": {**overrides, "R2": r1, "R3": r1}})
     first = first.with_columns((pl.col("count") // 3).alias("r1")).drop("count")
