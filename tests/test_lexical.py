@@ -856,3 +856,48 @@ def test_hf_generation_with_a_cached_shared_prefix_gives_the_same_answers(lexica
     cached = run()
     monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 10**9)  # no prefix cache
     assert cached == run()
+
+
+def test_complete_ends_a_row_early_and_keeps_only_its_text(lexical_model):
+    """``complete(i, text)`` stops row i at the step it holds (the others run on), and the answer is the text
+    up to that step, flagged complete and not finished."""
+    conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun", "tea")]
+    plain = generation.generate(lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=12))
+    seen: list[int] = []
+
+    def complete(i: int, text: str) -> bool:
+        seen.append(i)
+        return i == 1 and len(text) >= 1
+
+    early = generation.generate(
+        lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=12), complete=complete
+    )
+    assert set(seen) >= {0, 1, 2}
+    assert early[1].complete and not early[1].finished and early[1].n_tokens < plain[1].n_tokens
+    assert plain[1].raw.startswith(early[1].raw)
+    assert [a.raw for i, a in enumerate(early) if i != 1] == [a.raw for i, a in enumerate(plain) if i != 1]
+    assert not any(a.complete for a in plain)
+
+
+def test_evaluate_stops_lists_at_max_words(lexical_model, en_inputs, tmp_path, monkeypatch):
+    """lexical.max_words ends each answer once it parses to that many words and scores only those."""
+    monkeypatch.setattr(
+        lexical,
+        "parse_associations",
+        lambda text, *args, **kwargs: [f"w{n}" for n in range(len(text) // 3)],
+    )
+    scores = evaluate(
+        lexical_model,
+        *en_inputs,
+        outputs_in(tmp_path / "out"),
+        method="vanilla",
+        prompt_language="en",
+        settings={**FAST, "max_test_cues": 2, "max_words": 2, "max_new_tokens": 24},
+    )
+    generations = pl.read_parquet(tmp_path / "out" / "generations.parquet")
+    assert scores["generation"]["max_words"] == 2
+    assert all(len(words) <= 2 for words in generations["parsed"].to_list())
+    assert scores["generation"]["n_list_complete"] == int(generations["list_complete"].sum()) > 0
+    assert scores["generation"]["n_hit_token_cap"] == int(
+        (~generations["finished"] & ~generations["list_complete"]).sum()
+    )

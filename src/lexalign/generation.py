@@ -5,7 +5,8 @@
 - :func:`generate_on_model` answers conversations with a model and tokenizer already in memory.
 
 Both stop at the model's stop tokens (end of turn, end of text), return the text before the first
-stop token, and say whether the answer finished or hit ``max_new_tokens``.
+stop token, and say whether the answer finished or hit ``max_new_tokens``. On the hf backend a caller's
+``complete`` test (e.g. "the list has enough words") also ends a row early.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +42,13 @@ DECODING_KEYS = (
 @dataclass
 class Generation:
     """One model answer: the raw text (up to, not including, the stop token), its length in tokens,
-    and whether it ended on a stop token (False: it hit ``max_new_tokens``)."""
+    whether it ended on a stop token, and whether the caller's ``complete`` test ended it (neither: it hit
+    ``max_new_tokens``)."""
 
     raw: str
     n_tokens: int
     finished: bool
+    complete: bool = False
 
 
 def prompt_token_ids(tokenizer, messages: Sequence[Mapping[str, str]]) -> list[int]:
@@ -67,21 +70,23 @@ def generate(
     adapter_dir: str | os.PathLike | None = None,
     dtype: str = "auto",
     seed: int = 42,
+    complete: Callable[[int, str], bool] | None = None,
 ) -> list[Generation]:
     """Generate one answer per conversation with ``settings["backend"]`` (``hf`` or ``vllm``).
 
     ``settings`` is the validated ``lexical`` config section (the schema fills in every default).
+    ``complete(i, text)`` (hf backend) ends conversation ``i``'s answer once it returns True.
     """
     backend = _setting(settings, "backend")
     memory.check_fits(model_dir, purpose="inference", dtype=dtype)  # a clear error before loading, not an OOM
     if backend == "hf":
-        return _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed)
+        return _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete)
     if backend == "vllm":
         return _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed)
     raise LexalignError(f"config lexical.backend: {backend!r} is not one of hf, vllm")
 
 
-def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed) -> list[Generation]:
+def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete) -> list[Generation]:
     import torch
 
     from lexalign.models import load_model
@@ -106,6 +111,7 @@ def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed) -
         repetition_penalty=float(_setting(settings, "repetition_penalty")),
         no_repeat_ngram_size=int(_setting(settings, "no_repeat_ngram_size")),
         seed=seed,
+        complete=complete,
     )
 
 
@@ -132,15 +138,18 @@ def generate_on_model(
     repetition_penalty: float = 1.0,
     no_repeat_ngram_size: int = 0,
     seed: int = 42,
+    complete: Callable[[int, str], bool] | None = None,
 ) -> list[Generation]:
     """Answer chat ``conversations`` with a loaded transformers model, in left-padded batches.
 
     Generation stops at any of ``stop_token_ids`` (they are passed to ``generate`` as end tokens, so a
-    finished row costs nothing more); ``repetition_penalty`` (1.0 = off) and ``no_repeat_ngram_size``
-    (0 = off) are transformers' repetition controls. Answers come back in the input order.
+    finished row costs nothing more), and for conversation ``i`` once ``complete(i, text so far)`` is True;
+    ``repetition_penalty`` (1.0 = off) and ``no_repeat_ngram_size`` (0 = off) are transformers' repetition
+    controls. Answers come back in the input order.
     """
     import torch
     from tqdm.auto import tqdm
+    from transformers import StoppingCriteriaList
 
     stop = [int(t) for t in stop_token_ids]
     if not stop:
@@ -177,14 +186,56 @@ def generate_on_model(
             keyword, past = cache[0], copy.deepcopy(cache[1])
             past.batch_repeat_interleave(len(batch))
             encoded[keyword] = past
+        start = encoded["input_ids"].shape[1]
+        done = _CompleteRows(tokenizer, batch, start, complete, stop_set) if complete else None
         with torch.inference_mode():
-            output = model.generate(**encoded, generation_config=config)
-        for i, row in zip(batch, output[:, encoded["input_ids"].shape[1] :].tolist()):
+            output = model.generate(
+                **encoded, generation_config=config, stopping_criteria=StoppingCriteriaList([done] if done else [])
+            )
+        for i, row in zip(batch, output[:, start:].tolist()):
             end = next((j for j, token in enumerate(row) if token in stop_set), None)
             tokens = row if end is None else row[:end]
-            results[i] = Generation(tokenizer.decode(tokens, skip_special_tokens=False), len(tokens), end is not None)
+            if end is None and done is not None and i in done.complete_rows:
+                tokens = tokens[: done.complete_rows[i]]  # the padding after the step that completed the list
+            results[i] = Generation(
+                tokenizer.decode(tokens, skip_special_tokens=False),
+                len(tokens),
+                end is not None,
+                end is None and done is not None and i in done.complete_rows,
+            )
         log.info("generated %d of %d answers", sum(r is not None for r in results), len(results))
     return results  # type: ignore[return-value]
+
+
+class _CompleteRows:
+    """A transformers stopping criterion: ends a row once the caller's ``complete(i, text)`` holds for its
+    answer so far (rows that reached a stop token are left to ``generate``)."""
+
+    def __init__(self, tokenizer, batch: Sequence[int], start: int, complete, stop_set: set[int]):
+        self.tokenizer, self.batch, self.start, self.complete, self.stop_set = (
+            tokenizer,
+            batch,
+            start,
+            complete,
+            stop_set,
+        )
+        self.complete_rows: dict[int, int] = {}  # conversation index -> answer tokens when it was complete
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        flags = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for row, i in enumerate(self.batch):
+            if i in self.complete_rows:
+                flags[row] = True
+                continue
+            tokens = input_ids[row, self.start :].tolist()
+            if any(token in self.stop_set for token in tokens):
+                continue
+            if self.complete(i, self.tokenizer.decode(tokens, skip_special_tokens=False)):
+                self.complete_rows[i] = len(tokens)
+                flags[row] = True
+        return flags
 
 
 #: Shared prompt tokens worth a prefix cache (below this the copies cost more than they save).

@@ -293,6 +293,7 @@ GENERATIONS_SCHEMA = {
     "parsed": pl.List(pl.String),
     "n_tokens": pl.UInt32,
     "finished": pl.Boolean,
+    "list_complete": pl.Boolean,
 }
 
 
@@ -349,13 +350,28 @@ def evaluate(
     human = load_associations(associations_path).join(table.select("cue"), on="cue", how="semi")
     log.info("lexical %s: %d test cues, %s backend, prompts from %r", method, table.height, settings["backend"], column)
 
-    answers = generate(model_dir, table["prompt"].to_list(), settings, adapter_dir=adapter_dir, dtype=dtype, seed=seed)
-    parsed = [
-        parse_associations(
-            answer.raw, prompt_language, cue=cue, truncated=not answer.finished, echo=message_texts(prompt)
+    cues, prompts = table["cue"].to_list(), table["prompt"].to_list()
+    max_words = settings["max_words"]
+
+    def words(i: int, text: str, finished: bool) -> list[str]:
+        found = parse_associations(
+            text, prompt_language, cue=cues[i], truncated=not finished, echo=message_texts(prompts[i])
         )
-        for cue, answer, prompt in zip(table["cue"].to_list(), answers, table["prompt"].to_list())
-    ]
+        return found[:max_words] if max_words else found
+
+    def complete(i: int, text: str) -> bool:  # the list is long enough: a small model need not find its own end
+        return len(words(i, text, False)) >= max_words
+
+    answers = generate(
+        model_dir,
+        prompts,
+        settings,
+        adapter_dir=adapter_dir,
+        dtype=dtype,
+        seed=seed,
+        complete=complete if max_words else None,
+    )
+    parsed = [words(i, answer.raw, answer.finished) for i, answer in enumerate(answers)]
     generations = pl.DataFrame(
         {
             "cue": table["cue"],
@@ -364,6 +380,7 @@ def evaluate(
             "parsed": parsed,
             "n_tokens": [a.n_tokens for a in answers],
             "finished": [a.finished for a in answers],
+            "list_complete": [a.complete for a in answers],
         },
         schema=GENERATIONS_SCHEMA,
     )
@@ -382,7 +399,7 @@ def evaluate(
         seed=seed,
     )
     per_cue = per_cue.join(psycho_per_cue, on="cue", how="left")
-    decoding = {key: settings[key] for key in (*DECODING_KEYS, "max_test_cues")}
+    decoding = {key: settings[key] for key in (*DECODING_KEYS, "max_words", "max_test_cues")}
     scores = {
         "schema_version": SCHEMA_VERSION,
         **dict(labels or {}),
@@ -394,7 +411,8 @@ def evaluate(
         | {
             "seed": seed,
             "stop_token_ids": list(read_manifest(model_dir).get("stop_token_ids", [])),
-            "n_hit_token_cap": int((~generations["finished"]).sum()),
+            "n_hit_token_cap": int((~generations["finished"] & ~generations["list_complete"]).sum()),
+            "n_list_complete": int(generations["list_complete"].sum()),
         },
         **summary,
         "psycholinguistic": psycho,
@@ -424,6 +442,11 @@ def notes_for(summary: Mapping, psycho: Mapping, generations: pl.DataFrame) -> l
     if summary["n_cues_without_norms"]:
         notes.append(f"{summary['n_cues_without_norms']} cues have no human responses in the norms and are not scored")
     capped = int((~generations["finished"]).sum()) if "finished" in generations.columns else 0
+    if "list_complete" in generations.columns:
+        complete = int(generations["list_complete"].sum())
+        capped -= complete
+        if complete:
+            notes.append(f"{complete} generations were stopped once their list had lexical.max_words words")
     if capped:
         notes.append(f"{capped} generations hit max_new_tokens; their unfinished last item was dropped")
     notes.extend(psycho.get("notes", []))
