@@ -189,9 +189,8 @@ def generate_on_model(
         start = encoded["input_ids"].shape[1]
         done = _CompleteRows(tokenizer, batch, start, complete, stop_set) if complete else None
         with torch.inference_mode():
-            output = model.generate(
-                **encoded, generation_config=config, stopping_criteria=StoppingCriteriaList([done] if done else [])
-            )
+            extra = {"stopping_criteria": StoppingCriteriaList([done])} if done else {}
+            output = model.generate(**encoded, generation_config=config, **extra)
         for i, row in zip(batch, output[:, start:].tolist()):
             end = next((j for j, token in enumerate(row) if token in stop_set), None)
             tokens = row if end is None else row[:end]

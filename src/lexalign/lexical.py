@@ -362,15 +362,8 @@ def evaluate(
     def complete(i: int, text: str) -> bool:  # the list is long enough: a small model need not find its own end
         return len(words(i, text, False)) >= max_words
 
-    answers = generate(
-        model_dir,
-        prompts,
-        settings,
-        adapter_dir=adapter_dir,
-        dtype=dtype,
-        seed=seed,
-        complete=complete if max_words else None,
-    )
+    extra = {"complete": complete} if max_words else {}
+    answers = generate(model_dir, prompts, settings, adapter_dir=adapter_dir, dtype=dtype, seed=seed, **extra)
     parsed = [words(i, answer.raw, answer.finished) for i, answer in enumerate(answers)]
     generations = pl.DataFrame(
         {
