@@ -83,7 +83,7 @@ def test_trl_and_transformers_fields_pass_through():
         ),
         ({"rl": {"use_vllm": "yes"}}, r"train.presets.paper.rl.use_vllm: 'yes' is not of type boolean"),
         ({"train": {"torch_compile": 1}}, r"train.torch_compile: 1 is not of type boolean"),
-        ({"train": {"output_dir": "/tmp/x"}}, r"train.output_dir: set by the workflow, not by a preset \(training"),
+        ({"train": {"output_dir": "out"}}, r"train.output_dir: set by the workflow, not by a preset \(training"),
         ({"train": {"deepspeed": "ds.json"}}, r"train.deepspeed: set by the workflow.*train.distributed"),
         ({"sft": {"seed": 1}}, r"sft.seed: set by the workflow.*top-level seed"),
     ],

@@ -244,19 +244,26 @@ def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: di
     return cue, book.code[index], book.missing[index], table["count"].to_numpy().astype(np.uint64), book.words
 
 
-def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame, dict]:
-    """Read one norms file and return (cue, response, count) rows plus the counting stats."""
-    path = Path(path)
+def norms_format(path: Path, norms: Mapping) -> tuple[str, str, list[str]]:
+    """(format, separator, header) of a norms file: ``raw`` or ``strength``, as ``norms.format`` says or
+    its header shows."""
     check_regular_file(path)
     separator, header = sniff(path)
     fmt = norms.get("format", "auto")
     if fmt == "auto":
         fmt = detect_format(header)
-        if fmt == "unknown":
-            raise LexalignError(
-                f"{path}: neither a SWOW raw file (cue, R1, R2, R3) nor a strength file (cue, response, R123); "
-                "set norms.columns"
-            )
+    if fmt not in ("raw", "strength"):
+        raise LexalignError(
+            f"{path}: neither a SWOW raw file (cue, R1, R2, R3) nor a strength file (cue, response, R123); "
+            "set norms.columns"
+        )
+    return fmt, separator, header
+
+
+def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame, dict]:
+    """Read one norms file and return (cue, response, count) rows plus the counting stats."""
+    path = Path(path)
+    fmt, separator, header = norms_format(path, norms)
     overrides = dict(norms.get("columns", {}))
     unknown = sorted(set(overrides) - set(RAW_COLUMNS) - set(STRENGTH_COLUMNS))
     if unknown:

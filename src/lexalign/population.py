@@ -26,7 +26,6 @@ from pathlib import Path
 import polars as pl
 
 from lexalign import methods, stats
-from lexalign.csvfile import check_regular_file, sniff
 from lexalign.errors import LexalignError
 from lexalign.grid import temperature_label
 from lexalign.io import atomic_path, write_json
@@ -90,14 +89,10 @@ class Layout:
 
 def layout_for(norms_path: str | os.PathLike, norms: Mapping) -> Layout:
     """The participant-file layout of a language, from its human norms file and ``norms`` settings."""
-    from lexalign.ingest import RAW_COLUMNS, detect_format, resolve_columns
+    from lexalign.ingest import RAW_COLUMNS, norms_format, resolve_columns
 
     path = Path(norms_path)
-    check_regular_file(path)
-    separator, header = sniff(path)
-    fmt = norms.get("format", "auto")
-    if fmt == "auto":
-        fmt = detect_format(header)
+    fmt, separator, header = norms_format(path, norms)
     if fmt == "strength":
         return Layout(
             SWOW_EN_HEADER,
@@ -108,11 +103,6 @@ def layout_for(norms_path: str | os.PathLike, norms: Mapping) -> Layout:
             {},
             {"format": "raw"},
             "SWOW-EN 2018 raw layout (the human norms are a pooled strength file)",
-        )
-    if fmt != "raw":
-        raise LexalignError(
-            f"{path}: neither a SWOW raw file (cue, R1, R2, R3) nor a strength file (cue, response, R123); "
-            "set norms.columns"
         )
     overrides = {k: v for k, v in dict(norms.get("columns", {})).items() if k in RAW_COLUMNS}
     cols = resolve_columns(path, header, RAW_COLUMNS, overrides)
