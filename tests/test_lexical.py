@@ -567,7 +567,7 @@ def test_evaluate_rejects_bad_eval_table(lexical_model, en_inputs, tmp_path):
             prompt_language="en",
             settings=FAST,
         )
-    with pytest.raises(LexalignError, match="no tier-1 evaluation"):
+    with pytest.raises(LexalignError, match="no lexical evaluation"):
         evaluate(
             lexical_model,
             bad,

@@ -86,20 +86,26 @@ def generate(
     raise LexalignError(f"config lexical.backend: {backend!r} is not one of hf, vllm")
 
 
-def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete) -> list[Generation]:
+def load_for_generation(model_dir, adapter_dir, dtype: str):
+    """The prepared model (GPU when there is one) with its LoRA adapter merged, left padded: the
+    ``LoadedModel`` whose ``model`` is ready for :func:`generate_on_model`."""
     import torch
 
     from lexalign.models import load_model
 
     device_map = "auto" if torch.cuda.is_available() else None
     loaded = load_model(model_dir, adapter_dir, dtype=dtype, padding_side="left", device_map=device_map)
-    model = loaded.model
-    if adapter_dir is not None and hasattr(model, "merge_and_unload"):
+    if adapter_dir is not None and hasattr(loaded.model, "merge_and_unload"):
         # The weights were read from disk into memory: merging changes this copy only, and saves the
         # LoRA matmuls of every decoding step.
-        model = model.merge_and_unload()
+        loaded.model = loaded.model.merge_and_unload()
+    return loaded
+
+
+def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete) -> list[Generation]:
+    loaded = load_for_generation(model_dir, adapter_dir, dtype)
     return generate_on_model(
-        model,
+        loaded.model,
         loaded.tokenizer,
         conversations,
         stop_token_ids=loaded.stop_token_ids,

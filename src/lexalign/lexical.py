@@ -336,11 +336,7 @@ def evaluate(
     from lexalign.models import read_manifest
     from lexalign.psycholinguistic import profile
 
-    known = methods.evaluated_by(methods.LEXICAL)
-    if method not in known:
-        raise LexalignError(f"lexical: method {method!r} has no tier-1 evaluation (known: {', '.join(known)})")
-    if methods.get(method).trained and not adapter_dir:
-        raise LexalignError(f"lexical: method {method!r} is a trained method but no adapter directory was given")
+    methods.check_job("lexical", methods.LEXICAL, method, adapter_dir)
     if threads:
         import torch
 

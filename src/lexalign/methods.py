@@ -91,3 +91,15 @@ def wildcard_pattern(names: tuple[str, ...] | list[str]) -> str:
 def order_key(name: str) -> int:
     """Sort key that puts methods in registry order (unknown names last)."""
     return NAMES.index(name) if name in REGISTRY else len(NAMES)
+
+
+def check_job(stage: str, tier: str, name: str, adapter_dir) -> Method:
+    """The record of the method a ``stage`` job runs; one line when evaluation ``tier`` does not run it, or
+    when it is trained and the job was given no adapter."""
+    method = get(name)
+    if tier not in method.tiers:
+        known = ", ".join(evaluated_by(tier))
+        raise LexalignError(f"{stage}: method {name!r} has no {tier} evaluation (known: {known})")
+    if method.trained and not adapter_dir:
+        raise LexalignError(f"{stage}: method {name!r} is a trained method but no adapter directory was given")
+    return method

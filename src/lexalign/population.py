@@ -290,14 +290,10 @@ def simulate(
     (the validated ``population`` section); writes ``outputs["participants"]`` (one SWOW file per
     temperature, in the same order), ``outputs["generations"]`` (Parquet) and ``outputs["summary"]`` (JSON)."""
     from lexalign import memory
+    from lexalign.generation import load_for_generation
     from lexalign.ingest import load_associations
-    from lexalign.models import load_model
 
-    known = methods.evaluated_by(methods.LEXICAL)
-    if method not in known:
-        raise LexalignError(f"population: method {method!r} has no tier-1 evaluation (known: {', '.join(known)})")
-    if methods.get(method).trained and not adapter_dir:
-        raise LexalignError(f"population: method {method!r} is a trained method but no adapter directory was given")
+    methods.check_job("population", methods.LEXICAL, method, adapter_dir)
     temperatures = [float(t) for t in settings["temperatures"]]
     files = list(outputs["participants"]) if not isinstance(outputs["participants"], str) else [outputs["participants"]]
     if len(files) != len(temperatures):
@@ -318,12 +314,8 @@ def simulate(
 
         torch.set_num_threads(int(threads))
     memory.check_fits(model_dir, purpose="inference", dtype=dtype)
-    import torch
-
-    loaded = load_model(model_dir, adapter_dir, dtype=dtype, device_map="auto" if torch.cuda.is_available() else None)
+    loaded = load_for_generation(model_dir, adapter_dir, dtype)
     model = loaded.model
-    if adapter_dir is not None and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()  # the in-memory copy only; saves the LoRA matmuls of every step
     tag = [str(v) for v in (labels or {}).values()]
     frames, per_temperature = [], {}
     for temperature, file in zip(temperatures, files):

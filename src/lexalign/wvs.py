@@ -75,12 +75,7 @@ def target_country(country: str | None, lang: str, countries: Sequence[Country])
 
 def check_method(job: WvsJob) -> methods.Method:
     """The method's registry record; an error when tier 2 does not run it or an input it needs is missing."""
-    method = methods.get(job.method)
-    if job.method not in methods.evaluated_by(methods.WVS):
-        known = ", ".join(methods.evaluated_by(methods.WVS))
-        raise LexalignError(f"wvs: method {job.method!r} is not evaluated by the WVS stage (it runs: {known})")
-    if method.trained and not job.adapter_dir:
-        raise LexalignError(f"wvs: method {job.method!r} is a trained method but no adapter directory was given")
+    method = methods.check_job("wvs", methods.WVS, job.method, job.adapter_dir)
     if method.context == "associations" and not job.associations_path:
         raise LexalignError(
             f"wvs: method {job.method!r} needs the ingested associations table "
