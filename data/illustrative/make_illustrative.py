@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from lexalign.population import SWOW_EN_HEADER
+
 HERE = Path(__file__).resolve().parent
 SEED = 20180101
 
@@ -33,21 +35,7 @@ EN_STRENGTH = "strength.SWOW-EN.R123.illustrative.csv"
 EN_EXPECTED = "expected_en.json"
 ZH_EXPECTED = "expected_zh.json"
 
-EN_COLUMNS = [
-    "",
-    "id",
-    "participantID",
-    "age",
-    "gender",
-    "nativeLanguage",
-    "country",
-    "education",
-    "created_at",
-    "cue",
-    "R1",
-    "R2",
-    "R3",
-]
+EN_COLUMNS = list(SWOW_EN_HEADER)  # the SWOW-EN 2018 raw layout, as the population writer writes it
 ZH_COLUMNS = [
     "id",
     "trialID",
