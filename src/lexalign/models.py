@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,14 +119,26 @@ def read_manifest(model_dir: str | os.PathLike) -> dict:
     return manifest
 
 
-def resolve_dtype(dtype: str):
-    """``auto`` means bfloat16 where a GPU supports it, float32 on CPU (CPU bf16 matmuls are slow)."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def resolve_dtype(dtype: str, inference: bool = True):
+    """``auto``: bfloat16 on a GPU that supports it. On CPU: bfloat16 for inference where the CPU computes it
+    natively (Gemma 3 270M, 2 cores: 34 lists x 48 tokens 19.2 -> 7.7 s, 100 WVS items 12.3 -> 7.8 s),
+    float32 elsewhere and for training (the weights stay float32 there; the trainer autocasts, see
+    :func:`lexalign.trainers.use_bf16`)."""
     import torch
 
     if dtype == "auto":
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+        if torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        return torch.bfloat16 if inference and cpu_has_native_bf16() else torch.float32
     return getattr(torch, dtype)
 
 
@@ -136,11 +149,12 @@ def load_model(
     padding_side: str = "left",
     device_map: str | dict | None = None,
     attn_implementation: str | None = None,
+    inference: bool = True,
 ) -> LoadedModel:
     """Load a prepared model (and optionally a LoRA adapter on top, unmerged) with its tokenizer.
 
     ``attn_implementation`` (config ``models.<name>.attn_implementation``) picks the attention kernel;
-    None leaves transformers' default."""
+    None leaves transformers' default. ``inference`` picks what ``dtype: auto`` means (:func:`resolve_dtype`)."""
     from transformers import AutoModelForCausalLM
 
     manifest = read_manifest(model_dir)
@@ -151,7 +165,7 @@ def load_model(
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForCausalLM.from_pretrained(
         weights,
-        dtype=resolve_dtype(dtype),
+        dtype=resolve_dtype(dtype, inference),
         use_safetensors=True,
         trust_remote_code=trust,
         device_map=device_map,
@@ -163,9 +177,24 @@ def load_model(
         if not (Path(adapter_dir) / "adapter_config.json").is_file():
             raise LexalignError(f"{adapter_dir}: no adapter_config.json (not a LoRA adapter directory)")
         model = PeftModel.from_pretrained(model, adapter_dir)
+    _contiguous_output_layer_input(model)
     model.generation_config.eos_token_id = manifest["stop_token_ids"]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return LoadedModel(model=model, tokenizer=tokenizer, stop_token_ids=manifest["stop_token_ids"], manifest=manifest)
+
+
+def _contiguous_output_layer_input(model) -> None:
+    """Hand the output layer contiguous hidden states. transformers slices them for ``logits_to_keep``
+    (``hidden[:, -k:, :]``), and a CPU matmul on that strided view is far slower than on a copy: 0.81 s
+    vs 0.14 s in float32 and 5.9 s vs 0.04 s in bfloat16 for 8 rows x 3 positions through Gemma 3's
+    262k-word output layer (torch 2.13, 2 cores). The copy is a few kilobytes."""
+    head = model.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(_contiguous_inputs)
+
+
+def _contiguous_inputs(module, args):
+    return tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
 
 
 def load_tokenizer(model_dir: str | os.PathLike, padding_side: str = "left"):
