@@ -73,16 +73,18 @@ def test_bad_config_fails_with_one_line(repo, tmp_path, tiny_config):
     assert "Traceback" not in result.stderr
 
 
-def test_wvs_jobs_per_framing_and_mode(repo, tmp_path, tiny_config):
-    """One wvs job per framing x mode, under results/wvs/{model}/{lang}/{method}/{framing}-{mode}/; a config
-    with the old singular keys stops with one line naming the new key."""
+def test_wvs_jobs_per_framing_ask_every_mode(repo, tmp_path, tiny_config):
+    """One wvs job per framing, writing every mode under results/wvs/{model}/{lang}/{method}/{framing}-{mode}/;
+    a config with the old singular keys stops with one line naming the new key."""
     config = yaml.safe_load(tiny_config.read_text())
     config["run"]["methods"] = ["vanilla"]
     config["wvs"] |= {"framings": ["interviewer", "neutral"], "modes": ["logits", "generate"]}
     result = snakemake(repo, tmp_path, "-n", configfile=write_config(tmp_path / "variants.yaml", config))
     assert result.returncode == 0, result.stderr[-2000:]
-    planned = {line.split()[-1] for line in result.stdout.splitlines() if "wildcards: model=tiny, lang=" in line}
-    assert {"mode=logits", "mode=generate"} <= planned
+    planned = [
+        line.split()[-1] for line in result.stdout.splitlines() if "wildcards: model=tiny" in line and "framing" in line
+    ]
+    assert sorted(planned) == ["framing=interviewer"] * 2 + ["framing=neutral"] * 2  # en and zh
     outputs = {
         part.strip().rstrip(",")
         for line in result.stdout.splitlines()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -541,3 +542,38 @@ def test_generate_mode_token_budget_and_outcomes(wvs_model, humans, tmp_path, mo
         assert answers["answer_position"].to_list()[:3] == [int(canned[lang][0][-1]), None, None]
         assert written["text_outcomes"] == {"option": 2, "refusal": 2, "no valid option": 2}
         assert written["n_scored"] == 2 and written["framing"] == "interviewer"
+
+
+def test_evaluate_modes_loads_the_model_once_and_writes_each_mode(wvs_model, humans, tmp_path, monkeypatch):
+    import lexalign.models as models
+    from lexalign.wvs import evaluate_modes
+
+    settings = schema_settings(max_items=6, high_tension_n=3, batch_size=8, max_new_tokens=3)
+    jobs = [
+        WvsJob(
+            wvs_model,
+            humans,
+            tmp_path / mode / "metrics.json",
+            tmp_path / mode / "answers.parquet",
+            lang="en",
+            method="vanilla",
+            prompt_language="en",
+            country="United States",
+            model_name="tiny",
+            framing="interviewer",
+            mode=mode,
+        )
+        for mode in ("logits", "generate")
+    ]
+    loads = []
+    real_load = models.load_model
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    together = evaluate_modes(jobs, settings)
+    assert len(loads) == 1 and [m["mode"] for m in together] == ["logits", "generate"]
+    for job, metrics in zip(jobs, together):
+        assert json.loads(Path(job.metrics_out).read_text(encoding="utf-8"))["mode"] == job.mode
+        alone = evaluate(dataclasses.replace(job, metrics_out=tmp_path / f"{job.mode}.json"), settings)
+        assert alone["results"] == metrics["results"]  # sharing the model changes no answer
+    other = dataclasses.replace(jobs[1], adapter_dir=tmp_path)
+    with pytest.raises(LexalignError, match="one model, adapter and dtype"):
+        evaluate_modes([jobs[0], other], settings)

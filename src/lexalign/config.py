@@ -22,7 +22,7 @@ SPLIT_TOLERANCE = 1e-6
 #: Keys an older config may still use -> the key that replaced them (the error names the new one).
 RENAMED_KEYS = {
     ("wvs", "framing"): "wvs.framings (a list, e.g. [interviewer]; one wvs job per framing)",
-    ("wvs", "mode"): "wvs.modes (a list, e.g. [logits, generate]; one wvs job per mode)",
+    ("wvs", "mode"): "wvs.modes (a list, e.g. [logits, generate]; every mode an output folder of its own)",
 }
 
 

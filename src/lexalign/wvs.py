@@ -7,7 +7,7 @@ Modules of the stage: :mod:`lexalign.wvs_catalog` (items), :mod:`lexalign.wvs_co
 answer parsing), :mod:`lexalign.wvs_metrics` (distances, both definitions), :mod:`lexalign.wvs_compare`
 (answerers and the high-tension set), :mod:`lexalign.wvs_refusal` (generate mode's answer outcomes) and this one:
 :class:`WvsSettings` (the validated ``wvs`` config section), :class:`WvsJob` (one model x language x method x
-framing x mode, the rule's wildcards) and :func:`evaluate`.
+framing x mode) and :func:`evaluate`; :func:`evaluate_modes` runs a job's modes on one loaded model.
 
 Outputs: ``metrics.json`` (:data:`SCHEMA_VERSION`; shape in docs/CONTRIBUTING_CONTRACTS.md) and
 ``answers.parquet`` (one row per item, :func:`answers_schema`).
@@ -263,10 +263,63 @@ def _label_text(items, scored, settings: WvsSettings, mode: str, high: Sequence[
     return out
 
 
-def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[str, Any]] | None = None) -> dict:
+def runs_on_vllm(job: WvsJob, settings: WvsSettings) -> bool:
+    """Whether the job's mode runs on vLLM (logits mode with ``wvs.backend: vllm``); else on transformers."""
+    return settings.backend == "vllm" and job.mode == "logits"
+
+
+def load_backend(job: WvsJob, settings: WvsSettings):
+    """What the job's mode asks: a :class:`lexalign.wvs_vllm.VllmScorer`, or the transformers model."""
+    import torch
+
+    from lexalign.models import load_model
+
+    if job.threads:
+        torch.set_num_threads(int(job.threads))
+    memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)  # a clear error before loading
+    if runs_on_vllm(job, settings):
+        from lexalign.wvs_vllm import VllmScorer
+
+        return VllmScorer(job.model_dir, job.adapter_dir, job.dtype, settings.vllm)
+    device_map = "auto" if torch.cuda.is_available() else None
+    loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
+    loaded.model.eval()
+    return loaded
+
+
+def evaluate_modes(jobs: Sequence[WvsJob], settings: WvsSettings, prompts=None) -> list[dict]:
+    """Every answer mode of one model x language x method x framing (one ``wvs`` job): the modes that run on
+    transformers share one loaded model (each load is several seconds of a CPU job); a vLLM engine is started
+    after that model is freed, so the two never hold a GPU at once. Returns the metrics in ``jobs``' order."""
+    import gc
+
+    if len({(str(job.model_dir), str(job.adapter_dir), job.dtype) for job in jobs}) > 1:
+        raise LexalignError("wvs: the modes of one job must ask one model, adapter and dtype")
+    hf_jobs = [job for job in jobs if not runs_on_vllm(job, settings)]
+    results = {}
+    if hf_jobs:
+        loaded = load_backend(hf_jobs[0], settings)
+        for job in hf_jobs:
+            results[job.mode] = evaluate(job, settings, prompts, loaded=loaded)
+        del loaded
+        gc.collect()
+    for job in jobs:
+        if runs_on_vllm(job, settings):
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            results[job.mode] = evaluate(job, settings, prompts)
+    return [results[job.mode] for job in jobs]
+
+
+def evaluate(
+    job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[str, Any]] | None = None, loaded=None
+) -> dict:
     """Ask every item, score it against both countries' humans, write metrics.json and answers.parquet.
 
-    ``prompts`` is the config's ``templates.prompts`` (overrides of the built-in prompt templates).
+    ``prompts`` is the config's ``templates.prompts`` (overrides of the built-in prompt templates);
+    ``loaded``: what :func:`load_backend` returns for the job (loaded here when None).
     """
     from lexalign.templates import prompt_templates
 
@@ -285,21 +338,8 @@ def evaluate(job: WvsJob, settings: WvsSettings, prompts: Mapping[str, Mapping[s
         items, sentences, norms_record = wvs_norms.plan(humans.to_dicts(), items, target, *args)
     conversations, cues, fallbacks, assoc = _prompts(job, settings, method, items, templates, sentences)
 
-    import torch
-
-    from lexalign.models import load_model
-
-    if job.threads:
-        torch.set_num_threads(int(job.threads))
-    device_map = "auto" if torch.cuda.is_available() else None
-    memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)  # a clear error before loading
-    if settings.backend == "vllm" and job.mode == "logits":
-        from lexalign.wvs_vllm import VllmScorer
-
-        loaded = VllmScorer(job.model_dir, job.adapter_dir, job.dtype, settings.vllm)
-    else:
-        loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
-        loaded.model.eval()
+    if loaded is None:
+        loaded = load_backend(job, settings)
     prompt_texts = [render(loaded.tokenizer, messages) for messages in conversations["number"]]
     where = f"{job.model_name}/{job.lang}/{job.method}/{job.framing}-{job.mode}"
     log.info("%s: asking %d items (%s mode, %s framing)", where, len(items), job.mode, job.framing)

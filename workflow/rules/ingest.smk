@@ -8,6 +8,8 @@ rule ingest:
         log_path("ingest", "lang"),
     benchmark:
         benchmark_path("ingest", "lang")
+    # the chain to training is the longest of the DAG: its jobs go first when several are ready
+    priority: 10
     threads: 2
     resources:
         mem_mb=8000,

@@ -11,6 +11,8 @@ rule template:
         log_path("template", "lang"),
     benchmark:
         benchmark_path("template", "lang")
+    # the chain to training is the longest of the DAG: its jobs go first when several are ready
+    priority: 10
     resources:
         mem_mb=4000,
     params:

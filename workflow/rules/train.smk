@@ -18,6 +18,8 @@ rule train:
         benchmark_path("train", "model", "lang", "method")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.TRAINED),
+    # the chain to training is the longest of the DAG: its jobs go first when several are ready
+    priority: 10
     threads: resource(train_resources, "cpus")
     resources:
         gpu=resource(train_resources, "gpus"),

@@ -1,4 +1,14 @@
-from lexalign.wvs_settings import FRAMINGS, MODES, WvsSettings
+from lexalign.wvs_settings import FRAMINGS, WvsSettings
+
+WVS_MODES = list(config["wvs"]["modes"])
+
+
+def wvs_mode_outputs(name):
+    """``name`` in every configured mode's folder, ``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/``."""
+    return expand(
+        "results/wvs/{{model}}/{{lang}}/{{method}}/{{framing}}-{mode}/" + name,
+        mode=WVS_MODES,
+    )
 
 
 rule wvs_humans:
@@ -29,17 +39,17 @@ rule wvs:
         adapter=adapter_input,
         humans="results/wvs/humans.parquet",
         associations=wvs_associations_input,
+    # one job per framing asks every configured mode on one loaded model (output folders {framing}-{mode})
     output:
-        metrics="results/wvs/{model}/{lang}/{method}/{framing}-{mode}/metrics.json",
-        answers="results/wvs/{model}/{lang}/{method}/{framing}-{mode}/answers.parquet",
+        metrics=wvs_mode_outputs("metrics.json"),
+        answers=wvs_mode_outputs("answers.parquet"),
     log:
-        log_path("wvs", "model", "lang", "method", "framing", "mode"),
+        log_path("wvs", "model", "lang", "method", "framing"),
     benchmark:
-        benchmark_path("wvs", "model", "lang", "method", "framing", "mode")
+        benchmark_path("wvs", "model", "lang", "method", "framing")
     wildcard_constraints:
         method=methods.wildcard_pattern(methods.evaluated_by(methods.WVS)),
         framing="|".join(FRAMINGS),
-        mode="|".join(MODES),
     threads: resource(wvs_resources, "cpus")
     resources:
         gpu=resource(wvs_resources, "gpus"),
@@ -47,6 +57,7 @@ rule wvs:
         mem_mb=resource(wvs_resources, "mem_mb"),
         runtime=resource(wvs_resources, "runtime"),
     params:
+        modes=WVS_MODES,
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         country=lambda wc: language_spec(wc).get("wvs_country"),
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
