@@ -111,7 +111,9 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
     catalog = load_catalog()
     picks = sorted({round(i) for i in np.linspace(0, len(catalog) - 1, items)})
     chosen = [catalog[i] for i in picks]
-    loaded = load_model(model_dir)
+    # float32 on both sides: the check is that two ways of scoring give the same probabilities, which
+    # bfloat16 rounding (dtype auto on a CPU with native bf16) would blur; the ratio counts forward passes
+    loaded = load_model(model_dir, dtype="float32")
     model, tokenizer = loaded.model, loaded.tokenizer
     model.eval()
     templates = prompt_templates("en")

@@ -95,7 +95,7 @@ def test_lm_eval_style_baseline_gives_the_project_probabilities(tiny_prepared):
     from lexalign.wvs_prompts import build_prompt, item_text, option_numbers, render
     from lexalign.wvs_scoring import _softmax, digit_token_mask, score_options
 
-    loaded = load_model(tiny_prepared)
+    loaded = load_model(tiny_prepared, dtype="float32")  # exact comparisons: no bf16 rounding
     model, tok = loaded.model, loaded.tokenizer
     catalog = load_catalog()
     items = [next(i for i in catalog if i["n_options"] >= 10), *catalog[:3]]

@@ -711,7 +711,9 @@ def test_fused_output_layer_scores_only_labelled_positions_on_cpu(tiny_model_dir
             return chunked.apply(hidden, *args)
 
     monkeypatch.setattr(utils, "_ChunkedLogProbFunction", Recording)
-    monkeypatch.setattr(utils, "_use_triton", utils._use_triton)  # undone after the test
+    from trl.kernels import chunked_logprob
+
+    monkeypatch.setattr(utils, "_use_triton", chunked_logprob._use_triton)  # TRL's own, whatever ran before
     with torch.no_grad():
         every = model(input_ids=ids, labels=labels, fused_lm_head=True)
         score_labelled_positions_only()

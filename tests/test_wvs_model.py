@@ -54,7 +54,7 @@ def wvs_model(tmp_path_factory) -> Path:
 def loaded(wvs_model):
     from lexalign.models import load_model
 
-    model = load_model(wvs_model)
+    model = load_model(wvs_model, dtype="float32")  # exact comparisons below: no bf16 rounding
     model.model.eval()
     return model
 

@@ -146,6 +146,15 @@ def wvs_resources(wildcards):
     return config["wvs"]["resources"]
 
 
+def wvs_mode_outputs(name):
+    """The file ``name`` in every configured mode's folder: one wvs job asks all of a framing's modes."""
+    return expand(
+        "results/wvs/{{model}}/{{lang}}/{{method}}/{{framing}}-{mode}/{name}",
+        mode=config["wvs"]["modes"],
+        name=name,
+    )
+
+
 def prompt_overrides(wildcards):
     """templates.prompts, only the entry of this language's prompt language (what its jobs read)."""
     language = language_spec(wildcards)["prompt_language"]

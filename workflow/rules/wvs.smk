@@ -1,15 +1,5 @@
 from lexalign.wvs_settings import FRAMINGS, WvsSettings
 
-WVS_MODES = list(config["wvs"]["modes"])
-
-
-def wvs_mode_outputs(name):
-    """``name`` in every configured mode's folder, ``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/``."""
-    return expand(
-        "results/wvs/{{model}}/{{lang}}/{{method}}/{{framing}}-{mode}/" + name,
-        mode=WVS_MODES,
-    )
-
 
 rule wvs_humans:
     input:
@@ -57,7 +47,7 @@ rule wvs:
         mem_mb=resource(wvs_resources, "mem_mb"),
         runtime=resource(wvs_resources, "runtime"),
     params:
-        modes=WVS_MODES,
+        modes=config["wvs"]["modes"],
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         country=lambda wc: language_spec(wc).get("wvs_country"),
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
