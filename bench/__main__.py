@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.common import REPO, Context, Result, machine_info
 
-BENCHMARKS = ("ingest", "sft", "generation", "wvs", "workflow", "rule_benchmarks")
+BENCHMARKS = ("ingest", "sft", "generation", "wvs", "workflow", "rule_benchmarks", "default_run")
 DEFAULT_OUT = REPO / "bench" / "results.json"
 DEFAULT_CACHE = Path(
     os.environ.get(
