@@ -309,5 +309,7 @@ def eval_model_dir(ctx: Context) -> tuple[Path, str]:
     """The model the generation benchmarks use: (prepared dir, label)."""
     choice = ctx.model if ctx.model != "auto" else ("tiny" if ctx.tiny else "gemma")
     if choice == "gemma":
-        return gemma_model_dir(ctx), "Gemma 3 270M (packaged, fp32)"
+        from lexalign.models import dtype_name
+
+        return gemma_model_dir(ctx), f"Gemma 3 270M (packaged, {dtype_name('auto')} for inference)"
     return tiny_model_dir(ctx), "tiny random Llama (h64, 2 layers)"

@@ -111,7 +111,7 @@ def lora_throughput(
     import polars as pl
     from peft import LoraConfig, get_peft_model
 
-    from lexalign.generation import generate_on_model
+    from lexalign.generation import generate_on_model, merging_pays
     from lexalign.models import load_model
 
     conversations = pl.read_parquet(eval_table).sort("cue").head(cues)["prompt"].to_list()
@@ -121,6 +121,7 @@ def lora_throughput(
         get_peft_model(base.model, lora).save_pretrained(scratch)
         loaded = load_model(model_dir, scratch)
     model = loaded.model.merge_and_unload() if merged else loaded.model
+    chosen = merging_pays(loaded.model.get_base_model())
     start, cpu_start = time.perf_counter(), time.process_time()
     out = generate_on_model(
         model,
@@ -138,6 +139,7 @@ def lora_throughput(
         "seconds": seconds,
         "new_tokens": sum(g.n_tokens for g in out),
         "merged": merged,
+        "merged_by_lexalign": chosen,
         "rank": rank,
     }
 
@@ -184,18 +186,20 @@ def run(ctx: Context) -> list[Result]:
         )["value"]
         for merged in (False, True)
     }
+    chosen = lora[True]["merged_by_lexalign"]  # what lexalign.generation.load_for_generation does here
+    ways = {True: "merged into a copy of the weights", False: "kept as LoRA layers"}
     return [
         speedup(
             NAME,
-            "cues/s with a LoRA adapter, merged into a copy of the weights vs unmerged",
-            round(lora[True]["cues_per_s"], 3),
+            "cues/s with a LoRA adapter as lexalign loads it vs the other way",
+            round(lora[chosen]["cues_per_s"], 3),
             "cues/s",
-            "unmerged LoRA",
-            round(lora[False]["cues_per_s"], 3),
+            ways[not chosen],
+            round(lora[not chosen]["cues_per_s"], 3),
             ">= 1",
             detail={"model": label, "runs": {"merged": lora[True], "unmerged": lora[False]}},
             note=f"{label}; rank-16 LoRA on q_proj, v_proj; {size['cues_single']} cues in one batch; "
-            "lexalign.generation merges (the merged copy lives in memory only)",
+            f"lexalign.generation: {ways[chosen]} (generation.merging_pays)",
         ),
         speedup(
             NAME,

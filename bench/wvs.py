@@ -213,7 +213,8 @@ def run(ctx: Context) -> list[Result]:
         timeout=1800,
     )["value"]
     note = (
-        f"{label}; {value['items']} catalog items, batch {batch}, prompts ~{value['prompt_tokens_mean']:.0f} tokens, "
+        f"{label}, run in float32 here; {value['items']} catalog items, batch {batch}, "
+        f"prompts ~{value['prompt_tokens_mean']:.0f} tokens, "
         f"generate max_new_tokens {new_tokens}"
     )
     return [

@@ -95,11 +95,20 @@ def load_for_generation(model_dir, adapter_dir, dtype: str):
 
     device_map = "auto" if torch.cuda.is_available() else None
     loaded = load_model(model_dir, adapter_dir, dtype=dtype, padding_side="left", device_map=device_map)
-    if adapter_dir is not None and hasattr(loaded.model, "merge_and_unload"):
-        # The weights were read from disk into memory: merging changes this copy only, and saves the
-        # LoRA matmuls of every decoding step.
+    if adapter_dir is not None and hasattr(loaded.model, "merge_and_unload") and merging_pays(loaded.model):
+        # The weights were read from disk into memory: merging changes this copy only.
         loaded.model = loaded.model.merge_and_unload()
     return loaded
+
+
+def merging_pays(model) -> bool:
+    """Whether to merge a LoRA adapter into the weights for decoding. Merging saves the adapter's matmuls of
+    every step (a GPU; a CPU in float32: 1.16x, ``python -m bench generation``), but on a CPU in bfloat16 it
+    was no faster (the default run's all-linear rank-16 adapter: 6.7-6.9 s for 30 lists either way; a q/v
+    adapter 0.71x) and it would round the adapter's update into bfloat16 weights: kept apart there."""
+    import torch
+
+    return model.device.type != "cpu" or model.dtype != torch.bfloat16
 
 
 def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete) -> list[Generation]:

@@ -333,7 +333,7 @@ def evaluate(
     (``scores``: JSON, ``generations`` and ``per_cue``: Parquet). ``settings`` is the validated
     ``lexical`` config section. Returns the scores."""
     from lexalign.ingest import load_associations
-    from lexalign.models import read_manifest
+    from lexalign.models import dtype_name, read_manifest
     from lexalign.psycholinguistic import profile
 
     methods.check_job("lexical", methods.LEXICAL, method, adapter_dir)
@@ -399,6 +399,7 @@ def evaluate(
         "generation": decoding
         | {
             "seed": seed,
+            "dtype": dtype_name(dtype) if decoding["backend"] == "hf" else dtype,
             "stop_token_ids": list(read_manifest(model_dir).get("stop_token_ids", [])),
             "n_hit_token_cap": int((~generations["finished"] & ~generations["list_complete"]).sum()),
             "n_list_complete": int(generations["list_complete"].sum()),

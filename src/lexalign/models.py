@@ -142,6 +142,12 @@ def resolve_dtype(dtype: str, inference: bool = True):
     return getattr(torch, dtype)
 
 
+def dtype_name(dtype: str, inference: bool = True) -> str:
+    """What ``dtype`` loads as here (``auto`` resolved: :func:`resolve_dtype`), e.g. ``bfloat16``; outputs
+    record it, since on CPU ``auto`` depends on the machine."""
+    return str(resolve_dtype(dtype, inference)).removeprefix("torch.")
+
+
 def load_model(
     model_dir: str | os.PathLike,
     adapter_dir: str | os.PathLike | None = None,

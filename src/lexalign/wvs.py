@@ -27,6 +27,7 @@ import polars as pl
 from lexalign import memory, methods, wvs_norms
 from lexalign.errors import LexalignError
 from lexalign.io import atomic_path, write_json
+from lexalign.models import dtype_name
 from lexalign.wvs_compare import (
     PER_ITEM_COLUMNS,
     REFERENCE_ANSWERERS,
@@ -382,6 +383,7 @@ def evaluate(
             else None
         ),
         "max_new_tokens": settings.max_new_tokens if job.mode == "generate" else None,
+        "dtype": job.dtype if runs_on_vllm(job, settings) else dtype_name(job.dtype),
         "items_in_english_fallback": fallbacks,
         "score": "probs: option-number log-likelihoods renormalised over the valid options (lm-eval acc); "
         "probs_norm (divided by the answer's characters, acc_norm) in length_normalised",
