@@ -108,29 +108,15 @@ def evaluate(root: Path) -> list[Result]:
             if shape is None:
                 continue
             where = f"{model}/{lang}/{method}"
-            cues = max(shape["cues"], 1)
-            results.append(
-                Result(
-                    NAME,
-                    f"{where}: test cues with >= 10 distinct words",
-                    round(shape["ten_or_more"] / cues, 3),
-                    "share",
-                    target=">= 0.9",
-                    detail=shape,
-                    note=f"{shape['ten_or_more']} of {shape['cues']}",
-                ).judge()
-            )
-            results.append(
-                Result(
-                    NAME,
-                    f"{where}: answers at the token cap",
-                    round(shape["at_cap"] / cues, 3),
-                    "share",
-                    target="<= 0.05",
-                    detail=shape,
-                    note=f"{shape['at_cap']} of {shape['cues']}",
-                ).judge()
-            )
+            for metric, key, target in (
+                ("test cues with >= 10 distinct words", "ten_or_more", ">= 0.9"),
+                ("answers at the token cap", "at_cap", "<= 0.05"),
+            ):
+                share = round(shape[key] / max(shape["cues"], 1), 3)
+                note = f"{shape[key]} of {shape['cues']}"
+                results.append(
+                    Result(NAME, f"{where}: {metric}", share, "share", target=target, detail=shape, note=note).judge()
+                )
         sft = p_at_5(run_dir, model, lang, "sft")
         baselines = {m: p_at_5(run_dir, model, lang, m) for m in BASELINES}
         baselines = {m: b for m, b in baselines.items() if b is not None}
