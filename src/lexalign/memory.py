@@ -273,13 +273,11 @@ def free_gpu_memory(gpus: int) -> list[int]:
 # ---- the check ------------------------------------------------------------------------------
 
 
-def _dtype_name(dtype: str, device: str, purpose: str) -> str:
-    if dtype == "auto":  # what lexalign.models.resolve_dtype picks on that device
-        from lexalign.models import cpu_has_native_bf16, resolve_dtype
+def _dtype_name(dtype: str, purpose: str) -> str:
+    if dtype == "auto":  # what loading picks on this machine
+        from lexalign.models import dtype_name
 
-        if device == "cuda":
-            return str(resolve_dtype("auto")).removeprefix("torch.")
-        return "bfloat16" if purpose != "train" and cpu_has_native_bf16() else "float32"
+        return dtype_name("auto", inference=purpose != "train")
     if dtype not in DTYPE_BYTES:
         raise LexalignError(f"dtype {dtype!r} is not one of auto, {', '.join(DTYPE_BYTES)}")
     return dtype
@@ -324,7 +322,7 @@ def check_fits(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         log.warning("memory check skipped: %s is missing or not JSON", config_file)
         return None
-    name = _dtype_name(dtype, device, purpose)
+    name = _dtype_name(dtype, purpose)
     need = estimate(
         config,
         purpose=purpose,
