@@ -281,10 +281,8 @@ def test_select_items_spreads_over_the_catalog(humans):
 # The wvs rule
 
 
-def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
-    """One wvs job; ``framing`` and ``mode`` are the job's (the rule's wildcards), interviewer-logits unless given."""
-    settings = schema_settings(**{"max_items": 24, "high_tension_n": 5, "batch_size": 8, **(settings or {})})
-    out = tmp_path / kwargs.get("method", "vanilla")
+def job_for(wvs_model, humans, out, **kwargs) -> WvsJob:
+    """A wvs job writing into ``out``: English vanilla, interviewer-logits unless given."""
     args = {
         "lang": "en",
         "method": "vanilla",
@@ -294,8 +292,14 @@ def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
         "mode": "logits",
         **kwargs,
     }
-    job = WvsJob(wvs_model, humans, out / "metrics.json", out / "answers.parquet", model_name="tiny", **args)
-    metrics = evaluate(job, settings, prompts)
+    return WvsJob(wvs_model, humans, out / "metrics.json", out / "answers.parquet", model_name="tiny", **args)
+
+
+def run(wvs_model, humans, tmp_path, settings=None, prompts=None, **kwargs):
+    """One wvs job; ``framing`` and ``mode`` are the job's (the rule's wildcards), interviewer-logits unless given."""
+    settings = schema_settings(**{"max_items": 24, "high_tension_n": 5, "batch_size": 8, **(settings or {})})
+    out = tmp_path / kwargs.get("method", "vanilla")
+    metrics = evaluate(job_for(wvs_model, humans, out, **kwargs), settings, prompts)
     return (
         metrics,
         json.loads((out / "metrics.json").read_text(encoding="utf-8")),
@@ -549,22 +553,7 @@ def test_evaluate_modes_loads_the_model_once_and_writes_each_mode(wvs_model, hum
     from lexalign.wvs import evaluate_modes
 
     settings = schema_settings(max_items=6, high_tension_n=3, batch_size=8, max_new_tokens=3)
-    jobs = [
-        WvsJob(
-            wvs_model,
-            humans,
-            tmp_path / mode / "metrics.json",
-            tmp_path / mode / "answers.parquet",
-            lang="en",
-            method="vanilla",
-            prompt_language="en",
-            country="United States",
-            model_name="tiny",
-            framing="interviewer",
-            mode=mode,
-        )
-        for mode in ("logits", "generate")
-    ]
+    jobs = [job_for(wvs_model, humans, tmp_path / mode, mode=mode) for mode in ("logits", "generate")]
     loads = []
     real_load = models.load_model
     monkeypatch.setattr(models, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))

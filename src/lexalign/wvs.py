@@ -294,6 +294,8 @@ def evaluate_modes(jobs: Sequence[WvsJob], settings: WvsSettings, prompts=None) 
     after that model is freed, so the two never hold a GPU at once. Returns the metrics in ``jobs``' order."""
     import gc
 
+    import torch
+
     if len({(str(job.model_dir), str(job.adapter_dir), job.dtype) for job in jobs}) > 1:
         raise LexalignError("wvs: the modes of one job must ask one model, adapter and dtype")
     hf_jobs = [job for job in jobs if not runs_on_vllm(job, settings)]
@@ -304,12 +306,10 @@ def evaluate_modes(jobs: Sequence[WvsJob], settings: WvsSettings, prompts=None) 
             results[job.mode] = evaluate(job, settings, prompts, loaded=loaded)
         del loaded
         gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # a vLLM engine below gets the GPU to itself
     for job in jobs:
         if runs_on_vllm(job, settings):
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
             results[job.mode] = evaluate(job, settings, prompts)
     return [results[job.mode] for job in jobs]
 
