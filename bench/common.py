@@ -268,13 +268,13 @@ def tiny_model_dir(
     extra_text: list[str] | None = None,
     name: str | None = None,
 ) -> Path:
-    """A prepared random Llama (lexalign.testing.build_tiny_model), built once per run.
+    """A prepared random Llama (lexalign.testing.tiny_model.build_tiny_model), built once per run.
 
     ``extra_text`` trains the byte-level BPE on the benchmark's own text, so that a larger ``vocab_size``
     gives realistic token counts per word.
     """
-    from lexalign.prepare_model import prepare_model
-    from lexalign.testing import build_tiny_model
+    from lexalign.models.prepare import prepare_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     name = name or f"tiny-h{hidden_size}-l{num_layers}-v{vocab_size}"
     prepared = ctx.work_dir / "models" / name / "prepared"
@@ -297,7 +297,7 @@ def gemma_model_dir(ctx: Context) -> Path:
         return own
     cached = ctx.cache_dir / "gemma270m"
     if not (cached / "lexalign_model.json").is_file():
-        from lexalign.prepare_model import prepare_model
+        from lexalign.models.prepare import prepare_model
 
         log.info("preparing the packaged Gemma 3 270M once into %s (about 1-2 minutes)", cached)
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -309,7 +309,7 @@ def eval_model_dir(ctx: Context) -> tuple[Path, str]:
     """The model the generation benchmarks use: (prepared dir, label)."""
     choice = ctx.model if ctx.model != "auto" else ("tiny" if ctx.tiny else "gemma")
     if choice == "gemma":
-        from lexalign.models import dtype_name
+        from lexalign.models.loading import dtype_name
 
         return gemma_model_dir(ctx), f"Gemma 3 270M (packaged, {dtype_name('auto')} for inference)"
     return tiny_model_dir(ctx), "tiny random Llama (h64, 2 layers)"

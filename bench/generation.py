@@ -1,6 +1,6 @@
 """Benchmark 3: tier-1 association generation, cues/s batched vs one cue at a time.
 
-Both sides call the project's public ``lexalign.generation.generate`` (the packaged Gemma 3 270M at
+Both sides call the project's public ``lexalign.models.generation.generate`` (the packaged Gemma 3 270M at
 full size, the decoding of the embedded default config) on the same test-cue prompts from the
 project's template stage (the illustrative English norms through ``ingest`` and ``build_templates``);
 only ``batch_size`` differs: the config's ``lexical.batch_size`` vs 1. ``generate`` loads the model
@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from bench.common import REPO, Context, Result, eval_model_dir, measure, speedup
+from lexalign.core.resources import SCHEMA
 
 NAME = "generation"
 TITLE = "3. Tier-1 generation: cues/s batched (lexical default batch) vs one cue at a time"
@@ -27,22 +28,22 @@ TINY = {"cues_single": 3, "cues_batched": 6, "max_new_tokens": 8}
 
 def lexical_settings() -> dict:
     """The embedded default config's validated ``lexical`` section (schema defaults filled in)."""
-    from lexalign.config import load_config
+    from lexalign.config.validation import load_config
 
-    return load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")["lexical"]
+    return load_config(REPO / "config" / "config.yaml", SCHEMA)["lexical"]
 
 
 def eval_prompts(ctx: Context, lang: str = "en") -> Path:
     """results/templates/{lang}/eval.parquet for the illustrative norms, built in the scratch folder."""
-    from lexalign.config import load_config
-    from lexalign.ingest import ingest
-    from lexalign.templates import build_templates
+    from lexalign.config.validation import load_config
+    from lexalign.norms.ingest import ingest
+    from lexalign.norms.templates import build_templates
 
     out = ctx.work_dir / "illustrative" / lang
     table = out / "eval.parquet"
     if table.is_file():
         return table
-    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")
+    config = load_config(REPO / "config" / "config.yaml", SCHEMA)
     spec = config["languages"][lang]
     norms = Path(spec["norms"]["path"])
     norms = norms if norms.is_absolute() else REPO / norms
@@ -60,7 +61,7 @@ def eval_prompts(ctx: Context, lang: str = "en") -> Path:
 
 
 def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size: int, max_new_tokens: int) -> dict:
-    """Generate for the first ``cues`` test cues (sorted by cue) with ``lexalign.generation.generate``.
+    """Generate for the first ``cues`` test cues (sorted by cue) with ``lexalign.models.generation.generate``.
 
     The one-at-a-time side takes fewer cues (it is slow); all prompts come from one template and differ
     only in the cue word, and the base model rarely stops early, so cues/s stays comparable."""
@@ -68,8 +69,8 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
 
     import polars as pl
 
-    from lexalign.generation import generate
-    from lexalign.models import load_model
+    from lexalign.models.generation import generate
+    from lexalign.models.loading import load_model
 
     frame = pl.read_parquet(eval_table).sort("cue").head(cues)
     conversations = frame["prompt"].to_list()
@@ -96,7 +97,7 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
     }
 
 
-generation_throughput.imports = ("torch", "transformers", "lexalign.generation", "lexalign.models")
+generation_throughput.imports = ("torch", "transformers", "lexalign.models.generation", "lexalign.models.loading")
 
 
 def lora_throughput(
@@ -111,8 +112,8 @@ def lora_throughput(
     import polars as pl
     from peft import LoraConfig, get_peft_model
 
-    from lexalign.generation import generate_on_model, merging_pays
-    from lexalign.models import load_model
+    from lexalign.models.generation import generate_on_model, merging_pays
+    from lexalign.models.loading import load_model
 
     conversations = pl.read_parquet(eval_table).sort("cue").head(cues)["prompt"].to_list()
     with tempfile.TemporaryDirectory() as scratch:
@@ -144,7 +145,7 @@ def lora_throughput(
     }
 
 
-lora_throughput.imports = ("torch", "transformers", "peft", "lexalign.generation", "lexalign.models")
+lora_throughput.imports = ("torch", "transformers", "peft", "lexalign.models.generation", "lexalign.models.loading")
 
 
 def run(ctx: Context) -> list[Result]:
@@ -186,7 +187,7 @@ def run(ctx: Context) -> list[Result]:
         )["value"]
         for merged in (False, True)
     }
-    chosen = lora[True]["merged_by_lexalign"]  # what lexalign.generation.load_for_generation does here
+    chosen = lora[True]["merged_by_lexalign"]  # what lexalign.models.generation.load_for_generation does here
     ways = {True: "merged into a copy of the weights", False: "kept as LoRA layers"}
     return [
         speedup(
@@ -199,7 +200,7 @@ def run(ctx: Context) -> list[Result]:
             ">= 1",
             detail={"model": label, "runs": {"merged": lora[True], "unmerged": lora[False]}},
             note=f"{label}; rank-16 LoRA on q_proj, v_proj; {size['cues_single']} cues in one batch; "
-            f"lexalign.generation: {ways[chosen]} (generation.merging_pays)",
+            f"lexalign.models.generation: {ways[chosen]} (generation.merging_pays)",
         ),
         speedup(
             NAME,

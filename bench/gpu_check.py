@@ -2,17 +2,17 @@
 
 With CUDA, on the packaged Gemma 3 270M (``--model gemma``, the default there):
 
-1. prepare   the packaged model (``lexalign.prepare_model``; cached between runs)
-2. sft       SFT for 50 steps in bf16 with the project's trainer (``lexalign.trainers.build_trainer``,
+1. prepare   the packaged model (``lexalign.models.prepare``; cached between runs)
+2. sft       SFT for 50 steps in bf16 with the project's trainer (``lexalign.train.trainers.build_trainer``,
              preset ``default``: padding-free rows, completion-only loss); tokens/s and the model FLOP
              utilisation 6 x parameters x tokens/s / the card's peak dense bf16 FLOP/s (``PEAK_BF16_TFLOPS``;
              an unknown card prints n/a); the adapter it trains is used below
-3. ddp       the same SFT through the project's ``accelerate launch`` path (``lexalign.train.launch`` with
+3. ddp       the same SFT through the project's ``accelerate launch`` path (``lexalign.train.run.launch`` with
              ``num_processes`` = the visible GPUs; with one GPU a single worker: the launcher, not the all-reduce)
 4. generate  tier-1 generation with the LoRA adapter: HF (``generate_on_model``) and, if vLLM imports,
-             vLLM (``lexalign.generation.generate``, backend vllm, engine start included); cues/s
-5. wvs       WVS option probabilities with the adapter on HF (``lexalign.wvs_scoring.score_options``) and,
-             if vLLM imports, on vLLM (``lexalign.wvs_vllm.VllmScorer``, the ``wvs.backend: vllm`` path);
+             vLLM (``lexalign.models.generation.generate``, backend vllm, engine start included); cues/s
+5. wvs       WVS option probabilities with the adapter on HF (``lexalign.wvs.scoring.score_options``) and,
+             if vLLM imports, on vLLM (``lexalign.wvs.vllm.VllmScorer``, the ``wvs.backend: vllm`` path);
              items/s, and the largest absolute difference between the two backends' probabilities
 
 Without CUDA the parts CPU can run run at tiny size (tiny random model, a few steps) and the others are
@@ -139,9 +139,11 @@ def sft_part(model_dir: str, data: str, work: str, steps: int, batch_size: int) 
 
 
 def ddp_part(model_dir: str, data: str, work: str, steps: int, batch_size: int, processes: int) -> dict:
-    """The same SFT through the project's launch path (``lexalign.train.launch``: ``accelerate launch`` with
+    """The same SFT through the project's launch path (``lexalign.train.run.launch``: ``accelerate launch`` with
     ``processes`` data-parallel workers; with one GPU it still proves the launcher and the worker's bf16 setup)."""
-    from lexalign import presets, train, trainers
+    from lexalign.config import presets
+    from lexalign.train import run as train
+    from lexalign.train import trainers
 
     settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
@@ -181,9 +183,9 @@ def _conversations(eval_table: str, cues: int) -> list:
 def _wvs_prompts(tokenizer, items: int) -> tuple[list[str], list[list[str]]]:
     import numpy as np
 
-    from lexalign.templates import prompt_templates
-    from lexalign.wvs_catalog import load_catalog
-    from lexalign.wvs_prompts import build_prompt, option_numbers, render
+    from lexalign.norms.templates import prompt_templates
+    from lexalign.wvs.prompts import build_prompt, option_numbers, render
+    from lexalign.wvs.sources.catalog import load_catalog
 
     catalog = load_catalog()
     chosen = [catalog[i] for i in sorted({round(i) for i in np.linspace(0, len(catalog) - 1, items)})]
@@ -197,9 +199,9 @@ def hf_part(model_dir: str, adapter: str, eval_table: str, cues: int, items: int
     """Generation and WVS option scoring on HF with the LoRA adapter (model loaded once, not timed)."""
     import torch
 
-    from lexalign.generation import generate_on_model
-    from lexalign.models import load_model
-    from lexalign.wvs_scoring import score_options
+    from lexalign.models.generation import generate_on_model
+    from lexalign.models.loading import load_model
+    from lexalign.wvs.scoring import score_options
 
     cuda = torch.cuda.is_available()
     loaded = load_model(model_dir, adapter, dtype="auto", padding_side="left", device_map="auto" if cuda else None)
@@ -232,8 +234,8 @@ def hf_part(model_dir: str, adapter: str, eval_table: str, cues: int, items: int
 
 
 def vllm_generate_part(model_dir: str, adapter: str, eval_table: str, cues: int, settings: dict) -> dict:
-    """vLLM generation with the LoRA adapter through ``lexalign.generation.generate`` (engine start timed)."""
-    from lexalign.generation import generate
+    """vLLM generation with the LoRA adapter through ``lexalign.models.generation.generate`` (engine start timed)."""
+    from lexalign.models.generation import generate
 
     conversations = _conversations(eval_table, cues)
     start = time.perf_counter()
@@ -248,7 +250,7 @@ def vllm_generate_part(model_dir: str, adapter: str, eval_table: str, cues: int,
 
 def vllm_wvs_part(model_dir: str, adapter: str, items: int) -> dict:
     """WVS option probabilities on vLLM with the adapter, as rule wvs scores them with ``wvs.backend: vllm``."""
-    from lexalign.wvs_vllm import VllmScorer
+    from lexalign.wvs.vllm import VllmScorer
 
     start = time.perf_counter()
     scorer = VllmScorer(model_dir, adapter, "auto", {"gpu_memory_utilization": 0.5})

@@ -1,6 +1,6 @@
 """Benchmark 1: ingestion of a full-size SWOW-EN-shaped raw file.
 
-Compares ``lexalign.ingest.ingest`` with a straightforward pandas implementation of the same steps
+Compares ``lexalign.norms.ingest.ingest`` with a straightforward pandas implementation of the same steps
 (read, filter US, melt R1-R3, normalise NFKC/lower/whitespace/edge punctuation, drop missing markers,
 32-hex masks and responses equal to the cue, group-by count, split, write Parquet; pandas checks no field
 counts, the project checks every line's) and with the floor, a bare ``polars.read_csv`` of the file.
@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.common import Context, Result, median, run_worker, skipped, slowdown, time_speedup
 
 NAME = "ingest"
-TITLE = "1. SWOW-EN ingestion (1.2M rows): lexalign.ingest vs pandas vs bare polars read"
+TITLE = "1. SWOW-EN ingestion (1.2M rows): lexalign.norms.ingest vs pandas vs bare polars read"
 log = logging.getLogger("bench.ingest")
 
 GENERATOR_VERSION = 4
@@ -272,14 +272,14 @@ def synthetic_file(ctx: Context) -> tuple[Path, dict]:
 
 def run_project(csv: str, out_dir: str) -> dict:
     """The project's ingest stage, exactly as the workflow calls it."""
-    from lexalign.ingest import ingest
+    from lexalign.norms.ingest import ingest
 
     out = Path(out_dir)
     norms = {"path": csv, "format": "raw", "filter": US_FILTER}
     return ingest(csv, norms, SPLIT, 42, out / "associations.parquet", out / "stats.json")
 
 
-run_project.imports = ("polars", "lexalign.ingest")
+run_project.imports = ("polars", "lexalign.norms.ingest")
 
 
 def run_pandas(csv: str, out_dir: str, strings: str = "default") -> dict:
@@ -290,8 +290,8 @@ def run_pandas(csv: str, out_dir: str, strings: str = "default") -> dict:
     """
     import pandas as pd
 
-    from lexalign.ingest import split_cues
-    from lexalign.text import EDGE_PUNCTUATION, HEX_MASK, MISSING_VALUES
+    from lexalign.core.text import EDGE_PUNCTUATION, HEX_MASK, MISSING_VALUES
+    from lexalign.norms.ingest import split_cues
 
     def normalise(series: pd.Series) -> pd.Series:
         return series.str.normalize("NFKC").str.lower().str.replace(r"\s+", " ", regex=True).str.strip(EDGE_PUNCTUATION)
@@ -335,7 +335,7 @@ def run_pandas(csv: str, out_dir: str, strings: str = "default") -> dict:
     return stats
 
 
-run_pandas.imports = ("pandas", "pyarrow", "lexalign.ingest")
+run_pandas.imports = ("pandas", "pyarrow", "lexalign.norms.ingest")
 
 
 def run_polars_read(csv: str) -> dict:
@@ -366,8 +366,8 @@ def profile_project(csv: str) -> dict:
     import numpy as np
     import polars as pl
 
-    from lexalign import csvfile
-    from lexalign import ingest as project
+    from lexalign.core import csvfile
+    from lexalign.norms import ingest as project
 
     phases: dict[str, float] = {}
 
@@ -400,7 +400,7 @@ def profile_project(csv: str) -> dict:
     return phases
 
 
-profile_project.imports = ("polars", "lexalign.ingest")
+profile_project.imports = ("polars", "lexalign.norms.ingest")
 
 
 # --------------------------------------------------------------------------- benchmark

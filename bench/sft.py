@@ -1,9 +1,9 @@
 """Benchmark 2: SFT throughput (tokens/s) of the project's trainer vs TRL's padded default.
 
 The training data are real template rows: a synthetic SWOW-EN-shaped file (bench.ingest's generator,
-realistic list lengths) goes through ``lexalign.ingest.ingest`` and ``lexalign.templates.build_templates``.
-The project's trainer is ``lexalign.trainers.build_trainer`` with the ``default`` preset, as rule train
-builds it: padding-free rows, the completion-only loss of ``lexalign.sft_loss`` (the output layer sees
+realistic list lengths) goes through ``lexalign.norms.ingest.ingest`` and ``lexalign.norms.templates.build_templates``.
+The project's trainer is ``lexalign.train.trainers.build_trainer`` with the ``default`` preset, as rule train
+builds it: padding-free rows, the completion-only loss of ``lexalign.train.sft_loss`` (the output layer sees
 only the supervised positions) and, on CPUs with bf16, frozen weights cast once. The baseline is TRL's
 own SFTTrainer (``plain_trl=True``) with the same preset, model, LoRA, optimizer and data, and TRL's
 padded default (``packing=False, padding_free=False``). Each run is its own process (see
@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from bench.common import Context, Result, gemma_model_dir, measure, speedup, tiny_model_dir
+from lexalign.core.resources import SCHEMA
 
 NAME = "sft"
 TITLE = "2. SFT throughput: lexalign trainer vs TRL padded default"
@@ -31,9 +32,9 @@ def sft_table(ctx: Context, cues: int, examples: int) -> Path:
     """sft.parquet from synthetic norms through the project's ingest and template stages."""
     from bench.common import REPO
     from bench.ingest import SPLIT, US_FILTER, write_swow_en
-    from lexalign.config import load_config
-    from lexalign.ingest import ingest
-    from lexalign.templates import build_templates
+    from lexalign.config.validation import load_config
+    from lexalign.norms.ingest import ingest
+    from lexalign.norms.templates import build_templates
 
     out = ctx.work_dir / "sft-data"
     table = out / "templates" / "sft.parquet"
@@ -49,7 +50,7 @@ def sft_table(ctx: Context, cues: int, examples: int) -> Path:
         out / "associations.parquet",
         out / "stats.json",
     )
-    settings = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")["templates"]
+    settings = load_config(REPO / "config" / "config.yaml", SCHEMA)["templates"]
     settings = {**settings, "sft_target_examples": examples}
     names = ("sft", "ranking", "dpo", "eval")
     build_templates(
@@ -63,9 +64,10 @@ def sft_table(ctx: Context, cues: int, examples: int) -> Path:
 
 
 def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batch_size: int):
-    """The project's SFT trainer (``lexalign.trainers.build_trainer``, preset ``default``);
+    """The project's SFT trainer (``lexalign.train.trainers.build_trainer``, preset ``default``);
     ``batching="padded"``: TRL's own SFTTrainer with its padded default, everything else equal."""
-    from lexalign import presets, trainers
+    from lexalign.config import presets
+    from lexalign.train import trainers
 
     settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
     settings["hyper"].update(
@@ -149,7 +151,7 @@ def train_side(model_dir: str, data: str, work: str, batching: str, steps: int, 
     }
 
 
-train_side.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.trainers")
+train_side.imports = ("torch", "transformers", "trl", "peft", "datasets", "lexalign.train.trainers")
 
 
 def combine(runs: list[dict]) -> dict:
@@ -180,7 +182,7 @@ def length_stats(model_dir: Path, table: Path) -> dict:
     """Token lengths of the SFT rows (prompt + completion, chat template applied)."""
     import polars as pl
 
-    from lexalign.models import load_tokenizer
+    from lexalign.models.loading import load_tokenizer
 
     tokenizer = load_tokenizer(model_dir)
     frame = pl.read_parquet(table).filter(pl.col("split") == "train")

@@ -90,7 +90,7 @@ def _runnable(config: dict) -> dict:
     config = _absolute_paths(config)
     # A null WVS source means the illustrative file under data/illustrative/wvs/ (a repo-relative path).
     try:
-        from lexalign.wvs_catalog import ILLUSTRATIVE_SOURCES
+        from lexalign.wvs.sources.catalog import ILLUSTRATIVE_SOURCES
     except ImportError:
         return config
     source = config.setdefault("wvs", {}).setdefault("source", {})
@@ -105,7 +105,7 @@ def _base_config() -> dict:
 
 def paper_config(work: Path) -> tuple[Path, str]:
     """A runnable copy of config/paper.yaml (or, until it exists, the paper grid on config.yaml)."""
-    from lexalign.methods import NAMES as METHODS
+    from lexalign.config.methods import NAMES as METHODS
 
     base = _base_config()
     paper_file = REPO / "config" / "paper.yaml"

@@ -1,8 +1,8 @@
 """Benchmark 4: WVS items/s from option logits vs lm-evaluation-harness style scoring and vs generate-and-parse.
 
 One worker loads the model once (the packaged Gemma 3 270M at full size) and asks the same WVS-7
-catalog items (``lexalign.wvs_catalog.load_catalog``, spread over the catalog, US interviewer
-framing, English prompts from ``lexalign.wvs_prompts.build_prompt`` / ``render``) three ways, with
+catalog items (``lexalign.wvs.sources.catalog.load_catalog``, spread over the catalog, US interviewer
+framing, English prompts from ``lexalign.wvs.prompts.build_prompt`` / ``render``) three ways, with
 the schema's default ``wvs.batch_size``:
 
 - ``score_options`` (the project: the shared prompt prefix run once, only the answer positions
@@ -13,7 +13,7 @@ the schema's default ``wvs.batch_size``:
   padded). Its probabilities must equal the project's (max abs difference < 1e-5, asserted). It is
   also timed with lm-evaluation-harness' ``logits_cache`` grouping (requests whose single-token
   continuations share a context share one forward), reported as context;
-- ``lexalign.generation.generate_on_model`` + ``parse_answer`` (greedy, the schema's default
+- ``lexalign.models.generation.generate_on_model`` + ``parse_answer`` (greedy, the schema's default
   ``wvs.max_new_tokens``).
 
 A logits failure is an item without a finite distribution over its options; a generate failure is
@@ -101,12 +101,12 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
 
     import numpy as np
 
-    from lexalign.generation import generate_on_model
-    from lexalign.models import load_model
-    from lexalign.templates import prompt_templates
-    from lexalign.wvs_catalog import load_catalog
-    from lexalign.wvs_prompts import build_prompt, item_text, option_numbers, render
-    from lexalign.wvs_scoring import _softmax, digit_token_mask, parse_answer, score_options
+    from lexalign.models.generation import generate_on_model
+    from lexalign.models.loading import load_model
+    from lexalign.norms.templates import prompt_templates
+    from lexalign.wvs.prompts import build_prompt, item_text, option_numbers, render
+    from lexalign.wvs.scoring import _softmax, digit_token_mask, parse_answer, score_options
+    from lexalign.wvs.sources.catalog import load_catalog
 
     catalog = load_catalog()
     picks = sorted({round(i) for i in np.linspace(0, len(catalog) - 1, items)})
@@ -186,16 +186,16 @@ def wvs_throughput(model_dir: str, items: int, batch_size: int, max_new_tokens: 
     }
 
 
-wvs_throughput.imports = ("torch", "transformers", "lexalign.wvs_scoring", "lexalign.models")
+wvs_throughput.imports = ("torch", "transformers", "lexalign.wvs.scoring", "lexalign.models.loading")
 
 
 def schema_defaults() -> dict:
-    """The ``wvs`` section's defaults, from config/schema.yaml (the only place defaults live)."""
+    """The ``wvs`` section's defaults, from src/lexalign/resources/schema.yaml (the only place defaults live)."""
     import yaml
 
-    from bench.common import REPO
+    from lexalign.core.resources import SCHEMA
 
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     return {
         key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec
     }

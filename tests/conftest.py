@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO = Path(__file__).resolve().parents[1]
 ILLUSTRATIVE = REPO / "data" / "illustrative"
-SCHEMA = REPO / "config" / "schema.yaml"
+
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 
 
@@ -35,7 +35,7 @@ def swow_zh() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Llama with a real BPE tokenizer, as a user's local model directory."""
-    from lexalign.testing import build_tiny_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny")
 
@@ -43,7 +43,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_prepared(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model after prepare_model: what every later stage loads."""
-    from lexalign.prepare_model import prepare_model
+    from lexalign.models.prepare import prepare_model
 
     return prepare_model("tiny", {"path": str(tiny_model_dir)}, tmp_path_factory.mktemp("prepared") / "tiny")
 

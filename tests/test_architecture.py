@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lexalign import methods
+from lexalign.config import methods
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lexalign"
 MAX_LINES = 500
@@ -81,7 +81,7 @@ def test_method_names_live_in_the_registry_only():
     as_method = re.compile(r"method\w*\s*(?:==|!=|\bin\b)\s*[(\[{]?\s*[\"'](" + "|".join(methods.NAMES) + ")[\"']")
     offenders = []
     for name, path in _modules().items():
-        if name == "lexalign.methods":
+        if name == "lexalign.config.methods":
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if anywhere.search(line) or as_method.search(line):

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lexalign.config import load_config, validate_config
-from lexalign.errors import LexalignError
-from lexalign.ingest import ingest, load_associations
-from lexalign.prepare_model import prepare_model
-from lexalign.templates import prompt_templates
+from lexalign.config.validation import load_config, validate_config
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.models.prepare import prepare_model
+from lexalign.norms.ingest import ingest, load_associations
+from lexalign.norms.templates import prompt_templates
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
 HEADER = (
@@ -173,7 +174,7 @@ def test_bad_config(case, base_config, repo, monkeypatch):
     monkeypatch.chdir(repo)
     key, value, expected = CONFIG_CASES[case]
     with pytest.raises(LexalignError) as info:
-        validate_config(mutate(base_config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+        validate_config(mutate(base_config, key, value), SCHEMA, source="config.yaml")
     message = str(info.value)
     assert "\n" not in message and message.startswith("config.yaml: ")
     assert expected in message
@@ -182,18 +183,16 @@ def test_bad_config(case, base_config, repo, monkeypatch):
 def test_model_dir_without_config_json(base_config, repo, tmp_path, monkeypatch):
     monkeypatch.chdir(repo)
     with pytest.raises(LexalignError, match="has no config.json"):
-        validate_config(
-            mutate(base_config, "models.gemma270m", {"path": str(tmp_path)}), repo / "config" / "schema.yaml"
-        )
+        validate_config(mutate(base_config, "models.gemma270m", {"path": str(tmp_path)}), SCHEMA)
 
 
 def test_invalid_yaml_and_absent_config(tmp_path, repo):
     bad = tmp_path / "config.yaml"
     bad.write_text("run: [unclosed\n")
     with pytest.raises(LexalignError, match="config.yaml: line 2 not valid YAML"):
-        load_config(bad, repo / "config" / "schema.yaml")
+        load_config(bad, SCHEMA)
     with pytest.raises(LexalignError, match="config file not found"):
-        load_config(tmp_path / "absent.yaml", repo / "config" / "schema.yaml")
+        load_config(tmp_path / "absent.yaml", SCHEMA)
 
 
 def test_model_with_pickle_weights_only_is_refused(tmp_path):
@@ -263,7 +262,7 @@ def test_bad_config_numbers_and_cross_checks(case, base_config, repo, monkeypatc
     monkeypatch.chdir(repo)
     key, value, expected = NUMBER_CASES[case]
     with pytest.raises(LexalignError) as info:
-        validate_config(mutate(base_config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+        validate_config(mutate(base_config, key, value), SCHEMA, source="config.yaml")
     assert str(info.value) == f"config.yaml: {expected}"
 
 
@@ -271,7 +270,7 @@ def test_inf_and_nan_in_a_config_file_are_one_line(repo, tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text((repo / "config" / "config.yaml").read_text() + "lexical: {temperature: .nan}\n")
     with pytest.raises(LexalignError) as info:
-        load_config(path, repo / "config" / "schema.yaml")
+        load_config(path, SCHEMA)
     assert str(info.value) == f"{path}: lexical.temperature: nan is not a finite number"
 
 
@@ -337,7 +336,7 @@ CHAT_TEMPLATE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(CHAT_TEMPLATE_CASES))
 def test_bad_chat_template_refused_at_prepare_model(case, tiny_model_dir, tmp_path, monkeypatch):
-    from lexalign import prepare_model as module
+    from lexalign.models import prepare as module
 
     monkeypatch.setattr(module, "TEMPLATE_TIMEOUT_S", 3)
     text, expected = CHAT_TEMPLATE_CASES[case]
@@ -423,7 +422,7 @@ WVS_CASES = {
 
 @pytest.mark.parametrize("case", sorted(WVS_CASES))
 def test_bad_wvs_csv(case, tmp_path):
-    from lexalign.wvs_humans import build_humans
+    from lexalign.wvs.humans import build_humans
 
     text, policy, expected = WVS_CASES[case]
     path = tmp_path / f"{case}.csv"
@@ -439,7 +438,7 @@ def test_bad_wvs_csv(case, tmp_path):
 def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
     import json
 
-    from lexalign.wvs_humans import build_humans
+    from lexalign.wvs.humans import build_humans
 
     path = tmp_path / "wvs.csv"
     rows = ["USA,1,1", "", "USA,1,2,2", "USA,inf,1,1", "USA,1,1.5,1", "CHN,1,2,1", "USA,1,3"]
@@ -458,9 +457,9 @@ def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
 
 
 def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
-    from lexalign.wvs import evaluate
-    from lexalign.wvs_humans import build_humans
-    from lexalign.wvs_settings import WvsJob, WvsSettings
+    from lexalign.wvs.evaluate import evaluate
+    from lexalign.wvs.humans import build_humans
+    from lexalign.wvs.settings import WvsJob, WvsSettings
 
     path = tmp_path / "latin1.csv"
     path.write_bytes((WVS_HEADER + "USA,1,1,2\n").encode() + "CHN,1,2,1é\n".encode("latin-1"))
@@ -654,13 +653,13 @@ def test_bad_lexical_config(case, base_config, repo, monkeypatch):
     key, value, expected = LEXICAL_CONFIG_CASES[case]
     config = mutate(base_config, "lexical", dict(base_config.get("lexical") or {}))
     with pytest.raises(LexalignError) as info:
-        validate_config(mutate(config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+        validate_config(mutate(config, key, value), SCHEMA, source="config.yaml")
     message = str(info.value)
     assert "\n" not in message and message.startswith("config.yaml: ") and expected in message, message
 
 
 def test_no_repeat_ngram_with_vllm_is_refused_before_loading():
-    from lexalign.generation import generate
+    from lexalign.models.generation import generate
 
     settings = {"backend": "vllm", "no_repeat_ngram_size": 3}
     with pytest.raises(
@@ -800,7 +799,7 @@ def test_norms_columns_typo_fails_at_start_up(base_config, repo, monkeypatch):
     monkeypatch.chdir(repo)
     config = mutate(base_config, "languages.en.norms.columns", {"cue": "word", "R4": "x"})
     with pytest.raises(LexalignError) as info:
-        validate_config(config, repo / "config" / "schema.yaml", source="config.yaml")
+        validate_config(config, SCHEMA, source="config.yaml")
     assert str(info.value) == (
         "config.yaml: languages.en.norms.columns: Additional properties are not allowed ('R4' was unexpected); "
         "allowed keys: R1, R2, R3, count, cue, response"
@@ -915,7 +914,7 @@ def test_bad_training_and_template_settings(case, base_config, repo, monkeypatch
     monkeypatch.chdir(repo)
     key, value, expected = TRAIN_CASES[case]
     with pytest.raises(LexalignError) as info:
-        validate_config(mutate(base_config, key, value), repo / "config" / "schema.yaml", source="config.yaml")
+        validate_config(mutate(base_config, key, value), SCHEMA, source="config.yaml")
     assert str(info.value) == f"config.yaml: {expected}"
 
 
@@ -924,9 +923,9 @@ def test_diverging_training_writes_nothing(tiny_prepared, tmp_path):
     refuses in a config file) stops with one line; no adapter, metrics or history are written."""
     import polars as pl
 
-    from lexalign.presets import method_settings
-    from lexalign.train import run
-    from lexalign.trainers import TrainJob
+    from lexalign.config.presets import method_settings
+    from lexalign.train.run import run
+    from lexalign.train.trainers import TrainJob
 
     message = pl.Struct({"role": pl.String, "content": pl.String})
     rows = [

@@ -84,16 +84,16 @@ def test_rule_benchmark_summary(tmp_path):
 
 def test_lm_eval_style_baseline_gives_the_project_probabilities(tiny_prepared):
     """bench.wvs's baseline (one request per option, lm-evaluation-harness style, with and without its
-    logits cache) scores the same quantity as lexalign.wvs_scoring.score_options: numbers with a
+    logits cache) scores the same quantity as lexalign.wvs.scoring.score_options: numbers with a
     prefix ("1" beside "10") and multi-token label texts included."""
     import numpy as np
 
     from bench.wvs import loglikelihood_requests
-    from lexalign.models import load_model
-    from lexalign.templates import prompt_templates
-    from lexalign.wvs_catalog import load_catalog
-    from lexalign.wvs_prompts import build_prompt, item_text, option_numbers, render
-    from lexalign.wvs_scoring import _softmax, digit_token_mask, score_options
+    from lexalign.models.loading import load_model
+    from lexalign.norms.templates import prompt_templates
+    from lexalign.wvs.prompts import build_prompt, item_text, option_numbers, render
+    from lexalign.wvs.scoring import _softmax, digit_token_mask, score_options
+    from lexalign.wvs.sources.catalog import load_catalog
 
     loaded = load_model(tiny_prepared, dtype="float32")  # exact comparisons: no bf16 rounding
     model, tok = loaded.model, loaded.tokenizer

@@ -71,14 +71,14 @@ def test_tiny_run_on_cpu(tmp_path):
 
 
 def test_vllm_wvs_part_matches_the_hf_probabilities(tiny_prepared, tmp_path, monkeypatch):
-    """The check's vLLM WVS part (the wvs.backend: vllm path) against HF scoring, on lexalign.testing's stand-in
+    """The check's vLLM WVS part (the wvs.backend: vllm path) against HF scoring, on the tiny model's stand-in
     vLLM (outputs in vLLM's structure from the tiny model's own log-probabilities), with a LoRA adapter."""
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from lexalign.models import load_model
-    from lexalign.testing import stand_in_vllm_modules
-    from lexalign.wvs_scoring import score_options
+    from lexalign.models.loading import load_model
+    from lexalign.testing.tiny_model import stand_in_vllm_modules
+    from lexalign.wvs.scoring import score_options
 
     base = load_model(tiny_prepared, dtype="float32")
     torch.manual_seed(5)

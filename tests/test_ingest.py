@@ -7,8 +7,8 @@ import json
 import polars as pl
 import pytest
 
-from lexalign.ingest import ingest, pooled_counts, split_cues
-from lexalign.text import normalise_expr, normalise_text
+from lexalign.core.text import normalise_expr, normalise_text
+from lexalign.norms.ingest import ingest, pooled_counts, split_cues
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
 HEADER = (
@@ -183,8 +183,8 @@ def csv_module_verdict(text: str, separator: str, n_fields: int):
 def test_field_counts_agree_with_the_csv_module(tmp_path, monkeypatch):
     import random
 
-    import lexalign.csvfile as csvfile
-    from lexalign.errors import LexalignError
+    import lexalign.core.csvfile as csvfile
+    from lexalign.core.errors import LexalignError
 
     rng = random.Random(7)
     values = ["a", "bb", "", '"q,x"', '"l\nm"', '"e""s"', "é", "ccc,d"]
@@ -228,7 +228,7 @@ def test_field_counts_agree_with_the_csv_module(tmp_path, monkeypatch):
     ],
 )
 def test_ragged_rows_are_refused_even_when_columns_are_projected(tmp_path, row):
-    from lexalign.errors import LexalignError
+    from lexalign.core.errors import LexalignError
 
     header = HEADER.strip()
     good = '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat","bark","pet"'
@@ -280,7 +280,7 @@ def test_zero_count_strength_pairs_are_dropped_and_counted(tmp_path):
 
 
 def test_cue_and_word_columns_need_a_mapping(tmp_path):
-    from lexalign.errors import LexalignError
+    from lexalign.core.errors import LexalignError
 
     path = tmp_path / "SWOWZH.csv"
     path.write_text("id,word,cue,R1,R2,R3\n1,狗,2020-01-01,猫,宠物,骨头\n", encoding="utf-8")
@@ -295,7 +295,7 @@ def test_cue_and_word_columns_need_a_mapping(tmp_path):
 
 
 def test_packed_and_plain_sorts_agree(swow_en, monkeypatch):
-    import lexalign.ingest as ingest_module
+    import lexalign.norms.ingest as ingest_module
 
     packed, _ = pooled_counts(swow_en, {})
     monkeypatch.setattr(ingest_module, "_PACKED_BITS", 0)  # force the three-key sort
@@ -361,7 +361,7 @@ def test_split_sizes_by_definition():
     ],
 )
 def test_split_refuses_bad_settings(split, seed, definition, message):
-    from lexalign.errors import LexalignError
+    from lexalign.core.errors import LexalignError
 
     with pytest.raises(LexalignError) as info:
         split_cues(["a", "b"], split, seed, definition)
@@ -375,7 +375,7 @@ def test_stats_record_the_split_definition(tmp_path, swow_en):
 
 
 def test_code_books_with_and_without_polars_categories_agree(swow_zh, monkeypatch):
-    import lexalign.ingest as ingest_module
+    import lexalign.norms.ingest as ingest_module
 
     first, _ = pooled_counts(swow_zh, {})
     monkeypatch.setattr(ingest_module, "_USE_CATEGORIES", not ingest_module._USE_CATEGORIES)
@@ -384,7 +384,7 @@ def test_code_books_with_and_without_polars_categories_agree(swow_zh, monkeypatc
 
 
 def test_empty_cue_is_reported_on_its_own_line(tmp_path):
-    from lexalign.errors import LexalignError
+    from lexalign.core.errors import LexalignError
 
     good = '1,1,1,30,"Fe","United States","United States",2,"2011-08-12","dog","cat","bark","pet"'
     other = good.replace('"United States","United States"', '"Canada","Canada"').replace('"dog"', '""')

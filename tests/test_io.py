@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lexalign.errors import LexalignError
-from lexalign.io import atomic_path, check_output, remove_leftovers, write_json
+from lexalign.core.errors import LexalignError
+from lexalign.core.io import atomic_path, check_output, remove_leftovers, write_json
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
@@ -107,7 +107,7 @@ def test_leftovers_of_killed_writers_are_removed_only_when_they_match(tmp_path):
     out = tmp_path / "associations.parquet"
     script = textwrap.dedent(f"""
         import os
-        from lexalign.io import atomic_path
+        from lexalign.core.io import atomic_path
         with atomic_path({str(out)!r}) as tmp:
             tmp.write_text("half")
             os._exit(9)

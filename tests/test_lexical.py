@@ -12,10 +12,12 @@ import polars as pl
 import pytest
 import yaml
 
-from lexalign import generation, lexical, score_associations
-from lexalign.config import _validator_with_defaults
-from lexalign.errors import LexalignError
-from lexalign.lexical import (
+from lexalign.config.validation import _validator_with_defaults
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.lexical import evaluate as lexical
+from lexalign.lexical import score as score_associations
+from lexalign.lexical.evaluate import (
     GENERATIONS_SCHEMA,
     Generation,
     evaluate,
@@ -24,13 +26,14 @@ from lexalign.lexical import (
     rank_agreement,
     score_table,
 )
+from lexalign.models import generation
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def lexical_settings(**overrides) -> dict:
     """The lexical config section as the schema fills it in (its defaults are the only defaults)."""
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
     settings = dict(overrides)
     _validator_with_defaults(schema).evolve(schema=schema["properties"]["lexical"]).validate(settings)
     return settings
@@ -104,8 +107,8 @@ def lexical_model(request, tmp_path_factory) -> Path:
     try:
         return request.getfixturevalue("tiny_prepared")
     except pytest.FixtureLookupError:
-        from lexalign.prepare_model import prepare_model
-        from lexalign.testing import build_tiny_model
+        from lexalign.models.prepare import prepare_model
+        from lexalign.testing.tiny_model import build_tiny_model
 
         root = tmp_path_factory.mktemp("lexical-model")
         return prepare_model("tiny", {"path": str(build_tiny_model(root / "tiny"))}, root / "prepared")
@@ -116,7 +119,7 @@ def lexical_adapter(lexical_model, tmp_path_factory) -> Path:
     """An untrained LoRA adapter on the tiny model, as the train stage would save it."""
     from peft import LoraConfig, get_peft_model
 
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     loaded = load_model(lexical_model)
     peft_model = get_peft_model(
@@ -291,7 +294,7 @@ class FakeModel:
 
 
 def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, monkeypatch):
-    from lexalign.models import LoadedModel, load_tokenizer, read_manifest
+    from lexalign.models.loading import LoadedModel, load_tokenizer, read_manifest
 
     tokenizer = load_tokenizer(lexical_model)
     conversations = [
@@ -310,7 +313,8 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
     fake = FakeModel(continuations, tokenizer.pad_token_id)
     manifest = read_manifest(lexical_model)
     monkeypatch.setattr(
-        "lexalign.models.load_model", lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest)
+        "lexalign.models.loading.load_model",
+        lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest),
     )
     answers = generation.generate(lexical_model, conversations, lexical_settings(batch_size=2, max_new_tokens=12))
     capped = tokenizer.decode((words[lengths[1]] * 5)[:12], skip_special_tokens=False)
@@ -327,7 +331,7 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
 
 
 def test_repetition_controls_reach_generate_and_stop_loops(lexical_model):
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     loaded = load_model(lexical_model)
     real_generate, seen = loaded.model.generate, []
@@ -828,7 +832,7 @@ def test_rule_contract_in_snakemake_files():
 def test_hf_generation_with_a_cached_shared_prefix_gives_the_same_answers(lexical_model, monkeypatch):
     """The prompt prefix every conversation shares is run once (key/value cache); the answers are those
     of the plain left-padded batches, for prompts of different lengths in one batch."""
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     loaded = load_model(lexical_model, padding_side="left")
     conversations = [

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lexalign.parse import parse_associations
-from lexalign.text import normalise_text
+from lexalign.core.text import normalise_text
+from lexalign.lexical.parse import parse_associations
 
 # (id, lang, cue, model text, expected words)
 CASES = [
@@ -453,7 +453,7 @@ def test_echoed_prompt_is_removed():
 )
 def test_clean_human_responses_parse_to_themselves(lang, name):
     """Every ingested response survives the parser unchanged, alone or in a list (both sides match)."""
-    from lexalign.ingest import pooled_counts
+    from lexalign.norms.ingest import pooled_counts
 
     pooled, _ = pooled_counts(Path(__file__).resolve().parents[1] / "data" / "illustrative" / name, {"format": "auto"})
     words = pooled["response"].unique().sort().to_list()

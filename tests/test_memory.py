@@ -1,4 +1,4 @@
-"""lexalign.memory: the memory estimate and the before-loading check (no GPU needed)."""
+"""lexalign.models.memory: the memory estimate and the before-loading check (no GPU needed)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lexalign import memory
-from lexalign.errors import LexalignError
+from lexalign.core.errors import LexalignError
+from lexalign.models import memory
 
 LLAMA_8B = {
     "hidden_size": 4096,
@@ -154,10 +154,11 @@ def test_bad_dtype_is_one_line(tiny_prepared):
 
 
 def test_generation_refuses_before_loading(tiny_prepared, monkeypatch):
-    """The call site in lexalign.generation checks before any weight is read."""
+    """The call site in lexalign.models.generation checks before any weight is read."""
     import torch
 
-    from lexalign import generation, models
+    from lexalign.models import generation
+    from lexalign.models import loading as models
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU path, also on a GPU machine
     monkeypatch.setattr(memory, "available_ram", lambda: 1024)

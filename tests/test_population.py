@@ -13,13 +13,23 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import ILLUSTRATIVE, SCHEMA, tiny_config_dict
+from conftest import ILLUSTRATIVE, tiny_config_dict
 
-from lexalign import methods
-from lexalign.errors import LexalignError
-from lexalign.grid import population_files, population_methods, temperature_label
-from lexalign.ingest import ingest, pooled_counts
-from lexalign.population import (
+from lexalign.config import methods
+from lexalign.config.grid import population_files, population_methods, temperature_label
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.norms.ingest import ingest, pooled_counts
+from lexalign.population.compare import (
+    compare,
+    cue_measures,
+    entropy_bits,
+    position_counts,
+    position_measures,
+    rarefied_types,
+)
+from lexalign.population.graph import graph_measures, power_law_fit
+from lexalign.population.simulate import (
     SWOW_EN_HEADER,
     ingest_population,
     layout_for,
@@ -29,15 +39,6 @@ from lexalign.population import (
     simulate,
     write_participants,
 )
-from lexalign.population_compare import (
-    compare,
-    cue_measures,
-    entropy_bits,
-    position_counts,
-    position_measures,
-    rarefied_types,
-)
-from lexalign.population_graph import graph_measures, power_law_fit
 
 EN_FILTER = {"country": ["United States"], "nativeLanguage": ["United States"]}
 
@@ -170,7 +171,7 @@ def test_ingest_population_labels_splits_from_the_human_norms(tmp_path, swow_en)
 
 
 def _settings(**overrides) -> dict:
-    from lexalign.config import validate_config
+    from lexalign.config.validation import validate_config
 
     config = tiny_config_dict(Path("unused"))
     config["check_paths"] = False
@@ -179,7 +180,7 @@ def _settings(**overrides) -> dict:
 
 
 def test_sampling_is_seeded_and_gives_n_participants_by_three(tiny_prepared):
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     loaded = load_model(tiny_prepared)
     settings = _settings(max_new_tokens=8, batch_size=16)
@@ -382,7 +383,7 @@ def test_bad_inputs_give_one_line(tmp_path):
         prompts_for("en", {"en": {"population_instruction": "no cue here"}})
     with pytest.raises(LexalignError, match="no population prompts"):
         prompts_for("xx")
-    from lexalign.config import validate_config
+    from lexalign.config.validation import validate_config
 
     config = tiny_config_dict(Path("unused"))
     config["check_paths"] = False

@@ -7,8 +7,8 @@ import importlib.util
 import polars as pl
 import pytest
 
-from lexalign import psycholinguistic as psy
-from lexalign.errors import LexalignError
+from lexalign.core.errors import LexalignError
+from lexalign.lexical import profile as psy
 
 GENERATIONS = pl.DataFrame(
     {

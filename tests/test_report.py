@@ -12,8 +12,10 @@ import polars as pl
 import pytest
 import yaml
 
-from lexalign import grid, stats
-from lexalign.errors import LexalignError
+from lexalign.config import grid
+from lexalign.core import stats
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
 from lexalign.report import build, readers
 from lexalign.report import format as fmt
 from lexalign.report.tables import Precision
@@ -30,7 +32,7 @@ ANSWERERS = ("uniform", "target_majority", "other_country")
 
 def settings(**overrides) -> dict:
     """The report section as the config check fills it: the schema's defaults (the only defaults) + overrides."""
-    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
     section = schema["properties"]["report"]["properties"]
     return {**{name: spec["default"] for name, spec in section.items()}, "bootstrap_resamples": 300, **overrides}
 
@@ -291,7 +293,7 @@ def test_result_files_follow_the_registry(tmp_path):
 def test_common_smk_takes_its_grid_from_lexalign_grid():
     text = (REPO / "workflow/rules/common.smk").read_text(encoding="utf-8")
     assert (
-        "from lexalign.grid import result_files" in text
+        "from lexalign.config.grid import result_files" in text
         and "expand(" not in text.split("def grid")[1].split("def all_targets")[0]
     )
 
@@ -602,7 +604,7 @@ def test_first_layout_still_reads(tmp_path):
 
 def test_readers_match_the_stage_writers(tmp_path):
     """Contract: what lexical.score_table writes is what read_lexical reads (study block included)."""
-    from lexalign import lexical
+    from lexalign.lexical import evaluate as lexical
 
     generations = pl.DataFrame({"cue": ["dog", "cat"], "parsed": [["bark", "cat", "bone", "x"], ["dog", "mouse", "y"]]})
     human = pl.DataFrame(
@@ -625,8 +627,8 @@ def test_readers_match_the_stage_writers(tmp_path):
 
 def test_wvs_reader_matches_the_stage_writer(tmp_path):
     """Contract: the wvs stage's summaries (wvs_compare.summary, both definitions) are what read_wvs reads."""
-    from lexalign import wvs_compare
-    from lexalign.wvs_countries import pair
+    from lexalign.config.countries import pair
+    from lexalign.wvs import compare as wvs_compare
 
     countries = pair(["United States", "China"])
     items = [
@@ -714,7 +716,7 @@ def test_command_line_builds_a_report_from_partial_results(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     root = make_tree(tmp_path / "results", models=["m"], langs=["en"], methods=["vanilla"])
-    assert main(["--config", str(path), "--schema", str(REPO / "config/schema.yaml"), "--results", str(root)]) == 0
+    assert main(["--config", str(path), "--schema", str(SCHEMA), "--results", str(root)]) == 0
     text = (root / "report/index.md").read_text(encoding="utf-8")
     assert "lexical m/en/sft" in text and "train m/en/sft" in text  # sft never ran: noted, not a crash
     assert (root / "report/tables/tier1/precision.csv").is_file()
@@ -723,7 +725,7 @@ def test_command_line_builds_a_report_from_partial_results(tmp_path):
 def test_command_line_bad_config_is_one_line(tmp_path, capsys):
     from lexalign.report.__main__ import main
 
-    assert main(["--config", str(tmp_path / "absent.yaml"), "--schema", str(REPO / "config/schema.yaml")]) == 1
+    assert main(["--config", str(tmp_path / "absent.yaml"), "--schema", str(SCHEMA)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lexalign error:") and "absent.yaml" in err[0]
 
@@ -777,7 +779,6 @@ def test_rule_and_html_report(tmp_path):
     import sys
 
     (tmp_path / "config").mkdir()
-    (tmp_path / "config/schema.yaml").symlink_to(REPO / "config/schema.yaml")
     (tmp_path / "workflow").symlink_to(REPO / "workflow")
     config = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
     for spec in config["languages"].values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy.stats import spearmanr
 
-from lexalign.rewards import (
+from lexalign.train.rewards import (
     final_ranking_label,
     make_ranking_reward,
     parse_final_ranking,
@@ -102,7 +102,7 @@ def test_wrong_language_label_is_unparsable():
 
 
 def test_words_are_normalised_like_the_norms():
-    from lexalign.text import normalise_text
+    from lexalign.core.text import normalise_text
 
     assert parse_final_ranking("Final ranking: ＤＯＧ., 3) Ice  Cream", EN) == ["dog", "ice cream"]
     assert parse_final_ranking("最终排序：“狗”，猫", ZH, "zh") == ["狗", "猫"]

@@ -7,9 +7,9 @@ import random
 import polars as pl
 import pytest
 
-from lexalign.errors import LexalignError
-from lexalign.ingest import ingest
-from lexalign.templates import build_templates, list_bounds, prompt_templates, ranking_splits, sft_copies
+from lexalign.core.errors import LexalignError
+from lexalign.norms.ingest import ingest
+from lexalign.norms.templates import build_templates, list_bounds, prompt_templates, ranking_splits, sft_copies
 
 SETTINGS = {
     "sft_target_examples": 600,

@@ -19,12 +19,13 @@ import pytest
 import torch
 import yaml
 
-from lexalign import methods
-from lexalign.errors import LexalignError
-from lexalign.presets import check_presets, method_settings, resolve_preset
-from lexalign.templates import SCHEMAS
-from lexalign.train import last_checkpoint, prepare_checkpoints, run
-from lexalign.trainers import TrainJob, build_trainer, load_split, trainer_config
+from lexalign.config import methods
+from lexalign.config.presets import check_presets, method_settings, resolve_preset
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.norms.templates import SCHEMAS
+from lexalign.train.run import last_checkpoint, prepare_checkpoints, run
+from lexalign.train.trainers import TrainJob, build_trainer, load_split, trainer_config
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "You answer word-association questions."
@@ -100,8 +101,8 @@ def write_tables(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def train_model(tmp_path_factory) -> Path:
     """The tiny random Llama, prepared like any user model."""
-    from lexalign.prepare_model import prepare_model
-    from lexalign.testing import build_tiny_model
+    from lexalign.models.prepare import prepare_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     raw = build_tiny_model(
         tmp_path_factory.mktemp("train-model") / "tiny", extra_text=[" ".join(w) for w in ASSOCIATIONS.values()]
@@ -171,9 +172,9 @@ def test_paper_preset_has_the_study_settings():
 def test_builtin_presets_match_the_config_schema():
     import jsonschema
 
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema).evolve(schema=schema["properties"]["train"]["$defs"]["preset"])
-    from lexalign.presets import builtin_presets
+    from lexalign.config.presets import builtin_presets
 
     for name, preset in builtin_presets().items():
         assert [e.message for e in validator.iter_errors(preset)] == [], name
@@ -238,10 +239,10 @@ def test_untrained_methods_are_refused():
 
 
 def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeypatch):
-    import lexalign.trainers
+    import lexalign.train.trainers
 
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    monkeypatch.setattr(lexalign.trainers, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(lexalign.train.trainers, "cpu_has_native_bf16", lambda: False)
     job = make_job(
         "sft",
         train_model,
@@ -253,7 +254,7 @@ def test_trainer_config_maps_preset_names(tmp_path, train_model, tables, monkeyp
     assert type(args).__name__ == "SFTConfig"
     assert args.warmup_steps == 0.1 and args.activation_checkpointing and args.gradient_checkpointing
     assert args.bf16 is False  # null = only where the hardware has bf16
-    monkeypatch.setattr(lexalign.trainers, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(lexalign.train.trainers, "cpu_has_native_bf16", lambda: True)
     assert trainer_config(job, has_eval=True).bf16 is True
     assert args.eval_strategy == "no"  # eval_steps null: one evaluation at the end
     assert (args.seed, args.output_dir, args.save_steps) == (42, job.checkpoint_dir, 1)
@@ -299,7 +300,7 @@ def test_sft_collator_masks_the_prompt(tmp_path, train_model, tables):
 def test_every_sft_row_supervises_its_end_of_turn_token(tmp_path, train_model, tables, padding_free):
     """The model learns to stop: in every tokenised training row the end-of-turn token after the answer
     (the model's stop token) carries a label, and only the template's newline follows it."""
-    from lexalign.models import read_manifest
+    from lexalign.models.loading import read_manifest
 
     stop_ids = set(read_manifest(train_model)["stop_token_ids"])
     overrides = {"max_train_examples": None, "padding_free": padding_free}
@@ -329,7 +330,7 @@ def test_every_sft_row_supervises_its_end_of_turn_token(tmp_path, train_model, t
 
 
 def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, tables):
-    """lexalign.sft_loss (output layer only at supervised positions) gives TRL's loss and gradients."""
+    """lexalign.train.sft_loss (output layer only at supervised positions) gives TRL's loss and gradients."""
     results = {}
     for plain, padding_free in ((True, False), (False, False), (False, True)):
         job = make_job(
@@ -370,9 +371,9 @@ def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, ta
 def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train_model, tables, monkeypatch):
     """CPU bf16: the frozen linear weights are stored in bfloat16 up front; loss and LoRA gradients are
     those of plain autocast (which casts the same weights to the same values on every call)."""
-    import lexalign.trainers
+    import lexalign.train.trainers
 
-    monkeypatch.setattr(lexalign.trainers, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(lexalign.train.trainers, "cpu_has_native_bf16", lambda: True)
     results = {}
     for plain in (True, False):
         job = make_job(
@@ -402,7 +403,7 @@ def test_bf16_sft_casts_frozen_weights_once_with_the_same_result(tmp_path, train
 
 
 def test_frozen_linears_to_leaves_tied_and_trainable_weights_alone():
-    from lexalign.sft_loss import frozen_linears_to
+    from lexalign.train.sft_loss import frozen_linears_to
 
     embedding, head, frozen, trained = (
         torch.nn.Embedding(10, 4),
@@ -420,7 +421,7 @@ def test_frozen_linears_to_leaves_tied_and_trainable_weights_alone():
 
 def test_linear_cross_entropy_matches_plain_cross_entropy():
     """The fused op against logits + F.cross_entropy, with chunks smaller than the input and a softcap."""
-    from lexalign.sft_loss import linear_cross_entropy
+    from lexalign.train.sft_loss import linear_cross_entropy
 
     torch.manual_seed(0)
     hidden = torch.randn(37, 16, dtype=torch.float64, requires_grad=True)
@@ -474,7 +475,7 @@ def test_checkpoints_made_on_other_weights_are_discarded(tmp_path, tiny_model_di
     """The same prepared model name and manifest, but its weights file replaced: no resume."""
     import shutil
 
-    from lexalign.prepare_model import prepare_model
+    from lexalign.models.prepare import prepare_model
 
     raw = tmp_path / "raw"
     shutil.copytree(tiny_model_dir, raw)
@@ -520,7 +521,7 @@ def test_every_method_trains_an_adapter(tmp_path, train_model, tables, method):
 
 @pytest.mark.slow
 def test_sft_rl_continues_the_sft_adapter(tmp_path, train_model, tables):
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     sft = tmp_path / "sft"
     run(make_job("sft", train_model, tables, sft, {"max_steps": 2}))
@@ -601,7 +602,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model,
     )
     job_file = tmp_path / "job.json"
     job_file.write_text(job.to_json())
-    command = [sys.executable, "-m", "lexalign.train", str(job_file)]
+    command = [sys.executable, "-m", "lexalign.train.run", str(job_file)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     first = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True
@@ -646,9 +647,9 @@ class _Named(dict):
 @pytest.mark.slow
 def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, monkeypatch):
     """rule train's script body with resources gpu=2: two data-parallel workers started by
-    ``accelerate launch -m lexalign.train`` (CPU/gloo workers here; GPUs on a cluster)."""
-    from lexalign.snake import setup_logging
-    from lexalign.train import run_rule
+    ``accelerate launch -m lexalign.train.run`` (CPU/gloo workers here; GPUs on a cluster)."""
+    from lexalign.core.snake import setup_logging
+    from lexalign.train.run import run_rule
 
     monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     out = tmp_path / "results" / "train" / "tiny" / "en" / "sft"
@@ -694,7 +695,7 @@ def test_fused_output_layer_scores_only_labelled_positions_on_cpu(tiny_model_dir
     from transformers import AutoModelForCausalLM
     from trl.trainer import utils
 
-    from lexalign.trainers import score_labelled_positions_only
+    from lexalign.train.trainers import score_labelled_positions_only
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     utils.add_fused_lm_head(model, outputs=("log_probs", "entropy"))

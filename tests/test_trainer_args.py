@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lexalign import trainer_args
-from lexalign.config import validate_config
-from lexalign.errors import LexalignError
-from lexalign.presets import check_presets, method_settings
-from lexalign.trainers import TrainJob, check_vllm_rollouts, trainer_config, vllm_rollout_stops
+from lexalign.config import trainer_args
+from lexalign.config.presets import check_presets, method_settings
+from lexalign.config.validation import validate_config
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.train.trainers import TrainJob, check_vllm_rollouts, trainer_config, vllm_rollout_stops
 
 ALL = ["vanilla", "sft", "rl", "sft_rl", "dpo"]
 
 
 def test_cached_field_list_matches_the_installed_trl():
-    """resources/trainer_fields.json is what ``python -m lexalign.trainer_args`` writes for this TRL."""
+    """resources/trainer_fields.json is what ``python -m lexalign.config.trainer_args`` writes for this TRL."""
     stored = json.loads(trainer_args.FIELDS_FILE.read_text(encoding="utf-8"))
     assert stored["classes"] == trainer_args.installed_fields()
     assert trainer_args.main(["--check"]) == 0
@@ -103,7 +104,7 @@ def test_only_sections_the_run_trains_with_are_checked():
 def test_the_schema_lets_extra_keys_through_to_the_field_check(repo):
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["check_paths"] = False
-    schema = repo / "config" / "schema.yaml"
+    schema = SCHEMA
     good = copy.deepcopy(config)
     good["train"] = {"presets": {"default": {"train": {"optim": "adafactor", "report_to": "none"}}}}
     validate_config(good, schema)
@@ -177,7 +178,7 @@ def test_grpo_vllm_without_a_gpu_or_vllm_is_a_clear_error(tiny_prepared, tmp_pat
 
 
 def test_attn_implementation_reaches_the_loaded_model(tiny_prepared):
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     loaded = load_model(tiny_prepared, dtype="float32", attn_implementation="eager")
     assert loaded.model.config._attn_implementation == "eager"
@@ -203,7 +204,7 @@ def _accelerate_args(argv: list[str]):
 def test_launch_command_for_each_distributed_choice(distributed, kind, tiny_prepared, tmp_path, monkeypatch):
     import importlib.util
 
-    from lexalign import train
+    from lexalign.train import run as train
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -219,7 +220,7 @@ def test_launch_command_for_each_distributed_choice(distributed, kind, tiny_prep
     config = Path(argv[argv.index("--config_file") + 1])
     assert config == train.ACCELERATE_CONFIGS[distributed or "ddp"]
     assert yaml.safe_load(config.read_text(encoding="utf-8"))["distributed_type"] == kind
-    assert argv[-4:] == ["-m", "lexalign.train", str(tmp_path / "job.json"), "--worker"]
+    assert argv[-4:] == ["-m", "lexalign.train.run", str(tmp_path / "job.json"), "--worker"]
     args = _accelerate_args(argv)
     assert (args.num_processes, args.mixed_precision) == (4, "bf16")
     assert (args.use_deepspeed, args.use_fsdp, args.multi_gpu) == (
@@ -240,7 +241,7 @@ def test_launch_command_for_each_distributed_choice(distributed, kind, tiny_prep
 def test_a_users_accelerate_config_and_bad_choices(tiny_prepared, tmp_path, monkeypatch):
     import importlib.util
 
-    from lexalign import train
+    from lexalign.train import run as train
 
     own = tmp_path / "mine.yaml"
     own.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\n", encoding="utf-8")
@@ -262,6 +263,6 @@ def test_the_schema_names_the_distributed_choices(repo):
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["check_paths"] = False
     for value in ("zero2", "fsdp", "ddp", "cluster/zero3.yaml", None):
-        validate_config(copy.deepcopy(config) | {"train": {"distributed": value}}, repo / "config" / "schema.yaml")
+        validate_config(copy.deepcopy(config) | {"train": {"distributed": value}}, SCHEMA)
     with pytest.raises(LexalignError, match=r"^config: train.distributed: 'zero3' is not valid"):
-        validate_config(config | {"train": {"distributed": "zero3"}}, repo / "config" / "schema.yaml")
+        validate_config(config | {"train": {"distributed": "zero3"}}, SCHEMA)

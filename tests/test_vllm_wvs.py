@@ -1,4 +1,4 @@
-"""WVS option scoring on vLLM (lexalign.wvs_vllm) against the HF path, through a stand-in ``vllm`` whose
+"""WVS option scoring on vLLM (lexalign.wvs.vllm) against the HF path, through a stand-in ``vllm`` whose
 outputs have vLLM's real structure, filled from the tiny HF model's own log-probabilities:
 
 - ``LLM.generate(prompts, sampling_params, use_tqdm, lora_request)`` takes one ``{"prompt_token_ids": ...}``
@@ -22,11 +22,12 @@ import pytest
 import torch
 import yaml
 
-from lexalign.errors import LexalignError
-from lexalign.testing import StandInLLM, sampling_params, stand_in_vllm_modules
-from lexalign.wvs_prompts import label_answers, option_numbers, render
-from lexalign.wvs_scoring import score_options
-from lexalign.wvs_vllm import score_options_vllm
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.testing.tiny_model import StandInLLM, sampling_params, stand_in_vllm_modules
+from lexalign.wvs.prompts import label_answers, option_numbers, render
+from lexalign.wvs.scoring import score_options
+from lexalign.wvs.vllm import score_options_vllm
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
@@ -37,9 +38,9 @@ def tiny(tmp_path_factory):
     """The tiny model prepared, a random LoRA adapter for it, and both loaded with transformers."""
     from peft import LoraConfig, get_peft_model
 
-    from lexalign.models import load_model
-    from lexalign.prepare_model import prepare_model
-    from lexalign.testing import build_tiny_model
+    from lexalign.models.loading import load_model
+    from lexalign.models.prepare import prepare_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("vllm-wvs")
     raw = build_tiny_model(root / "raw", extra_text=["Options: Answer with the option number only. 10 11 12 Agree"])
@@ -59,9 +60,9 @@ def tiny(tmp_path_factory):
 
 
 def _items(tokenizer):
-    from lexalign.templates import prompt_templates
-    from lexalign.wvs_catalog import load_catalog
-    from lexalign.wvs_prompts import build_prompt
+    from lexalign.norms.templates import prompt_templates
+    from lexalign.wvs.prompts import build_prompt
+    from lexalign.wvs.sources.catalog import load_catalog
 
     catalog = load_catalog()
     chosen = [next(i for i in catalog if i["n_options"] == n) for n in (10, 4, 3)]  # 10: "1" is a prefix of "10"
@@ -116,17 +117,17 @@ def _stand_in_vllm(monkeypatch) -> dict:
 
 
 def _wvs_settings(**overrides):
-    from lexalign.wvs_settings import WvsSettings
+    from lexalign.wvs.settings import WvsSettings
 
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
     wvs = schema["properties"]["wvs"]["properties"]
     defaults = {key: spec["default"] for key, spec in wvs.items() if "default" in spec}
     return WvsSettings.from_config({**defaults, "max_items": 12, "high_tension_n": 3, **overrides})
 
 
 def _evaluate(tiny, humans, out: Path, settings):
-    from lexalign.wvs import evaluate
-    from lexalign.wvs_settings import WvsJob
+    from lexalign.wvs.evaluate import evaluate
+    from lexalign.wvs.settings import WvsJob
 
     job = WvsJob(
         tiny.prepared,
@@ -149,7 +150,7 @@ def _evaluate(tiny, humans, out: Path, settings):
 
 @pytest.fixture(scope="module")
 def humans(tmp_path_factory) -> Path:
-    from lexalign.wvs_humans import build_humans
+    from lexalign.wvs.humans import build_humans
 
     out = tmp_path_factory.mktemp("vllm-wvs-humans")
     build_humans(

@@ -14,9 +14,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from lexalign import methods
-from lexalign.errors import LexalignError
-from lexalign.snake import run_step
+from lexalign.config import methods
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.core.snake import run_step
 
 STAGES = ("prepare_model", "ingest", "template", "train", "lexical", "wvs", "report")
 DATA_TARGETS = ["results/models/tiny", "results/templates/en/stats.json", "results/templates/zh/stats.json"]
@@ -110,14 +111,17 @@ def test_wvs_jobs_per_framing_ask_every_mode(repo, tmp_path, tiny_config):
 def test_test_config_is_valid_and_documented(repo, tiny_model_dir, tmp_path):
     from conftest import tiny_config_dict
 
-    from lexalign.config import validate_config
+    from lexalign.config.validation import validate_config
 
-    config = validate_config(tiny_config_dict(tiny_model_dir), repo / "config" / "schema.yaml")
+    config = validate_config(tiny_config_dict(tiny_model_dir), SCHEMA)
     assert config["run"]["models"] == ["tiny"] and config["train"]["preset"] == "smoke"
     text = (repo / ".test" / "config" / "config.yaml").read_text()
-    assert "python -m lexalign.testing .test/models/tiny" in text
+    assert "python -m lexalign.testing.tiny_model .test/models/tiny" in text
     built = subprocess.run(
-        [sys.executable, "-m", "lexalign.testing", str(tmp_path / "tiny")], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "lexalign.testing.tiny_model", str(tmp_path / "tiny")],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "tiny" / "model.safetensors").is_file()
@@ -129,7 +133,7 @@ def test_config_readme_is_generated_from_the_schema(repo):
     )
     assert result.returncode == 0, result.stderr
     text = (repo / "config" / "README.md").read_text()
-    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
+    schema = yaml.safe_load((SCHEMA).read_text())
     for section in schema["properties"]:
         assert f"## `{section}`" in text
     assert "| `models.<name>.resources.gpus` |" in text and "| `check_paths` |" in text
@@ -142,12 +146,12 @@ def test_config_readme_check_fails_when_stale(repo, tmp_path):
         [
             sys.executable,
             "-m",
-            "lexalign.config_docs",
+            "lexalign.config.docs",
             "--check",
             "--out",
             str(stale),
             "--schema",
-            "config/schema.yaml",
+            str(SCHEMA),
         ],
         cwd=repo,
         capture_output=True,
@@ -155,7 +159,7 @@ def test_config_readme_check_fails_when_stale(repo, tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"lexalign error: {stale}: out of date with config/schema.yaml; run `lexalign config-docs` to regenerate it"
+        f"lexalign error: {stale}: out of date with {SCHEMA}; run `lexalign config-docs` to regenerate it"
     )
 
 

@@ -10,28 +10,29 @@ import polars as pl
 import pytest
 import yaml
 
-from lexalign import wvs_countries
-from lexalign.config import load_config
-from lexalign.errors import LexalignError
-from lexalign.grid import result_files
+from lexalign.config import countries as wvs_countries
+from lexalign.config.grid import result_files
+from lexalign.config.validation import load_config
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
 from lexalign.report import build, readers
-from lexalign.wvs import evaluate
-from lexalign.wvs_humans import build_humans, read_humans
-from lexalign.wvs_metrics import tension_distance
-from lexalign.wvs_settings import WvsJob, WvsSettings
-from lexalign.wvs_sources import humans_countries
+from lexalign.wvs.evaluate import evaluate
+from lexalign.wvs.humans import build_humans, read_humans
+from lexalign.wvs.metrics import tension_distance
+from lexalign.wvs.settings import WvsJob, WvsSettings
+from lexalign.wvs.sources.official import humans_countries
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_DIR = REPO / "data" / "illustrative" / "wvs"
 WVS_CSV = WVS_DIR / "WVS_Cross-National_Wave_7_illustrative.csv"
 GOQA_CSV = WVS_DIR / "global_opinions_illustrative.csv"
-SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 US_DE = ["United States", "Germany"]
 
 
 def defaults(section: str) -> dict:
     """A schema section's defaults (the only defaults)."""
-    return {k: v["default"] for k, v in SCHEMA["properties"][section]["properties"].items() if "default" in v}
+    return {k: v["default"] for k, v in SCHEMA_DOC["properties"][section]["properties"].items() if "default" in v}
 
 
 def source(kind: str = "wvs_csv", path: Path = WVS_CSV) -> dict:
@@ -139,8 +140,8 @@ def test_a_country_missing_from_the_file_or_from_wvs7_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    from lexalign.prepare_model import prepare_model
-    from lexalign.testing import build_tiny_model
+    from lexalign.models.prepare import prepare_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("tiny")
     return prepare_model("tiny", {"path": str(build_tiny_model(root / "raw"))}, root / "prepared")
@@ -256,7 +257,7 @@ def config_file(tmp_path: Path, **wvs) -> Path:
 
 
 def test_validate_config_checks_the_pair_and_the_languages(tmp_path):
-    schema = REPO / "config" / "schema.yaml"
+    schema = SCHEMA
     load_config(config_file(tmp_path), schema, check_paths=False)  # the default pair fits the default languages
     path = config_file(tmp_path, countries=US_DE)
     with pytest.raises(LexalignError) as info:
@@ -274,13 +275,13 @@ def test_validate_config_checks_the_pair_and_the_languages(tmp_path):
 def test_validate_config_refuses_an_unknown_assoc_model_method(tmp_path):
     path = config_file(tmp_path, assoc_source="model", assoc_model_method="sft_typo")
     with pytest.raises(LexalignError) as info:
-        load_config(path, REPO / "config" / "schema.yaml", check_paths=False)
+        load_config(path, SCHEMA, check_paths=False)
     assert str(info.value).startswith("config wvs.assoc_model_method: 'sft_typo' is not a method with tier-1 ")
 
 
 def test_norm_templates_are_checked_like_the_others(tmp_path):
     """The norms_prompt keys are prompt templates like the rest: overridable in config, placeholders checked."""
-    from lexalign.templates import TEMPLATE_KEYS, prompt_templates
+    from lexalign.norms.templates import TEMPLATE_KEYS, prompt_templates
 
     assert {"wvs_norms", "wvs_norm", "wvs_norm_position"} <= set(TEMPLATE_KEYS)
     custom = prompt_templates("en", {"en": {"wvs_norms": "What people in {country} say:"}})
@@ -294,4 +295,4 @@ def test_norm_templates_are_checked_like_the_others(tmp_path):
     config["templates"] = {**config.get("templates", {}), "prompts": {"en": {"wvs_norm_position": "{position}/{n}"}}}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    load_config(path, REPO / "config" / "schema.yaml", check_paths=False)  # the schema knows the keys
+    load_config(path, SCHEMA, check_paths=False)  # the schema knows the keys

@@ -12,13 +12,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lexalign.errors import LexalignError
-from lexalign.wvs_catalog import load_catalog
-from lexalign.wvs_countries import pair
-from lexalign.wvs_global_opinions import humans_from_global_opinions, parse_literal
-from lexalign.wvs_humans import build_humans, read_humans
-from lexalign.wvs_metrics import tension_distance
-from lexalign.wvs_sources import BadRows, detect_separator, humans_from_wvs_csv, humans_schema
+from lexalign.config.countries import pair
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.wvs.humans import build_humans, read_humans
+from lexalign.wvs.metrics import tension_distance
+from lexalign.wvs.sources.catalog import load_catalog
+from lexalign.wvs.sources.global_opinions import humans_from_global_opinions, parse_literal
+from lexalign.wvs.sources.official import BadRows, detect_separator, humans_from_wvs_csv, humans_schema
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_DIR = REPO / "data" / "illustrative" / "wvs"
@@ -313,11 +314,11 @@ def test_config_schema_wvs_block(monkeypatch):
 
     monkeypatch.chdir(REPO)  # the config's data paths are relative to the repository
 
-    from lexalign.config import validate_config
+    from lexalign.config.validation import validate_config
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     config.pop("wvs", None)
-    wvs = validate_config(config, REPO / "config" / "schema.yaml")["wvs"]
+    wvs = validate_config(config, SCHEMA)["wvs"]
     assert wvs["source"] == {"type": "wvs_csv", "path": None}
     assert (wvs["framings"], wvs["modes"], wvs["max_items"], wvs["high_tension_n"], wvs["kl_epsilon"]) == (
         ["interviewer"],
@@ -328,11 +329,11 @@ def test_config_schema_wvs_block(monkeypatch):
     )
     config["wvs"] = {"framings": ["gossip"]}
     with pytest.raises(LexalignError, match=r"wvs\.framings\.0: 'gossip' is not one of"):
-        validate_config(config, REPO / "config" / "schema.yaml")
+        validate_config(config, SCHEMA)
     # a config still using the singular keys: one line naming the key that replaced it
     for old, new in (("framing", "framings"), ("mode", "modes")):
         config["wvs"] = {old: "interviewer" if old == "framing" else "logits"}
         with pytest.raises(LexalignError) as info:
-            validate_config(config, REPO / "config" / "schema.yaml")
+            validate_config(config, SCHEMA)
         assert str(info.value).startswith(f"config: wvs.{old} was replaced by wvs.{new} (a list, e.g. [")
         assert "\n" not in str(info.value)

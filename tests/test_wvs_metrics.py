@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from lexalign import wvs_metrics as m
+from lexalign.wvs import metrics as m
 
 
 def test_emd_by_hand_and_scipy():

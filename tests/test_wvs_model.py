@@ -13,15 +13,16 @@ import polars as pl
 import pytest
 import yaml
 
-from lexalign.errors import LexalignError
-from lexalign.templates import prompt_templates
-from lexalign.wvs import evaluate, select_items
-from lexalign.wvs_catalog import load_catalog
-from lexalign.wvs_humans import build_humans
-from lexalign.wvs_metrics import item_metrics, tension_distance
-from lexalign.wvs_prompts import AssociationContext, build_prompt, label_answers, option_numbers, render
-from lexalign.wvs_scoring import parse_answer, score_options
-from lexalign.wvs_settings import WvsJob, WvsSettings
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.norms.templates import prompt_templates
+from lexalign.wvs.evaluate import evaluate, select_items
+from lexalign.wvs.humans import build_humans
+from lexalign.wvs.metrics import item_metrics, tension_distance
+from lexalign.wvs.prompts import AssociationContext, build_prompt, label_answers, option_numbers, render
+from lexalign.wvs.scoring import parse_answer, score_options
+from lexalign.wvs.settings import WvsJob, WvsSettings
+from lexalign.wvs.sources.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
@@ -30,7 +31,7 @@ EN, ZH = prompt_templates("en"), prompt_templates("zh")
 
 def schema_settings(**overrides) -> WvsSettings:
     """The wvs section with the schema's defaults (the only defaults), then ``overrides``."""
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
     defaults = {
         key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec
     }
@@ -40,8 +41,8 @@ def schema_settings(**overrides) -> WvsSettings:
 @pytest.fixture(scope="session")
 def wvs_model(tmp_path_factory) -> Path:
     """A tiny random Llama with a real BPE tokenizer, prepared like any model."""
-    from lexalign.prepare_model import prepare_model
-    from lexalign.testing import build_tiny_model
+    from lexalign.models.prepare import prepare_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("wvs-model")
     raw = build_tiny_model(
@@ -52,7 +53,7 @@ def wvs_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def loaded(wvs_model):
-    from lexalign.models import load_model
+    from lexalign.models.loading import load_model
 
     model = load_model(wvs_model, dtype="float32")  # exact comparisons below: no bf16 rounding
     model.model.eval()
@@ -381,7 +382,7 @@ def test_study_block(wvs_model, humans, tmp_path):
 
 
 def test_generate_mode(wvs_model, humans, loaded, tmp_path, monkeypatch):
-    import lexalign.generation as generation
+    import lexalign.models.generation as generation
 
     tok = loaded.tokenizer
     conversations = [build_prompt(ITEMS[q], EN, "en", "United States", "interviewer")[0] for q in ("Q1", "Q2", "Q3")]
@@ -496,14 +497,14 @@ LABELS = ["Very important", "Rather important", "Not very important", "Not at al
     ],
 )
 def test_text_answer_outcomes(text, language, outcome, position):
-    from lexalign.wvs_refusal import classify
+    from lexalign.wvs.refusal import classify
 
     answer = classify(text, LABELS, language)
     assert (answer.outcome, answer.position) == (outcome, position)
 
 
 def test_refusal_patterns_are_data_per_language():
-    from lexalign.wvs_refusal import REFUSALS_FILE, is_refusal, refusal_patterns
+    from lexalign.wvs.refusal import REFUSALS_FILE, is_refusal, refusal_patterns
 
     data = yaml.safe_load(REFUSALS_FILE.read_text(encoding="utf-8"))
     assert {"en", "zh"} <= set(data) and all(data[lang] for lang in ("en", "zh"))
@@ -515,7 +516,7 @@ def test_refusal_patterns_are_data_per_language():
 
 def test_generate_mode_token_budget_and_outcomes(wvs_model, humans, tmp_path, monkeypatch):
     """max_new_tokens reaches the generator; refusals in both languages are recorded per item."""
-    import lexalign.generation as generation
+    import lexalign.models.generation as generation
 
     seen = {}
     canned = {
@@ -549,8 +550,8 @@ def test_generate_mode_token_budget_and_outcomes(wvs_model, humans, tmp_path, mo
 
 
 def test_evaluate_modes_loads_the_model_once_and_writes_each_mode(wvs_model, humans, tmp_path, monkeypatch):
-    import lexalign.models as models
-    from lexalign.wvs import evaluate_modes
+    import lexalign.models.loading as models
+    from lexalign.wvs.evaluate import evaluate_modes
 
     settings = schema_settings(max_items=6, high_tension_n=3, batch_size=8, max_new_tokens=3)
     jobs = [job_for(wvs_model, humans, tmp_path / mode, mode=mode) for mode in ("logits", "generate")]

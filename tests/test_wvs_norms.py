@@ -12,13 +12,13 @@ import pytest
 import yaml
 from conftest import tiny_config_dict
 
-from lexalign import methods
-from lexalign.errors import LexalignError
-from lexalign.templates import prompt_templates
-from lexalign.wvs import evaluate
-from lexalign.wvs_catalog import load_catalog
-from lexalign.wvs_humans import build_humans, read_humans
-from lexalign.wvs_norms import (
+from lexalign.config import methods
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.norms.templates import prompt_templates
+from lexalign.wvs.evaluate import evaluate
+from lexalign.wvs.humans import build_humans, read_humans
+from lexalign.wvs.norms import (
     EVALUATION,
     SOURCE,
     check_no_leakage,
@@ -30,12 +30,13 @@ from lexalign.wvs_norms import (
     shared_items,
     split_items,
 )
-from lexalign.wvs_prompts import AssociationContext, assoc_model_method
-from lexalign.wvs_settings import WvsJob, WvsSettings
+from lexalign.wvs.prompts import AssociationContext, assoc_model_method
+from lexalign.wvs.settings import WvsJob, WvsSettings
+from lexalign.wvs.sources.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
-SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 EN, ZH = prompt_templates("en"), prompt_templates("zh")
 ITEMS = {item["item_id"]: item for item in load_catalog()}
 NORMS_METHOD = next(name for name, m in methods.REGISTRY.items() if m.context == "norms")
@@ -52,7 +53,7 @@ def defaults(spec: dict) -> dict:
 
 
 def settings(**overrides) -> WvsSettings:
-    return WvsSettings.from_config({**defaults(SCHEMA["properties"]["wvs"]), **overrides})
+    return WvsSettings.from_config({**defaults(SCHEMA_DOC["properties"]["wvs"]), **overrides})
 
 
 def with_shares(item_id: str, us: list[float], china: list[float]) -> dict:
@@ -131,7 +132,7 @@ def test_plan_asks_the_evaluation_part_of_the_selected_items(humans):
     table = read_humans(humans).to_dicts()
     selected = table[::10]
     asked, sentences, record = plan(
-        table, selected, "usa", defaults(SCHEMA["properties"]["wvs"])["norms"], EN, "en", "United States"
+        table, selected, "usa", defaults(SCHEMA_DOC["properties"]["wvs"])["norms"], EN, "en", "United States"
     )
     parts = split_items((i["item_id"] for i in table), record["source_share"], record["seed"])
     assert [i["item_id"] for i in asked] == [i["item_id"] for i in selected if parts[i["item_id"]] == EVALUATION]
@@ -176,8 +177,8 @@ def test_answers_on_shared_items():
 
 @pytest.fixture(scope="module")
 def wvs_model(tmp_path_factory) -> Path:
-    from lexalign.prepare_model import prepare_model
-    from lexalign.testing import build_tiny_model
+    from lexalign.models.prepare import prepare_model
+    from lexalign.testing.tiny_model import build_tiny_model
 
     root = tmp_path_factory.mktemp("norms-model")
     return prepare_model("tiny", {"path": str(build_tiny_model(root / "raw"))}, root / "prepared")
@@ -293,4 +294,4 @@ def test_workflow_wires_the_models_generations(tmp_path, tiny_model_dir):
 
 def test_schema_run_methods_are_the_registry():
     for section in ("run", "population"):
-        assert SCHEMA["properties"][section]["properties"]["methods"]["items"]["enum"] == list(methods.NAMES)
+        assert SCHEMA_DOC["properties"][section]["properties"]["methods"]["items"]["enum"] == list(methods.NAMES)

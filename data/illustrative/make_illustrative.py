@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lexalign.population import SWOW_EN_HEADER
+from lexalign.population.simulate import SWOW_EN_HEADER
 
 HERE = Path(__file__).resolve().parent
 SEED = 20180101

@@ -6,14 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from lexalign.errors import LexalignError
-from lexalign.snake import run_command
-
-SCHEMA = Path("config") / "schema.yaml"
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
+from lexalign.core.snake import run_command
 
 
 def _validate_config(argv: list[str]) -> int:
-    from lexalign.config import load_config
+    from lexalign.config.validation import load_config
 
     parser = argparse.ArgumentParser(prog="lexalign validate-config", description="Validate a workflow config file.")
     parser.add_argument("config", nargs="?", default="config/config.yaml")
@@ -34,8 +33,8 @@ def _ingest(argv: list[str]) -> int:
 
     import yaml
 
-    from lexalign.ingest import SPLIT_DEFINITIONS, ingest
-    from lexalign.io import check_output
+    from lexalign.core.io import check_output
+    from lexalign.norms.ingest import SPLIT_DEFINITIONS, ingest
 
     parser = argparse.ArgumentParser(
         prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file."
@@ -94,13 +93,13 @@ def _ingest(argv: list[str]) -> int:
 
 
 def _score_associations(argv: list[str]) -> int:
-    from lexalign.score_associations import main as score_associations
+    from lexalign.lexical.score import main as score_associations
 
     return score_associations(argv)
 
 
 def _config_docs(argv: list[str]) -> int:
-    from lexalign.config_docs import main as config_docs_main
+    from lexalign.config.docs import main as config_docs_main
 
     return config_docs_main(argv)
 

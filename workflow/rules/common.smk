@@ -2,21 +2,20 @@
 import sys
 from pathlib import Path
 
-from lexalign import methods
-from lexalign.config import validate_config
-from lexalign.errors import LexalignError
-from lexalign.grid import population_files, population_methods, temperature_label
-from lexalign.prepare_model import source_signature, weight_files
-from lexalign.presets import method_settings
-from lexalign.psycholinguistic import norm_files
-from lexalign.snake import error_line
-from lexalign.wvs_catalog import source_path as wvs_source_path
-from lexalign.wvs_prompts import assoc_model_method
+from lexalign.config import methods
+from lexalign.config.validation import validate_config
+from lexalign.core.errors import LexalignError
+from lexalign.config.grid import population_files, population_methods, temperature_label
+from lexalign.models.prepare import source_signature, weight_files
+from lexalign.config.presets import method_settings
+from lexalign.lexical.profile import norm_files
+from lexalign.core.resources import SCHEMA
+from lexalign.core.snake import error_line
+from lexalign.wvs.sources.catalog import source_path as wvs_source_path
+from lexalign.wvs.prompts import assoc_model_method
 
 try:
-    validate_config(
-        config, Path(workflow.basedir, "config", "schema.yaml"), source="config"
-    )
+    validate_config(config, SCHEMA, source="config")
 except LexalignError as error:
     sys.exit(error_line(error))
 
@@ -220,8 +219,8 @@ def wvs_associations_input(wildcards):
 
 
 def grid():
-    """Every job's marker file of the run grid, by stage: computed once, in lexalign.grid (the report uses it too)."""
-    from lexalign.grid import result_files
+    """Every job's marker file of the run grid, by stage: computed once, in lexalign.config.grid (the report uses it too)."""
+    from lexalign.config.grid import result_files
 
     return result_files(
         RUN["models"],

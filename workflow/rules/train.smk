@@ -1,5 +1,5 @@
 # Fine-tuning: one LoRA adapter per (model, lang, method) for the methods the registry marks as
-# trained (lexalign.methods); the others need none. Hyper-parameters and cluster resources come from
+# trained (lexalign.config.methods); the others need none. Hyper-parameters and cluster resources come from
 # the preset (config train.preset). Params hold only what training reads: a new scheduler limit in
 # the preset's resources retrains nothing. Checkpoints live in results/checkpoints/, outside the
 # declared outputs, so a killed or failed job resumes from its last checkpoint when rerun.

@@ -1,4 +1,4 @@
-from lexalign.wvs_settings import FRAMINGS, WvsSettings
+from lexalign.wvs.settings import FRAMINGS, WvsSettings
 
 
 rule wvs_humans:

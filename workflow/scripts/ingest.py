@@ -1,5 +1,5 @@
-from lexalign.ingest import ingest
-from lexalign.snake import run_step
+from lexalign.core.snake import run_step
+from lexalign.norms.ingest import ingest
 
 run_step(
     snakemake,

@@ -1,5 +1,5 @@
-from lexalign.lexical import evaluate
-from lexalign.snake import run_step
+from lexalign.core.snake import run_step
+from lexalign.lexical.evaluate import evaluate
 
 run_step(
     snakemake,

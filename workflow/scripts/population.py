@@ -1,5 +1,5 @@
-from lexalign.population import simulate
-from lexalign.snake import run_step
+from lexalign.core.snake import run_step
+from lexalign.population.simulate import simulate
 
 run_step(
     snakemake,

@@ -1,5 +1,5 @@
-from lexalign.population_compare import compare
-from lexalign.snake import run_step
+from lexalign.core.snake import run_step
+from lexalign.population.compare import compare
 
 run_step(
     snakemake,

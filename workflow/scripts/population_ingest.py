@@ -1,5 +1,5 @@
-from lexalign.population import ingest_summary_files
-from lexalign.snake import run_step
+from lexalign.core.snake import run_step
+from lexalign.population.simulate import ingest_summary_files
 
 run_step(
     snakemake,

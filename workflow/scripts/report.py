@@ -1,5 +1,5 @@
+from lexalign.core.snake import run_step
 from lexalign.report import report
-from lexalign.snake import run_step
 
 run_step(
     snakemake,

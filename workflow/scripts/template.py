@@ -1,5 +1,5 @@
-from lexalign.snake import run_step
-from lexalign.templates import build_templates
+from lexalign.core.snake import run_step
+from lexalign.norms.templates import build_templates
 
 run_step(
     snakemake,

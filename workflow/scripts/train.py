@@ -1,4 +1,4 @@
-from lexalign.snake import run_step
-from lexalign.train import run_rule
+from lexalign.core.snake import run_step
+from lexalign.train.run import run_rule
 
 run_step(snakemake, lambda: run_rule(snakemake))

@@ -1,6 +1,6 @@
-from lexalign.snake import run_step
-from lexalign.wvs import evaluate_modes
-from lexalign.wvs_settings import WvsJob, WvsSettings
+from lexalign.core.snake import run_step
+from lexalign.wvs.evaluate import evaluate_modes
+from lexalign.wvs.settings import WvsJob, WvsSettings
 
 
 def jobs() -> list[WvsJob]:

@@ -1,5 +1,5 @@
-from lexalign.snake import run_step
-from lexalign.wvs_humans import build_humans
+from lexalign.core.snake import run_step
+from lexalign.wvs.humans import build_humans
 
 run_step(
     snakemake,

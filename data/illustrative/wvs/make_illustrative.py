@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lexalign.wvs_catalog import load_catalog
+from lexalign.wvs.sources.catalog import load_catalog
 
 HERE = Path(__file__).resolve().parent
 SEED = 20240607

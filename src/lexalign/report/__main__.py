@@ -8,10 +8,11 @@ from pathlib import Path
 
 
 def _build(argv: list[str] | None) -> int:
-    from lexalign.config import load_config
-    from lexalign.grid import population_files, result_files
+    from lexalign.config.grid import population_files, result_files
+    from lexalign.config.validation import load_config
+    from lexalign.core.resources import SCHEMA
+    from lexalign.core.snake import setup_logging
     from lexalign.report.build import report
-    from lexalign.snake import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m lexalign.report", description=__doc__)
     parser.add_argument(
@@ -19,7 +20,7 @@ def _build(argv: list[str] | None) -> int:
         default="config/config.yaml",
         help="workflow config (its run grid and report settings)",
     )
-    parser.add_argument("--schema", default="config/schema.yaml")
+    parser.add_argument("--schema", default=str(SCHEMA))
     parser.add_argument("--results", default="results", help="results directory of the run")
     parser.add_argument("--out", default=None, help="report directory (default: <results>/report)")
     args = parser.parse_args(argv)
@@ -48,7 +49,7 @@ def _build(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lexalign.snake import run_command
+    from lexalign.core.snake import run_command
 
     return run_command(_build, argv)
 

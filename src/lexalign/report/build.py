@@ -26,8 +26,8 @@ from typing import Any
 import polars as pl
 import yaml
 
-from lexalign import methods
-from lexalign.errors import LexalignError
+from lexalign.config import methods
+from lexalign.core.errors import LexalignError
 from lexalign.report import format as f
 from lexalign.report import tables as t
 from lexalign.report import wvs_gap
@@ -54,7 +54,7 @@ LAYOUT = {
 
 @dataclasses.dataclass(frozen=True)
 class ReportSettings:
-    """The config's ``report`` section, validated against config/schema.yaml (whose defaults are the only ones)."""
+    """The config's ``report`` section, validated against the schema (whose defaults are the only ones)."""
 
     reference_models: Mapping[str, str]
     reference_languages: Mapping[str, str]
@@ -72,7 +72,7 @@ class ReportSettings:
         missing = [name for name in names if name not in section]
         if missing:
             raise LexalignError(
-                f"config report: missing {', '.join(missing)} (validate the config against config/schema.yaml first)"
+                f"config report: missing {', '.join(missing)} (validate the config against the schema first)"
             )
         return cls(**{name: section[name] for name in names})
 

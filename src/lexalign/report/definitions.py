@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from lexalign.config.countries import short_name
 from lexalign.report import format as f
 from lexalign.report.readers import Results
 from lexalign.report.tables import Precision, ordered
-from lexalign.wvs_countries import short_name
 
 #: One line per metric whose study form differs from the corrected one (issue 12); other metrics are equal.
 DEFINITION_NOTES = {

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lexalign.errors import LexalignError
-from lexalign.io import read_json
+from lexalign.core.errors import LexalignError
+from lexalign.core.io import read_json
 
 #: The highest schema_version of each stage's results file that the report's readers understand
 #: (a file without one is version 1, the first layout).

@@ -28,9 +28,9 @@ from matplotlib import font_manager
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
-from lexalign import methods
+from lexalign.config import methods
+from lexalign.config.countries import short_name
 from lexalign.report.format import label as method_label
-from lexalign.wvs_countries import short_name
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from lexalign import methods
+from lexalign.config import methods
 
 MISSING = "—"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lexalign import methods
-from lexalign.errors import LexalignError
-from lexalign.io import read_json
+from lexalign.config import methods
+from lexalign.core.errors import LexalignError
+from lexalign.core.io import read_json
 from lexalign.report import format as f
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lexalign.errors import LexalignError
-from lexalign.grid import HEADLINE_MODE, parse_wvs_variant
-from lexalign.io import read_parquet_table
+from lexalign.config.grid import HEADLINE_MODE, parse_wvs_variant
+from lexalign.core.errors import LexalignError
+from lexalign.core.io import read_parquet_table
 from lexalign.report.fields import Fields, read_results_json
 
 log = logging.getLogger(__name__)

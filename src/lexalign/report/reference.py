@@ -11,9 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from lexalign.errors import LexalignError
+from lexalign.core.errors import LexalignError
+from lexalign.core.resources import resource
 
-REFERENCE_FILE = Path(__file__).resolve().parent.parent / "resources" / "reference_numbers.yaml"
+REFERENCE_FILE = resource("reference_numbers.yaml")
 REPORTED = "reported by the study"
 REPORTED_COLUMN = "reported_by_the_study"
 

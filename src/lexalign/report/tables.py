@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from lexalign import methods, stats
+from lexalign.config import methods
+from lexalign.core import stats
 from lexalign.report import format as f
 from lexalign.report.readers import MEASURES, Key, Results, Summary
 from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference

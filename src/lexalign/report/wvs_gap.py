@@ -4,7 +4,7 @@ Each wvs job is one framing x mode (``results/wvs/{model}/{lang}/{method}/{frami
 ``Results.wvs_variants``). ``framing_mode`` shows every job's metrics against the target country with
 bootstrap CIs over the items it answered. ``logit_text_gap`` pairs, for the same model, language, method
 and framing, the generate job's text answer of each item (an option, a refusal or no valid option;
-:mod:`lexalign.wvs_refusal`) with the logits job's argmax, and gives the refusal, no-valid-option and
+:mod:`lexalign.wvs.refusal`) with the logits job's argmax, and gives the refusal, no-valid-option and
 agreement rates with bootstrap CIs over items; ``logit_text_gap_items`` lists the item pairs.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from lexalign import stats
+from lexalign.core import stats
 from lexalign.report import format as f
 from lexalign.report.readers import Results, VariantKey, WvsResult
 from lexalign.report.tables import ordered
 from lexalign.report.wvs_tables import BASELINE_METRICS, short_country
-from lexalign.wvs_refusal import NO_OPTION, OPTION, REFUSAL
+from lexalign.wvs.refusal import NO_OPTION, OPTION, REFUSAL
 
 LOGITS, GENERATE = "logits", "generate"
 #: Rate name -> (what it counts, over which items).

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from lexalign import stats, wvs_metrics, wvs_norms
+from lexalign.config.countries import short_name
+from lexalign.core import stats
 from lexalign.report import format as f
 from lexalign.report.definitions import TENSION_NOTE
 from lexalign.report.readers import GROUPS, Results, WvsResult
 from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
 from lexalign.report.tables import ordered
-from lexalign.wvs_countries import short_name
+from lexalign.wvs import metrics as wvs_metrics
+from lexalign.wvs import norms as wvs_norms
 
 DISTANCE = "distance"  # the wvs stage's tension distance, 0.5 * JS + 0.5 * EMD/(N-1)
 METRIC_ORDER = wvs_metrics.METRICS

@@ -1,0 +1,391 @@
+"""Text generation for chat prompts, shared by tier 1 (association lists) and WVS generate mode.
+
+- :func:`generate` loads a prepared model (and a LoRA adapter) and answers every conversation with the
+  configured backend: ``hf`` (transformers ``generate``, CPU or GPU) or ``vllm`` (GPU, optional extra).
+- :func:`generate_on_model` answers conversations with a model and tokenizer already in memory.
+
+Both stop at the model's stop tokens (end of turn, end of text), return the text before the first
+stop token, and say whether the answer finished or hit ``max_new_tokens``. On the hf backend a caller's
+``complete`` test (e.g. "the list has enough words") also ends a row early.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lexalign.core.errors import LexalignError
+from lexalign.models import memory
+
+log = logging.getLogger(__name__)
+
+#: The decoding keys of the ``lexical`` config section (schema defaults apply to any left out).
+DECODING_KEYS = (
+    "backend",
+    "batch_size",
+    "max_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+)
+
+
+@dataclass
+class Generation:
+    """One model answer: the raw text (up to, not including, the stop token), its length in tokens,
+    whether it ended on a stop token, and whether the caller's ``complete`` test ended it (neither: it hit
+    ``max_new_tokens``)."""
+
+    raw: str
+    n_tokens: int
+    finished: bool
+    complete: bool = False
+
+
+def prompt_token_ids(tokenizer, messages: Sequence[Mapping[str, str]]) -> list[int]:
+    """Render a conversation with the model's chat template, ready for the assistant's turn."""
+    text = tokenizer.apply_chat_template([dict(m) for m in messages], add_generation_prompt=True, tokenize=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _setting(settings: Mapping, key: str):
+    if key not in settings:
+        raise LexalignError(f"generation settings: {key!r} is missing (pass the validated lexical config section)")
+    return settings[key]
+
+
+def generate(
+    model_dir: str | os.PathLike,
+    conversations: Sequence[Sequence[Mapping[str, str]]],
+    settings: Mapping,
+    adapter_dir: str | os.PathLike | None = None,
+    dtype: str = "auto",
+    seed: int = 42,
+    complete: Callable[[int, str], bool] | None = None,
+) -> list[Generation]:
+    """Generate one answer per conversation with ``settings["backend"]`` (``hf`` or ``vllm``).
+
+    ``settings`` is the validated ``lexical`` config section (the schema fills in every default).
+    ``complete(i, text)`` (hf backend) ends conversation ``i``'s answer once it returns True.
+    """
+    backend = _setting(settings, "backend")
+    memory.check_fits(model_dir, purpose="inference", dtype=dtype)  # a clear error before loading, not an OOM
+    if backend == "hf":
+        return _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete)
+    if backend == "vllm":
+        return _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed)
+    raise LexalignError(f"config lexical.backend: {backend!r} is not one of hf, vllm")
+
+
+def load_for_generation(model_dir, adapter_dir, dtype: str):
+    """The prepared model (GPU when there is one) with its LoRA adapter merged, left padded: the
+    ``LoadedModel`` whose ``model`` is ready for :func:`generate_on_model`."""
+    import torch
+
+    from lexalign.models.loading import load_model
+
+    device_map = "auto" if torch.cuda.is_available() else None
+    loaded = load_model(model_dir, adapter_dir, dtype=dtype, padding_side="left", device_map=device_map)
+    if adapter_dir is not None and hasattr(loaded.model, "merge_and_unload") and merging_pays(loaded.model):
+        # The weights were read from disk into memory: merging changes this copy only.
+        loaded.model = loaded.model.merge_and_unload()
+    return loaded
+
+
+def merging_pays(model) -> bool:
+    """Whether to merge a LoRA adapter into the weights for decoding. Merging saves the adapter's matmuls of
+    every step (a GPU; a CPU in float32: 1.16x, ``python -m bench generation``), but on a CPU in bfloat16 it
+    was no faster (the default run's all-linear rank-16 adapter: 6.7-6.9 s for 30 lists either way; a q/v
+    adapter 0.71x) and it would round the adapter's update into bfloat16 weights: kept apart there."""
+    import torch
+
+    return model.device.type != "cpu" or model.dtype != torch.bfloat16
+
+
+def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete) -> list[Generation]:
+    loaded = load_for_generation(model_dir, adapter_dir, dtype)
+    return generate_on_model(
+        loaded.model,
+        loaded.tokenizer,
+        conversations,
+        stop_token_ids=loaded.stop_token_ids,
+        max_new_tokens=int(_setting(settings, "max_new_tokens")),
+        batch_size=int(_setting(settings, "batch_size")),
+        do_sample=bool(_setting(settings, "do_sample")),
+        temperature=float(_setting(settings, "temperature")),
+        top_p=float(_setting(settings, "top_p")),
+        repetition_penalty=float(_setting(settings, "repetition_penalty")),
+        no_repeat_ngram_size=int(_setting(settings, "no_repeat_ngram_size")),
+        seed=seed,
+        complete=complete,
+    )
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices longest first (similar lengths share a batch; memory trouble shows at once), cut into
+    as many batches as ``batch_size`` needs, of near-equal size (34 at 32 -> 17 + 17, not 32 + 2)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    n_batches = max(1, math.ceil(len(order) / max(1, batch_size)))
+    size = math.ceil(len(order) / n_batches) if order else 1
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+def generate_on_model(
+    model,
+    tokenizer,
+    conversations: Sequence[Sequence[Mapping[str, str]]],
+    *,
+    stop_token_ids: Sequence[int],
+    max_new_tokens: int,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    repetition_penalty: float = 1.0,
+    no_repeat_ngram_size: int = 0,
+    seed: int = 42,
+    complete: Callable[[int, str], bool] | None = None,
+) -> list[Generation]:
+    """Answer chat ``conversations`` with a loaded transformers model, in left-padded batches.
+
+    Generation stops at any of ``stop_token_ids`` (they are passed to ``generate`` as end tokens, so a
+    finished row costs nothing more), and for conversation ``i`` once ``complete(i, text so far)`` is True;
+    ``repetition_penalty`` (1.0 = off) and ``no_repeat_ngram_size`` (0 = off) are transformers' repetition
+    controls. Answers come back in the input order.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import StoppingCriteriaList
+
+    stop = [int(t) for t in stop_token_ids]
+    if not stop:
+        raise LexalignError(
+            "generation: the model has no stop token ids (prepare_model records them in lexalign_model.json)"
+        )
+    model.eval()
+    config = copy.deepcopy(model.generation_config)
+    config.max_new_tokens = int(max_new_tokens)
+    config.eos_token_id = stop
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        config.pad_token_id = tokenizer.pad_token_id
+    config.do_sample = bool(do_sample)
+    if config.do_sample:
+        config.temperature, config.top_p, config.top_k = float(temperature), float(top_p), None
+    else:  # greedy: the model's sampling defaults would only raise warnings
+        config.temperature = config.top_p = config.top_k = None
+    config.repetition_penalty = float(repetition_penalty)
+    config.no_repeat_ngram_size = int(no_repeat_ngram_size)
+    prompts = [prompt_token_ids(tokenizer, conversation) for conversation in conversations]
+    results: list[Generation | None] = [None] * len(prompts)
+    stop_set = set(stop)
+    torch.manual_seed(seed)
+    prefix = _shared_prefix(prompts)
+    cache = _prefix_cache(model, prompts[0][:prefix]) if prefix >= MIN_SHARED_PREFIX else None
+    if cache is not None:
+        log.info("the %d prompt tokens every conversation shares are run once (key/value cache)", prefix)
+    for batch in tqdm(
+        _batches([len(p) for p in prompts], batch_size), desc="generating", unit="batch", file=sys.stderr, mininterval=5
+    ):
+        encoded = _encode(tokenizer, [prompts[i] for i in batch], prefix if cache is not None else 0, config)
+        encoded = encoded.to(model.device)
+        if cache is not None:
+            keyword, past = cache[0], copy.deepcopy(cache[1])
+            past.batch_repeat_interleave(len(batch))
+            encoded[keyword] = past
+        start = encoded["input_ids"].shape[1]
+        done = _CompleteRows(tokenizer, batch, start, complete, stop_set) if complete else None
+        with torch.inference_mode():
+            extra = {"stopping_criteria": StoppingCriteriaList([done])} if done else {}
+            output = model.generate(**encoded, generation_config=config, **extra)
+        for i, row in zip(batch, output[:, start:].tolist()):
+            end = next((j for j, token in enumerate(row) if token in stop_set), None)
+            tokens = row if end is None else row[:end]
+            if end is None and done is not None and i in done.complete_rows:
+                tokens = tokens[: done.complete_rows[i]]  # the padding after the step that completed the list
+            results[i] = Generation(
+                tokenizer.decode(tokens, skip_special_tokens=False),
+                len(tokens),
+                end is not None,
+                end is None and done is not None and i in done.complete_rows,
+            )
+        log.info("generated %d of %d answers", sum(r is not None for r in results), len(results))
+    return results  # type: ignore[return-value]
+
+
+class _CompleteRows:
+    """A transformers stopping criterion: ends a row once the caller's ``complete(i, text)`` holds for its
+    answer so far (rows that reached a stop token are left to ``generate``)."""
+
+    def __init__(self, tokenizer, batch: Sequence[int], start: int, complete, stop_set: set[int]):
+        self.tokenizer, self.batch, self.start, self.complete, self.stop_set = (
+            tokenizer,
+            batch,
+            start,
+            complete,
+            stop_set,
+        )
+        self.complete_rows: dict[int, int] = {}  # conversation index -> answer tokens when it was complete
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        flags = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for row, i in enumerate(self.batch):
+            if i in self.complete_rows:
+                flags[row] = True
+                continue
+            tokens = input_ids[row, self.start :].tolist()
+            if any(token in self.stop_set for token in tokens):
+                continue
+            if self.complete(i, self.tokenizer.decode(tokens, skip_special_tokens=False)):
+                self.complete_rows[i] = len(tokens)
+                flags[row] = True
+        return flags
+
+
+#: Shared prompt tokens worth a prefix cache (below this the copies cost more than they save).
+MIN_SHARED_PREFIX = 8
+
+
+def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix all prompts share, leaving every prompt at least one token of its own."""
+    if not prompts:
+        return 0
+    first, limit = prompts[0], min(len(p) for p in prompts) - 1
+    n = 0
+    while n < limit and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n
+
+
+def _prefix_cache(model, tokens: Sequence[int]):
+    """(keyword, cache): the key/value cache of the shared prompt prefix (one row) and the keyword the
+    model takes it by (``cache``; ``past_key_values`` before transformers renamed it), or None for a
+    model without a standard cache object."""
+    import inspect
+
+    import torch
+
+    parameters = inspect.signature(model.forward).parameters
+    keyword = next((k for k in ("cache", "past_key_values") if k in parameters), None)
+    if keyword is None:
+        return None
+    with torch.inference_mode():
+        ids = torch.tensor([list(tokens)], device=model.device)
+        output = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+    cache = getattr(output, keyword, None)
+    return (keyword, cache) if hasattr(cache, "batch_repeat_interleave") else None
+
+
+def _encode(tokenizer, prompts: Sequence[Sequence[int]], prefix: int, config):
+    """Input ids and attention mask of one batch. Without a cached prefix: left padded. With one:
+    the shared prefix, then each prompt's own tokens left padded after it (the padding sits between
+    the cached prefix and the prompt's tail, masked out; positions follow the mask)."""
+    import torch
+
+    if not prefix:
+        return tokenizer.pad({"input_ids": list(prompts)}, padding=True, return_tensors="pt")
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
+    tails = [list(p[prefix:]) for p in prompts]
+    width = max(len(t) for t in tails)
+    ids = torch.full((len(prompts), prefix + width), int(pad), dtype=torch.long)
+    mask = torch.zeros((len(prompts), prefix + width), dtype=torch.long)
+    ids[:, :prefix] = torch.tensor(list(prompts[0][:prefix]))
+    mask[:, :prefix] = 1
+    for row, tail in enumerate(tails):
+        ids[row, prefix + width - len(tail) :] = torch.tensor(tail)
+        mask[row, prefix + width - len(tail) :] = 1
+    from transformers import BatchEncoding
+
+    return BatchEncoding({"input_ids": ids, "attention_mask": mask})
+
+
+_VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed) -> list[Generation]:
+    if int(_setting(settings, "no_repeat_ngram_size")):
+        raise LexalignError(
+            "config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking; set it to 0 "
+            "(repetition_penalty works with vllm) or use lexical.backend: hf"
+        )
+    engine = vllm_engine(model_dir, adapter_dir, dtype, seed, settings.get("vllm") or {}, "lexical")
+    vllm, llm, lora, manifest = engine.vllm, engine.llm, engine.lora, engine.manifest
+    prompts = [{"prompt_token_ids": prompt_token_ids(engine.tokenizer, conversation)} for conversation in conversations]
+    do_sample = bool(_setting(settings, "do_sample"))
+    sampling = vllm.SamplingParams(
+        max_tokens=int(_setting(settings, "max_new_tokens")),
+        temperature=float(_setting(settings, "temperature")) if do_sample else 0.0,
+        top_p=float(_setting(settings, "top_p")) if do_sample else 1.0,
+        repetition_penalty=float(_setting(settings, "repetition_penalty")),
+        stop_token_ids=list(manifest["stop_token_ids"]),
+        seed=seed,
+        skip_special_tokens=False,
+    )
+    outputs = llm.generate(prompts, sampling, use_tqdm=True, lora_request=lora)
+    return [
+        Generation(out.outputs[0].text, len(out.outputs[0].token_ids), out.outputs[0].finish_reason == "stop")
+        for out in outputs
+    ]
+
+
+@dataclass
+class VllmEngine:
+    """A vLLM engine on a prepared model: the ``vllm`` module, the ``LLM``, the adapter's ``LoRARequest``
+    (None without an adapter), the model's manifest and tokenizer."""
+
+    vllm: object
+    llm: object
+    lora: object
+    manifest: dict
+    tokenizer: object
+
+
+def vllm_engine(model_dir, adapter_dir, dtype: str, seed: int, options: Mapping, section: str, **extra) -> VllmEngine:
+    """Start vLLM on a prepared model (with LoRA enabled for ``adapter_dir``). ``options`` are the config's
+    ``<section>.vllm`` keyword arguments for ``vllm.LLM``; ``extra`` are the caller's own."""
+    try:
+        import vllm
+        from vllm.lora.request import LoRARequest
+    except ImportError as exc:
+        raise LexalignError(
+            f"config {section}.backend: 'vllm' is selected but vllm cannot be imported ({exc}); "
+            f"install it on a GPU machine (pip install 'lexalign[vllm]') or set {section}.backend: hf"
+        ) from None
+    from lexalign.models.loading import load_tokenizer, read_manifest
+
+    manifest = read_manifest(model_dir)
+    options = {**options, **extra}
+    lora = None
+    if adapter_dir is not None:
+        rank = _adapter_rank(adapter_dir)
+        options.update(enable_lora=True, max_lora_rank=next((r for r in _VLLM_LORA_RANKS if r >= rank), rank))
+        lora = LoRARequest("lexalign-adapter", 1, str(adapter_dir))
+    llm = vllm.LLM(
+        model=manifest["weights_path"],
+        tokenizer=manifest["weights_path"],
+        dtype=dtype,
+        seed=seed,
+        trust_remote_code=bool(manifest.get("trust_remote_code", False)),
+        **options,
+    )
+    return VllmEngine(vllm, llm, lora, manifest, load_tokenizer(model_dir))
+
+
+def _adapter_rank(adapter_dir: str | os.PathLike) -> int:
+    path = Path(adapter_dir) / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LexalignError(f"{adapter_dir}: no adapter_config.json (not a LoRA adapter directory)") from None
+    ranks = [int(config.get("r", 8)), *(int(r) for r in (config.get("rank_pattern") or {}).values())]
+    return max(ranks)

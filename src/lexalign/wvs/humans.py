@@ -1,0 +1,97 @@
+"""The ``wvs_humans`` rule: the human answer distributions table every ``wvs`` job compares with.
+
+:func:`build_humans` reads the configured source (:mod:`lexalign.wvs.sources.official`) for the catalog
+items (:mod:`lexalign.wvs.sources.catalog`) and the two configured countries (``wvs.countries``,
+:mod:`lexalign.config.countries`) and writes ``humans.parquet``
+(:func:`lexalign.wvs.sources.official.humans_schema`, one row per item) and ``humans.json`` (the countries,
+what was dropped or skipped, and why); :func:`read_humans` reads it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from lexalign.config.countries import Country, pair
+from lexalign.core.errors import LexalignError
+from lexalign.core.io import atomic_path, read_parquet_table, write_json
+from lexalign.wvs.metrics import definitions
+from lexalign.wvs.sources.catalog import CATALOG, load_catalog, source_path
+from lexalign.wvs.sources.global_opinions import humans_from_global_opinions
+from lexalign.wvs.sources.official import ITEM_SCHEMA, TENSION_SCHEMA, BadRows, humans_countries, humans_from_wvs_csv
+
+log = logging.getLogger(__name__)
+
+
+READERS: dict[str, Callable[[str | os.PathLike, list[dict], BadRows, Sequence[Country]], tuple[pl.DataFrame, dict]]] = {
+    "wvs_csv": humans_from_wvs_csv,
+    "global_opinions": humans_from_global_opinions,
+}
+
+
+def build_humans(
+    source: Mapping[str, Any],
+    humans_out: str | os.PathLike,
+    notes_out: str | os.PathLike,
+    *,
+    catalog: str | os.PathLike | None,
+    bad_rows: str,
+    countries: Sequence[str],
+) -> pl.DataFrame:
+    """Write the human distributions table (Parquet) and its notes (JSON) for the configured source.
+
+    ``source``, ``catalog`` (None: the built-in one), ``bad_rows`` and ``countries`` (two WVS-7 country names)
+    are the ``wvs`` config keys.
+    """
+    kind = source["type"]
+    if kind not in READERS:
+        raise LexalignError(f"config wvs.source.type: {kind!r} is not one of {sorted(READERS)}")
+    compared = pair(countries)
+    path = source_path(source)
+    items = load_catalog(catalog)
+    collector = BadRows(path, bad_rows)
+    humans, notes = READERS[kind](path, items, collector, compared)
+    both = f"{compared[0].name} vs {compared[1].name}"
+    with atomic_path(humans_out) as tmp:
+        humans.write_parquet(tmp)
+    write_json(
+        notes_out,
+        {
+            "source": {"type": kind, "path": path},
+            "countries": [{"key": c.key, "name": c.name, "code": c.code} for c in compared],
+            "catalog": str(catalog or CATALOG.name),
+            "catalog_items": len(items),
+            "items": humans.height,
+            "by_option_count": dict(sorted(Counter(humans["n_options"].to_list()).items())),
+            "tension": definitions(0.0)["distance"] + ", " + both,
+            "tension_study": definitions(0.0, "study")["distance"] + ", " + both,
+            **notes,
+            "bad_rows": collector.summary(),
+        },
+    )
+    log.info("%s: %d items with %s distributions (%d catalog items)", path, humans.height, both, len(items))
+    return humans
+
+
+def read_humans(path: str | os.PathLike) -> pl.DataFrame:
+    """Read the wvs_humans table, checking its columns (:func:`countries_of` names its two countries)."""
+    table = read_parquet_table(path, [*ITEM_SCHEMA, *TENSION_SCHEMA], "the wvs_humans table")
+    countries_of(table, path)
+    return table
+
+
+def countries_of(table: pl.DataFrame, path: str | os.PathLike = "the wvs_humans table") -> list[Country]:
+    """The two countries a humans table holds, in config order; one line when it does not hold two."""
+    countries = humans_countries(table.columns)
+    if len(countries) != 2:
+        found = ", ".join(c.key for c in countries) or "none"
+        raise LexalignError(
+            f"{path}: holds {found} as country columns, expected two (<key> shares and n_<key>; an older layout "
+            "with us/china columns?); rerun the wvs_humans rule"
+        )
+    return countries
