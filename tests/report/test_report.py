@@ -20,7 +20,7 @@ from lexalign.report import build, readers
 from lexalign.report import format as fmt
 from lexalign.report.tables import Precision
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODELS = ["tiny", "llama8b"]
 LANGS = ["en", "zh"]
 METHODS = ["vanilla", "prompt", "sft", "dpo"]

@@ -29,7 +29,7 @@ from lexalign.wvs.prompts import label_answers, option_numbers, render
 from lexalign.wvs.scoring import score_options
 from lexalign.wvs.vllm import score_options_vllm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
 
 

@@ -22,7 +22,7 @@ from lexalign.wvs.metrics import tension_distance
 from lexalign.wvs.settings import WvsJob, WvsSettings
 from lexalign.wvs.sources.official import humans_countries
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WVS_DIR = REPO / "data" / "illustrative" / "wvs"
 WVS_CSV = WVS_DIR / "WVS_Cross-National_Wave_7_illustrative.csv"
 GOQA_CSV = WVS_DIR / "global_opinions_illustrative.csv"

@@ -455,7 +455,7 @@ def test_clean_human_responses_parse_to_themselves(lang, name):
     """Every ingested response survives the parser unchanged, alone or in a list (both sides match)."""
     from lexalign.norms.ingest import pooled_counts
 
-    pooled, _ = pooled_counts(Path(__file__).resolve().parents[1] / "data" / "illustrative" / name, {"format": "auto"})
+    pooled, _ = pooled_counts(Path(__file__).resolve().parents[2] / "data" / "illustrative" / name, {"format": "auto"})
     words = pooled["response"].unique().sort().to_list()
     separator = "，" if lang == "zh" else ", "
     for start in range(0, len(words), 50):

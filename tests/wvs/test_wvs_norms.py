@@ -34,7 +34,7 @@ from lexalign.wvs.prompts import AssociationContext, assoc_model_method
 from lexalign.wvs.settings import WvsJob, WvsSettings
 from lexalign.wvs.sources.catalog import load_catalog
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
 SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 EN, ZH = prompt_templates("en"), prompt_templates("zh")

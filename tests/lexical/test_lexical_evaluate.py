@@ -28,7 +28,7 @@ from lexalign.lexical.evaluate import (
 )
 from lexalign.models import generation
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def lexical_settings(**overrides) -> dict:

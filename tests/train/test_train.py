@@ -27,7 +27,7 @@ from lexalign.norms.templates import SCHEMAS
 from lexalign.train.run import last_checkpoint, prepare_checkpoints, run
 from lexalign.train.trainers import TrainJob, build_trainer, load_split, trainer_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SYSTEM = "You answer word-association questions."
 ASSOCIATIONS = {
     "dog": ["bark", "pet", "animal", "bone", "puppy", "leash", "friend", "tail", "cat", "walk"],

@@ -24,7 +24,7 @@ from lexalign.wvs.scoring import parse_answer, score_options
 from lexalign.wvs.settings import WvsJob, WvsSettings
 from lexalign.wvs.sources.catalog import load_catalog
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
 EN, ZH = prompt_templates("en"), prompt_templates("zh")
 

@@ -21,7 +21,7 @@ from lexalign.wvs.sources.catalog import load_catalog
 from lexalign.wvs.sources.global_opinions import humans_from_global_opinions, parse_literal
 from lexalign.wvs.sources.official import BadRows, detect_separator, humans_from_wvs_csv, humans_schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WVS_DIR = REPO / "data" / "illustrative" / "wvs"
 WVS_CSV = WVS_DIR / "WVS_Cross-National_Wave_7_illustrative.csv"
 GOQA_CSV = WVS_DIR / "global_opinions_illustrative.csv"
