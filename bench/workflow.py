@@ -90,12 +90,12 @@ def _runnable(config: dict) -> dict:
     config = _absolute_paths(config)
     # A null WVS source means the illustrative file under data/illustrative/wvs/ (a repo-relative path).
     try:
-        from lexalign.wvs.sources.catalog import ILLUSTRATIVE_SOURCES
+        from lexalign.config.derive import ILLUSTRATIVE_WVS_SOURCES
     except ImportError:
         return config
     source = config.setdefault("wvs", {}).setdefault("source", {})
     if not source.get("path"):
-        source["path"] = str(REPO / ILLUSTRATIVE_SOURCES[source.get("type", "wvs_csv")])
+        source["path"] = str(REPO / ILLUSTRATIVE_WVS_SOURCES[source.get("type", "wvs_csv")])
     return config
 
 

@@ -17,7 +17,7 @@ import yaml
 from lexalign.config import methods
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
-from lexalign.core.snake import run_step
+from lexalign.core.snake import Rule, run_script
 
 STAGES = ("prepare_model", "ingest", "template", "train", "lexical", "wvs", "report")
 DATA_TARGETS = ["results/models/tiny", "results/templates/en/stats.json", "results/templates/zh/stats.json"]
@@ -182,8 +182,47 @@ def test_catalog_files(repo):
 # ---- logs ---------------------------------------------------------------------------------------
 
 
-def fake_snakemake(log_file):
-    return SimpleNamespace(log=[str(log_file)])
+def fake_snakemake(log_file, **named):
+    """The parts of Snakemake's script object that run_script reads, as Snakemake's own Namedlists."""
+    from snakemake.iocontainers import Namedlist
+
+    def names(**values):
+        return Namedlist(fromdict=values)
+
+    return SimpleNamespace(
+        input=names(**named.get("input", {})),
+        output=names(**named.get("output", {})),
+        params=names(**named.get("params", {})),
+        wildcards=names(**named.get("wildcards", {})),
+        threads=named.get("threads", 1),
+        resources=names(**named.get("resources", {})),
+        log=names(log=str(log_file)),
+    )
+
+
+def test_run_script_hands_the_stage_a_plain_rule(tmp_path):
+    """Paths become str or lists of str, params and wildcards plain dicts: the stage never sees snakemake."""
+    seen = []
+    fake = fake_snakemake(
+        tmp_path / "rule.log",
+        input={"model": "results/models/m", "files": ["a", "b"]},
+        output={"scores": "out.json"},
+        params={"settings": {"k": 1}},
+        wildcards={"lang": "en"},
+        threads=2,
+        resources={"gpu": 1},
+    )
+    run_script(fake, lambda rule: rule, seen.append)
+    (rule,) = seen
+    assert rule == Rule(
+        input={"model": "results/models/m", "files": ["a", "b"]},
+        output={"scores": "out.json"},
+        params={"settings": {"k": 1}},
+        wildcards={"lang": "en"},
+        threads=2,
+        resources={"gpu": 1},
+        log=str(tmp_path / "rule.log"),
+    )
 
 
 def test_unexpected_error_traceback_goes_to_the_rule_log(tmp_path):
@@ -194,7 +233,7 @@ def test_unexpected_error_traceback_goes_to_the_rule_log(tmp_path):
         raise RuntimeError("a bug, not a user error")
 
     with pytest.raises(RuntimeError):
-        run_step(fake_snakemake(log_file), step)
+        run_script(fake_snakemake(log_file), lambda rule: rule, lambda rule: step())
     text = log_file.read_text()
     assert "working" in text
     assert "Traceback (most recent call last)" in text and "RuntimeError: a bug, not a user error" in text
@@ -207,7 +246,7 @@ def test_user_error_is_one_line_on_stderr_and_in_the_log(tmp_path, capsys):
         raise LexalignError("data/x.csv: missing column 'cue'")
 
     with pytest.raises(SystemExit) as info:
-        run_step(fake_snakemake(log_file), step)
+        run_script(fake_snakemake(log_file), lambda rule: rule, lambda rule: step())
     assert info.value.code == 1
     assert capsys.readouterr().err.splitlines()[-1] == "lexalign error: data/x.csv: missing column 'cue'"
     assert log_file.read_text().splitlines()[-1] == "lexalign error: data/x.csv: missing column 'cue'"

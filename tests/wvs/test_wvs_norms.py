@@ -13,6 +13,7 @@ import yaml
 from conftest import tiny_config_dict
 
 from lexalign.config import methods
+from lexalign.config.derive import assoc_model_method
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
 from lexalign.norms.templates import prompt_templates
@@ -30,7 +31,7 @@ from lexalign.wvs.norms import (
     shared_items,
     split_items,
 )
-from lexalign.wvs.prompts import AssociationContext, assoc_model_method
+from lexalign.wvs.prompts import AssociationContext
 from lexalign.wvs.settings import WvsJob, WvsSettings
 from lexalign.wvs.sources.catalog import load_catalog
 

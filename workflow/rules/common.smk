@@ -5,26 +5,24 @@ from pathlib import Path
 from lexalign.config import methods
 from lexalign.config.validation import validate_config
 from lexalign.core.errors import LexalignError
-from lexalign.config.grid import population_files, population_methods, temperature_label
+from lexalign.config.derive import derive
+from lexalign.config.grid import population_files, temperature_label
 from lexalign.models.prepare import source_signature, weight_files
 from lexalign.config.presets import method_settings
 from lexalign.lexical.profile import norm_files
 from lexalign.core.resources import SCHEMA
 from lexalign.core.snake import error_line
-from lexalign.wvs.sources.catalog import source_path as wvs_source_path
-from lexalign.wvs.prompts import assoc_model_method
 
+# Validated once; what the config implies (the WVS source path, assoc_model_method, the population's
+# methods) comes from lexalign.config.derive, as for the CLI and the report: nothing is written into config.
 try:
     validate_config(config, SCHEMA, source="config")
+    DERIVED = derive(config, checkout=workflow.basedir)
 except LexalignError as error:
     sys.exit(error_line(error))
 
 RUN = config["run"]
-# The shipped illustrative WVS file lives in the repository, wherever the working directory is.
-if config["wvs"]["source"]["path"] is None:
-    config["wvs"]["source"]["path"] = str(
-        Path(workflow.basedir, wvs_source_path(config["wvs"]["source"]))
-    )
+POPULATION_METHODS = list(DERIVED.population_methods)
 
 
 def _per_wildcards(folder, rule_name, wildcard_names, suffix):
@@ -199,12 +197,16 @@ def train_settings(wildcards):
     )
 
 
-try:  # assoc_source model: which method's tier-1 generations (checked against the registry once)
-    config["wvs"]["assoc_model_method"] = assoc_model_method(
-        config["wvs"], RUN["methods"]
-    )
-except LexalignError as error:
-    sys.exit(error_line(error))
+def wvs_source():
+    """wvs.source as wvs_humans reads it: the path resolved (the illustrative file when none is given)."""
+    return canonical({**config["wvs"]["source"], "path": DERIVED.wvs_source_path})
+
+
+def wvs_settings(keys):
+    """The wvs keys a wvs job reads, assoc_model_method resolved."""
+    settings = {key: config["wvs"][key] for key in keys}
+    settings["assoc_model_method"] = DERIVED.assoc_model_method
+    return canonical(settings)
 
 
 def wvs_associations_input(wildcards):
@@ -213,7 +215,7 @@ def wvs_associations_input(wildcards):
     if methods.get(wildcards.method).context != "associations":
         return []
     if config["wvs"]["assoc_source"] == "model":
-        method = config["wvs"]["assoc_model_method"]
+        method = DERIVED.assoc_model_method
         return f"results/lexical/{wildcards.model}/{wildcards.lang}/{method}/generations.parquet"
     return f"results/ingest/{wildcards.lang}/associations.parquet"
 
@@ -278,12 +280,6 @@ def lexical_settings(wildcards):
 
 
 # The model as a population of participants (population.smk).
-try:  # population.methods: checked against the registry and the run once
-    POPULATION_METHODS = population_methods(
-        RUN["methods"], config["population"]["methods"]
-    )
-except LexalignError as error:
-    sys.exit(error_line(error))
 
 
 def population_job_files(name, for_report=False):

@@ -3,7 +3,7 @@ from lexalign.wvs.settings import FRAMINGS, WvsSettings
 
 rule wvs_humans:
     input:
-        source=data_input(config["wvs"]["source"]["path"]),
+        source=data_input(DERIVED.wvs_source_path),
         catalog=config["wvs"]["catalog"] or [],
     output:
         humans="results/wvs/humans.parquet",
@@ -15,7 +15,7 @@ rule wvs_humans:
     resources:
         mem_mb=8000,
     params:
-        source=config["wvs"]["source"],
+        source=wvs_source(),
         catalog=config["wvs"]["catalog"],
         bad_rows=config["wvs"]["bad_rows"],
         countries=config["wvs"]["countries"],
@@ -52,7 +52,7 @@ rule wvs:
         country=lambda wc: language_spec(wc).get("wvs_country"),
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
         # only what a wvs job reads: a change to wvs.source or wvs.bad_rows reruns wvs_humans, not every job
-        settings={key: config["wvs"][key] for key in WvsSettings.keys()},
+        settings=wvs_settings(WvsSettings.keys()),
         prompts=lambda wc: {
             language_spec(wc)["prompt_language"]: config["templates"]["prompts"].get(
                 language_spec(wc)["prompt_language"], {}

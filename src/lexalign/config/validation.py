@@ -15,8 +15,8 @@ import yaml
 
 from lexalign.config import countries as wvs_countries
 from lexalign.config import methods, presets
+from lexalign.config.derive import assoc_model_method
 from lexalign.core.errors import LexalignError
-from lexalign.wvs.prompts import assoc_model_method
 
 #: How far split shares may miss a sum of 1 (YAML decimals such as 0.7 + 0.2 + 0.1 are not exact).
 SPLIT_TOLERANCE = 1e-6

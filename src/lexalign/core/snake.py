@@ -1,18 +1,23 @@
-"""Glue between the package and its callers: the one logging set-up and the one user-error handler.
+"""Glue between the package and its callers: the one logging set-up, the one user-error handler, and the
+one way a workflow script hands its job to the package.
 
-Every entry point uses these: workflow scripts (``run_step``), the ``lexalign`` command and the
+Every entry point uses these: workflow scripts (``run_script``), the ``lexalign`` command and the
 ``python -m lexalign.<module>`` mains (``run_command``), and the Snakefile's config check
-(``error_line``). A user error is one line on stderr starting ``lexalign error:``; an unexpected
+(``error_line``). A script never hands the ``snakemake`` object to a stage: ``run_script`` turns it into
+a plain :class:`Rule` and the stage's job type builds itself from that (``Job.from_rule``).
+
+A user error is one line on stderr starting ``lexalign error:``; an unexpected
 error keeps its traceback, on the terminal and in the rule's log.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from lexalign.core.errors import LexalignError
 
@@ -66,19 +71,69 @@ def run_command(command: Callable[..., int | None], *args: Any) -> int:
     return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
-def run_step(snakemake: Any, step: Callable[[], object]) -> None:
-    """Run one workflow step: logging goes to the rule's log; a LexalignError becomes one line and
-    exit status 1; an unexpected error's traceback goes to the log as well as to the terminal.
+J = TypeVar("J")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One job of a rule as plain values: named inputs and outputs (a path, or a list of paths), params,
+    wildcards, threads, resources and the log file. Built from the ``snakemake`` object by
+    :func:`rule_of`; a stage's ``Job.from_rule`` reads only this."""
+
+    input: Mapping[str, Any]
+    output: Mapping[str, Any]
+    params: Mapping[str, Any]
+    wildcards: Mapping[str, str]
+    threads: int = 1
+    resources: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    log: str | None = None
+
+
+def _plain(value: Any) -> Any:
+    """A Snakemake path list (a Namedlist of strings) as a list of str, a single path as str."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return value
+
+
+def rule_of(snakemake: Any) -> Rule:
+    """The :class:`Rule` of the running job: only named inputs and outputs are kept (every rule names its files)."""
+    logs = list(getattr(snakemake, "log", []) or [])
+    resources = {
+        name: value for name, value in dict(getattr(snakemake, "resources", {}).items()).items() if not callable(value)
+    }
+    return Rule(
+        input={name: _plain(value) for name, value in snakemake.input.items()},
+        output={name: _plain(value) for name, value in snakemake.output.items()},
+        params=dict(snakemake.params.items()),
+        wildcards=dict(snakemake.wildcards.items()),
+        threads=int(snakemake.threads),
+        resources=resources,
+        log=str(logs[0]) if logs else None,
+    )
+
+
+def run_script(snakemake: Any, build: Callable[[Rule], J], run: Callable[[J], object]) -> None:
+    """The body of every ``workflow/scripts/*.py``: log to the rule's log, build the job from the rule
+    (``build``, a stage's ``Job.from_rule``) and ``run`` it. A LexalignError (from building or running) is one
+    line and exit status 1; an unexpected error's traceback goes to the log as well as to the terminal.
 
     Snakemake then marks the job failed and removes its declared outputs, and the package writes
     every output atomically, so nothing half-written survives.
     """
-    log_files = list(getattr(snakemake, "log", []) or [])
-    setup_logging(log_files[0] if log_files else None)
+    rule = rule_of(snakemake)
+    setup_logging(rule.log)
 
-    def body() -> None:  # a step's return value (stats, scores) is not an exit status
-        step()
+    def body() -> None:  # a stage's return value (stats, scores) is not an exit status
+        run(build(rule))
 
     status = run_command(body)
     if status:
         sys.exit(status)
+
+
+def run_step(snakemake: Any, step: Callable[[], object]) -> None:
+    """Transitional: scripts not yet converted to :func:`run_script` (removed once every script is)."""
+    run_script(snakemake, lambda rule: None, lambda _: step())

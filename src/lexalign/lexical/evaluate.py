@@ -31,6 +31,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import polars as pl
 
 from lexalign.config import methods
+from lexalign.config.definitions import DEFINITIONS
 from lexalign.core import stats
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, read_parquet_table, write_json
@@ -59,7 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
-DEFINITIONS = ("corrected", "study")
 MIN_OVERLAP = 2  # Spearman needs at least two overlapping words
 STUDY_MIN_WORDS = 3  # the study drops rows whose parsed list has fewer words than this
 STUDY_NOTES = (

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import polars as pl
 
+from lexalign.config.definitions import DEFINITIONS
 from lexalign.core import stats
 from lexalign.core.errors import LexalignError
 from lexalign.core.text import normalise_expr
@@ -67,7 +68,6 @@ ENGLISH_DEFAULTS = {
     "valence": {"builtin": "warriner2013"},
     "arousal": {"builtin": "warriner2013"},
 }
-DEFINITIONS = ("corrected", "study")
 #: Fewest model/human pairs a Wilcoxon test runs on, per definition.
 MIN_PAIRS = {"corrected": 2, "study": 10}
 STUDY_NOTES = (

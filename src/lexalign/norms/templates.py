@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import polars as pl
 import yaml
 
+from lexalign.config.definitions import DEFINITIONS
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, write_json
 from lexalign.core.resources import resource
@@ -112,7 +113,6 @@ def cue_lists(associations: pl.DataFrame) -> pl.DataFrame:
 
 
 #: Named definitions of the data generation (config templates.definition).
-DEFINITIONS = ("corrected", "study")
 
 
 def sft_copies(target: int, train_cues: int, all_cues: int, definition: str = "corrected") -> int:

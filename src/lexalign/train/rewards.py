@@ -26,11 +26,11 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
+from lexalign.config.definitions import DEFINITIONS
 from lexalign.core.text import normalise_text
 from lexalign.lexical.parse import parse_associations
 
 UNPARSABLE = -1.0
-DEFINITIONS = ("corrected", "study")
 
 
 def _unique(words: Sequence[str]) -> list[str]:

@@ -18,10 +18,11 @@ from typing import Any
 import polars as pl
 
 from lexalign.config.countries import Country, pair
+from lexalign.config.derive import wvs_source_path
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, read_parquet_table, write_json
 from lexalign.wvs.metrics import definitions
-from lexalign.wvs.sources.catalog import CATALOG, load_catalog, source_path
+from lexalign.wvs.sources.catalog import CATALOG, load_catalog
 from lexalign.wvs.sources.global_opinions import humans_from_global_opinions
 from lexalign.wvs.sources.official import ITEM_SCHEMA, TENSION_SCHEMA, BadRows, humans_countries, humans_from_wvs_csv
 
@@ -52,7 +53,7 @@ def build_humans(
     if kind not in READERS:
         raise LexalignError(f"config wvs.source.type: {kind!r} is not one of {sorted(READERS)}")
     compared = pair(countries)
-    path = source_path(source)
+    path = wvs_source_path(source)
     items = load_catalog(catalog)
     collector = BadRows(path, bad_rows)
     humans, notes = READERS[kind](path, items, collector, compared)

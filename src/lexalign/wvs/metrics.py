@@ -31,7 +31,8 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy, wasserstein_distance
 
-DEFINITIONS = ("corrected", "study")
+from lexalign.config.definitions import DEFINITIONS
+
 #: The study's KL smoothing (wvs_eval/src/evaluate.py); the corrected form takes ``wvs.kl_epsilon``.
 STUDY_KL_EPSILON = 1e-10
 WVB_THRESHOLD = 0.2

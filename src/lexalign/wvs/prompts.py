@@ -17,7 +17,6 @@ from typing import Any
 
 import polars as pl
 
-from lexalign.config import methods
 from lexalign.core.errors import LexalignError
 from lexalign.core.text import normalise_text
 
@@ -125,29 +124,6 @@ def _segment(text: str) -> list[str]:
         jieba.setLogLevel(logging.WARNING)
         return [token.strip() for token in jieba.lcut(text) if token.strip()]
     return _WORD.findall(text.lower())
-
-
-def assoc_model_method(wvs: Mapping[str, Any], run_methods: Sequence[str]) -> str | None:
-    """The method whose tier-1 generations feed ``assoc_source: model`` (None with ``assoc_source: humans``):
-    ``wvs.assoc_model_method``, else the first trained method of ``run.methods``."""
-    if wvs.get("assoc_source", "humans") != "model":
-        return None
-    name = wvs.get("assoc_model_method")
-    lexical = methods.evaluated_by(methods.LEXICAL)
-    if name is None:
-        trained = methods.trained(list(run_methods))
-        if not trained:
-            raise LexalignError(
-                "config wvs.assoc_model_method: run.methods has no trained method whose tier-1 generations "
-                f"assoc_source model could use; name one of {', '.join(lexical)}"
-            )
-        return trained[0]
-    if name not in lexical:
-        raise LexalignError(
-            f"config wvs.assoc_model_method: {name!r} is not a method with tier-1 generations "
-            f"(one of {', '.join(lexical)})"
-        )
-    return name
 
 
 @dataclass

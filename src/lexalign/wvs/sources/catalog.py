@@ -19,18 +19,6 @@ CATALOG = resource("wvs_items.yaml")
 # --------------------------------------------------------------------------------------------------
 # Catalog
 
-# The invented files the embedded default reads when wvs.source.path is null (relative to the repository).
-REPO_DATA = Path("data") / "illustrative" / "wvs"
-ILLUSTRATIVE_SOURCES = {
-    "wvs_csv": REPO_DATA / "WVS_Cross-National_Wave_7_illustrative.csv",
-    "global_opinions": REPO_DATA / "global_opinions_illustrative.csv",
-}
-
-
-def source_path(source: Mapping[str, Any]) -> str:
-    """The configured source file, or the shipped illustrative file for the source type."""
-    return str(source.get("path") or ILLUSTRATIVE_SOURCES[source["type"]])
-
 
 def _expand_scale(scale: Any, scales: Mapping[str, Any], where: str) -> dict:
     """A scale (name or inline mapping) as {codes, en, zh, ordinal}."""
