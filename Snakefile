@@ -1,11 +1,18 @@
 # lexalign: culturally align language models on native speakers' word-association norms.
 # Stages: prepare_model -> ingest -> template -> train -> lexical (tier 1) / wvs (tier 2) -> report.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
+# The working directory's config/config.yaml; in a folder without one, the embedded default of the
+# checkout (its data paths are then the checkout's: see common.smk).
+WORKDIR_CONFIG = Path("config", "config.yaml")
+EMBEDDED_CONFIG = Path(workflow.basedir, "config", "config.yaml")
 
-configfile: "config/config.yaml"
+
+configfile: WORKDIR_CONFIG if WORKDIR_CONFIG.exists() else EMBEDDED_CONFIG
 
 
 report: "workflow/report/workflow.rst"

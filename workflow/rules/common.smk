@@ -15,8 +15,15 @@ from lexalign.core.snake import error_line
 
 # Validated once; what the config implies (the WVS source path, assoc_model_method, the population's
 # methods) comes from lexalign.config.derive, as for the CLI and the report: nothing is written into config.
+# The embedded default read from the checkout (no config/ here and none on the command line): its
+# relative data paths are the checkout's.
+CONFIG_BASE = (
+    None
+    if WORKDIR_CONFIG.exists() or workflow.overwrite_configfiles
+    else workflow.basedir
+)
 try:
-    validate_config(config, SCHEMA, source="config")
+    validate_config(config, SCHEMA, source="config", base=CONFIG_BASE)
     DERIVED = derive(config, checkout=workflow.basedir)
 except LexalignError as error:
     sys.exit(error_line(error))

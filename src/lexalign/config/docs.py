@@ -139,15 +139,17 @@ def render_file(schema_path: str | Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lexalign config-docs", description="Write config/README.md from the schema.")
     parser.add_argument("--schema", default=str(SCHEMA))
-    parser.add_argument("--out", default="config/README.md")
+    parser.add_argument("--out", default="config/README.md", help="the config reference (%(default)s)")
     parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from what the schema gives")
     args = parser.parse_args(argv)
     if not Path(args.schema).is_file():
-        raise LexalignError(f"{args.schema}: schema file not found (run from the repository root or pass --schema)")
+        raise LexalignError(f"--schema {args.schema}: schema file not found")
     text = render_file(args.schema)
     out = Path(args.out)
     if args.check:
-        if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        if not out.is_file():
+            raise LexalignError(f"{out}: no such file (pass --out with the path of the config reference to check)")
+        if out.read_text(encoding="utf-8") != text:
             raise LexalignError(f"{out}: out of date with {args.schema}; run `lexalign config-docs` to regenerate it")
         print(f"{out}: up to date")
         return 0

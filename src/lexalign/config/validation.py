@@ -17,6 +17,7 @@ from lexalign.config import countries as wvs_countries
 from lexalign.config import methods, presets
 from lexalign.config.derive import assoc_model_method
 from lexalign.core.errors import LexalignError
+from lexalign.core.resources import SCHEMA
 
 #: How far split shares may miss a sum of 1 (YAML decimals such as 0.7 + 0.2 + 0.1 are not exact).
 SPLIT_TOLERANCE = 1e-6
@@ -72,8 +73,11 @@ def _read_schema(schema_path: str) -> dict:
     return yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
 
 
-def validate_config(config: dict, schema_path: str | os.PathLike, source: str = "config") -> dict:
-    """Validate ``config`` in place against the YAML JSON-schema, filling defaults.
+def validate_config(
+    config: dict, schema_path: str | os.PathLike = SCHEMA, source: str = "config", base: str | os.PathLike | None = None
+) -> dict:
+    """Validate ``config`` in place against the YAML JSON-schema, filling defaults; with ``base``, relative
+    model and norms paths are taken relative to ``base`` (the checkout, for its embedded default config).
 
     Raises LexalignError with one line naming the config source, the key path and the problem.
     """
@@ -86,7 +90,7 @@ def validate_config(config: dict, schema_path: str | os.PathLike, source: str = 
         # The deepest error is the most specific one; report it alone, in one line.
         deepest = max(errors, key=lambda e: len(e.absolute_path))
         raise LexalignError(f"{source}: {_one_line(deepest)}")
-    check_consistency(config, source)
+    check_consistency(config, source, base)
     return config
 
 
@@ -98,7 +102,7 @@ def check_renamed(config: Mapping, source: str = "config") -> None:
             raise LexalignError(f"{source}: {section}.{key} was replaced by {replacement}: rename the key")
 
 
-def check_consistency(config: dict, source: str = "config") -> None:
+def check_consistency(config: dict, source: str = "config", base: str | os.PathLike | None = None) -> None:
     """Cross-references the schema cannot check: run grid names, presets, model paths."""
     run = config["run"]
     for section, key in (("models", "models"), ("languages", "languages")):
@@ -129,7 +133,7 @@ def check_consistency(config: dict, source: str = "config") -> None:
     lo, hi = config["templates"]["eval_bounds"]
     if lo > hi:
         raise LexalignError(f"{source}: templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high]")
-    _expand_paths(config)
+    _expand_paths(config, base)
     if config["check_paths"]:
         check_paths(config, source)
 
@@ -158,14 +162,20 @@ def check_paths(config: dict, source: str = "config") -> None:
             raise LexalignError(f"{source}: languages.{lang}.norms.path: {norms} does not exist")
 
 
-def _expand_paths(config: dict) -> None:
-    """Expand ``~`` and ``$VARS`` in model and norms paths (cluster configs say ``$MODELS/Llama-3.1-8B``)."""
+def _expand_paths(config: dict, base: str | os.PathLike | None = None) -> None:
+    """Expand ``~`` and ``$VARS`` in model and norms paths (cluster configs say ``$MODELS/Llama-3.1-8B``);
+    with ``base``, a relative path is made relative to it."""
+
+    def expanded(path: str) -> str:
+        path = os.path.expanduser(os.path.expandvars(path))
+        return str(Path(base, path)) if base is not None and not os.path.isabs(path) else path
+
     for spec in config["models"].values():
         for key in ("path", "chat_template"):
             if key in spec:
-                spec[key] = os.path.expanduser(os.path.expandvars(spec[key]))
+                spec[key] = expanded(spec[key])
     for spec in config["languages"].values():
-        spec["norms"]["path"] = os.path.expanduser(os.path.expandvars(spec["norms"]["path"]))
+        spec["norms"]["path"] = expanded(spec["norms"]["path"])
 
 
 def load_config(path: str | os.PathLike, schema_path: str | os.PathLike, check_paths: bool | None = None) -> dict:

@@ -1,0 +1,7 @@
+"""``python -m lexalign``: the ``lexalign`` command."""
+
+import sys
+
+from lexalign.cli import main
+
+sys.exit(main())
