@@ -87,3 +87,69 @@ def test_method_names_live_in_the_registry_only():
             if anywhere.search(line) or as_method.search(line):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+# ---- the stage packages (issue 22) -------------------------------------------------------------
+
+#: Layers below the stages: core imports only core; config only core and config; models (loading,
+#: generation, memory) only those two. Stages may import any of them.
+LAYERS = {"core": {"core"}, "config": {"core", "config"}, "models": {"core", "config", "models"}}
+STAGES = ("norms", "train", "lexical", "wvs", "population", "report")
+#: The only modules one stage may import from another: the norms readers and prompt templates (every
+#: stage reads ingest's tables and prompts), the association-list parser (tier 1, the ranking reward and
+#: the population norms parse lists the same way), and the WVS metric, refusal and norms definitions the
+#: report tabulates.
+SHARED = {
+    "lexalign.norms.ingest",
+    "lexalign.norms.templates",
+    "lexalign.lexical.parse",
+    "lexalign.wvs.metrics",
+    "lexalign.wvs.refusal",
+    "lexalign.wvs.norms",
+}
+
+
+def _package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_the_top_level_holds_only_the_command_and_stage_packages():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py", "cli.py"))
+    assert loose == []
+    for folder in sorted(p for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8")))
+        assert doc, f"{folder.name}/__init__.py: say what the stage reads and writes in its docstring"
+
+
+def test_layers_and_stages_import_only_what_they_may():
+    modules = _modules()
+    offenders = []
+    for name, path in modules.items():
+        package = _package_of(name)
+        for target in sorted(_imports(path, modules) - {"lexalign"}):
+            other = _package_of(target)
+            if other == package:
+                continue
+            if package in LAYERS:
+                allowed = other in LAYERS[package]
+            elif package in STAGES:
+                allowed = other in LAYERS or target in SHARED
+            else:  # cli and testing sit above everything
+                allowed = True
+            if not allowed:
+                offenders.append(f"{name} imports {target}")
+    assert offenders == []
+
+
+def test_every_workflow_script_hands_its_job_over_the_same_way():
+    """Each script is the one run_script call: the stage's job type builds itself from the rule."""
+    form = re.compile(
+        r"from lexalign\.core\.snake import run_script\n"
+        r"from lexalign\.[a-z_.]+ import (\w+), (\w+)\n\n"
+        r"run_script\(snakemake, \1\.from_rule, \2\)\n"
+    )
+    scripts = sorted((PACKAGE.parents[1] / "workflow" / "scripts").glob("*.py"))
+    assert scripts
+    odd = [path.name for path in scripts if not form.fullmatch(path.read_text(encoding="utf-8"))]
+    assert odd == []
