@@ -268,7 +268,9 @@ def test_bad_config_numbers_and_cross_checks(case, base_config, repo, monkeypatc
 
 def test_inf_and_nan_in_a_config_file_are_one_line(repo, tmp_path):
     path = tmp_path / "config.yaml"
-    path.write_text((repo / "config" / "config.yaml").read_text() + "lexical: {temperature: .nan}\n")
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    config.setdefault("lexical", {})["temperature"] = float("nan")
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
     with pytest.raises(LexalignError) as info:
         load_config(path, SCHEMA)
     assert str(info.value) == f"{path}: lexical.temperature: nan is not a finite number"

@@ -11,8 +11,23 @@ from lexalign.core.resources import SCHEMA
 from lexalign.core.snake import run_command
 
 
+def preflight(config: dict, checkout: str | None = None) -> None:
+    """What a run would refuse once its jobs start, checked on a validated config before any job: every run
+    language's prompt templates (built-in or under templates.prompts) and, unless ``check_paths`` is off,
+    the WVS source file. The stage modules own these checks; the CLI and the DAG call them up front."""
+    from lexalign.config.derive import derive
+    from lexalign.norms.templates import prompt_templates
+
+    for lang in config["run"]["languages"]:
+        prompt_templates(config["languages"][lang]["prompt_language"], config["templates"]["prompts"])
+    source = derive(config, checkout).wvs_source_path
+    if config["check_paths"] and not Path(source).is_file():
+        what = "is a folder, not a file" if Path(source).is_dir() else "does not exist"
+        raise LexalignError(f"config wvs.source.path: {source} {what}")
+
+
 def _validate_config(argv: list[str]) -> int:
-    from lexalign.config.validation import load_config
+    from lexalign.config.validation import YTE_KEY, load_config, read_config_file
 
     parser = argparse.ArgumentParser(prog="lexalign validate-config", description="Validate a workflow config file.")
     parser.add_argument("config", nargs="?", default="config/config.yaml")
@@ -23,9 +38,23 @@ def _validate_config(argv: list[str]) -> int:
         help="do not check that model directories and data files exist (a config with placeholder paths)",
     )
     args = parser.parse_args(argv)
-    load_config(args.config, args.schema, check_paths=False if args.no_check_paths else None)
+    config = load_config(args.config, args.schema, check_paths=False if args.no_check_paths else None)
+    preflight(config, checkout=_checkout_of(args.config))
+    if read_config_file(args.config).get(YTE_KEY):
+        print(
+            f"{args.config}: {YTE_KEY} is set: Snakemake runs the Python expressions in this file as code "
+            "(YTE templating); validate-config checked it as plain YAML. Run only configs you trust.",
+            file=sys.stderr,
+        )
     print(f"{args.config}: valid")
     return 0
+
+
+def _checkout_of(config_path: str) -> str | None:
+    """The workflow checkout a config file belongs to (``<checkout>/config/x.yaml``), where the illustrative
+    data lies; None when it is not in one (paths are then relative to the working directory)."""
+    folder = Path(config_path).resolve().parent.parent
+    return str(folder) if (folder / "Snakefile").is_file() else None
 
 
 def _ingest(argv: list[str]) -> int:

@@ -3,7 +3,8 @@ import sys
 from pathlib import Path
 
 from lexalign.config import methods
-from lexalign.config.validation import validate_config
+from lexalign.cli import preflight
+from lexalign.config.validation import read_config_file, validate_config
 from lexalign.core.errors import LexalignError
 from lexalign.config.derive import derive
 from lexalign.config.grid import population_files, temperature_label
@@ -23,7 +24,12 @@ CONFIG_BASE = (
     else workflow.basedir
 )
 try:
+    for (
+        config_file
+    ) in workflow.configfiles:  # Snakemake's reader lets a key given twice win silently
+        read_config_file(config_file)
     validate_config(config, SCHEMA, source="config", base=CONFIG_BASE)
+    preflight(config, checkout=workflow.basedir)
     DERIVED = derive(config, checkout=workflow.basedir)
 except LexalignError as error:
     sys.exit(error_line(error))

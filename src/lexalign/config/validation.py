@@ -178,21 +178,60 @@ def _expand_paths(config: dict, base: str | os.PathLike | None = None) -> None:
         spec["norms"]["path"] = expanded(spec["norms"]["path"])
 
 
-def load_config(path: str | os.PathLike, schema_path: str | os.PathLike, check_paths: bool | None = None) -> dict:
-    """Read a YAML config file and validate it (used by the CLI and tests; Snakemake reads its own).
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping key given twice (plain YAML lets the last one win silently)."""
 
-    ``check_paths`` set overrides the file's ``check_paths``.
-    """
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Mapping | list):
+                continue  # an unhashable key; the schema refuses it
+            if key in seen:
+                raise LexalignError(
+                    f"line {key_node.start_mark.line + 1}: key {key!r} is given twice "
+                    f"(first on line {seen[key] + 1}); keep one"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+#: The key that makes Snakemake evaluate a config file as a YTE template: Python expressions in it run.
+YTE_KEY = "__use_yte__"
+
+
+def read_config_file(path: str | os.PathLike) -> dict:
+    """A config file's mapping, read as plain YAML with duplicate keys refused; one line naming the file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LexalignError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise LexalignError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise LexalignError(f"{path}: not UTF-8 text") from None
     try:
-        config = yaml.safe_load(text) or {}
+        config = yaml.load(text, Loader=_UniqueKeyLoader) or {}
+    except LexalignError as exc:
+        raise LexalignError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise LexalignError(f"{path}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(config, dict):
+        raise LexalignError(f"{path}: expected a mapping of config keys at the top level")
+    return config
+
+
+def load_config(
+    path: str | os.PathLike, schema_path: str | os.PathLike = SCHEMA, check_paths: bool | None = None
+) -> dict:
+    """Read a YAML config file and validate it (used by the CLI and tests; Snakemake reads its own).
+
+    ``check_paths`` set overrides the file's ``check_paths``.
+    """
+    config = read_config_file(path)
+    config.pop(YTE_KEY, None)  # Snakemake's templating switch, not a workflow key (the CLI says what it means)
     if not isinstance(config, dict):
         raise LexalignError(f"{path}: expected a mapping of config keys at the top level")
     if check_paths is not None:
