@@ -1,8 +1,9 @@
 """``python -m bench``: run the lexalign benchmarks, print a table of ratios, write bench/results.json.
 
-Every ratio compares the project's code with a baseline measured in the same run on the same machine.
-Run from the repository root. ``--tiny`` runs every benchmark on a tiny input (seconds; the test suite
-uses it); the default size is the realistic one (under 15 minutes on 2 CPU cores).
+Every ratio compares the project's code with a baseline measured in the same run on the same machine
+(the acceptance checks, yes-or-no goals, are ``lexalign check``). Run from the repository root.
+``--tiny`` runs every benchmark on a tiny input (seconds; the test suite uses it); the default size is the
+realistic one (under 15 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.common import REPO, Context, Result, machine_info
+from bench.common import REPO, Result, machine_info
+from lexalign.testing.workspace import DEFAULT_CACHE, Workspace
 
-BENCHMARKS = ("ingest", "sft", "generation", "wvs", "workflow", "rule_benchmarks", "default_run")
+BENCHMARKS = ("ingest", "sft", "generation", "wvs", "workflow", "rule_benchmarks")
 DEFAULT_OUT = REPO / "bench" / "results.json"
-DEFAULT_CACHE = Path(
-    os.environ.get(
-        "LEXALIGN_BENCH_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lexalign-bench"
-    )
-)
 
 log = logging.getLogger("bench")
 
@@ -110,7 +107,7 @@ def render_machine(info: dict) -> str:
     )
 
 
-def run_benchmark(name: str, ctx: Context) -> tuple[list[Result], float]:
+def run_benchmark(name: str, ctx: Workspace) -> tuple[list[Result], float]:
     start = time.perf_counter()
     try:
         module = importlib.import_module(f"bench.{name}")
@@ -148,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 
     work_dir = Path(tempfile.mkdtemp(prefix="lexalign-bench-"))
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(tiny=args.tiny, work_dir=work_dir, cache_dir=args.cache_dir, seed=args.seed, model=args.model)
+    ctx = Workspace(
+        tiny=args.tiny, work_dir=work_dir, cache_dir=args.cache_dir, checkout=REPO, seed=args.seed, model=args.model
+    )
     info = machine_info()
     print(render_machine(info), flush=True)
     print(f"size: {ctx.size} | benchmarks: {', '.join(args.selected)} | scratch: {work_dir}", flush=True)

@@ -11,10 +11,9 @@ warm by then, so the two loads match).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from bench.common import REPO, Context, Result, eval_model_dir, measure, speedup
-from lexalign.core.resources import SCHEMA
+from bench.common import REPO, Result, eval_model_dir, speedup
+from lexalign.testing.workspace import Workspace, eval_prompts, lexical_settings, measure
 
 NAME = "generation"
 TITLE = "3. Tier-1 generation: cues/s batched (lexical default batch) vs one cue at a time"
@@ -24,40 +23,6 @@ log = logging.getLogger("bench.generation")
 # 15-minute budget on 2 CPU cores; the base model rarely stops early, so both sides decode ~all of it.
 FULL = {"cues_single": 6, "cues_batched": 32, "max_new_tokens": 32}
 TINY = {"cues_single": 3, "cues_batched": 6, "max_new_tokens": 8}
-
-
-def lexical_settings() -> dict:
-    """The embedded default config's validated ``lexical`` section (schema defaults filled in)."""
-    from lexalign.config.validation import load_config
-
-    return load_config(REPO / "config" / "config.yaml", SCHEMA)["lexical"]
-
-
-def eval_prompts(ctx: Context, lang: str = "en") -> Path:
-    """results/templates/{lang}/eval.parquet for the illustrative norms, built in the scratch folder."""
-    from lexalign.config.validation import load_config
-    from lexalign.norms.ingest import ingest
-    from lexalign.norms.templates import build_templates
-
-    out = ctx.work_dir / "illustrative" / lang
-    table = out / "eval.parquet"
-    if table.is_file():
-        return table
-    config = load_config(REPO / "config" / "config.yaml", SCHEMA)
-    spec = config["languages"][lang]
-    norms = Path(spec["norms"]["path"])
-    norms = norms if norms.is_absolute() else REPO / norms
-    ingest(norms, spec["norms"], config["split"], config["seed"], out / "associations.parquet", out / "ingest.json")
-    names = ("sft", "ranking", "dpo", "eval")
-    settings = {**config["templates"], "sft_target_examples": 10}
-    build_templates(
-        out / "associations.parquet",
-        spec["prompt_language"],
-        settings,
-        config["seed"],
-        {**{n: out / f"{n}.parquet" for n in names}, "stats": out / "templates.json"},
-    )
-    return table
 
 
 def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size: int, max_new_tokens: int) -> dict:
@@ -78,7 +43,7 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
     load_model(model_dir)
     load_seconds, load_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     start, cpu_start = time.perf_counter(), time.process_time()
-    settings = {**lexical_settings(), "backend": "hf", "batch_size": batch_size, "max_new_tokens": max_new_tokens}
+    settings = {**lexical_settings(REPO), "backend": "hf", "batch_size": batch_size, "max_new_tokens": max_new_tokens}
     out = generate(model_dir, conversations, settings)
     total, cpu_total = time.perf_counter() - start, time.process_time() - cpu_start
     net = max(total - load_seconds, 1e-9)
@@ -148,11 +113,11 @@ def lora_throughput(
 lora_throughput.imports = ("torch", "transformers", "peft", "lexalign.models.generation", "lexalign.models.loading")
 
 
-def run(ctx: Context) -> list[Result]:
+def run(ctx: Workspace) -> list[Result]:
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
     table = eval_prompts(ctx)
-    batch = int(lexical_settings()["batch_size"])
+    batch = int(lexical_settings(REPO)["batch_size"])
     runs = {}
     for name, batch_size, cues in (
         ("one at a time", 1, size["cues_single"]),

@@ -15,7 +15,8 @@ import math
 import os
 from pathlib import Path
 
-from bench.common import REPO, Context, Result
+from bench.common import REPO, Result
+from lexalign.testing.workspace import Workspace
 
 NAME = "rule_benchmarks"
 TITLE = "6. Snakemake benchmark: files, summarised per rule and wildcards"
@@ -116,7 +117,7 @@ def _write_example(root: Path) -> None:
         path.write_text(header + "\n".join(lines) + "\n")
 
 
-def run(ctx: Context) -> list[Result]:
+def run(ctx: Workspace) -> list[Result]:
     root = REPO / "results" / "benchmarks"
     if ctx.tiny or not root.is_dir():
         root = ctx.work_dir / "rule-benchmarks"

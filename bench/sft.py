@@ -1,6 +1,6 @@
 """Benchmark 2: SFT throughput (tokens/s) of the project's trainer vs TRL's padded default.
 
-The training data are real template rows: a synthetic SWOW-EN-shaped file (bench.ingest's generator,
+The training data are real template rows: a synthetic SWOW-EN-shaped file (``lexalign.testing.illustrative.synthetic``,
 realistic list lengths) goes through ``lexalign.norms.ingest.ingest`` and ``lexalign.norms.templates.build_templates``.
 The project's trainer is ``lexalign.train.trainers.build_trainer`` with the ``default`` preset, as rule train
 builds it: padding-free rows, the completion-only loss of ``lexalign.train.sft_loss`` (the output layer sees
@@ -17,8 +17,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bench.common import Context, Result, gemma_model_dir, measure, speedup, tiny_model_dir
-from lexalign.core.resources import SCHEMA
+from bench.common import Result, speedup
+from lexalign.testing.workspace import (
+    Workspace,
+    eval_prompts,
+    gemma_model_dir,
+    measure,
+    sft_table,
+    sft_trainer,
+    tiny_model_dir,
+)
 
 NAME = "sft"
 TITLE = "2. SFT throughput: lexalign trainer vs TRL padded default"
@@ -26,74 +34,6 @@ log = logging.getLogger("bench.sft")
 
 FULL = {"steps": 3, "repeats": 2, "cues": 400, "examples": 600, "batch_size": 4}
 TINY = {"steps": 2, "repeats": 1, "cues": 40, "examples": 30, "batch_size": 2}
-
-
-def sft_table(ctx: Context, cues: int, examples: int) -> Path:
-    """sft.parquet from synthetic norms through the project's ingest and template stages."""
-    from bench.common import REPO
-    from bench.ingest import SPLIT, US_FILTER, write_swow_en
-    from lexalign.config.validation import load_config
-    from lexalign.norms.ingest import ingest
-    from lexalign.norms.templates import build_templates
-
-    out = ctx.work_dir / "sft-data"
-    table = out / "templates" / "sft.parquet"
-    if table.is_file():
-        return table
-    csv = out / "norms.csv"
-    write_swow_en(csv, n_cues=cues, per_cue=100, n_types=max(4000, cues * 40), seed=ctx.seed)
-    ingest(
-        csv,
-        {"path": str(csv), "format": "raw", "filter": US_FILTER},
-        SPLIT,
-        42,
-        out / "associations.parquet",
-        out / "stats.json",
-    )
-    settings = load_config(REPO / "config" / "config.yaml", SCHEMA)["templates"]
-    settings = {**settings, "sft_target_examples": examples}
-    names = ("sft", "ranking", "dpo", "eval")
-    build_templates(
-        out / "associations.parquet",
-        "en",
-        settings,
-        42,
-        {**{n: out / "templates" / f"{n}.parquet" for n in names}, "stats": out / "templates" / "stats.json"},
-    )
-    return table
-
-
-def _build(model_dir: str, data: str, work: str, batching: str, steps: int, batch_size: int):
-    """The project's SFT trainer (``lexalign.train.trainers.build_trainer``, preset ``default``);
-    ``batching="padded"``: TRL's own SFTTrainer with its padded default, everything else equal."""
-    from lexalign.config import presets
-    from lexalign.train import trainers
-
-    settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
-    settings["hyper"].update(
-        max_steps=steps,
-        save_steps=10_000,
-        logging_steps=10_000,
-        max_eval_examples=0,
-        eval_steps=None,
-        per_device_train_batch_size=batch_size,
-        warmup_ratio=0.0,
-    )
-    if batching == "padded":
-        settings["hyper"].update(packing=False, padding_free=False)
-    job = trainers.TrainJob(
-        method="sft",
-        model_dir=model_dir,
-        data=data,
-        adapter_out=f"{work}/{batching}/adapter",
-        metrics_out=f"{work}/{batching}/metrics.json",
-        history_out=f"{work}/{batching}/history.jsonl",
-        checkpoint_dir=f"{work}/{batching}/checkpoints",
-        settings=settings,
-        seed=42,
-    )
-    trainer, _, _ = trainers.build_trainer(job, plain_trl=batching == "padded")
-    return trainer
 
 
 def train_side(model_dir: str, data: str, work: str, batching: str, steps: int, batch_size: int) -> dict:
@@ -107,7 +47,7 @@ def train_side(model_dir: str, data: str, work: str, batching: str, steps: int, 
 
     from transformers import TrainerCallback
 
-    trainer = _build(model_dir, data, work, batching, steps, batch_size)
+    trainer = sft_trainer(model_dir, data, work, batching, steps, batch_size)
     counts: list[tuple[int, int]] = []
     marks: list[tuple[float, float]] = []
     collate = trainer.data_collator
@@ -203,21 +143,19 @@ def length_stats(model_dir: Path, table: Path) -> dict:
     }
 
 
-def sft_model(ctx: Context, table: Path) -> tuple[Path, str]:
+def sft_model(ctx: Workspace, table: Path) -> tuple[Path, str]:
     """The model SFT is timed with: the default run's Gemma 3 270M, or the tiny model (--tiny, --model tiny)."""
     if ctx.tiny or ctx.model == "tiny":
         return tiny_model_dir(ctx), "tiny random Llama (h64, 2 layers, vocab 1k)"
     return gemma_model_dir(ctx), "Gemma 3 270M (packaged)"
 
 
-def default_run_table(ctx: Context) -> Path:
+def default_run_table(ctx: Workspace) -> Path:
     """sft.parquet of the default run's English norms (data/illustrative), built as rule template does."""
-    from bench.generation import eval_prompts
-
     return eval_prompts(ctx).with_name("sft.parquet")
 
 
-def run(ctx: Context) -> list[Result]:
+def run(ctx: Workspace) -> list[Result]:
     size = TINY if ctx.tiny else FULL
     table = sft_table(ctx, size["cues"], size["examples"])
     model_dir, label = sft_model(ctx, table)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import REPO, Context, Result, median, run_worker
+from bench.common import REPO, Result, median, run_worker
+from lexalign.testing.workspace import Workspace
 
 NAME = "workflow"
 TITLE = "5. Workflow overhead: snakemake -n of the paper grid, no-op rerun of the default target"
@@ -217,7 +218,7 @@ def profile_dry_run(workdir: str, configfile: str, top: int = 12) -> dict:
 profile_dry_run.imports = ("snakemake.cli",)
 
 
-def run(ctx: Context) -> list[Result]:
+def run(ctx: Workspace) -> list[Result]:
     reps = 1 if ctx.tiny else 3
     work = ctx.work_dir / "workflow"
     work.mkdir(parents=True, exist_ok=True)

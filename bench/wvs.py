@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import math
 
-from bench.common import Context, Result, eval_model_dir, measure, speedup
+from bench.common import Result, eval_model_dir, speedup
+from lexalign.testing.workspace import Workspace, measure
 
 NAME = "wvs"
 TITLE = "4. WVS: items/s from option logits vs generate-and-parse; parse failures"
@@ -201,7 +202,7 @@ def schema_defaults() -> dict:
     }
 
 
-def run(ctx: Context) -> list[Result]:
+def run(ctx: Workspace) -> list[Result]:
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
     defaults = schema_defaults()

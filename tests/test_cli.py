@@ -66,6 +66,8 @@ def test_illustrative_data_is_reproducible(repo, tmp_path):
         "SWOW-EN.R100.illustrative.csv",
         "SWOWZH.R55.illustrative.csv",
         "strength.SWOW-EN.R123.illustrative.csv",
+        "expected_en.json",
+        "expected_zh.json",
     ):
         assert filecmp.cmp(folder / name, tmp_path / name, shallow=False), name
 

@@ -1,4 +1,4 @@
-"""bench/gpu_check.py: the GPU readiness check runs at tiny size on CPU and says what it skipped."""
+"""lexalign check gpu (lexalign.checks.gpu): the GPU readiness check runs at tiny size on CPU, says what it skipped."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import gpu_check
+from lexalign.checks import cards
+from lexalign.checks import gpu as gpu_check
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,22 +30,22 @@ REPO = Path(__file__).resolve().parents[2]
     ],
 )
 def test_peak_flops_table_matches_the_specific_card(name, tflops):
-    assert gpu_check.peak_bf16_flops(name) == tflops * 1e12
+    assert cards.peak_bf16_flops(name) == tflops * 1e12
 
 
 def test_mfu_of_an_unknown_card_is_none():
-    assert gpu_check.peak_bf16_flops("Tesla K80") is None
-    assert gpu_check.peak_bf16_flops("NVIDIA A10G") is None  # not the A10's figure
-    assert gpu_check.mfu(10**9, 1000.0, "Tesla K80") is None
-    assert gpu_check.mfu(10**9, 1000.0, None) is None
-    assert gpu_check.mfu(270_000_000, 50_000.0, "NVIDIA A100-SXM4-40GB") == pytest.approx(6 * 270e6 * 5e4 / 312e12)
+    assert cards.peak_bf16_flops("Tesla K80") is None
+    assert cards.peak_bf16_flops("NVIDIA A10G") is None  # not the A10's figure
+    assert cards.mfu(10**9, 1000.0, "Tesla K80") is None
+    assert cards.mfu(10**9, 1000.0, None) is None
+    assert cards.mfu(270_000_000, 50_000.0, "NVIDIA A100-SXM4-40GB") == pytest.approx(6 * 270e6 * 5e4 / 312e12)
 
 
 def test_tiny_run_on_cpu(tmp_path):
     """The whole script at tiny size without CUDA: SFT, CPU DDP through accelerate, HF generation and WVS."""
     out = tmp_path / "gpu_check.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.gpu_check", "--tiny", "--cpu-ddp", "--out", str(out)],
+        [sys.executable, "-m", "lexalign.checks", "gpu", "--tiny", "--cpu-ddp", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,

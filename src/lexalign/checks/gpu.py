@@ -1,11 +1,11 @@
-"""``python -m bench.gpu_check``: does the GPU path work, and how fast is it? (under 10 minutes on one GPU)
+"""``lexalign check gpu``: does the GPU path work, and how fast is it? (under 10 minutes on one GPU)
 
 With CUDA, on the packaged Gemma 3 270M (``--model gemma``, the default there):
 
 1. prepare   the packaged model (``lexalign.models.prepare``; cached between runs)
 2. sft       SFT for 50 steps in bf16 with the project's trainer (``lexalign.train.trainers.build_trainer``,
              preset ``default``: padding-free rows, completion-only loss); tokens/s and the model FLOP
-             utilisation 6 x parameters x tokens/s / the card's peak dense bf16 FLOP/s (``PEAK_BF16_TFLOPS``;
+             utilisation 6 x parameters x tokens/s / the card's peak dense bf16 FLOP/s (``cards.PEAK_BF16_TFLOPS``;
              an unknown card prints n/a); the adapter it trains is used below
 3. ddp       the same SFT through the project's ``accelerate launch`` path (``lexalign.train.run.launch`` with
              ``num_processes`` = the visible GPUs; with one GPU a single worker: the launcher, not the all-reduce)
@@ -17,7 +17,11 @@ With CUDA, on the packaged Gemma 3 270M (``--model gemma``, the default there):
 
 Without CUDA the parts CPU can run run at tiny size (tiny random model, a few steps) and the others are
 printed as skipped with the reason. Each part runs in its own process at full size (GPU memory is given
-back between parts); ``--tiny`` runs them in this process (the test suite does).
+back between parts); ``--tiny`` runs them in this process (the test suite does). Run it in the checkout
+(or pass ``--checkout``): its embedded default config and illustrative norms give the settings and prompts.
+
+A new part is a module-level ``*_part`` function (its figures as a dict) run through ``_attempt`` in
+:func:`check`; :func:`render` prints whatever figures it returns.
 """
 
 from __future__ import annotations
@@ -27,55 +31,29 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Context, measure, tiny_model_dir
+from lexalign.checks.cards import mfu
+from lexalign.testing.workspace import (
+    DEFAULT_CACHE,
+    Workspace,
+    checkout_config,
+    default_sft_settings,
+    eval_prompts,
+    gemma_model_dir,
+    lexical_settings,
+    measure,
+    sft_table,
+    sft_trainer,
+    tiny_model_dir,
+)
 
-log = logging.getLogger("bench.gpu_check")
+log = logging.getLogger(__name__)
 
 GPU = {"steps": 50, "ddp_steps": 20, "cues": 400, "examples": 1200, "gen_cues": 64, "wvs_items": 64}
 TINY = {"steps": 3, "ddp_steps": 2, "cues": 40, "examples": 30, "gen_cues": 4, "wvs_items": 3}
-
-#: Peak dense (no sparsity) bf16 tensor FLOP/s of common cards, in TFLOP/s, from the vendors' datasheets.
-#: Matched in order against ``torch.cuda.get_device_name()``: the more specific names come first.
-PEAK_BF16_TFLOPS: tuple[tuple[str, float | None], ...] = (
-    ("GH200", 989.0),
-    ("H200", 989.0),
-    ("H100 PCIe", 756.0),
-    ("H100", 989.0),
-    ("H800", 989.0),
-    ("B200", 2250.0),
-    ("A100", 312.0),
-    ("A800", 312.0),
-    ("L40S", 362.0),
-    ("L40", 181.0),
-    ("L4", 121.0),
-    ("A10G", None),  # no published datasheet figure; listed so that it does not match "A10"
-    ("A10", 125.0),
-    ("A40", 150.0),
-    ("A6000", 155.0),
-    ("RTX 4090", 165.0),
-    ("RTX 3090", 71.0),
-    ("MI300X", 1307.0),
-    ("MI250X", 383.0),
-)
-
-
-def peak_bf16_flops(device_name: str) -> float | None:
-    """Peak dense bf16 FLOP/s of the card, None for a card not in the table."""
-    for key, tflops in PEAK_BF16_TFLOPS:
-        if key.lower() in device_name.lower():
-            return tflops * 1e12 if tflops else None
-    return None
-
-
-def mfu(parameters: int, tokens_per_s: float, device_name: str | None) -> float | None:
-    """Model FLOP utilisation: 6 x parameters x tokens/s over the card's peak (None: unknown card)."""
-    peak = peak_bf16_flops(device_name) if device_name else None
-    return 6 * parameters * tokens_per_s / peak if peak else None
 
 
 def vllm_importable() -> tuple[bool, str]:
@@ -94,9 +72,7 @@ def sft_part(model_dir: str, data: str, work: str, steps: int, batch_size: int) 
     import torch
     from transformers import TrainerCallback
 
-    from bench.sft import _build
-
-    trainer = _build(model_dir, data, work, "project", steps, batch_size)
+    trainer = sft_trainer(model_dir, data, work, "project", steps, batch_size)
     tokens: list[int] = []
     marks: list[float] = []
     collate = trainer.data_collator
@@ -141,12 +117,10 @@ def sft_part(model_dir: str, data: str, work: str, steps: int, batch_size: int) 
 def ddp_part(model_dir: str, data: str, work: str, steps: int, batch_size: int, processes: int) -> dict:
     """The same SFT through the project's launch path (``lexalign.train.run.launch``: ``accelerate launch`` with
     ``processes`` data-parallel workers; with one GPU it still proves the launcher and the worker's bf16 setup)."""
-    from lexalign.config import presets
     from lexalign.train import run as train
     from lexalign.train import trainers
 
-    settings = presets.method_settings({"preset": "default", "presets": {}}, "sft")
-    settings["hyper"].update(
+    settings = default_sft_settings(
         max_steps=steps, save_steps=10_000, max_eval_examples=0, per_device_train_batch_size=batch_size
     )
     out = Path(work) / "ddp"
@@ -275,9 +249,9 @@ def _skip(why: str) -> dict:
     return {"status": "skipped", "why": why}
 
 
-def _attempt(ctx: Context, name: str, target: str, args: dict, timeout: float = 600) -> dict:
+def _attempt(ctx: Workspace, name: str, target: str, args: dict, timeout: float = 600) -> dict:
     try:
-        value = measure(ctx, f"bench.gpu_check:{target}", args, timeout=timeout)["value"]
+        value = measure(ctx, f"{__name__}:{target}", args, timeout=timeout)["value"]
         return {"status": "ran", **value}
     except Exception as exc:  # noqa: BLE001 - one part's failure is reported, the others still run
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
@@ -285,12 +259,8 @@ def _attempt(ctx: Context, name: str, target: str, args: dict, timeout: float = 
         return {"status": "FAILED", "why": f"{type(exc).__name__}: {first}"[:300]}
 
 
-def check(ctx: Context, cuda: bool, gpus: int, cpu_ddp: bool = False) -> dict:
+def check(ctx: Workspace, cuda: bool, gpus: int, cpu_ddp: bool = False) -> dict:
     """Run the parts; returns {part: {"status": ran|skipped|FAILED, figures... or "why"}}."""
-    from bench.common import gemma_model_dir
-    from bench.generation import eval_prompts, lexical_settings
-    from bench.sft import sft_table
-
     size = TINY if ctx.tiny else GPU
     parts: dict[str, dict] = {}
     use_gemma = ctx.model == "gemma" or (ctx.model == "auto" and not ctx.tiny)
@@ -330,14 +300,14 @@ def check(ctx: Context, cuda: bool, gpus: int, cpu_ddp: bool = False) -> dict:
         if cuda and gpus == 1:
             parts["ddp"]["note"] = "1 GPU: the launch path in one process, no all-reduce between GPUs"
     else:
-        parts["ddp"] = _skip("no CUDA (the CPU/gloo launch path is tested by tests/test_train.py; --cpu-ddp runs it)")
+        parts["ddp"] = _skip("no CUDA (tests/train/test_train.py tests the CPU/gloo launch path; --cpu-ddp runs it)")
     adapter = parts["sft"].get("adapter")
     if not adapter:
         for name in ("generate_hf", "wvs_hf", "generate_vllm", "wvs_vllm"):
             parts[name] = _skip("no adapter: the sft part failed")
         return parts
     eval_table = str(eval_prompts(ctx))
-    settings = lexical_settings()
+    settings = lexical_settings(ctx.checkout)
     if not cuda:
         settings = {**settings, "max_new_tokens": 16}
     hf = _attempt(
@@ -415,7 +385,7 @@ def render(parts: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.gpu_check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="lexalign check gpu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tiny", action="store_true", help="tiny model and sizes, parts in this process (tests)")
     parser.add_argument(
@@ -428,14 +398,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--cache-dir", type=Path, default=None, help="kept between runs (the prepared Gemma)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument(
+        "--checkout", type=Path, default=Path("."), help="the lexalign checkout whose config and norms it uses (.)"
+    )
     args = parser.parse_args(argv)
+    checkout = args.checkout.resolve()
+    checkout_config(checkout)  # a folder that is no checkout fails here, in one line, before any model is prepared
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
-
-    from bench.__main__ import DEFAULT_CACHE
 
     cuda = torch.cuda.is_available()
     gpus = torch.cuda.device_count() if cuda else 0
@@ -443,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="lexalign-gpu-check-"))
     cache = args.cache_dir or DEFAULT_CACHE
     cache.mkdir(parents=True, exist_ok=True)
-    ctx = Context(tiny=tiny, work_dir=work_dir, cache_dir=cache, model=args.model)
+    ctx = Workspace(tiny=tiny, work_dir=work_dir, cache_dir=cache, checkout=checkout, model=args.model)
     device = ", ".join(torch.cuda.get_device_name(i) for i in range(gpus)) if cuda else "no CUDA device (CPU only)"
     print(f"device: {device} | torch {torch.__version__} | size: {ctx.size} | scratch: {work_dir}", flush=True)
     start = time.perf_counter()
@@ -462,7 +435,3 @@ def main(argv: list[str] | None = None) -> int:
         report = {"device": device, "size": ctx.size, "parts": parts, "elapsed_s": time.perf_counter() - start}
         args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     return 1 if any(p["status"] == "FAILED" for p in parts.values()) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

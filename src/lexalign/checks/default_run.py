@@ -1,8 +1,9 @@
-"""Benchmark 7: the embedded default's own goals, read from a finished ``snakemake --cores 2`` run.
+"""``lexalign check default-run``: the embedded default's own goals, read from a finished ``snakemake --cores 2`` run.
 
-Nothing is run here (the default DAG takes minutes): the figures come from the checkout's last complete
-Snakemake run (``.snakemake/log/``: its ``Elapsed time``, less a ``prepare_model`` job of the same run,
-since the goal assumes a prepared model) and its outputs (``results/lexical/...``):
+Nothing is run here (the default DAG takes minutes): the figures come from the last complete Snakemake
+run in the workflow folder (``--root``, default: here; ``.snakemake/log/``: its ``Elapsed time``, less a
+``prepare_model`` job of the same run, since the goal assumes a prepared model) and its outputs
+(``results/lexical/...``):
 
 - the whole DAG within 15 minutes on 2 cores;
 - SFT and DPO lists well formed in every language: at least 90% of the test cues parse to 10 or more
@@ -10,23 +11,28 @@ since the goal assumes a prepared model) and its outputs (``results/lexical/...`
 - SFT P@5 above vanilla and prompt in every language, the 95% bootstrap CIs apart (the value is SFT's
   lower bound minus the highest upper bound of the two).
 
-At ``--tiny`` (and where no run has finished) a small generated run folder stands in.
+At ``--tiny`` (and where no run has finished) a small generated run folder stands in; every figure's
+note says so. The exit status is 1 when a goal is missed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import tempfile
 from pathlib import Path
 
-from bench.common import REPO, Context, Result
+from lexalign.config import methods
+from lexalign.testing.measure import Result
 
 NAME = "default_run"
-TITLE = "7. The default run's goals: DAG time, well-formed lists, SFT above the baselines"
 
 DAG_SECONDS = 15 * 60
+#: The default's trained methods, whose lists must be well formed.
 TRAINED = ("sft", "dpo")
-BASELINES = ("vanilla", "prompt")
+#: The untrained methods tier 1 evaluates (the model as is, the persona prompt): SFT must beat each.
+BASELINES = tuple(name for name in methods.evaluated_by(methods.LEXICAL) if not methods.get(name).trained)
 _ELAPSED = re.compile(r"^Elapsed time: (?:(\d+) days?, )?(\d+):(\d+):(\d+(?:\.\d+)?)", re.MULTILINE)
 
 
@@ -151,7 +157,7 @@ def write_example(root: Path) -> None:
     bench_dir.mkdir(parents=True, exist_ok=True)
     (bench_dir / "tiny.tsv").write_text("s\th:m:s\n60.5\t0:01:00\n", encoding="utf-8")
     words = [f"w{i}" for i in range(12)]
-    examples = (("sft", 0.5, [0.4, 0.6], 0), ("dpo", 0.3, [0.2, 0.4], 1), ("vanilla", 0.0, [0, 0], 5))
+    examples = (("sft", 0.5, [0.4, 0.6], 0), ("dpo", 0.3, [0.2, 0.4], 1), (methods.BASELINE, 0.0, [0, 0], 5))
     for method, mean, ci, cap in examples:
         folder = root / "results" / "lexical" / "tiny" / "en" / method
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,13 +166,46 @@ def write_example(root: Path) -> None:
         (folder / "scores.json").write_text(json.dumps(scores), encoding="utf-8")
 
 
-def run(ctx: Context) -> list[Result]:
-    root = REPO
-    if ctx.tiny or last_complete_run(REPO / ".snakemake" / "log") is None:
-        root = ctx.work_dir / "default-run"
-        write_example(root)
-    results = evaluate(root)
-    if root != REPO:
+def judge_run(root: Path, tiny: bool, scratch: Path) -> list[Result]:
+    """The goals of the run under ``root``; of a generated example run (in ``scratch``) at ``tiny`` or when
+    ``root`` holds no complete run."""
+    if tiny or last_complete_run(root / ".snakemake" / "log") is None:
+        example = scratch / "default-run"
+        write_example(example)
+        results = evaluate(example)
         for result in results:
             result.note = f"generated example run; {result.note}"
-    return results
+        return results
+    return evaluate(root)
+
+
+def render(results: list[Result]) -> str:
+    """One line per goal: value, target, PASS / MISS / SKIP, note."""
+    rows = [
+        (r.metric, "–" if r.value is None else f"{r.value:g} {r.unit}", r.target or "", r.status, r.note)
+        for r in results
+    ]
+    header = ("goal", "value", "target", "status", "note")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths[:-1])) + "  " + cells[-1]  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lexalign check default-run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path("."), help="the workflow folder: its .snakemake/log/ and results/ (.)"
+    )
+    parser.add_argument("--tiny", action="store_true", help="judge a generated example run (a smoke run, the tests)")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lexalign-default-run-") as scratch:
+        results = judge_run(args.root, args.tiny, Path(scratch))
+    print(render(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        report = {"root": str(args.root.resolve()), "results": [r.to_json() for r in results]}
+        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return 1 if any(r.status == "MISS" for r in results) else 0
