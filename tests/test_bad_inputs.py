@@ -925,7 +925,7 @@ def test_diverging_training_writes_nothing(tiny_prepared, tmp_path):
     refuses in a config file) stops with one line; no adapter, metrics or history are written."""
     import polars as pl
 
-    from lexalign.config.presets import method_settings
+    from lexalign.config.presets import TrainSection, method_settings
     from lexalign.train.run import run
     from lexalign.train.trainers import TrainJob
 
@@ -945,8 +945,8 @@ def test_diverging_training_writes_nothing(tiny_prepared, tmp_path):
         schema={"cue": pl.String, "split": pl.String, "prompt": pl.List(message), "completion": pl.List(message)},
         orient="row",
     ).write_parquet(data)
-    settings = method_settings({"preset": "smoke"}, "sft")
-    settings["hyper"].update(learning_rate=float("inf"), max_steps=4, save_steps=1)
+    settings = method_settings(TrainSection(preset="smoke"), "sft")
+    settings = settings.with_hyper(learning_rate=float("inf"), max_steps=4, save_steps=1)
     out = tmp_path / "out"
     job = TrainJob(
         method="sft",

@@ -63,7 +63,8 @@ def _ingest(argv: list[str]) -> int:
     import yaml
 
     from lexalign.core.io import check_output
-    from lexalign.norms.ingest import SPLIT_DEFINITIONS, ingest
+    from lexalign.norms.ingest import IngestJob, IngestSettings, NormsSettings, run
+    from lexalign.norms.split import SPLIT_DEFINITIONS, SplitSettings
 
     parser = argparse.ArgumentParser(
         prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file."
@@ -112,11 +113,13 @@ def _ingest(argv: list[str]) -> int:
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         raise LexalignError(f"--out-dir {args.out_dir}: is an existing file; give a folder path")
-    outputs = [
-        check_output(out / name, [args.norms], what="--out-dir") for name in ("associations.parquet", "stats.json")
-    ]
-    norms = {"format": "auto", "filter": pairs["--filter"], "columns": columns}
-    stats = ingest(args.norms, norms, split, args.seed, *outputs)
+    associations, stats_file = (
+        str(check_output(out / name, [args.norms], what="--out-dir")) for name in ("associations.parquet", "stats.json")
+    )
+    settings = IngestSettings(
+        NormsSettings(format="auto", columns=columns, filter=pairs["--filter"]), SplitSettings.from_config(split)
+    )
+    stats = run(IngestJob(args.norms, associations, stats_file, settings, args.seed))
     print(json.dumps(stats, indent=2, ensure_ascii=False))
     return 0
 

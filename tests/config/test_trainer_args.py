@@ -4,6 +4,7 @@ field list; GRPO's vLLM rollout options; the model-loading attn_implementation."
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import typing
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from lexalign.config import trainer_args
-from lexalign.config.presets import check_presets, method_settings
+from lexalign.config.presets import TrainSection, check_presets, method_settings
 from lexalign.config.validation import validate_config
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
@@ -38,8 +39,8 @@ def test_json_kinds_of_annotations():
     assert kinds(typing.Any) is None
 
 
-def _preset(**sections) -> dict:
-    return {"preset": "paper", "presets": {"paper": sections}}
+def _preset(**sections) -> TrainSection:
+    return TrainSection(preset="paper", presets={"paper": sections})
 
 
 def test_trl_and_transformers_fields_pass_through():
@@ -118,8 +119,8 @@ def test_the_schema_lets_extra_keys_through_to_the_field_check(repo):
         validate_config(reporter, schema, source="x.yaml")
 
 
-def _job(method, model, tmp_path) -> TrainJob:
-    settings = method_settings({"preset": "smoke"}, method)
+def _job(method, model, tmp_path, **hyper) -> TrainJob:
+    settings = method_settings(TrainSection(preset="smoke"), method).with_hyper(**hyper)
     return TrainJob(
         method=method,
         model_dir=str(model),
@@ -134,8 +135,10 @@ def _job(method, model, tmp_path) -> TrainJob:
 
 def test_passed_through_arguments_reach_the_trl_configs(tiny_prepared, tmp_path, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    job = _job("sft", tiny_prepared, tmp_path)
-    job.settings["hyper"].update(
+    job = _job(
+        "sft",
+        tiny_prepared,
+        tmp_path,
         optim="adafactor",
         report_to="tensorboard",
         gradient_checkpointing=True,
@@ -151,8 +154,8 @@ def test_passed_through_arguments_reach_the_trl_configs(tiny_prepared, tmp_path,
     default = trainer_config(_job("sft", tiny_prepared, tmp_path), has_eval=False)
     assert default.report_to == [] and default.logging_first_step is True  # "none" = no integration
 
-    rl = _job("rl", tiny_prepared, tmp_path)
-    rl.settings["hyper"].update(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=0.3, max_length=64)
+    vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3}
+    rl = _job("rl", tiny_prepared, tmp_path, **vllm, max_length=64)
     grpo = trainer_config(rl, has_eval=False)  # max_length: a shared key GRPO has no use for
     assert type(grpo).__name__ == "GRPOConfig"
     assert (grpo.use_vllm, grpo.vllm_mode, grpo.vllm_gpu_memory_utilization) == (True, "colocate", 0.3)
@@ -210,11 +213,8 @@ def test_launch_command_for_each_distributed_choice(distributed, kind, tiny_prep
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: object() if name == "deepspeed" else real(name, *a)
     )
-    job = _job("sft", tiny_prepared, tmp_path)
-    job.settings["hyper"]["bf16"] = True
-    if distributed:
-        job.settings["distributed"] = distributed
-    job.num_processes = 4
+    job = _job("sft", tiny_prepared, tmp_path, bf16=True)
+    job = dataclasses.replace(job, settings=dataclasses.replace(job.settings, distributed=distributed), num_processes=4)
     argv = train.launch_command(job, tmp_path / "job.json")
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)  # no shell string
     config = Path(argv[argv.index("--config_file") + 1])
@@ -255,8 +255,10 @@ def test_a_users_accelerate_config_and_bad_choices(tiny_prepared, tmp_path, monk
 
 
 def test_distributed_reaches_the_job_settings_only_when_set():
-    assert "distributed" not in method_settings({"preset": "smoke"}, "sft")  # DDP runs keep their checkpoints
-    assert method_settings({"preset": "smoke", "distributed": "fsdp"}, "sft")["distributed"] == "fsdp"
+    ddp = method_settings(TrainSection(preset="smoke"), "sft")
+    assert ddp.distributed is None and "distributed" not in ddp.to_config()  # DDP runs keep their checkpoints
+    fsdp = method_settings(TrainSection(preset="smoke", distributed="fsdp"), "sft")
+    assert fsdp.distributed == fsdp.to_config()["distributed"] == "fsdp"
 
 
 def test_the_schema_names_the_distributed_choices(repo):

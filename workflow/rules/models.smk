@@ -7,7 +7,7 @@ rule prepare_model:
     input:
         weights=model_weight_inputs,
     output:
-        directory("results/models/{model}"),
+        prepared=directory("results/models/{model}"),
     log:
         log_path("prepare_model", "model"),
     benchmark:

@@ -1,14 +1,4 @@
-from lexalign.core.snake import run_step
-from lexalign.norms.ingest import ingest
+from lexalign.core.snake import run_script
+from lexalign.norms.ingest import IngestJob, run
 
-run_step(
-    snakemake,
-    lambda: ingest(
-        snakemake.input.norms,
-        norms=snakemake.params.norms,
-        split=snakemake.params.split,
-        seed=snakemake.params.seed,
-        associations_out=snakemake.output.associations,
-        stats_out=snakemake.output.stats,
-    ),
-)
+run_script(snakemake, IngestJob.from_rule, run)

@@ -1,4 +1,4 @@
-from lexalign.core.snake import run_step
-from lexalign.models.prepare import prepare_model
+from lexalign.core.snake import run_script
+from lexalign.models.prepare import PrepareJob, run
 
-run_step(snakemake, lambda: prepare_model(snakemake.wildcards.model, snakemake.params.spec, snakemake.output[0]))
+run_script(snakemake, PrepareJob.from_rule, run)

@@ -1,4 +1,4 @@
-from lexalign.core.snake import run_step
-from lexalign.train.run import run_rule
+from lexalign.core.snake import run_script
+from lexalign.train.run import TrainJob, run
 
-run_step(snakemake, lambda: run_rule(snakemake))
+run_script(snakemake, TrainJob.from_rule, run)

@@ -122,7 +122,7 @@ def check_consistency(config: dict, source: str = "config", base: str | os.PathL
         raise LexalignError(
             f"{source}: train.preset: {preset!r} is not a preset under train.presets (defined: {known})"
         )
-    presets.check_presets(config["train"], run["methods"], source)
+    presets.check_presets(presets.TrainSection.from_config(config["train"]), run["methods"], source)
     assoc_model_method(config["wvs"], run["methods"])  # an unknown wvs.assoc_model_method: one line
     wvs_countries.check_languages(config, source)  # a WVS-7 pair, and every run language's wvs_country in it
     split = {name: config["split"][name] for name in ("train", "val", "test")}
@@ -130,12 +130,17 @@ def check_consistency(config: dict, source: str = "config", base: str | os.PathL
     if abs(total - 1) > SPLIT_TOLERANCE:
         shares = ", ".join(f"{name} {value:g}" for name, value in split.items())
         raise LexalignError(f"{source}: split: the shares must sum to 1 ({shares} sum to {total:g})")
-    lo, hi = config["templates"]["eval_bounds"]
-    if lo > hi:
-        raise LexalignError(f"{source}: templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high]")
+    check_eval_bounds(config["templates"]["eval_bounds"], source)
     _expand_paths(config, base)
     if config["check_paths"]:
         check_paths(config, source)
+
+
+def check_eval_bounds(bounds: list[int], source: str = "config") -> None:
+    """templates.eval_bounds is [low, high]: checked at start-up and by the template job's settings."""
+    lo, hi = bounds
+    if lo > hi:
+        raise LexalignError(f"{source}: templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high]")
 
 
 def check_paths(config: dict, source: str = "config") -> None:

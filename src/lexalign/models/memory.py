@@ -45,9 +45,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lexalign.core.errors import LexalignError
 from lexalign.models.loading import read_safetensors_header
+
+if TYPE_CHECKING:
+    from lexalign.config.presets import LoraSettings, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +168,12 @@ def tensor_shapes(weights_dir: Path) -> dict[str, tuple[str, list[int]]] | None:
 
 
 def lora_parameter_count(
-    config: Mapping, lora: Mapping, shapes: Mapping[str, tuple[str, list[int]]] | None = None
+    config: Mapping, lora: LoraSettings, shapes: Mapping[str, tuple[str, list[int]]] | None = None
 ) -> int:
     """r x (in + out) for every linear layer that ``lora.target_modules`` names (``all-linear``: every
     2-D weight inside the decoder layers)."""
-    r = int(lora["r"])
-    targets = lora.get("target_modules") or []
+    r = int(lora.r)
+    targets = lora.target_modules or []
     targets = [targets] if isinstance(targets, str) else list(targets)
     every = "all-linear" in targets
     if shapes:
@@ -193,7 +197,7 @@ def estimate(
     *,
     purpose: str,
     dtype_bytes: int,
-    lora: Mapping | None = None,
+    lora: LoraSettings | None = None,
     batch_tokens: int | None = None,
     gradient_checkpointing: bool = False,
     shapes: Mapping[str, tuple[str, list[int]]] | None = None,
@@ -227,10 +231,10 @@ def estimate(
     )
 
 
-def train_batch_tokens(hyper: Mapping) -> int | None:
+def train_batch_tokens(settings: TrainSettings) -> int | None:
     """Tokens of one device batch: per_device_train_batch_size x max_length (None without a max_length)."""
-    length = hyper.get("max_length")
-    return int(hyper.get("per_device_train_batch_size") or 1) * int(length) if length else None
+    length = settings.max_length
+    return settings.per_device_train_batch_size * int(length) if length else None
 
 
 # ---- what is available ----------------------------------------------------------------------
@@ -296,7 +300,7 @@ def check_fits(
     *,
     purpose: str,
     dtype: str = "auto",
-    lora: Mapping | None = None,
+    lora: LoraSettings | None = None,
     batch_tokens: int | None = None,
     gradient_checkpointing: bool = False,
     gpus: int | None = None,
@@ -357,16 +361,15 @@ def check_fits(
     )
 
 
-def check_train_fits(model_dir: str | os.PathLike, settings: Mapping, dtype: str = "auto") -> Estimate | None:
-    """:func:`check_fits` for a training job's preset settings (its ``lora`` and ``hyper`` sections)."""
-    hyper = settings["hyper"]
+def check_train_fits(model_dir: str | os.PathLike, settings: TrainSettings, dtype: str = "auto") -> Estimate | None:
+    """:func:`check_fits` for a training job's preset settings (its LoRA adapter and batch)."""
     return check_fits(
         model_dir,
         purpose="train",
         dtype=dtype,
-        lora=settings.get("lora"),
-        batch_tokens=train_batch_tokens(hyper),
-        gradient_checkpointing=bool(hyper.get("gradient_checkpointing")),
+        lora=settings.lora,
+        batch_tokens=train_batch_tokens(settings),
+        gradient_checkpointing=settings.gradient_checkpointing,
     )
 
 

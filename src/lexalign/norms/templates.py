@@ -7,19 +7,24 @@ test cue reaches a training table.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import string
 from collections.abc import Mapping
+from typing import Any
 
 import polars as pl
 import yaml
 
 from lexalign.config.definitions import DEFINITIONS
+from lexalign.config.validation import check_eval_bounds
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, write_json
 from lexalign.core.resources import resource
+from lexalign.core.settings import from_section
+from lexalign.core.snake import Rule
 from lexalign.norms.ingest import load_associations
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,10 @@ TEMPLATE_KEYS = (
     "wvs_options",
     "wvs_instruction",
     "wvs_instruction_label",
+    "wvs_describe_interviewer",
+    "wvs_describe_observer",
+    "wvs_describe_persona",
+    "wvs_describe_instruction",
     "wvs_associations",
     "wvs_association_colon",
     "wvs_countries",
@@ -50,11 +59,63 @@ PLACEHOLDERS = {
     "instruction": {"cue", "lo", "hi"},
     "ranking_instruction": {"cue", "k", "words"},
     **{key: {"country"} for key in ("wvs_interviewer", "wvs_observer", "wvs_persona")},
+    # WVS describe mode (lexalign.wvs.text_answers): the framing lines, persona and instruction
+    **{f"wvs_describe_{key}": {"country"} for key in ("interviewer", "observer", "persona", "instruction")},
     "wvs_norms": {"country"},  # the norms_prompt context (lexalign.wvs.norms)
     "wvs_norm": {"question", "answer", "country"},
     "wvs_norm_position": {"position", "n"},
 }
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+#: The tables a template job writes (besides stats.json).
+TABLES = ("sft", "ranking", "dpo", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateSettings:
+    """Config ``templates``, as one language's template job reads it (``prompts``: that language's entry only)."""
+
+    definition: str  # corrected or study: how SFT copies are counted and which splits ranking draws from
+    sft_target_examples: int
+    subsample_fraction: float
+    max_list_length: int | None
+    bound_margin: float
+    bound_jitter: float
+    ranking_size: int
+    ranking_per_cue: int
+    eval_bounds: list[int]  # [lo, hi]: how many associates the evaluation prompt asks for
+    prompts: Mapping[str, Mapping[str, Any]]  # prompt language -> template overrides (free-form)
+
+    def __post_init__(self):
+        if self.definition not in DEFINITIONS:
+            raise LexalignError(
+                f"config templates.definition: {self.definition!r} is not one of {', '.join(DEFINITIONS)}"
+            )
+        check_eval_bounds(self.eval_bounds)
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> TemplateSettings:
+        return from_section(cls, section, "templates")
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateJob:
+    """One ``template`` job: a language's ingested norms in, ``results/templates/{lang}/`` out."""
+
+    associations_path: str
+    outputs: Mapping[str, str]  # sft, ranking, dpo, eval and stats -> path
+    prompt_language: str
+    settings: TemplateSettings
+    seed: int
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> TemplateJob:
+        return cls(
+            associations_path=rule.input["associations"],
+            outputs={name: rule.output[name] for name in (*TABLES, "stats")},
+            prompt_language=rule.params["prompt_language"],
+            settings=TemplateSettings.from_config(rule.params["templates"]),
+            seed=rule.params["seed"],
+        )
 
 
 def builtin_prompts() -> dict[str, dict[str, str]]:
@@ -112,9 +173,6 @@ def cue_lists(associations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-#: Named definitions of the data generation (config templates.definition).
-
-
 def sft_copies(target: int, train_cues: int, all_cues: int, definition: str = "corrected") -> int:
     """Augmented copies per train cue for an SFT target of ``target`` examples, at least 1.
 
@@ -129,13 +187,6 @@ def sft_copies(target: int, train_cues: int, all_cues: int, definition: str = "c
     raise LexalignError(f"config templates.definition: {definition!r} is not one of {', '.join(DEFINITIONS)}")
 
 
-def _definition(settings: Mapping) -> str:
-    definition = settings["definition"]
-    if definition not in DEFINITIONS:
-        raise LexalignError(f"config templates.definition: {definition!r} is not one of {', '.join(DEFINITIONS)}")
-    return definition
-
-
 def ranking_splits(definition: str) -> list[str]:
     """Splits that ranking tasks are drawn from: study = train only (the study's generator forces the
     train split); corrected = train and val (val rows let a user score RL on held-out cues)."""
@@ -143,12 +194,12 @@ def ranking_splits(definition: str) -> list[str]:
 
 
 def sft_examples(
-    lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random
+    lists: pl.DataFrame, templates: Mapping[str, str], settings: TemplateSettings, rng: random.Random
 ) -> list[dict]:
     """Augmented SFT rows for train cues (random ordered subsets), one full-list row per val cue."""
     train = lists.filter(pl.col("split") == "train")
-    copies = sft_copies(settings["sft_target_examples"], train.height, lists.height, _definition(settings))
-    cap = settings.get("max_list_length")
+    copies = sft_copies(settings.sft_target_examples, train.height, lists.height, settings.definition)
+    cap = settings.max_list_length
     rows, seen = [], set()
     for cue, split, responses in (
         lists.filter(pl.col("split").is_in(["train", "val"])).select("cue", "split", "responses").iter_rows()
@@ -156,7 +207,7 @@ def sft_examples(
         responses = responses[:cap] if cap else responses
         for _ in range(copies if split == "train" else 1):
             if split == "train":
-                keep = max(1, round(settings["subsample_fraction"] * len(responses)))
+                keep = max(1, round(settings.subsample_fraction * len(responses)))
                 chosen = sorted(rng.sample(range(len(responses)), keep))
                 words = [responses[i] for i in chosen]
             else:
@@ -165,24 +216,24 @@ def sft_examples(
             if (cue, target) in seen:
                 continue
             seen.add((cue, target))
-            lo, hi = list_bounds(len(words), settings["bound_margin"], settings["bound_jitter"], rng)
+            lo, hi = list_bounds(len(words), settings.bound_margin, settings.bound_jitter, rng)
             prompt = _messages(templates["system"], templates["instruction"].format(cue=cue, lo=lo, hi=hi))
             rows.append({"cue": cue, "split": split, "prompt": prompt, "completion": _assistant(target)})
     return rows
 
 
 def ranking_tasks(
-    lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random
+    lists: pl.DataFrame, templates: Mapping[str, str], settings: TemplateSettings, rng: random.Random
 ) -> list[dict]:
     """Rank k sampled associates of a cue by human frequency; cues with fewer than k associates are skipped."""
-    k = settings["ranking_size"]
+    k = settings.ranking_size
     rows = []
     for cue, split, responses, counts in lists.filter(
-        pl.col("split").is_in(ranking_splits(_definition(settings)))
+        pl.col("split").is_in(ranking_splits(settings.definition))
     ).iter_rows():
         if len(responses) < k:
             continue
-        for _ in range(settings["ranking_per_cue"]):
+        for _ in range(settings.ranking_per_cue):
             picked = sorted(rng.sample(range(len(responses)), k))  # list order is human order
             shown = [responses[i] for i in picked]
             rng.shuffle(shown)
@@ -201,11 +252,11 @@ def ranking_tasks(
 
 
 def preference_pairs(
-    lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping, rng: random.Random
+    lists: pl.DataFrame, templates: Mapping[str, str], settings: TemplateSettings, rng: random.Random
 ) -> list[dict]:
     """DPO pairs: chosen = the human list in frequency order; rejected = a worse list of the same
     length (least frequent associates first, about half swapped for other cues' associates)."""
-    cap = settings.get("max_list_length")
+    cap = settings.max_list_length
     pool = lists.filter(pl.col("split").is_in(["train", "val"]))
     vocabulary = sorted({w for responses in pool["responses"].to_list() for w in responses})
     rows = []
@@ -222,7 +273,7 @@ def preference_pairs(
                     rejected[i] = other
                     taken.add(other)
                     break
-        lo, hi = list_bounds(len(words), settings["bound_margin"], settings["bound_jitter"], rng)
+        lo, hi = list_bounds(len(words), settings.bound_margin, settings.bound_jitter, rng)
         rows.append(
             {
                 "cue": cue,
@@ -235,12 +286,8 @@ def preference_pairs(
     return rows
 
 
-def eval_prompts(lists: pl.DataFrame, templates: Mapping[str, str], settings: Mapping) -> list[dict]:
-    lo, hi = settings["eval_bounds"]
-    if lo > hi:
-        raise LexalignError(
-            f"config templates.eval_bounds: [{lo}, {hi}] is reversed; write [low, high], e.g. [{hi}, {lo}]"
-        )
+def eval_prompts(lists: pl.DataFrame, templates: Mapping[str, str], settings: TemplateSettings) -> list[dict]:
+    lo, hi = settings.eval_bounds
     rows = []
     for cue, responses, counts in (
         lists.filter(pl.col("split") == "test").select("cue", "responses", "counts").iter_rows()
@@ -292,12 +339,12 @@ SCHEMAS = {
 def build_templates(
     associations_path: str | os.PathLike,
     prompt_language: str,
-    settings: Mapping,
+    settings: TemplateSettings,
     seed: int,
     outputs: Mapping[str, str | os.PathLike],
 ) -> dict:
     """Write the sft/ranking/dpo/eval tables and stats.json named in ``outputs``."""
-    templates = prompt_templates(prompt_language, settings.get("prompts"))
+    templates = prompt_templates(prompt_language, settings.prompts)
     lists = cue_lists(load_associations(associations_path))
     tables = {
         "sft": sft_examples(lists, templates, settings, random.Random(f"{seed}-sft")),
@@ -318,12 +365,12 @@ def build_templates(
             frame.write_parquet(tmp)
     stats = {
         "prompt_language": prompt_language,
-        "definition": _definition(settings),
+        "definition": settings.definition,
         "copies_per_train_cue": sft_copies(
-            settings["sft_target_examples"],
+            settings.sft_target_examples,
             lists.filter(pl.col("split") == "train").height,
             lists.height,
-            _definition(settings),
+            settings.definition,
         ),
         **{
             f"{name}_rows": {s: n for s, n in frame.group_by("split").len().iter_rows()}
@@ -336,3 +383,8 @@ def build_templates(
     write_json(outputs["stats"], stats)
     log.info("templates for %s: %s", prompt_language, stats)
     return stats
+
+
+def run(job: TemplateJob) -> dict:
+    """The template stage for one language; returns the stats written to ``job.outputs["stats"]``."""
+    return build_templates(job.associations_path, job.prompt_language, job.settings, job.seed, job.outputs)

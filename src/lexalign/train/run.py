@@ -5,11 +5,12 @@ instruct model on ranking.parquet with the Spearman ranking reward), ``sft_rl`` 
 continuing the SFT adapter, whose initial copy is the KL reference), ``dpo`` (DPOTrainer on
 dpo.parquet). Every method trains a LoRA adapter (LoRA+ learning rates through PEFT's optimizer).
 
-Flow: ``run(job)`` matches checkpoints to the job (resuming from the last complete one), then
-trains in this process or, for several GPUs, through ``accelerate launch -m lexalign.train.run``.
-Checkpoints live outside the rule's outputs (Snakemake deletes those when a job fails), so a killed
-run continues where it stopped. Outputs: ``adapter/`` (adapter_config.json +
-adapter_model.safetensors), ``metrics.json`` and ``log_history.jsonl`` (the trainer's log records).
+Flow: ``workflow/scripts/train.py`` builds the job (:meth:`TrainJob.from_rule`); ``run(job)`` matches
+checkpoints to the job (resuming from the last complete one), then trains in this process or, for
+several GPUs, through ``accelerate launch -m lexalign.train.run``. Checkpoints live outside the rule's
+outputs (Snakemake deletes those when a job fails), so a killed run continues where it stopped.
+Outputs: ``adapter/`` (adapter_config.json + adapter_model.safetensors), ``metrics.json`` and
+``log_history.jsonl`` (the trainer's log records).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from lexalign.config import methods
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, write_json
 from lexalign.core.resources import resource
+from lexalign.core.snake import setup_logging
+from lexalign.models.loading import read_manifest, weights_signature
 from lexalign.train.trainers import TrainJob, build_trainer, check_finite, use_bf16
 
 log = logging.getLogger(__name__)
@@ -58,17 +60,13 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def weights_signature(model_dir: str | os.PathLike) -> list[list] | str:
-    """Name, size and mtime of every file of the model's weights directory (safetensors, config,
-    tokenizer): replaced or edited weights change it, so checkpoints made on other weights are not resumed."""
-    from lexalign.models.loading import read_manifest
-
+def _model_weights(model_dir: str | os.PathLike) -> dict | str:
+    """The prepared model's weights as they are now (:func:`lexalign.models.loading.weights_signature`):
+    replaced or edited weights change it, so checkpoints made on other weights are not resumed."""
     try:
-        folder = Path(read_manifest(model_dir)["weights_path"])
+        return weights_signature(read_manifest(model_dir)["weights_path"])
     except (OSError, ValueError, KeyError):
         return str(model_dir)
-    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
 def fingerprint(job: TrainJob) -> dict:
@@ -77,13 +75,13 @@ def fingerprint(job: TrainJob) -> dict:
     manifest = Path(job.model_dir) / "lexalign_model.json"
     return {
         "method": job.method,
-        "settings": {k: v for k, v in job.settings.items() if k != "resources"},
+        "settings": job.settings.to_config(),
         "seed": job.seed,
         "dtype": job.dtype,
         "num_processes": job.num_processes,
         "data": _file_digest(Path(job.data)),
         "model": manifest.read_text(encoding="utf-8") if manifest.is_file() else str(job.model_dir),
-        "weights": weights_signature(job.model_dir),
+        "weights": _model_weights(job.model_dir),
         "init_adapter": _file_digest(Path(job.init_adapter)) if job.init_adapter else None,
     }
 
@@ -147,7 +145,7 @@ def run(job: TrainJob) -> None:
         launch(job)
     else:
         train(job)
-    if not job.settings["hyper"].get("keep_checkpoints", False):
+    if not job.settings.keep_checkpoints:
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
 
 
@@ -183,11 +181,11 @@ def launch_command(job: TrainJob, job_file: Path) -> list[str]:
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(accelerate_config(job.settings.get("distributed"))),
+        str(accelerate_config(job.settings.distributed)),
         "--num_processes",
         str(job.num_processes),
         "--mixed_precision",
-        "bf16" if use_bf16(job.settings["hyper"]) else "no",
+        "bf16" if use_bf16(job.settings) else "no",
         "-m",
         "lexalign.train.run",
         str(job_file),
@@ -200,6 +198,8 @@ def launch(job: TrainJob) -> None:
     ``train.distributed``)."""
     import torch
 
+    if job.log_file:  # reopened for appending, so that the launcher's lines do not overwrite the workers'
+        setup_logging(job.log_file, mode="a")
     job_file = Path(job.checkpoint_dir) / "job.json"
     job_file.write_text(job.to_json(), encoding="utf-8")
     device = "GPU" if torch.cuda.is_available() else "CPU"  # CPU workers (gloo) serve tests of this path
@@ -220,22 +220,13 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     job = TrainJob.from_json(Path(options.job).read_text(encoding="utf-8"))
     rank = int(os.environ.get("RANK", "0"))
-    _log_to(job.log_file if rank == 0 else None, prefix=f"[rank {rank}] ")
+    setup_logging(job.log_file if rank == 0 else None, mode="a", prefix=f"[rank {rank}] ")
     try:
         train(job) if options.worker else run(job)
     except LexalignError as exc:
         log.error("%s", exc)
         print(f"lexalign error: {exc}", file=sys.stderr)
         sys.exit(1)
-
-
-def _log_to(log_file: str | None, prefix: str = "") -> None:
-    """Log to stderr and append to ``log_file``: the launcher and its workers share the rule's log."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
-    fmt = f"%(asctime)s {prefix}%(name)s %(levelname)s %(message)s"
-    logging.basicConfig(level=logging.INFO, format=fmt, handlers=handlers, force=True)
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -252,7 +243,7 @@ def train(job: TrainJob) -> dict:
     log.info(
         "training %s (preset %s) on %d examples (%d held out) for %s, %d process(es), bf16 %s%s",
         job.method,
-        job.settings["preset"],
+        job.settings.preset,
         len(train_ds),
         len(eval_ds) if eval_ds is not None else 0,
         f"{trainer.args.max_steps} steps" if trainer.args.max_steps > 0 else f"{trainer.args.num_train_epochs} epochs",
@@ -324,7 +315,7 @@ def summarise(job: TrainJob, history: list[dict], train_metrics: Mapping, eval_m
     trainable, total = trainer.model.get_nb_trainable_parameters()
     return {
         "method": job.method,
-        "preset": job.settings["preset"],
+        "preset": job.settings.preset,
         "seed": job.seed,
         "global_step": trainer.state.global_step,
         "epochs": trainer.state.epoch,
@@ -343,41 +334,9 @@ def summarise(job: TrainJob, history: list[dict], train_metrics: Mapping, eval_m
         "bf16": bool(trainer.args.bf16),
         "trainable_parameters": trainable,
         "total_parameters": total,
-        "lora": job.settings["lora"],
-        "hyper": job.settings["hyper"],
+        "lora": dataclasses.asdict(job.settings.lora),
+        "hyper": dict(job.settings.hyper),
     }
-
-
-def run_rule(snakemake: Any) -> None:
-    """The body of workflow/scripts/train.py: a TrainJob from the rule's input/output/params/resources."""
-    import torch
-
-    gpus = int(snakemake.resources.get("gpu", 0) or 0)
-    visible = torch.cuda.device_count()
-    if gpus > 1 and visible < gpus:
-        log.warning("the rule asked for %d GPUs but %d are visible; training on %d", gpus, visible, max(visible, 1))
-    job = TrainJob(
-        method=snakemake.wildcards.method,
-        model_dir=snakemake.input.model,
-        data=snakemake.input.data,
-        adapter_out=snakemake.output.adapter,
-        metrics_out=snakemake.output.metrics,
-        history_out=snakemake.output.history,
-        checkpoint_dir=snakemake.params.checkpoints,
-        settings=snakemake.params.settings,
-        seed=snakemake.params.seed,
-        dtype=snakemake.params.dtype,
-        attn_implementation=snakemake.params.get("attn_implementation"),
-        init_adapter=snakemake.input.get("init_adapter") or None,
-        prompt_language=snakemake.params.prompt_language,
-        prompts=snakemake.params.prompts,
-        num_processes=max(1, min(gpus, visible)) if gpus > 1 else 1,
-        threads=snakemake.threads,
-        log_file=snakemake.log[0] if snakemake.log else None,
-    )
-    if job.num_processes > 1:
-        _log_to(job.log_file)  # reopen the rule's log for appending, so the workers' lines are not overwritten
-    run(job)
 
 
 if __name__ == "__main__":

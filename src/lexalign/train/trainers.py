@@ -15,8 +15,10 @@ import os
 from collections.abc import Mapping
 
 from lexalign.config import methods
+from lexalign.config.presets import TrainSettings
 from lexalign.config.trainer_args import NOT_FOR_EVERY_TRAINER, OWN_KEYS
 from lexalign.core.errors import LexalignError
+from lexalign.core.snake import Rule
 from lexalign.models import memory
 from lexalign.models.loading import cpu_has_native_bf16
 
@@ -31,7 +33,7 @@ WATCHED = ("loss", "grad_norm")
 # ---- the job --------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class TrainJob:
     """One training run; JSON-serialisable so that ``accelerate launch`` workers can read it."""
 
@@ -42,34 +44,64 @@ class TrainJob:
     metrics_out: str
     history_out: str
     checkpoint_dir: str
-    settings: dict
+    settings: TrainSettings
     seed: int = 42
     dtype: str = "auto"
     attn_implementation: str | None = None  # config models.<name>.attn_implementation
     init_adapter: str | None = None
     prompt_language: str = "en"
-    prompts: dict = dataclasses.field(default_factory=dict)
+    prompts: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)  # templates.prompts overrides
     num_processes: int = 1
     threads: int | None = None
     log_file: str | None = None
     resume_from: str | None = None
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> TrainJob:
+        """The job of one ``train`` rule job: data-parallel over the GPUs the rule asked for that are visible."""
+        import torch
+
+        gpus = int(rule.resources.get("gpu", 0) or 0)
+        visible = torch.cuda.device_count()
+        if gpus > 1 and visible < gpus:
+            log.warning("the rule asked for %d GPUs but %d are visible; training on %d", gpus, visible, max(visible, 1))
+        return cls(
+            method=rule.wildcards["method"],
+            model_dir=rule.input["model"],
+            data=rule.input["data"],
+            adapter_out=rule.output["adapter"],
+            metrics_out=rule.output["metrics"],
+            history_out=rule.output["history"],
+            checkpoint_dir=rule.params["checkpoints"],
+            settings=TrainSettings.from_config(rule.params["settings"]),
+            seed=rule.params["seed"],
+            dtype=rule.params["dtype"],
+            attn_implementation=rule.params["attn_implementation"],
+            init_adapter=rule.input.get("init_adapter") or None,
+            prompt_language=rule.params["prompt_language"],
+            prompts=rule.params["prompts"],
+            num_processes=max(1, min(gpus, visible)) if gpus > 1 else 1,
+            threads=rule.threads,
+            log_file=rule.log,
+        )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> TrainJob:
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        return cls(**{**fields, "settings": TrainSettings.from_config(fields["settings"])})
 
 
 # ---- building -------------------------------------------------------------------------------
 
 
-def use_bf16(hyper: Mapping) -> bool:
+def use_bf16(settings: TrainSettings) -> bool:
     """``bf16: null`` means: where the hardware computes in bfloat16 natively (a bf16 GPU, or a CPU
     with AVX-512 BF16 or AMX, where autocast saves about a third of the compute; elsewhere it is slower)."""
-    if hyper.get("bf16") is not None:
-        return bool(hyper["bf16"])
+    if settings.bf16 is not None:
+        return bool(settings.bf16)
     import torch
 
     if torch.cuda.is_available():
@@ -104,12 +136,12 @@ def _peft_model(model, job: TrainJob):
 
     if job.init_adapter:
         return PeftModel.from_pretrained(model, job.init_adapter, is_trainable=True)
-    lora = job.settings["lora"]
+    lora = job.settings.lora
     config = LoraConfig(
-        r=lora["r"],
-        lora_alpha=lora["alpha"],
-        lora_dropout=lora.get("dropout", 0.0),
-        target_modules=list(lora["target_modules"]),
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -117,14 +149,14 @@ def _peft_model(model, job: TrainJob):
         return get_peft_model(model, config)
     except ValueError as exc:
         raise LexalignError(
-            f"train preset {job.settings['preset']}: lora.target_modules {lora['target_modules']} "
+            f"train preset {job.settings.preset}: lora.target_modules {lora.target_modules} "
             f"do not fit the model ({exc})"
         ) from None
 
 
-def _optimizer(model, hyper: Mapping, lora: Mapping):
+def _optimizer(model, settings: TrainSettings):
     """LoRA+ (PEFT's optimizer: B matrices learn ``loraplus_lr_ratio`` times faster), or the trainer's default."""
-    ratio = lora.get("loraplus_lr_ratio")
+    ratio = settings.lora.loraplus_lr_ratio
     if not ratio or ratio == 1:
         return None
     import torch
@@ -133,9 +165,9 @@ def _optimizer(model, hyper: Mapping, lora: Mapping):
     return create_loraplus_optimizer(
         model,
         torch.optim.AdamW,
-        lr=hyper.get("learning_rate", 1e-5),
+        lr=settings.learning_rate,
         loraplus_lr_ratio=ratio,
-        weight_decay=hyper.get("weight_decay", 0.0),
+        weight_decay=settings.weight_decay,
     )
 
 
@@ -146,7 +178,7 @@ def trainer_config(job: TrainJob, has_eval: bool):
 
     cls = {"sft": SFTConfig, "grpo": GRPOConfig, "dpo": DPOConfig}[methods.get(job.method).trainer]
     fields = {f.name for f in dataclasses.fields(cls)}
-    hyper = {k: v for k, v in job.settings["hyper"].items() if k not in OWN_KEYS and v is not None}
+    hyper = {k: v for k, v in job.settings.hyper.items() if k not in OWN_KEYS and v is not None}
     # Preset names that transformers 5 spells differently.
     if "warmup_ratio" in hyper:
         hyper["warmup_steps"] = float(hyper.pop("warmup_ratio"))  # a float below 1 is a share of the steps
@@ -158,12 +190,12 @@ def trainer_config(job: TrainJob, has_eval: bool):
     unknown = sorted(k for k in hyper if k not in fields and k not in NOT_FOR_EVERY_TRAINER)
     if unknown:
         raise LexalignError(
-            f"train preset {job.settings['preset']} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting"
+            f"train preset {job.settings.preset} ({job.method}): {', '.join(unknown)} not a {cls.__name__} setting"
         )
     args = {k: v for k, v in hyper.items() if k in fields}
     if args.get("padding_free") and not args.get("packing"):
         args["max_length"] = None  # TRL cannot truncate unpacked padding-free rows; build_trainer drops longer ones
-    args["bf16"] = use_bf16(job.settings["hyper"])
+    args["bf16"] = use_bf16(job.settings)
     if not torch.cuda.is_available() and (args["bf16"] or job.num_processes > 1):
         # CPU bf16 autocast, or data-parallel CPU workers (gloo) as in the tests of the launch path
         args["use_cpu"] = True
@@ -191,7 +223,7 @@ def trainer_config(job: TrainJob, has_eval: bool):
     try:
         return cls(**args)
     except (TypeError, ValueError) as exc:
-        raise LexalignError(f"train preset {job.settings['preset']} ({job.method}): {exc}") from None
+        raise LexalignError(f"train preset {job.settings.preset} ({job.method}): {exc}") from None
 
 
 def _log_steps_callback():
@@ -226,10 +258,9 @@ def check_finite(trainer, job: TrainJob) -> None:
             step = trainer.state.global_step
             problem = f"{len(bad)} adapter weight tensor(s) are nan/inf after step {step} (e.g. {bad[0]})"
     if problem:
-        rate = job.settings["hyper"].get("learning_rate")
         raise LexalignError(
             f"train {job.method}: training diverged: {problem}; no adapter or metrics written "
-            f"(learning_rate {rate} of train preset {job.settings['preset']} too high?)"
+            f"(learning_rate {job.settings.learning_rate} of train preset {job.settings.preset} too high?)"
         )
 
 
@@ -295,7 +326,7 @@ def check_vllm_rollouts(job: TrainJob) -> None:
 
     import torch
 
-    where = f"train preset {job.settings['preset']} ({job.method}): use_vllm"
+    where = f"train preset {job.settings.preset} ({job.method}): use_vllm"
     if not torch.cuda.is_available():
         raise LexalignError(
             f"{where} needs a CUDA GPU (none is visible); set use_vllm: false to generate with transformers"
@@ -345,20 +376,20 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
 
     from lexalign.models.loading import load_model
 
-    hyper = job.settings["hyper"]
+    settings = job.settings
     trainer_name = methods.get(job.method).trainer
     table = methods.get(job.method).data_table
-    train_ds = load_split(job.data, table, "train", hyper.get("max_train_examples"), job.seed)
+    train_ds = load_split(job.data, table, "train", settings.max_train_examples, job.seed)
     if train_ds is None:
         raise LexalignError(f"{job.data}: no rows with split == 'train' in the {table} table")
     eval_ds = None
-    if trainer_name != "grpo" and hyper.get("max_eval_examples", 0) != 0:
-        eval_ds = load_split(job.data, table, "val", hyper.get("max_eval_examples"), job.seed)
+    if trainer_name != "grpo" and settings.max_eval_examples != 0:
+        eval_ds = load_split(job.data, table, "val", settings.max_eval_examples, job.seed)
     args = trainer_config(job, has_eval=eval_ds is not None)
     if getattr(args, "use_vllm", False):
         check_vllm_rollouts(job)
 
-    memory.check_train_fits(job.model_dir, job.settings, job.dtype)  # a clear error, not an OOM after loading
+    memory.check_train_fits(job.model_dir, settings, job.dtype)  # a clear error, not an OOM after loading
     loaded = load_model(
         job.model_dir,
         dtype=job.dtype,
@@ -368,7 +399,7 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
     )
     set_seed(job.seed)  # LoRA initialisation is random
     model = _peft_model(loaded.model, job)
-    optimizers = (_optimizer(model, hyper, job.settings["lora"]), None)
+    optimizers = (_optimizer(model, settings), None)
     common = dict(
         model=model,
         args=args,
@@ -400,14 +431,14 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
         if args.use_vllm:
             vllm_rollout_stops(args, loaded.stop_token_ids)
         label = final_ranking_label(job.prompt_language, job.prompts)
-        reward = make_ranking_reward(label, job.prompt_language, hyper["reward_definition"])
+        reward = make_ranking_reward(label, job.prompt_language, settings.reward_definition)
         score_labelled_positions_only()
         trainer = GRPOTrainer(reward_funcs=reward, **common)
-    if trainer_name == "sft" and trainer.args.max_length is None and hyper.get("max_length"):
-        _drop_long_rows(trainer, hyper["max_length"])
+    if trainer_name == "sft" and trainer.args.max_length is None and settings.max_length:
+        _drop_long_rows(trainer, settings.max_length)
     if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
         raise LexalignError(
             f"{job.data}: no training example left after tokenisation (every prompt is longer than "
-            f"max_length {hyper.get('max_length')} of preset {job.settings['preset']}?)"
+            f"max_length {settings.max_length} of preset {settings.preset}?)"
         )
     return trainer, train_ds, eval_ds
