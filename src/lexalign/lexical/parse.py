@@ -12,22 +12,14 @@ import unicodedata
 from collections.abc import Iterable
 
 from lexalign.core.text import normalise_text
+from lexalign.lexical.parse_scripts import LATIN, has_script, keep_target_script, prefer_target_gloss, target_scripts
+from lexalign.lexical.parse_turns import cut_special_tokens
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _HAS_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
-# Reasoning blocks, and the special tokens chat models leave in raw text. Text after an end-of-turn
-# token belongs to another turn, so parsing stops at the first special token after the answer began.
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
-_SPECIAL = re.compile(
-    r"<\|[^<>|\s]{1,40}\|>|</?s>|\[/?INST\]|<<\s*/?SYS\s*>>"
-    r"|<(?:eos|bos|pad|unk|mask|end_of_turn|start_of_turn|end_of_text|eot|endoftext|end)>",
-    re.I,
-)
-# After a special token: the list goes on (a separator, or a numbered item) -- not a new turn.
-_LIST_GOES_ON = re.compile(r"[ \t]*(?:[,;、，；|]|\n?[ \t]*\d{1,3}[.)、](?!\d)[ \t]*[^\W\d])")
-_BARE_NUMBER_TAIL = re.compile(r"(?:(?<=[,;、，；\s])|^)\d{1,3}[.)、]?\s*$")
 # ①..⑳ (NFKC would turn them into bare digits) become bullets before normalisation.
 _CIRCLED = re.compile("[\u2460-\u2473\u2776-\u277f\u2780-\u2793]")
 
@@ -41,7 +33,9 @@ _INLINE_NUMBER = re.compile(f"(?:^|(?<=\\s)|(?<=[,;、{_CJK}]))(\\d{{1,3}})[.)�
 _BARE_NUMBER = re.compile(r"^(\d{1,3})\s+(?=[^\d\s])")  # "1 puppy" lines, trusted only in a 1, 2, 3 run
 _HEADING = re.compile(r"^\s*#{1,6}\s|^\s*(?:[-*_=~]\s*){3,}$|^\s*```")
 _BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)[^*_]+(?:\*\*|__)\s*:?\s*$")
-_BOLD = re.compile(r"\*\*|__|~~|`+")
+# Markdown emphasis and its HTML form ("<strong>猫</strong>"), removed; HTML blocks ("<li>", "<br>") break lines.
+_BOLD = re.compile(r"\*\*|__|~~|`+|</?(?i:strong|b|em|i|u|span)\s*>")
+_HTML_BREAK = re.compile(r"</?(?:li|p|br|div|ul|ol|h[1-6]|tr|td)\b[^<>]{0,80}>", re.I)
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])|(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])")
 # Where a line holds several sentences ("... leash. Note: ...", "好的！以下是..."): split there.
 _SENTENCE_END = re.compile(r"(?<=[A-Za-z]{4}[.!?])\s+(?=\S)|(?<=[!?])\s+(?=\S)|(?<=[。!?])(?=\S)")
@@ -94,8 +88,11 @@ _CHATTER = re.compile(
     r"|some (?:words|associations|common|of the)|(?:words|terms) (?:that|associated|related)|(?:associated|related) "
     r"(?:words|terms)"
     r"|word associations?|associations? (?:for|with|of)|when i (?:read|see|hear|think))(?![\w'])"
+    r"|sorry|unfortunately|i (?:cannot|can'?t|can’t|am (?:unable|not able))"
     r"|好的|好吧|当然|没问题|可以的|以下|下面(?:是|列出)|这是|这些(?:词|是)|以上|希望|注意|请|备注|说明|总结|总之"
-    r"|与.{1,12}(?:相关|有关)|关于|看到|联想(?:到的)?词",
+    r"|与.{1,12}(?:相关|有关)|关于|看到|联想(?:到的)?词|嗯|让我|我来|我试"
+    # Refusals ("很抱歉，我无法…"): chat, so they parse to nothing and count as refusals.
+    r"|(?:很|非常)?抱歉,?\s*(?:我|但|这)|对不起,?\s*(?:我|但)|我(?:无法|不能|没法)|作为(?:一个)?(?:ai|人工智能|语言模型)",
     re.I,
 )
 # Labels that introduce the list or echo the task ("Cue: dog", "Associations: ...", "联想词：").
@@ -162,33 +159,11 @@ _ZH_EXPLANATION = re.compile(
     "用于|用来|通常|一般|经常|常常|可以|一种|指的?是|表示|意味着?|比如|例如|因为|所以|的时候|是一"
 )
 _ZH_EXPLANATION_MIN_CHARS = 4
-# "window（窗户）" in Chinese output: the Chinese gloss is the answer (and "窗户 (window)" in English).
-_LATIN_WITH_CJK_GLOSS = re.compile(f"(?<![A-Za-z])[A-Za-z][A-Za-z'\\- ]{{0,40}}?\\s*\\(\\s*([{_CJK}]+)\\s*\\)")
-_CJK_WITH_LATIN_GLOSS = re.compile(f"[{_CJK}]+\\s*\\(\\s*([A-Za-z][A-Za-z'\\- ]{{0,40}}?)\\s*\\)")
 _MAX_CJK_CHARS = 10
 
 
 def _is_cjk_language(lang: str) -> bool:
     return str(lang).lower().replace("_", "-").split("-")[0] in {"zh", "cmn", "yue", "wuu", "ja", "ko"}
-
-
-def _cut_special_tokens(text: str) -> str:
-    """Drop reasoning blocks and leading special tokens; stop at a special token that ends the answer.
-
-    A special token in the middle of a list (the list goes on after it with a separator or a numbered
-    item) is a separator instead, and a bare list number just before it is dropped."""
-    text = _THINK.sub(" ", text)
-    while True:
-        match = _SPECIAL.search(text)
-        if match is None:
-            return text
-        head, rest = text[: match.start()], text[match.end() :]
-        if not head.strip():
-            text = rest
-        elif _LIST_GOES_ON.match(rest):
-            text = _BARE_NUMBER_TAIL.sub("", head) + ", " + rest
-        else:
-            return head
 
 
 def _drop_incomplete_tail(text: str) -> str:
@@ -228,8 +203,13 @@ def _consecutive(numbers: list[int]) -> bool:
 def _is_short(piece: str) -> bool:
     piece = piece.strip()
     if _HAS_CJK.search(piece):
-        return len(re.sub(r"\s", "", piece)) <= 8
+        return len(re.sub(r"\s", "", _latin_words_as_one(piece))) <= 8
     return 0 < len(piece.split()) <= 4
+
+
+def _latin_words_as_one(text: str) -> str:
+    """Lengths of Chinese text count characters; a Latin word in it ("相同， equivalent") counts as one."""
+    return _LATIN_WORD.sub("a", text)
 
 
 def _norm_label(text: str) -> str:
@@ -247,6 +227,8 @@ def _split_list(text: str, cjk: bool) -> list[str]:
             last = _ZH_AND.split(pieces[-1].strip())
             if len(last) == 2 and all(len(p) <= 4 for p in last):
                 pieces[-1:] = last
+    if len(pieces) >= 2 and re.search(r"[!?]\s*$", pieces[-1]) and _is_chatter(pieces[-1]):
+        pieces.pop()  # "宠物，骨头，希望对你有帮助！": a closing sentence after the last word
     return [p for p in pieces if p.strip()]
 
 
@@ -271,7 +253,7 @@ def _is_sentence(text: str) -> bool:
         return False
     pieces = [p.strip() for p in re.split(r"[,、;]", text) if p.strip()]
     if _HAS_CJK.search(text):
-        return sum(len(p) for p in pieces) / len(pieces) > 6
+        return sum(len(_latin_words_as_one(p)) for p in pieces) / len(pieces) > 6
     words = [len(p.split()) for p in pieces]
     return sum(words) >= 6 and sum(words) / len(words) >= 3
 
@@ -312,7 +294,7 @@ def _line_items(line: str, cue: str | None, cjk: bool) -> list[str]:
     return _split_list(body, cjk)
 
 
-def _clean_item(item: str, cjk: bool) -> str:
+def _clean_item(item: str, cjk: bool, scripts: frozenset[str]) -> str:
     item = _EMPHASIS.sub(r"\1\2", item).strip()
     marker = _MARKER.match(item)
     if marker is not None and item[marker.end() :].strip():
@@ -320,7 +302,7 @@ def _clean_item(item: str, cjk: bool) -> str:
     item = _drop_parentheses(item, unclosed=True)
     item = _EXPLANATION.split(item, maxsplit=1)[0]
     item = _TRAILING_ETC.sub("", item.strip().rstrip(".!?。 ")).strip()
-    item = _strip_symbols(item).strip(_QUOTES + " ")
+    item = keep_target_script(_strip_symbols(item), scripts).strip(_QUOTES + " ")
     if not cjk:
         item = _LEADING_CONJ.sub("", item)
     return normalise_text(_drop_gloss(item, cjk))
@@ -383,8 +365,8 @@ def _remove_echo(text: str, echo: Iterable[str]) -> str:
     return text
 
 
-def _acceptable(word: str, cue: str | None, cjk: bool) -> bool:
-    if not word or word in _FILLER or (cue is not None and word == cue):
+def _acceptable(word: str, cjk: bool) -> bool:
+    if not word or word in _FILLER:
         return False
     if not re.search(r"\w", word):
         return False
@@ -408,22 +390,34 @@ def _strip_cue_echo(line: str, cue: str | None) -> str:
     return line[match.end() :] if match and line[match.end() :].strip() else line
 
 
-def _foreign(word: str, cjk: bool) -> bool:
-    """Letters, none in the prompt language's script (digits alone are neither)."""
-    if not re.search(r"[^\W\d_]", word):
-        return False
-    return not _HAS_CJK.search(word) if cjk else not _HAS_LATIN.search(word)
-
-
-def _drop_foreign_lead(words: list[str], cjk: bool) -> list[str]:
-    """Other-script junk ahead of the real items ("dog cat animal，猫，骨头" in Chinese) is dropped; a
-    lone short Latin word ahead of Chinese ones ("nba，篮球") is a real Chinese response and stays."""
+def _move_latin_lead(words: list[tuple[int, str]], scripts: frozenset[str]) -> list[str]:
+    """A run-on list that starts in English before it turns Chinese ("cat，kitten，老鼠，鱼") keeps its
+    Latin words, behind the Chinese ones, so that they do not push these out of the top k. A lone Latin
+    word ahead ("nba，篮球") and items on lines of their own (a numbered list: the model's own order) stay
+    where they are. ``words`` are (line number, word) pairs."""
     lead = 0
-    while lead < len(words) and _foreign(words[lead], cjk):
+    while lead < len(words) and not has_script(words[lead][1], scripts) and has_script(words[lead][1], {LATIN}):
         lead += 1
-    if lead == 0 or lead == len(words) or (cjk and lead == 1 and len(words[0].split()) < 2):
-        return words
-    return words[lead:]
+    if (
+        LATIN in scripts
+        or lead in (0, len(words))
+        or (lead == 1 and len(words[0][1].split()) < 2)
+        or any(line != words[lead][0] for line, _ in words[:lead])
+    ):
+        return [word for _, word in words]
+    return [word for _, word in words[lead:] + words[:lead]]
+
+
+def _split_ellipses(text: str) -> str:
+    """ "宠物……忠诚……", "puppy... bark...": ellipses separate words; after chat that opens a line ("让我想想……",
+    "Okay, let me think...") an ellipsis ends that sentence instead."""
+    lines = []
+    for line in text.split("\n"):
+        first = _ELLIPSIS.search(line)
+        if first is not None and _CHATTER.match(line[: first.start()].strip().lower()):
+            line = line[: first.start()] + ".\n" + line[first.end() :]
+        lines.append(_ELLIPSIS.sub(", ", line))
+    return "\n".join(lines)
 
 
 def parse_associations(
@@ -434,8 +428,15 @@ def parse_associations(
     Handles what chat models write: preambles ("Sure! Here are ...:"), numbered and bulleted lists,
     lists separated by commas, full-width commas, 、, semicolons (or spaces between Chinese words),
     quotes, markdown, category labels ("**Pets:** cat, hamster"), explanations after a dash or colon,
-    parenthesised glosses ("pizza（比萨）" -> "pizza"), translations in another script, trailing
-    notes, "etc.", and special tokens such as ``<end_of_turn>`` (parsing stops there).
+    parenthesised glosses ("pizza（比萨）" -> "pizza"; "Football (足球)" in Chinese -> "足球": the gloss in
+    the list's language wins), translations in another script, trailing notes and refusals, "etc.",
+    HTML markup, and special tokens such as ``<end_of_turn>`` (parsing stops there, unless the list or
+    the model's own turn goes on after them).
+
+    A list keeps the words of its language's script and whole Latin words ("KTV", "T恤"): fragments of
+    other scripts glued on are cut off ("市场жение", "热水ottle" -> "市场", "热水"), and an item of such
+    fragments only ("жение") is dropped (:mod:`lexalign.lexical.parse_scripts`). In a Chinese run-on
+    list that starts in English, the Latin words move behind the Chinese ones.
 
     Every word is normalised like the ingest stage's responses (:func:`lexalign.core.text.normalise_text`:
     NFKC, lower case, single spaces, no edge punctuation); the list is deduplicated keeping the
@@ -449,36 +450,38 @@ def parse_associations(
     if not isinstance(text, str) or not text.strip():
         return []
     cjk = _is_cjk_language(lang)
+    scripts = target_scripts(lang)
     cue_norm = normalise_text(cue) if cue else None
-    text = _cut_special_tokens(text)
+    text = cut_special_tokens(text)
     text = _remove_echo(text, echo)
-    text = _CIRCLED.sub("\n- ", text)
+    text = _HTML_BREAK.sub("\n", _CIRCLED.sub("\n- ", text))
     text = unicodedata.normalize("NFKC", text)
-    text = (_LATIN_WITH_CJK_GLOSS if cjk else _CJK_WITH_LATIN_GLOSS).sub(r"\1", text)
-    text = _ELLIPSIS.sub(", ", text)  # "宠物……忠诚……", "puppy... bark...": ellipses separate words
+    text = _split_ellipses(prefer_target_gloss(text, scripts))
     if truncated:
         text = _drop_incomplete_tail(text)
-    candidates: list[str] = []
+    candidates: list[tuple[int, str]] = []  # (line number, item)
     lines = _pseudo_lines(text)
-    for line in lines:
+    for line_number, line in enumerate(lines):
         if cjk and len(lines) > 1 and _HAS_CJK.search(line) and re.search(r"[!?]$", line):
             continue  # "太好了，我们开始吧！": an exclamation or question beside the list is chat
-        candidates.extend(_line_items(_strip_cue_echo(line, cue_norm), cue_norm, cjk))
-    if not cjk and len(candidates) == 1 and len(candidates[0].split()) > _MAX_WORDS:
+        items = _line_items(_strip_cue_echo(line, cue_norm), cue_norm, cjk)
+        candidates.extend((line_number, item) for item in items)
+    if not cjk and len(candidates) == 1 and len(candidates[0][1].split()) > _MAX_WORDS:
         # "puppy bark leash bone fetch": a list separated by spaces only.
-        single = candidates[0].strip()
+        line_number, single = candidates[0][0], candidates[0][1].strip()
         tokens = single.split()
         if (
             not re.search(r"[.!?]$", single)
             and not _CHATTER.match(single.lower())
             and not _STOPWORDS & {t.lower() for t in tokens}
         ):
-            candidates = tokens
-    words: list[str] = []
+            candidates = [(line_number, token) for token in tokens]
+    words: list[tuple[int, str]] = []  # (line number, word)
     seen: set[str] = set()
-    for candidate in candidates:
-        word = _clean_item(candidate, cjk)
-        if _acceptable(word, cue_norm, cjk) and word not in seen:
+    for line_number, candidate in candidates:
+        word = _clean_item(candidate, cjk, scripts)
+        if _acceptable(word, cjk) and word not in seen:
             seen.add(word)
-            words.append(word)
-    return _drop_foreign_lead(words, cjk)
+            words.append((line_number, word))
+    # The cue goes after the lead is found: "电脑，Windows，Office" (cue 电脑) starts in Chinese.
+    return [word for word in _move_latin_lead(words, scripts) if word != cue_norm]
