@@ -459,6 +459,7 @@ def test_bad_wvs_rows_skipped_are_counted_and_reported(tmp_path):
 
 
 def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
+    from lexalign.core.settings import field_names
     from lexalign.wvs.evaluate import evaluate
     from lexalign.wvs.humans import build_humans
     from lexalign.wvs.settings import WvsJob, WvsSettings
@@ -473,7 +474,9 @@ def test_wvs_csv_not_utf8_and_unknown_method(tmp_path, tiny_prepared):
     assert str(info.value) == f"{path}: not UTF-8 (invalid byte at line 3); re-save the file as UTF-8"
     assert not (tmp_path / "h.parquet").exists()
     # an unknown WVS method is an error, never silently the vanilla model
-    settings = dict.fromkeys(WvsSettings.keys(), 1) | {"max_items": None, "assoc_source": "humans"}
+    norms = {"source_share": 0.5, "seed": 1, "max_norms": 1}
+    overrides = {"max_items": None, "assoc_source": "humans", "norms": norms}
+    settings = dict.fromkeys(field_names(WvsSettings), 1) | overrides
     outputs = (tmp_path / "h.parquet", tmp_path / "m.json", tmp_path / "a.parquet")
     job = WvsJob(
         tiny_prepared, *outputs, "en", "sft_prompt", "en", "United States", "tiny", framing="interviewer", mode="logits"

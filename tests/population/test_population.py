@@ -363,7 +363,7 @@ def test_population_methods_follow_the_run_and_the_registry():
     wvs_only = [m for m in methods.NAMES if methods.LEXICAL not in methods.REGISTRY[m].tiers]
     with pytest.raises(LexalignError, match="population.methods"):
         population_methods(names, wvs_only[:1] or ["no_such_method"])
-    files = population_files(["m"], ["en"], names, {"methods": [first], "temperatures": [1.0, 1.5]})
+    files = population_files(["m"], ["en"], population_methods(names, [first]), [1.0, 1.5])
     assert files["population"] == [f"results/population/m/en/{first}/compare.json"]
     assert files["participants"][1] == f"results/population/m/en/{first}/T1.5/participants.csv"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +29,15 @@ ITEMS = 60
 ANSWERERS = ("uniform", "target_majority", "other_country")
 
 
-def settings(**overrides) -> dict:
+def section(**overrides) -> dict:
     """The report section as the config check fills it: the schema's defaults (the only defaults) + overrides."""
     schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
-    section = schema["properties"]["report"]["properties"]
-    return {**{name: spec["default"] for name, spec in section.items()}, "bootstrap_resamples": 300, **overrides}
+    report = schema["properties"]["report"]["properties"]
+    return {**{name: spec["default"] for name, spec in report.items()}, "bootstrap_resamples": 300, **overrides}
+
+
+def settings(**overrides) -> build.ReportSettings:
+    return build.ReportSettings.from_config(section(**overrides))
 
 
 def _write_json(path: Path, data) -> None:
@@ -278,7 +281,7 @@ def test_result_files_follow_the_registry(tmp_path):
         "lexical": [],
         "wvs": [],
     }
-    # every framing x mode of every method, framings outer; the headline is the first framing in logits mode
+    # every framing x mode of every method, framings outer
     both = grid.result_files(["m"], ["en"], ["vanilla"], framings=["persona", "neutral"], modes=["generate", "logits"])
     assert [Path(p).parent.name for p in both["wvs"]] == [
         "persona-generate",
@@ -286,7 +289,6 @@ def test_result_files_follow_the_registry(tmp_path):
         "neutral-generate",
         "neutral-logits",
     ]
-    assert grid.headline_variant(["persona", "neutral"], ["generate", "logits"]) == ("persona", "logits")
     assert grid.parse_wvs_variant("persona-logits") == ("persona", "logits") and grid.parse_wvs_variant("sft") is None
 
 
@@ -397,9 +399,11 @@ def test_unknown_reference_model_is_one_line_error(tmp_path):
     assert not (tmp_path / "index.md").exists()
 
 
-def test_settings_without_schema_defaults_are_refused(tmp_path):
-    with pytest.raises(LexalignError, match=r"config report: missing .*tension_definition"):
-        build.build_report(readers.collect(["m"], ["en"], ["vanilla"]), tmp_path / "index.md", {"dpi": 50}, seed=0)
+def test_settings_without_schema_defaults_or_with_a_misspelt_key_are_refused():
+    with pytest.raises(LexalignError, match=r"^config report: no report.bootstrap_resamples, .*tension_definition"):
+        build.ReportSettings.from_config({"dpi": 50})
+    with pytest.raises(LexalignError, match=r"^config report: unknown key report.dpii$"):
+        build.ReportSettings.from_config({**section(), "dpii": 50})
 
 
 def test_profile_and_paired_tests(full):
@@ -671,13 +675,14 @@ def test_markdown_and_latex_escape():
 
 
 def test_rule_declares_the_layout():
+    """The rule's outputs come from the folders the package writes (one declaration), each with its caption."""
+    from lexalign.report.layout import FOLDERS
+
     text = (REPO / "workflow/rules/report.smk").read_text(encoding="utf-8")
-    for relative in build.LAYOUT.values():
-        assert f'"results/report/{relative}"' in text, relative
-    captions = re.findall(r'caption="\.\./report/([^"]+)"', text)
-    assert captions
-    for caption in captions:
-        assert (REPO / "workflow/report" / caption).is_file(), caption
+    assert "from lexalign.report.layout import FOLDERS" in text and '"results/report/{folder.path}"' in text
+    assert build.LAYOUT == {name: folder.path for name, folder in FOLDERS.items()}
+    for folder in FOLDERS.values():
+        assert (REPO / "workflow/report" / folder.caption).is_file(), folder.caption
 
 
 def test_report_figures_exist_and_are_not_blank(full):
@@ -722,6 +727,28 @@ def test_command_line_builds_a_report_from_partial_results(tmp_path):
     assert (root / "report/tables/tier1/precision.csv").is_file()
 
 
+def test_report_job_from_the_rule_reads_the_grid_files(tmp_path):
+    from lexalign.core.snake import Rule
+
+    root = make_tree(tmp_path / "results", models=["m"], langs=["en"], methods=["vanilla", "sft"])
+    files = grid.result_files(["m"], ["en"], ["vanilla", "sft"], root, framings=["interviewer"], modes=["logits"])
+    params = {
+        "grid": {"languages": ["en"], "methods": ["sft", "vanilla"], "models": ["m"]},
+        "settings": section(figure_formats=["png"], dpi=50, bootstrap_resamples=100),
+        "seed": 3,
+    }
+    index = root / "report" / "index.md"
+    rule = Rule(input={**files, "population": []}, output={"index": str(index)}, params=params, wildcards={})
+    job = build.ReportJob.from_rule(rule)
+    assert job.grid == grid.RunGrid(["m"], ["en"], ["sft", "vanilla"]) and job.seed == 3 and job.population == ()
+    assert job.settings == settings(figure_formats=["png"], dpi=50, bootstrap_resamples=100)
+    assert job.train == tuple(files["train"]) and job.wvs == tuple(files["wvs"])
+    assert build.run(job) == index and (root / "report/tables/tier1/precision.csv").is_file()
+    with pytest.raises(LexalignError, match=r"^config run: unknown key run.model$"):
+        misspelt = {**params, "grid": {**params["grid"], "model": []}}
+        build.ReportJob.from_rule(Rule(rule.input, rule.output, misspelt, {}))
+
+
 def test_command_line_bad_config_is_one_line(tmp_path, capsys):
     from lexalign.report.__main__ import main
 
@@ -731,7 +758,12 @@ def test_command_line_bad_config_is_one_line(tmp_path, capsys):
 
 
 STUB_SNAKEFILE = """
-configfile: "config/config.yaml"
+from pathlib import Path
+
+WORKDIR_CONFIG = Path("config", "config.yaml")  # as the Snakefile says it (common.smk reads it)
+
+
+configfile: WORKDIR_CONFIG
 
 
 report: "workflow/report/workflow.rst"
@@ -780,6 +812,7 @@ def test_rule_and_html_report(tmp_path):
 
     (tmp_path / "config").mkdir()
     (tmp_path / "workflow").symlink_to(REPO / "workflow")
+    (tmp_path / "data").symlink_to(REPO / "data")  # the illustrative WVS file the default config reads
     config = yaml.safe_load((REPO / "config/config.yaml").read_text(encoding="utf-8"))
     for spec in config["languages"].values():
         spec["norms"]["path"] = str(REPO / spec["norms"]["path"])

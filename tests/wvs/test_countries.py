@@ -30,9 +30,14 @@ SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 US_DE = ["United States", "Germany"]
 
 
-def defaults(section: str) -> dict:
-    """A schema section's defaults (the only defaults)."""
-    return {k: v["default"] for k, v in SCHEMA_DOC["properties"][section]["properties"].items() if "default" in v}
+def defaults(section: str | dict) -> dict:
+    """A schema section's defaults (the only defaults), nested objects' (wvs.norms) included."""
+    spec = SCHEMA_DOC["properties"][section] if isinstance(section, str) else section
+    return {
+        key: defaults(sub) if sub.get("type") == "object" and "properties" in sub else sub["default"]
+        for key, sub in spec["properties"].items()
+        if "default" in sub
+    }
 
 
 def source(kind: str = "wvs_csv", path: Path = WVS_CSV) -> dict:
@@ -219,7 +224,9 @@ def test_the_report_builds_on_the_pair(scored, tmp_path):
     assert results.notes == [] and results.country_pair() == ("United States", "Germany")
     assert results.wvs[("tiny", "de", "vanilla")].target_key == "deu"
     report = {**defaults("report"), "bootstrap_resamples": 100, "dpi": 50, "figure_formats": ["png"]}
-    index = build.build_report(results, tmp_path / "report" / "index.md", report, seed=1, config={"run": {}})
+    index = build.build_report(
+        results, tmp_path / "report" / "index.md", build.ReportSettings.from_config(report), seed=1, config={"run": {}}
+    )
     tables = index.parent / "tables" / "tier2"
     distance = pl.read_csv(tables / "wvs_distance.csv")
     assert set(distance["first_country"]) == {"United States"} and set(distance["second_country"]) == {"Germany"}

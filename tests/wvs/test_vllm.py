@@ -122,7 +122,8 @@ def _wvs_settings(**overrides):
     schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
     wvs = schema["properties"]["wvs"]["properties"]
     defaults = {key: spec["default"] for key, spec in wvs.items() if "default" in spec}
-    return WvsSettings.from_config({**defaults, "max_items": 12, "high_tension_n": 3, **overrides})
+    norms = {key: spec["default"] for key, spec in wvs["norms"]["properties"].items()}
+    return WvsSettings.from_config({**defaults, "norms": norms, "max_items": 12, "high_tension_n": 3, **overrides})
 
 
 def _evaluate(tiny, humans, out: Path, settings):

@@ -32,10 +32,10 @@ EN, ZH = prompt_templates("en"), prompt_templates("zh")
 def schema_settings(**overrides) -> WvsSettings:
     """The wvs section with the schema's defaults (the only defaults), then ``overrides``."""
     schema = yaml.safe_load((SCHEMA).read_text(encoding="utf-8"))
-    defaults = {
-        key: spec["default"] for key, spec in schema["properties"]["wvs"]["properties"].items() if "default" in spec
-    }
-    return WvsSettings.from_config({**defaults, **overrides})
+    wvs = schema["properties"]["wvs"]["properties"]
+    defaults = {key: spec["default"] for key, spec in wvs.items() if "default" in spec}
+    norms = {key: spec["default"] for key, spec in wvs["norms"]["properties"].items()}
+    return WvsSettings.from_config({**defaults, "norms": norms, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -461,7 +461,7 @@ def test_evaluate_user_errors(wvs_model, humans, tmp_path):
         run(wvs_model, humans, tmp_path, framing="chatty")
     with pytest.raises(LexalignError, match=r"wvs: mode 'sample' is not one of .*\(config wvs.modes\)"):
         run(wvs_model, humans, tmp_path, mode="sample")
-    with pytest.raises(LexalignError, match="config wvs: no assoc_max_cues"):
+    with pytest.raises(LexalignError, match=r"^config wvs: no wvs.assoc_max_cues, wvs.assoc_model_method, "):
         WvsSettings.from_config({"batch_size": 8})
 
 

@@ -23,7 +23,6 @@ from lexalign.wvs.norms import (
     EVALUATION,
     SOURCE,
     check_no_leakage,
-    check_settings,
     norm_sentence,
     norm_sentences,
     on_shared_items,
@@ -32,7 +31,7 @@ from lexalign.wvs.norms import (
     split_items,
 )
 from lexalign.wvs.prompts import AssociationContext
-from lexalign.wvs.settings import WvsJob, WvsSettings
+from lexalign.wvs.settings import NormsPromptSettings, WvsJob, WvsSettings
 from lexalign.wvs.sources.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,9 +131,8 @@ def humans(tmp_path_factory) -> Path:
 def test_plan_asks_the_evaluation_part_of_the_selected_items(humans):
     table = read_humans(humans).to_dicts()
     selected = table[::10]
-    asked, sentences, record = plan(
-        table, selected, "usa", defaults(SCHEMA_DOC["properties"]["wvs"])["norms"], EN, "en", "United States"
-    )
+    norms = NormsPromptSettings.from_config(defaults(SCHEMA_DOC["properties"]["wvs"])["norms"])
+    asked, sentences, record = plan(table, selected, "usa", norms, EN, "en", "United States")
     parts = split_items((i["item_id"] for i in table), record["source_share"], record["seed"])
     assert [i["item_id"] for i in asked] == [i["item_id"] for i in selected if parts[i["item_id"]] == EVALUATION]
     assert record["n_asked"] + record["n_not_asked"] == len(selected) and record["n_asked"] >= 1
@@ -142,14 +140,18 @@ def test_plan_asks_the_evaluation_part_of_the_selected_items(humans):
     assert record["n_source_items"] == round(record["source_share"] * len(table))
     with pytest.raises(LexalignError, match=r"wvs.norms.source_share: 0.99 leaves none of the 1 items"):
         only = [next(i for i in table if parts[i["item_id"]] == SOURCE)]
-        plan(table, only, "usa", {"source_share": 0.99, "seed": 42, "max_norms": 3}, EN, "en", "United States")
+        plan(table, only, "usa", NormsPromptSettings(0.99, 42, 3), EN, "en", "United States")
 
 
 def test_bad_norms_settings_are_one_line():
     for bad, key in (({"source_share": 1.5}, "source_share"), ({"seed": -1}, "seed"), ({"max_norms": 0}, "max_norms")):
         with pytest.raises(LexalignError, match=f"config wvs.norms.{key}: ") as err:
-            check_settings({"source_share": 0.3, "seed": 1, "max_norms": 3, **bad})
+            NormsPromptSettings.from_config({"source_share": 0.3, "seed": 1, "max_norms": 3, **bad})
         assert "\n" not in str(err.value)
+    with pytest.raises(LexalignError, match=r"^config wvs.norms: unknown key wvs.norms.max_norm$"):
+        NormsPromptSettings.from_config({"source_share": 0.3, "seed": 1, "max_norms": 3, "max_norm": 2})
+    with pytest.raises(LexalignError, match=r"^config wvs.norms: no wvs.norms.seed "):
+        NormsPromptSettings.from_config({"source_share": 0.3, "max_norms": 3})
 
 
 def test_shared_items():

@@ -326,7 +326,10 @@ def population_job_files(name, for_report=False):
 def population_results():
     """Every population job's comparison file (the report reads them)."""
     return population_files(
-        RUN["models"], RUN["languages"], RUN["methods"], config["population"]
+        RUN["models"],
+        RUN["languages"],
+        POPULATION_METHODS,
+        config["population"]["temperatures"],
     )["population"]
 
 

@@ -1,3 +1,4 @@
+from lexalign.core.settings import field_names
 from lexalign.wvs.settings import FRAMINGS, WvsSettings
 
 
@@ -52,7 +53,7 @@ rule wvs:
         country=lambda wc: language_spec(wc).get("wvs_country"),
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
         # only what a wvs job reads: a change to wvs.source or wvs.bad_rows reruns wvs_humans, not every job
-        settings=wvs_settings(WvsSettings.keys()),
+        settings=wvs_settings(field_names(WvsSettings)),
         prompts=lambda wc: {
             language_spec(wc)["prompt_language"]: config["templates"]["prompts"].get(
                 language_spec(wc)["prompt_language"], {}

@@ -1,16 +1,4 @@
-from lexalign.core.snake import run_step
-from lexalign.report import report
+from lexalign.core.snake import run_script
+from lexalign.report.build import ReportJob, run
 
-run_step(
-    snakemake,
-    lambda: report(
-        snakemake.output.index,
-        lexical=snakemake.input.lexical,
-        wvs=snakemake.input.wvs,
-        train=snakemake.input.train,
-        population=snakemake.input.population,
-        grid=snakemake.params.grid,
-        settings=snakemake.params.settings,
-        seed=snakemake.params.seed,
-    ),
-)
+run_script(snakemake, ReportJob.from_rule, run)

@@ -1,14 +1,4 @@
-from lexalign.core.snake import run_step
-from lexalign.wvs.humans import build_humans
+from lexalign.core.snake import run_script
+from lexalign.wvs.humans import HumansJob, run
 
-run_step(
-    snakemake,
-    lambda: build_humans(
-        snakemake.params.source,
-        humans_out=snakemake.output.humans,
-        notes_out=snakemake.output.notes,
-        catalog=snakemake.params.catalog,
-        bad_rows=snakemake.params.bad_rows,
-        countries=snakemake.params.countries,
-    ),
-)
+run_script(snakemake, HumansJob.from_rule, run)

@@ -10,11 +10,14 @@ files are under ``results/wvs/{model}/{lang}/{method}/{framing}-{mode}/`` (:func
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lexalign.config import methods
+from lexalign.core.settings import from_section
 
 #: stage -> (results sub-folder, the file that marks a finished job)
 STAGE_FILES = {
@@ -26,6 +29,19 @@ STAGE_FILES = {
 HEADLINE_MODE = "logits"
 
 
+@dataclasses.dataclass(frozen=True)
+class RunGrid:
+    """The config's ``run`` section: the models, languages and methods the default target builds."""
+
+    models: list[str]
+    languages: list[str]
+    methods: list[str]
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> RunGrid:
+        return from_section(cls, section, "run")
+
+
 def wvs_variant(framing: str, mode: str) -> str:
     """The folder of one framing x mode under a wvs job's ``{model}/{lang}/{method}/``."""
     return f"{framing}-{mode}"
@@ -35,11 +51,6 @@ def parse_wvs_variant(folder: str) -> tuple[str, str] | None:
     """(framing, mode) from a :func:`wvs_variant` folder name; None for any other name."""
     framing, sep, mode = folder.rpartition("-")
     return (framing, mode) if sep and framing and mode else None
-
-
-def headline_variant(framings: Sequence[str], modes: Sequence[str]) -> tuple[str, str]:
-    """The framing x mode of the headline tier-2 tables: the first framing, logits mode where it is run."""
-    return framings[0], HEADLINE_MODE if HEADLINE_MODE in modes else modes[0]
 
 
 def stage_methods(stage: str, names: Sequence[str]) -> list[str]:
@@ -104,20 +115,17 @@ def population_methods(names: Sequence[str], chosen: Sequence[str] | None) -> li
 def population_files(
     models: Sequence[str],
     languages: Sequence[str],
-    names: Sequence[str],
-    population: dict,
+    simulated: Sequence[str],
+    temperatures: Sequence[float],
     results: str | os.PathLike = "results",
 ) -> dict[str, list[str]]:
     """``{"population": [compare.json ...], "participants": [participants.csv ...]}``: the population
-    stage's marker files (one comparison per job) and its model-norms files (one per temperature)."""
+    stage's marker files (one comparison per job) and its model-norms files (one per temperature).
+    ``simulated``: the methods it simulates (:func:`population_methods`, computed once by
+    :func:`lexalign.config.derive.derive`); ``temperatures``: ``population.temperatures``."""
     base = Path(results) / "population"
-    jobs = [
-        base / model / lang / method
-        for model in models
-        for lang in languages
-        for method in population_methods(names, population["methods"])
-    ]
-    labels = [temperature_label(t) for t in population["temperatures"]]
+    jobs = [base / model / lang / method for model in models for lang in languages for method in simulated]
+    labels = [temperature_label(t) for t in temperatures]
     return {
         "population": [str(job / "compare.json") for job in jobs],
         "participants": [str(job / label / "participants.csv") for job in jobs for label in labels],

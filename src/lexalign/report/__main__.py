@@ -8,11 +8,12 @@ from pathlib import Path
 
 
 def _build(argv: list[str] | None) -> int:
-    from lexalign.config.grid import population_files, result_files
+    from lexalign.config.derive import derive
+    from lexalign.config.grid import RunGrid, population_files, result_files
     from lexalign.config.validation import load_config
     from lexalign.core.resources import SCHEMA
     from lexalign.core.snake import setup_logging
-    from lexalign.report.build import report
+    from lexalign.report.build import ReportJob, ReportSettings, run
 
     parser = argparse.ArgumentParser(prog="python -m lexalign.report", description=__doc__)
     parser.add_argument(
@@ -26,25 +27,25 @@ def _build(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     config = load_config(args.config, args.schema)
-    run = config["run"]
-    wvs = config["wvs"]
+    grid = RunGrid.from_config(config["run"])
+    wvs, population = config["wvs"], config["population"]
     files = result_files(
-        run["models"], run["languages"], run["methods"], args.results, framings=wvs["framings"], modes=wvs["modes"]
+        grid.models, grid.languages, grid.methods, args.results, framings=wvs["framings"], modes=wvs["modes"]
     )
+    simulated = derive(config).population_methods  # the methods the workflow's population jobs simulate
     files["population"] = population_files(
-        run["models"], run["languages"], run["methods"], config["population"], args.results
+        grid.models, grid.languages, simulated, population["temperatures"], args.results
     )["population"]
     out = Path(args.out) if args.out else Path(args.results) / "report"
-    print(
-        report(
-            out / "index.md",
-            **files,
-            grid=run,
-            settings=config["report"],
-            seed=config["seed"],
-            config=config,
-        )
+    job = ReportJob(
+        index_out=out / "index.md",
+        grid=grid,
+        settings=ReportSettings.from_config(config["report"]),
+        seed=config["seed"],
+        config=config,
+        **{stage: tuple(paths) for stage, paths in files.items()},
     )
+    print(run(job))
     return 0
 
 

@@ -1,7 +1,8 @@
 """Build the report: tables and figures from the readers' records, ``index.md`` linking them, all
 written atomically (a failure leaves the previous report in place and no half-written one).
 
-Layout under the report directory (``results/report/``), declared the same in workflow/rules/report.smk::
+Layout under the report directory (``results/report/``), the folders of :mod:`lexalign.report.layout`
+(workflow/rules/report.smk builds the rule's outputs from them)::
 
     index.md
     tables/tier1/    precision, gains, profile, paired_tests, definitions      (.csv, .md, .tex each)
@@ -27,29 +28,20 @@ import polars as pl
 import yaml
 
 from lexalign.config import methods
-from lexalign.core.errors import LexalignError
+from lexalign.config.grid import RunGrid
+from lexalign.core.settings import from_section
+from lexalign.core.snake import Rule
 from lexalign.report import format as f
 from lexalign.report import tables as t
 from lexalign.report import wvs_gap
 from lexalign.report import wvs_tables as w
 from lexalign.report.definitions import study_tier1_table, study_tier2_table
+from lexalign.report.layout import LAYOUT
 from lexalign.report.readers import MEASURES, Results, collect
 from lexalign.report.reference import Reference
 from lexalign.report.training import training_table
 
 log = logging.getLogger(__name__)
-
-LAYOUT = {
-    "tier1": "tables/tier1",
-    "tier2": "tables/tier2",
-    "training": "tables/training",
-    "fig_precision": "figures/precision_at_k",
-    "fig_profile": "figures/profile",
-    "fig_tension": "figures/tension",
-    "fig_training": "figures/training",
-    "population": "tables/population",  # the "model as participants" section (lexalign.report.population)
-    "fig_population": "figures/population",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,13 +60,40 @@ class ReportSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> ReportSettings:
-        names = [field.name for field in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in section]
-        if missing:
-            raise LexalignError(
-                f"config report: missing {', '.join(missing)} (validate the config against the schema first)"
-            )
-        return cls(**{name: section[name] for name in names})
+        return from_section(cls, section, "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportJob:
+    """One report: the run grid's result files (a file the grid names but the run lacks becomes a note), the
+    settings, and where index.md goes (tables/ and figures/ beside it, :data:`lexalign.report.layout.LAYOUT`)."""
+
+    index_out: str | os.PathLike
+    grid: RunGrid
+    settings: ReportSettings
+    seed: int
+    lexical: tuple[str, ...] = ()
+    wvs: tuple[str, ...] = ()
+    train: tuple[str, ...] = ()
+    population: tuple[str, ...] = ()
+    config: Mapping[str, Any] | None = None  # the whole config, shown in index.md (else the grid and settings)
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> ReportJob:
+        def files(name: str) -> tuple[str, ...]:  # a lone named input may come as a plain string
+            value = rule.input.get(name) or []
+            return (value,) if isinstance(value, str) else tuple(value)
+
+        return cls(
+            index_out=rule.output["index"],
+            grid=RunGrid.from_config(rule.params["grid"]),
+            settings=ReportSettings.from_config(rule.params["settings"]),
+            seed=rule.params["seed"],
+            lexical=files("lexical"),
+            wvs=files("wvs"),
+            train=files("train"),
+            population=files("population"),
+        )
 
 
 def _missing_grid_notes(results: Results) -> None:
@@ -341,17 +360,16 @@ def _plain(value: Any) -> Any:
 def build_report(
     results: Results,
     index_path: str | os.PathLike,
-    settings: Mapping[str, Any],
+    settings: ReportSettings,
     seed: int,
     config: Mapping | None = None,
     population: Iterable[str | os.PathLike] = (),
 ) -> Path:
     """Write index.md, tables/ and figures/ next to ``index_path``; returns the index path.
 
-    ``settings`` is the config's validated ``report`` section. Everything is built in a temporary
-    directory beside the outputs and moved into place only when all of it worked.
+    Everything is built in a temporary directory beside the outputs and moved into place only when all of
+    it worked.
     """
-    report_settings = ReportSettings.from_config(settings)
     index_path = Path(index_path)
     out = index_path.parent
     out.mkdir(parents=True, exist_ok=True)
@@ -360,19 +378,19 @@ def build_report(
     try:
         precision = t.Precision(
             results,
-            report_settings.bootstrap_resamples,
-            report_settings.confidence,
+            settings.bootstrap_resamples,
+            settings.confidence,
             seed,
         )
-        tables = build_tables(results, precision, report_settings, seed)
+        tables = build_tables(results, precision, settings, seed)
         for group, group_tables in tables.items():
             for table in group_tables:
                 table.write(tmp / LAYOUT[group])
-        made = build_figures(results, precision, tmp, report_settings)
+        made = build_figures(results, precision, tmp, settings)
         from lexalign.report.population import section
 
-        extra = section(population, tmp, out, report_settings.dpi, report_settings.figure_formats, results.notes)
-        write_index(tmp / index_path.name, results, tables, made, report_settings, config, extra)
+        extra = section(population, tmp, out, settings.dpi, settings.figure_formats, results.notes)
+        write_index(tmp / index_path.name, results, tables, made, settings, config, extra)
         for relative in LAYOUT.values():
             (tmp / relative).mkdir(parents=True, exist_ok=True)
         for top in sorted({Path(p).parts[0] for p in LAYOUT.values()}):
@@ -386,29 +404,8 @@ def build_report(
     return index_path
 
 
-def report(
-    index_out: str | os.PathLike,
-    lexical: Iterable[str | os.PathLike] | str,
-    wvs: Iterable[str | os.PathLike] | str,
-    train: Iterable[str | os.PathLike] | str,
-    grid: Mapping[str, list[str]],
-    settings: Mapping[str, Any],
-    seed: int,
-    config: Mapping | None = None,
-    population: Iterable[str | os.PathLike] | str = (),
-) -> Path:
-    """Rule ``report``: read the run grid's result files (``grid``: models, languages, methods) and
-    write index.md, tables/ and figures/ beside ``index_out``."""
-
-    def files(value) -> list:  # Snakemake gives a lone named input as a plain string
-        return [value] if isinstance(value, (str, os.PathLike)) else list(value or [])
-
-    results = collect(
-        grid["models"],
-        grid["languages"],
-        grid["methods"],
-        files(lexical),
-        files(wvs),
-        files(train),
-    )
-    return build_report(results, index_out, settings=settings, seed=seed, config=config, population=files(population))
+def run(job: ReportJob) -> Path:
+    """Read the job's result files and write index.md, tables/ and figures/ beside ``job.index_out``."""
+    grid = job.grid
+    results = collect(grid.models, grid.languages, grid.methods, job.lexical, job.wvs, job.train)
+    return build_report(results, job.index_out, job.settings, job.seed, config=job.config, population=job.population)

@@ -6,8 +6,9 @@ Modules of the stage: :mod:`lexalign.wvs.sources.catalog` (items), :mod:`lexalig
 :mod:`lexalign.wvs.prompts` (chat messages), :mod:`lexalign.wvs.scoring` (answer distributions from logits,
 answer parsing), :mod:`lexalign.wvs.metrics` (distances, both definitions), :mod:`lexalign.wvs.compare`
 (answerers and the high-tension set), :mod:`lexalign.wvs.refusal` (generate mode's answer outcomes) and this one:
-:class:`WvsSettings` (the validated ``wvs`` config section), :class:`WvsJob` (one model x language x method x
-framing x mode) and :func:`evaluate`; :func:`evaluate_modes` runs a job's modes on one loaded model.
+:func:`run` runs one rule job (:class:`lexalign.wvs.settings.WvsFramingJob`: the :class:`WvsSettings` and a
+:class:`WvsJob` per mode of one model x language x method x framing) through :func:`evaluate_modes` (every
+mode on one loaded model) and :func:`evaluate` (one mode).
 
 Outputs: ``metrics.json`` (:data:`SCHEMA_VERSION`; shape in docs/CONTRIBUTING_CONTRACTS.md) and
 ``answers.parquet`` (one row per item, :func:`answers_schema`).
@@ -53,7 +54,7 @@ from lexalign.wvs.prompts import (
 )
 from lexalign.wvs.refusal import OUTCOMES, classify
 from lexalign.wvs.scoring import score_options
-from lexalign.wvs.settings import WvsJob, WvsSettings
+from lexalign.wvs.settings import WvsFramingJob, WvsJob, WvsSettings
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,11 @@ def load_backend(job: WvsJob, settings: WvsSettings):
     loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
     loaded.model.eval()
     return loaded
+
+
+def run(job: WvsFramingJob) -> list[dict]:
+    """The ``wvs`` rule's job: every configured mode of its framing; returns the metrics in ``wvs.modes`` order."""
+    return evaluate_modes(job.modes, job.settings, prompts=job.prompts)
 
 
 def evaluate_modes(jobs: Sequence[WvsJob], settings: WvsSettings, prompts=None) -> list[dict]:

@@ -1,6 +1,7 @@
 """The ``wvs_humans`` rule: the human answer distributions table every ``wvs`` job compares with.
 
-:func:`build_humans` reads the configured source (:mod:`lexalign.wvs.sources.official`) for the catalog
+:func:`run` (the rule's :class:`HumansJob`, settings :class:`lexalign.wvs.settings.HumansSettings`) calls
+:func:`build_humans`: it reads the configured source (:mod:`lexalign.wvs.sources.official`) for the catalog
 items (:mod:`lexalign.wvs.sources.catalog`) and the two configured countries (``wvs.countries``,
 :mod:`lexalign.config.countries`) and writes ``humans.parquet``
 (:func:`lexalign.wvs.sources.official.humans_schema`, one row per item) and ``humans.json`` (the countries,
@@ -9,6 +10,7 @@ what was dropped or skipped, and why); :func:`read_humans` reads it back.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import Counter
@@ -21,7 +23,9 @@ from lexalign.config.countries import Country, pair
 from lexalign.config.derive import wvs_source_path
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, read_parquet_table, write_json
+from lexalign.core.snake import Rule
 from lexalign.wvs.metrics import definitions
+from lexalign.wvs.settings import HumansSettings, WvsSource
 from lexalign.wvs.sources.catalog import CATALOG, load_catalog
 from lexalign.wvs.sources.global_opinions import humans_from_global_opinions
 from lexalign.wvs.sources.official import ITEM_SCHEMA, TENSION_SCHEMA, BadRows, humans_countries, humans_from_wvs_csv
@@ -35,8 +39,34 @@ READERS: dict[str, Callable[[str | os.PathLike, list[dict], BadRows, Sequence[Co
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class HumansJob:
+    """The ``wvs_humans`` rule's job: its settings and the two files it writes."""
+
+    settings: HumansSettings
+    humans_out: str
+    notes_out: str
+
+    @classmethod
+    def from_rule(cls, rule: Rule) -> HumansJob:
+        """The rule's params are the ``wvs`` keys it reads (source with its path resolved)."""
+        return cls(HumansSettings.from_config(rule.params), rule.output["humans"], rule.output["notes"])
+
+
+def run(job: HumansJob) -> pl.DataFrame:
+    settings = job.settings
+    return build_humans(
+        settings.source,
+        job.humans_out,
+        job.notes_out,
+        catalog=settings.catalog,
+        bad_rows=settings.bad_rows,
+        countries=settings.countries,
+    )
+
+
 def build_humans(
-    source: Mapping[str, Any],
+    source: WvsSource | Mapping[str, Any],
     humans_out: str | os.PathLike,
     notes_out: str | os.PathLike,
     *,
@@ -46,24 +76,25 @@ def build_humans(
 ) -> pl.DataFrame:
     """Write the human distributions table (Parquet) and its notes (JSON) for the configured source.
 
-    ``source``, ``catalog`` (None: the built-in one), ``bad_rows`` and ``countries`` (two WVS-7 country names)
-    are the ``wvs`` config keys.
+    ``source`` (``wvs.source``, typed or as its mapping), ``catalog`` (None: the built-in one), ``bad_rows`` and
+    ``countries`` (two WVS-7 country names) are the ``wvs`` config keys.
     """
-    kind = source["type"]
-    if kind not in READERS:
-        raise LexalignError(f"config wvs.source.type: {kind!r} is not one of {sorted(READERS)}")
+    if not isinstance(source, WvsSource):
+        source = WvsSource.from_config(source)
+    if source.type not in READERS:
+        raise LexalignError(f"config wvs.source.type: {source.type!r} is not one of {sorted(READERS)}")
     compared = pair(countries)
-    path = wvs_source_path(source)
+    path = wvs_source_path(dataclasses.asdict(source))
     items = load_catalog(catalog)
     collector = BadRows(path, bad_rows)
-    humans, notes = READERS[kind](path, items, collector, compared)
+    humans, notes = READERS[source.type](path, items, collector, compared)
     both = f"{compared[0].name} vs {compared[1].name}"
     with atomic_path(humans_out) as tmp:
         humans.write_parquet(tmp)
     write_json(
         notes_out,
         {
-            "source": {"type": kind, "path": path},
+            "source": {"type": source.type, "path": path},
             "countries": [{"key": c.key, "name": c.name, "code": c.code} for c in compared],
             "catalog": str(catalog or CATALOG.name),
             "catalog_items": len(items),

@@ -22,6 +22,7 @@ import numpy as np
 from lexalign.core.errors import LexalignError
 from lexalign.norms.templates import check_placeholders
 from lexalign.wvs.prompts import country_name, item_text
+from lexalign.wvs.settings import NormsPromptSettings
 
 K = TypeVar("K")
 SOURCE, EVALUATION = "source", "evaluation"
@@ -31,21 +32,6 @@ SPLIT_DEFINITION = (
     "sorted item ids shuffled by Python's random.Random(seed); the first round(source_share * n) items "
     "(at least 1, at most n - 1) are norm sources, the rest are evaluated"
 )
-
-
-def check_settings(norms: Mapping[str, Any]) -> tuple[float, int, int]:
-    """(source_share, seed, max_norms) of the ``wvs.norms`` config section; one line naming a bad key."""
-    for key in ("source_share", "seed", "max_norms"):
-        if key not in norms:
-            raise LexalignError(f"config wvs.norms: no {key} (pass the wvs section validated against the schema)")
-    share, seed, max_norms = norms["source_share"], norms["seed"], norms["max_norms"]
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
-        raise LexalignError(f"config wvs.norms.source_share: {share!r} is not a number between 0 and 1 (exclusive)")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise LexalignError(f"config wvs.norms.seed: {seed!r} is not an integer in 0..2**32-1")
-    if isinstance(max_norms, bool) or not isinstance(max_norms, int) or max_norms < 1:
-        raise LexalignError(f"config wvs.norms.max_norms: {max_norms!r} is not a positive integer")
-    return float(share), seed, max_norms
 
 
 def split_items(item_ids: Iterable[str], source_share: float, seed: int) -> dict[str, str]:
@@ -123,7 +109,7 @@ def plan(
     humans: Sequence[Mapping[str, Any]],
     selected: Sequence[Mapping[str, Any]],
     target: str,
-    norms: Mapping[str, Any],
+    norms: NormsPromptSettings,
     templates: Mapping[str, Any],
     language: str,
     country: str,
@@ -134,7 +120,7 @@ def plan(
     ``wvs.max_items``); ``selected``: the items every other method asks; the job asks those of them in the
     evaluation part.
     """
-    share, seed, max_norms = check_settings(norms)
+    share, seed, max_norms = float(norms.source_share), norms.seed, norms.max_norms
     parts = split_items((item["item_id"] for item in humans), share, seed)
     source = [item for item in humans if parts[item["item_id"]] == SOURCE]
     evaluated = [dict(item) for item in selected if parts[item["item_id"]] == EVALUATION]
