@@ -664,9 +664,9 @@ def test_bad_lexical_config(case, base_config, repo, monkeypatch):
 
 
 def test_no_repeat_ngram_with_vllm_is_refused_before_loading():
-    from lexalign.models.generation import generate
+    from lexalign.models.generation import Decoding, generate
 
-    settings = {"backend": "vllm", "no_repeat_ngram_size": 3}
+    settings = Decoding("vllm", 1, 8, False, 1.0, 1.0, 1.0, 3)
     with pytest.raises(
         LexalignError, match=r"^config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking"
     ):

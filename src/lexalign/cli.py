@@ -136,11 +136,18 @@ def _config_docs(argv: list[str]) -> int:
     return config_docs_main(argv)
 
 
+def _check(argv: list[str]) -> int:
+    from lexalign.checks.command import main as check_main
+
+    return check_main(argv)
+
+
 COMMANDS = {
     "validate-config": (_validate_config, "validate a workflow config against the schema"),
     "config-docs": (_config_docs, "write (or --check) config/README.md, the key reference generated from the schema"),
     "ingest": (_ingest, "clean, filter, pool and split one SWOW norms file"),
     "score-associations": (_score_associations, "score anyone's association lists against norms (P@k, Spearman)"),
+    "check": (_check, "run an acceptance check: gpu (the GPU path) or default-run (a finished default run's goals)"),
 }
 
 

@@ -20,12 +20,12 @@ from lexalign.lexical import score as score_associations
 from lexalign.lexical.evaluate import (
     GENERATIONS_SCHEMA,
     Generation,
-    evaluate,
     parse_associations,
     precision_at_k,
     rank_agreement,
     score_table,
 )
+from lexalign.lexical.settings import LexicalJob, LexicalSettings
 from lexalign.models import generation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +37,25 @@ def lexical_settings(**overrides) -> dict:
     settings = dict(overrides)
     _validator_with_defaults(schema).evolve(schema=schema["properties"]["lexical"]).validate(settings)
     return settings
+
+
+def decoding(**overrides) -> generation.Decoding:
+    """The decoding of a lexical section (the schema's defaults for what ``overrides`` leave out)."""
+    return LexicalSettings.from_config(lexical_settings(**overrides)).decoding
+
+
+def evaluate(model_dir, eval_path, associations_path, outputs, *, settings, **job) -> dict:
+    """The lexical rule on one job: the test's values, the rule's defaults for the rest."""
+    return lexical.run(
+        LexicalJob(
+            model_dir=str(model_dir),
+            eval_path=str(eval_path),
+            associations_path=str(associations_path),
+            outputs=outputs,
+            settings=LexicalSettings.from_config(settings),
+            **job,
+        )
+    )
 
 
 FAST = lexical_settings(
@@ -316,7 +335,7 @@ def test_hf_generation_sorts_pads_left_stops_and_restores_order(lexical_model, m
         "lexalign.models.loading.load_model",
         lambda *a, **k: LoadedModel(fake, tokenizer, manifest["stop_token_ids"], manifest),
     )
-    answers = generation.generate(lexical_model, conversations, lexical_settings(batch_size=2, max_new_tokens=12))
+    answers = generation.generate(lexical_model, conversations, decoding(batch_size=2, max_new_tokens=12))
     capped = tokenizer.decode((words[lengths[1]] * 5)[:12], skip_special_tokens=False)
     assert [a.raw for a in answers] == ["word0, more", capped, "word2, more"]
     assert answers[0].finished and answers[2].finished and not answers[1].finished
@@ -386,14 +405,14 @@ def test_evaluate_records_the_decoding(lexical_model, en_inputs, tmp_path):
 
 def test_hf_generation_with_the_tiny_model_is_deterministic(lexical_model):
     conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun", "tea")]
-    first = generation.generate(lexical_model, conversations, lexical_settings(batch_size=2, max_new_tokens=5))
-    second = generation.generate(lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=5))
+    first = generation.generate(lexical_model, conversations, decoding(batch_size=2, max_new_tokens=5))
+    second = generation.generate(lexical_model, conversations, decoding(batch_size=3, max_new_tokens=5))
     assert [a.raw for a in first] == [a.raw for a in second]
     assert all(isinstance(a, Generation) and a.n_tokens <= 5 for a in first)
     sampled = generation.generate(
         lexical_model,
         conversations,
-        lexical_settings(do_sample=True, temperature=1.5, top_p=0.95, max_new_tokens=5),
+        decoding(do_sample=True, temperature=1.5, top_p=0.95, max_new_tokens=5),
         seed=1,
     )
     assert len(sampled) == 3
@@ -404,7 +423,7 @@ def test_vllm_backend_missing_is_a_clear_error(lexical_model, monkeypatch):
     with pytest.raises(
         LexalignError, match=r"lexical.backend: 'vllm' is selected but vllm cannot be imported.*lexalign\[vllm\]"
     ):
-        generation.generate(lexical_model, [[{"role": "user", "content": "x"}]], lexical_settings(backend="vllm"))
+        generation.generate(lexical_model, [[{"role": "user", "content": "x"}]], decoding(backend="vllm"))
 
 
 def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
@@ -438,7 +457,7 @@ def test_vllm_backend_contract(lexical_model, lexical_adapter, monkeypatch):
     answers = generation.generate(
         lexical_model,
         conversations,
-        lexical_settings(backend="vllm", vllm={"gpu_memory_utilization": 0.5}),
+        decoding(backend="vllm", vllm={"gpu_memory_utilization": 0.5}),
         adapter_dir=lexical_adapter,
     )
     assert [a.finished for a in answers] == [True, False]
@@ -866,7 +885,7 @@ def test_complete_ends_a_row_early_and_keeps_only_its_text(lexical_model):
     """``complete(i, text)`` stops row i at the step it holds (the others run on), and the answer is the text
     up to that step, flagged complete and not finished."""
     conversations = [[{"role": "user", "content": f"Which words come to mind for {w}?"}] for w in ("dog", "sun", "tea")]
-    plain = generation.generate(lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=12))
+    plain = generation.generate(lexical_model, conversations, decoding(batch_size=3, max_new_tokens=12))
     seen: list[int] = []
 
     def complete(i: int, text: str) -> bool:
@@ -874,7 +893,7 @@ def test_complete_ends_a_row_early_and_keeps_only_its_text(lexical_model):
         return i == 1 and len(text) >= 1
 
     early = generation.generate(
-        lexical_model, conversations, lexical_settings(batch_size=3, max_new_tokens=12), complete=complete
+        lexical_model, conversations, decoding(batch_size=3, max_new_tokens=12), complete=complete
     )
     assert set(seen) >= {0, 1, 2}
     assert early[1].complete and not early[1].finished and early[1].n_tokens < plain[1].n_tokens
@@ -905,3 +924,29 @@ def test_evaluate_stops_lists_at_max_words(lexical_model, en_inputs, tmp_path, m
     assert scores["generation"]["n_hit_token_cap"] == int(
         (~generations["finished"] & ~generations["list_complete"]).sum()
     )
+
+
+def test_lexical_settings_name_the_key_they_refuse():
+    section = lexical_settings()
+    assert LexicalSettings.from_config({**section, "resources": {}}).decoding.backend == "hf"
+    with pytest.raises(LexalignError, match=r"unknown key lexical\.max_word$"):
+        LexicalSettings.from_config({**section, "max_word": 3})
+    with pytest.raises(LexalignError, match=r"no lexical\.top_p"):
+        LexicalSettings.from_config({key: value for key, value in section.items() if key != "top_p"})
+    with pytest.raises(LexalignError, match=r"lexical\.backend: 'tgi' is not one of hf, vllm"):
+        LexicalSettings.from_config({**section, "backend": "tgi"})
+
+
+def test_lexical_job_from_rule_reads_the_rule():
+    from lexalign.core.snake import Rule
+
+    rule = Rule(
+        input={"model": "m", "eval": "e.parquet", "associations": "a.parquet", "adapter": []},
+        output={"scores": "s.json", "generations": "g.parquet", "per_cue": "p.parquet"},
+        params={"prompt_language": "en", "dtype": "float32", "settings": lexical_settings(), "seed": 7},
+        wildcards={"model": "tiny", "lang": "en", "method": "vanilla"},
+        threads=2,
+    )
+    job = LexicalJob.from_rule(rule)
+    assert job.adapter_dir is None and job.seed == 7 and job.threads == 2 and job.method == "vanilla"
+    assert job.labels == {"model": "tiny", "lang": "en"} and job.outputs["per_cue"] == "p.parquet"

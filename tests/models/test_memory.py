@@ -166,6 +166,6 @@ def test_generation_refuses_before_loading(tiny_prepared, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU path, also on a GPU machine
     monkeypatch.setattr(memory, "available_ram", lambda: 1024)
     monkeypatch.setattr(models, "load_model", lambda *a, **kw: pytest.fail("loaded before the memory check"))
-    settings = {"backend": "hf", "max_new_tokens": 4, "batch_size": 1}
+    settings = generation.Decoding("hf", 1, 4, False, 1.0, 1.0, 1.0, 0)
     with pytest.raises(LexalignError, match="0.0 GiB of RAM available"):
         generation.generate(tiny_prepared, [[{"role": "user", "content": "dog"}]], settings, dtype="float32")

@@ -3,6 +3,7 @@ the simulator on a tiny model, the comparison measures on hand-made norms, and b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -19,9 +20,9 @@ from lexalign.config import methods
 from lexalign.config.grid import population_files, population_methods, temperature_label
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
-from lexalign.norms.ingest import ingest, pooled_counts
+from lexalign.norms.ingest import SWOW_EN_HEADER, ingest, pooled_counts
+from lexalign.population.compare import compare as compare_job
 from lexalign.population.compare import (
-    compare,
     cue_measures,
     entropy_bits,
     position_counts,
@@ -29,16 +30,16 @@ from lexalign.population.compare import (
     rarefied_types,
 )
 from lexalign.population.graph import graph_measures, power_law_fit
+from lexalign.population.settings import CompareJob, CompareSettings, PopulationSettings, SimulateJob
 from lexalign.population.simulate import (
-    SWOW_EN_HEADER,
     ingest_population,
     layout_for,
     prompts_for,
     sample_participants,
     select_cues,
-    simulate,
     write_participants,
 )
+from lexalign.population.simulate import simulate as simulate_job
 
 EN_FILTER = {"country": ["United States"], "nativeLanguage": ["United States"]}
 
@@ -176,7 +177,43 @@ def _settings(**overrides) -> dict:
     config = tiny_config_dict(Path("unused"))
     config["check_paths"] = False
     config["population"] = overrides
-    return validate_config(config, SCHEMA)["population"]
+    return PopulationSettings.from_config(validate_config(config, SCHEMA)["population"])
+
+
+def simulate(model_dir, associations, norms_path, norms, outputs, method, prompt_language, settings, seed=42):
+    """The population rule on one job."""
+    return simulate_job(
+        SimulateJob(
+            model_dir=str(model_dir),
+            associations_path=str(associations),
+            norms_path=str(norms_path),
+            norms=norms,
+            participants_out=[str(path) for path in outputs["participants"]],
+            generations_out=str(outputs["generations"]),
+            summary_out=str(outputs["summary"]),
+            method=method,
+            prompt_language=prompt_language,
+            settings=settings,
+            seed=seed,
+        )
+    )
+
+
+def compare(human, norms_path, norms, model, participants, summary, outputs, settings, seed=42):
+    """The population_compare rule on one job."""
+    return compare_job(
+        CompareJob(
+            human_associations_path=str(human),
+            human_norms_path=str(norms_path),
+            human_norms=norms,
+            model_associations=[str(path) for path in model],
+            participant_files=[str(path) for path in participants],
+            population_summary_path=str(summary),
+            outputs=outputs,
+            settings=CompareSettings(**settings),
+            seed=seed,
+        )
+    )
 
 
 def test_sampling_is_seeded_and_gives_n_participants_by_three(tiny_prepared):
@@ -468,3 +505,12 @@ def test_report_section_tables_figure_and_files(tmp_path, swow_en):
     assert "(../population/m/en/" in text and "participants.csv" in text
     assert "closest to 1 (human variety)" in text and text.count(" T = ") == 2
     assert len(notes) == 2 and "schema_version 99" in notes[0] and "file not found" in notes[1]
+
+
+def test_population_settings_each_read_their_own_keys():
+    section = {**dataclasses.asdict(_settings()), "top_k": 5, "bootstrap_samples": 10, "graph_bootstrap_samples": 2}
+    section["methods"], section["resources"] = ["vanilla"], {}
+    assert PopulationSettings.from_config(section) == _settings()
+    assert CompareSettings.from_config(section) == CompareSettings(5, 10, 2)
+    with pytest.raises(LexalignError, match=r"unknown key population\.participant$"):
+        PopulationSettings.from_config({**section, "participant": 3})

@@ -13,6 +13,7 @@ from lexalign.config.presets import TrainSection, method_settings, preset_resour
 from lexalign.lexical.profile import norm_files
 from lexalign.core.resources import SCHEMA
 from lexalign.core.settings import field_names
+from lexalign.population.settings import CompareSettings, PopulationSettings
 from lexalign.core.snake import error_line
 
 # Validated once; what the config implies (the WVS source path, assoc_model_method, the population's
@@ -339,18 +340,8 @@ def population_resources(wildcards):
 
 def population_settings(wildcards):
     """What one population job reads of the population section (not the comparison's settings)."""
-    keep = (
-        "participants",
-        "temperatures",
-        "top_p",
-        "cues",
-        "max_cues",
-        "batch_size",
-        "max_new_tokens",
-    )
-    return canonical({key: config["population"][key] for key in keep})
+    return canonical({key: config["population"][key] for key in field_names(PopulationSettings)})
 
 
 def population_compare_settings(wildcards):
-    keep = ("top_k", "bootstrap_samples", "graph_bootstrap_samples")
-    return canonical({key: config["population"][key] for key in keep})
+    return canonical({key: config["population"][key] for key in field_names(CompareSettings)})

@@ -1,13 +1,4 @@
-from lexalign.core.snake import run_step
-from lexalign.population.simulate import ingest_summary_files
+from lexalign.core.snake import run_script
+from lexalign.population.simulate import PopulationIngestJob, ingest_summary_files
 
-run_step(
-    snakemake,
-    lambda: ingest_summary_files(
-        snakemake.input.summary,
-        list(snakemake.input.participants),
-        human_associations_path=snakemake.input.associations,
-        associations_out=list(snakemake.output.associations),
-        stats_out=list(snakemake.output.stats),
-    ),
-)
+run_script(snakemake, PopulationIngestJob.from_rule, ingest_summary_files)

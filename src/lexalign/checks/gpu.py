@@ -209,11 +209,13 @@ def hf_part(model_dir: str, adapter: str, eval_table: str, cues: int, items: int
 
 def vllm_generate_part(model_dir: str, adapter: str, eval_table: str, cues: int, settings: dict) -> dict:
     """vLLM generation with the LoRA adapter through ``lexalign.models.generation.generate`` (engine start timed)."""
-    from lexalign.models.generation import generate
+    from lexalign.models.generation import Decoding, generate
 
     conversations = _conversations(eval_table, cues)
     start = time.perf_counter()
-    generations = generate(model_dir, conversations, {**settings, "backend": "vllm"}, adapter_dir=adapter)
+    generations = generate(
+        model_dir, conversations, Decoding.from_config({**settings, "backend": "vllm"}, "lexical"), adapter_dir=adapter
+    )
     seconds = time.perf_counter() - start
     return {
         "cues": len(conversations),

@@ -133,7 +133,3 @@ def run_script(snakemake: Any, build: Callable[[Rule], J], run: Callable[[J], ob
     if status:
         sys.exit(status)
 
-
-def run_step(snakemake: Any, step: Callable[[], object]) -> None:
-    """Transitional: scripts not yet converted to :func:`run_script` (removed once every script is)."""
-    run_script(snakemake, lambda rule: None, lambda _: step())

@@ -9,7 +9,7 @@ Public, stable API (documented in the README's tier-1 section):
   one cue; :func:`mean_precision_at_k` and :func:`rank_agreement_over_cues` average them over cues
   under a named definition (``"corrected"``, lexalign's, or ``"study"``, the study's code);
 - :func:`score_table` scores many cues at once (the rule and ``lexalign score-associations`` use it);
-- :func:`evaluate` is the ``lexical`` rule.
+- :func:`run` is the ``lexical`` rule (one :class:`lexalign.lexical.settings.LexicalJob`).
 
 Definitions (``definition=``):
 
@@ -36,7 +36,8 @@ from lexalign.core import stats
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, read_parquet_table, write_json
 from lexalign.lexical.parse import parse_associations
-from lexalign.models.generation import DECODING_KEYS, Generation, generate, prompt_token_ids
+from lexalign.lexical.settings import LexicalJob
+from lexalign.models.generation import Generation, generate, prompt_token_ids
 
 __all__ = [
     "DEFINITIONS",
@@ -45,7 +46,6 @@ __all__ = [
     "MIN_OVERLAP",
     "SCHEMA_VERSION",
     "STUDY_MIN_WORDS",
-    "evaluate",
     "format_scores",
     "generate",
     "mean_precision_at_k",
@@ -54,6 +54,7 @@ __all__ = [
     "prompt_token_ids",
     "rank_agreement",
     "rank_agreement_over_cues",
+    "run",
     "score_table",
 ]
 
@@ -316,39 +317,28 @@ def select_cues(table: pl.DataFrame, max_cues: int | None, seed: int) -> pl.Data
     return table.sort("cue")
 
 
-def evaluate(
-    model_dir: str | os.PathLike,
-    eval_path: str | os.PathLike,
-    associations_path: str | os.PathLike,
-    outputs: Mapping[str, str | os.PathLike],
-    method: str,
-    prompt_language: str,
-    settings: Mapping,
-    adapter_dir: str | os.PathLike | None = None,
-    seed: int = 42,
-    dtype: str = "auto",
-    threads: int | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> dict:
-    """The ``lexical`` rule: generate for the test cues, parse, score, profile; write ``outputs``
-    (``scores``: JSON, ``generations`` and ``per_cue``: Parquet). ``settings`` is the validated
-    ``lexical`` config section. Returns the scores."""
+def run(job: LexicalJob) -> dict:
+    """The ``lexical`` rule: generate for the test cues, parse, score, profile; write ``job.outputs``
+    (``scores``: JSON, ``generations`` and ``per_cue``: Parquet). Returns the scores."""
     from lexalign.lexical.profile import profile
     from lexalign.models.loading import dtype_name, read_manifest
     from lexalign.norms.ingest import load_associations
 
+    settings, method, prompt_language, adapter_dir = job.settings, job.method, job.prompt_language, job.adapter_dir
     methods.check_job("lexical", methods.LEXICAL, method, adapter_dir)
-    if threads:
+    if job.threads:
         import torch
 
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(int(job.threads))
     column = "prompt_persona" if methods.get(method).context == "persona" else "prompt"
-    table = select_cues(load_eval_table(eval_path, column), settings["max_test_cues"], seed)
-    human = load_associations(associations_path).join(table.select("cue"), on="cue", how="semi")
-    log.info("lexical %s: %d test cues, %s backend, prompts from %r", method, table.height, settings["backend"], column)
+    table = select_cues(load_eval_table(job.eval_path, column), settings.max_test_cues, job.seed)
+    human = load_associations(job.associations_path).join(table.select("cue"), on="cue", how="semi")
+    log.info(
+        "lexical %s: %d test cues, %s backend, prompts from %r", method, table.height, settings.decoding.backend, column
+    )
 
     cues, prompts = table["cue"].to_list(), table["prompt"].to_list()
-    max_words = settings["max_words"]
+    max_words = settings.max_words
 
     def words(i: int, text: str, finished: bool) -> list[str]:
         found = parse_associations(
@@ -360,7 +350,9 @@ def evaluate(
         return len(words(i, text, False)) >= max_words
 
     extra = {"complete": complete} if max_words else {}
-    answers = generate(model_dir, prompts, settings, adapter_dir=adapter_dir, dtype=dtype, seed=seed, **extra)
+    answers = generate(
+        job.model_dir, prompts, settings.decoding, adapter_dir=adapter_dir, dtype=job.dtype, seed=job.seed, **extra
+    )
     parsed = [words(i, answer.raw, answer.finished) for i, answer in enumerate(answers)]
     generations = pl.DataFrame(
         {
@@ -374,7 +366,7 @@ def evaluate(
         },
         schema=GENERATIONS_SCHEMA,
     )
-    per_cue, summary = score_table(generations, human, settings["k"], settings["bootstrap_samples"], seed)
+    per_cue, summary = score_table(generations, human, settings.k, settings.bootstrap_samples, job.seed)
     if summary["n_unparsable"]:
         log.warning(
             "%d of %d generations gave no parsable word; they score zero", summary["n_unparsable"], summary["n_cues"]
@@ -383,25 +375,25 @@ def evaluate(
         generations.select("cue", "parsed"),
         human,
         prompt_language,
-        settings["psycholinguistic"],
-        n_words=settings["profile_words"],
-        bootstrap_samples=settings["bootstrap_samples"],
-        seed=seed,
+        settings.psycholinguistic,
+        n_words=settings.profile_words,
+        bootstrap_samples=settings.bootstrap_samples,
+        seed=job.seed,
     )
     per_cue = per_cue.join(psycho_per_cue, on="cue", how="left")
-    decoding = {key: settings[key] for key in (*DECODING_KEYS, "max_words", "max_test_cues")}
+    decoding = settings.decoding.record() | {"max_words": max_words, "max_test_cues": settings.max_test_cues}
     scores = {
         "schema_version": SCHEMA_VERSION,
-        **dict(labels or {}),
+        **dict(job.labels),
         "method": method,
         "prompt_language": prompt_language,
         "prompt_column": column,
         "adapter": str(adapter_dir) if adapter_dir else None,
         "generation": decoding
         | {
-            "seed": seed,
-            "dtype": dtype_name(dtype) if decoding["backend"] == "hf" else dtype,
-            "stop_token_ids": list(read_manifest(model_dir).get("stop_token_ids", [])),
+            "seed": job.seed,
+            "dtype": dtype_name(job.dtype) if decoding["backend"] == "hf" else job.dtype,
+            "stop_token_ids": list(read_manifest(job.model_dir).get("stop_token_ids", [])),
             "n_hit_token_cap": int((~generations["finished"] & ~generations["list_complete"]).sum()),
             "n_list_complete": int(generations["list_complete"].sum()),
         },
@@ -409,11 +401,11 @@ def evaluate(
         "psycholinguistic": psycho,
         "notes": notes_for(summary, psycho, generations),
     }
-    with atomic_path(outputs["generations"]) as tmp:
+    with atomic_path(job.outputs["generations"]) as tmp:
         generations.write_parquet(tmp)
-    with atomic_path(outputs["per_cue"]) as tmp:
+    with atomic_path(job.outputs["per_cue"]) as tmp:
         per_cue.write_parquet(tmp)
-    write_json(outputs["scores"], scores)
+    write_json(job.outputs["scores"], scores)
     log.info("lexical %s: %s", method, format_scores(scores).replace("\n", " | "))
     return scores
 

@@ -18,25 +18,48 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from lexalign.core.errors import LexalignError
+from lexalign.core.settings import field_names, from_section
 from lexalign.models import memory
 
 log = logging.getLogger(__name__)
 
-#: The decoding keys of the ``lexical`` config section (schema defaults apply to any left out).
-DECODING_KEYS = (
-    "backend",
-    "batch_size",
-    "max_new_tokens",
-    "do_sample",
-    "temperature",
-    "top_p",
-    "repetition_penalty",
-    "no_repeat_ngram_size",
-)
+BACKENDS = ("hf", "vllm")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode: the decoding keys of a config section (``lexical``), typed.
+
+    ``vllm`` holds the section's keyword arguments for ``vllm.LLM`` (its backend only)."""
+
+    backend: str
+    batch_size: int
+    max_new_tokens: int
+    do_sample: bool
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    no_repeat_ngram_size: int
+    vllm: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise LexalignError(f"config lexical.backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], where: str) -> Decoding:
+        """The decoding keys of ``section`` (config path ``where``); its other keys are the caller's."""
+        names = field_names(cls)
+        return from_section(cls, {key: value for key, value in section.items() if key in names}, where)
+
+    def record(self) -> dict[str, Any]:
+        """What an output records of the decoding (the engine's own options aside)."""
+        return {item.name: getattr(self, item.name) for item in fields(self) if item.name != "vllm"}
 
 
 @dataclass
@@ -57,33 +80,23 @@ def prompt_token_ids(tokenizer, messages: Sequence[Mapping[str, str]]) -> list[i
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def _setting(settings: Mapping, key: str):
-    if key not in settings:
-        raise LexalignError(f"generation settings: {key!r} is missing (pass the validated lexical config section)")
-    return settings[key]
-
-
 def generate(
     model_dir: str | os.PathLike,
     conversations: Sequence[Sequence[Mapping[str, str]]],
-    settings: Mapping,
+    decoding: Decoding,
     adapter_dir: str | os.PathLike | None = None,
     dtype: str = "auto",
     seed: int = 42,
     complete: Callable[[int, str], bool] | None = None,
 ) -> list[Generation]:
-    """Generate one answer per conversation with ``settings["backend"]`` (``hf`` or ``vllm``).
+    """Generate one answer per conversation with ``decoding.backend`` (``hf`` or ``vllm``).
 
-    ``settings`` is the validated ``lexical`` config section (the schema fills in every default).
     ``complete(i, text)`` (hf backend) ends conversation ``i``'s answer once it returns True.
     """
-    backend = _setting(settings, "backend")
     memory.check_fits(model_dir, purpose="inference", dtype=dtype)  # a clear error before loading, not an OOM
-    if backend == "hf":
-        return _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete)
-    if backend == "vllm":
-        return _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed)
-    raise LexalignError(f"config lexical.backend: {backend!r} is not one of hf, vllm")
+    if decoding.backend == "vllm":
+        return _generate_vllm(model_dir, conversations, decoding, adapter_dir, dtype, seed)
+    return _generate_hf(model_dir, conversations, decoding, adapter_dir, dtype, seed, complete)
 
 
 def load_for_generation(model_dir, adapter_dir, dtype: str):
@@ -111,20 +124,20 @@ def merging_pays(model) -> bool:
     return model.device.type != "cpu" or model.dtype != torch.bfloat16
 
 
-def _generate_hf(model_dir, conversations, settings, adapter_dir, dtype, seed, complete) -> list[Generation]:
+def _generate_hf(model_dir, conversations, decoding: Decoding, adapter_dir, dtype, seed, complete) -> list[Generation]:
     loaded = load_for_generation(model_dir, adapter_dir, dtype)
     return generate_on_model(
         loaded.model,
         loaded.tokenizer,
         conversations,
         stop_token_ids=loaded.stop_token_ids,
-        max_new_tokens=int(_setting(settings, "max_new_tokens")),
-        batch_size=int(_setting(settings, "batch_size")),
-        do_sample=bool(_setting(settings, "do_sample")),
-        temperature=float(_setting(settings, "temperature")),
-        top_p=float(_setting(settings, "top_p")),
-        repetition_penalty=float(_setting(settings, "repetition_penalty")),
-        no_repeat_ngram_size=int(_setting(settings, "no_repeat_ngram_size")),
+        max_new_tokens=int(decoding.max_new_tokens),
+        batch_size=int(decoding.batch_size),
+        do_sample=bool(decoding.do_sample),
+        temperature=float(decoding.temperature),
+        top_p=float(decoding.top_p),
+        repetition_penalty=float(decoding.repetition_penalty),
+        no_repeat_ngram_size=int(decoding.no_repeat_ngram_size),
         seed=seed,
         complete=complete,
     )
@@ -312,21 +325,21 @@ def _encode(tokenizer, prompts: Sequence[Sequence[int]], prefix: int, config):
 _VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
-def _generate_vllm(model_dir, conversations, settings, adapter_dir, dtype, seed) -> list[Generation]:
-    if int(_setting(settings, "no_repeat_ngram_size")):
+def _generate_vllm(model_dir, conversations, decoding: Decoding, adapter_dir, dtype, seed) -> list[Generation]:
+    if int(decoding.no_repeat_ngram_size):
         raise LexalignError(
             "config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking; set it to 0 "
             "(repetition_penalty works with vllm) or use lexical.backend: hf"
         )
-    engine = vllm_engine(model_dir, adapter_dir, dtype, seed, settings.get("vllm") or {}, "lexical")
+    engine = vllm_engine(model_dir, adapter_dir, dtype, seed, decoding.vllm or {}, "lexical")
     vllm, llm, lora, manifest = engine.vllm, engine.llm, engine.lora, engine.manifest
     prompts = [{"prompt_token_ids": prompt_token_ids(engine.tokenizer, conversation)} for conversation in conversations]
-    do_sample = bool(_setting(settings, "do_sample"))
+    do_sample = bool(decoding.do_sample)
     sampling = vllm.SamplingParams(
-        max_tokens=int(_setting(settings, "max_new_tokens")),
-        temperature=float(_setting(settings, "temperature")) if do_sample else 0.0,
-        top_p=float(_setting(settings, "top_p")) if do_sample else 1.0,
-        repetition_penalty=float(_setting(settings, "repetition_penalty")),
+        max_tokens=int(decoding.max_new_tokens),
+        temperature=float(decoding.temperature) if do_sample else 0.0,
+        top_p=float(decoding.top_p) if do_sample else 1.0,
+        repetition_penalty=float(decoding.repetition_penalty),
         stop_token_ids=list(manifest["stop_token_ids"]),
         seed=seed,
         skip_special_tokens=False,

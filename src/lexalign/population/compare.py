@@ -33,6 +33,7 @@ from lexalign.core import stats
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, read_json, write_json
 from lexalign.population.graph import GRAPH_MEASURES, graph_measures
+from lexalign.population.settings import CompareJob, CompareSettings
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ def compare_temperature(
     human_table: pl.DataFrame,
     model_positions: pl.DataFrame | None,
     human_positions: pl.DataFrame | None,
-    settings: Mapping,
+    settings: CompareSettings,
     seed: int,
 ) -> tuple[dict, pl.DataFrame]:
     """Every measure of one temperature's model norms against the human norms: (summary, per-cue frame)."""
@@ -236,14 +237,14 @@ def compare_temperature(
     if not model_counts:
         raise LexalignError("population_compare: the model norms have no cue with a usable response")
     human_counts = counts_of(human_table, list(model_counts))
-    resamples = int(settings["bootstrap_samples"])
-    per_cue = cue_measures(model_counts, human_counts, int(settings["top_k"]))
+    resamples = int(settings.bootstrap_samples)
+    per_cue = cue_measures(model_counts, human_counts, int(settings.top_k))
     if per_cue.height == 0:
         raise LexalignError("population_compare: the model and human norms share no cue")
     summary = {
         "n_cues": per_cue.height,
         "cues_without_model_responses": len(set(human_table["cue"].unique()) - set(model_counts)),
-        "top_k": int(settings["top_k"]),
+        "top_k": int(settings.top_k),
         "per_cue": _summaries(per_cue, CUE_MEASURES, resamples, seed),
         "overall": {
             "model_tokens": int(per_cue["model_tokens"].sum()),
@@ -261,54 +262,44 @@ def compare_temperature(
     summary["graph"] = graph_measures(
         {c: model_counts[c] for c in per_cue["cue"]},
         {c: human_counts[c] for c in per_cue["cue"]},
-        int(settings["graph_bootstrap_samples"]),
+        int(settings.graph_bootstrap_samples),
         stats.derived_seed(seed, "graph"),
     )
     return summary, per_cue
 
 
-def compare(
-    human_associations_path: str | os.PathLike,
-    human_norms_path: str | os.PathLike,
-    human_norms: Mapping,
-    model_associations: Sequence[str | os.PathLike],
-    participant_files: Sequence[str | os.PathLike],
-    population_summary_path: str | os.PathLike,
-    outputs: Mapping,
-    settings: Mapping,
-    seed: int = 42,
-    labels: Mapping[str, str] | None = None,
-) -> dict:
+def compare(job: CompareJob) -> dict:
     """The ``population_compare`` rule: every temperature's model norms against the human norms; writes
-    ``outputs["compare"]`` (JSON) and ``outputs["per_cue"]`` (Parquet, one row per temperature and cue)."""
+    ``job.outputs["compare"]`` (JSON) and ``job.outputs["per_cue"]`` (Parquet, one row per temperature and cue)."""
     from lexalign.norms.ingest import load_associations
 
-    produced = read_json(population_summary_path)
+    settings, seed, model_associations = job.settings, job.seed, job.model_associations
+    produced = read_json(job.population_summary_path)
     ingest_norms = produced.get("ingest_norms", {})
     temperatures = list(produced.get("temperatures", {}).values())
-    if len(temperatures) != len(model_associations) or len(participant_files) != len(model_associations):
+    if len(temperatures) != len(model_associations) or len(job.participant_files) != len(model_associations):
         raise LexalignError(
-            f"{population_summary_path}: lists {len(temperatures)} temperature(s) but "
+            f"{job.population_summary_path}: lists {len(temperatures)} temperature(s) but "
             f"{len(model_associations)} model norms file(s) were given"
         )
-    human_table = load_associations(human_associations_path)
-    human_positions = position_counts(human_norms_path, human_norms)
+    human_table = load_associations(job.human_associations_path)
+    human_positions = position_counts(job.human_norms_path, job.human_norms)
     result = {
         "schema_version": SCHEMA_VERSION,
-        **dict(labels or {}),
+        **dict(job.labels),
         "participants": produced.get("participants"),
         "responses_per_participant": produced.get("responses_per_participant"),
         "definitions": {**CUE_MEASURES, **POSITION_MEASURES, **GRAPH_MEASURES},
         "bootstrap": {
-            "resamples": int(settings["bootstrap_samples"]),
-            "graph_resamples": int(settings["graph_bootstrap_samples"]),
+            "resamples": int(settings.bootstrap_samples),
+            "graph_resamples": int(settings.graph_bootstrap_samples),
             "over": "cues",
             "seed": seed,
         },
         "temperatures": {},
     }
     frames = []
-    for produced_t, model_path, participants in zip(temperatures, model_associations, participant_files):
+    for produced_t, model_path, participants in zip(temperatures, model_associations, job.participant_files):
         label = temperature_label(produced_t["temperature"])
         model_table = load_associations(model_path)
         summary, per_cue = compare_temperature(
@@ -326,7 +317,7 @@ def compare(
         }
         frames.append(per_cue.with_columns(pl.lit(float(produced_t["temperature"])).alias("temperature")))
         log.info("population_compare %s: %d cues", label, summary["n_cues"])
-    with atomic_path(outputs["per_cue"]) as tmp:
+    with atomic_path(job.outputs["per_cue"]) as tmp:
         pl.concat(frames, how="diagonal_relaxed").write_parquet(tmp)
-    write_json(outputs["compare"], result)
+    write_json(job.outputs["compare"], result)
     return result

@@ -30,6 +30,7 @@ from lexalign.config.grid import temperature_label
 from lexalign.core import stats
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, write_json
+from lexalign.population.settings import PopulationIngestJob, PopulationSettings, SimulateJob
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +38,6 @@ SCHEMA_VERSION = 1
 #: Responses per participant and cue, as in SWOW.
 RESPONSES = 3
 PROMPT_KEYS = ("population_system", "population_instruction")
-#: The SWOW-EN 2018 raw layout (R ``write.csv``: the first column is the unnamed row index).
-SWOW_EN_HEADER = (
-    "",
-    "id",
-    "participantID",
-    "age",
-    "gender",
-    "nativeLanguage",
-    "country",
-    "education",
-    "created_at",
-    "cue",
-    "R1",
-    "R2",
-    "R3",
-)
 #: Marker SWOW-ZH writes in its cleaned columns for a missing response (its raw columns hold NA).
 ZH_MISSING = "#Missing"
 GENERATIONS_SCHEMA = {
@@ -90,7 +75,7 @@ class Layout:
 
 def layout_for(norms_path: str | os.PathLike, norms: Mapping) -> Layout:
     """The participant-file layout of a language, from its human norms file and ``norms`` settings."""
-    from lexalign.norms.ingest import RAW_COLUMNS, norms_format, resolve_columns
+    from lexalign.norms.ingest import RAW_COLUMNS, SWOW_EN_HEADER, norms_format, resolve_columns
 
     path = Path(norms_path)
     fmt, separator, header = norms_format(path, norms)
@@ -228,7 +213,7 @@ def sample_participants(
     *,
     participants: int,
     temperature: float,
-    settings: Mapping,
+    settings: PopulationSettings,
     seed: int,
 ) -> pl.DataFrame:
     """Every participant answers every cue once, sampled at ``temperature``; one row per answer
@@ -245,11 +230,11 @@ def sample_participants(
         tokenizer,
         [prompts[cue] for _, cue in order],
         stop_token_ids=stop_token_ids,
-        max_new_tokens=int(settings["max_new_tokens"]),
-        batch_size=int(settings["batch_size"]),
+        max_new_tokens=int(settings.max_new_tokens),
+        batch_size=int(settings.batch_size),
         do_sample=True,
         temperature=float(temperature),
-        top_p=float(settings["top_p"]),
+        top_p=float(settings.top_p),
         seed=seed,
     )
     echo = {cue: [m["content"] for m in prompts[cue]] for cue in cues}
@@ -271,53 +256,40 @@ def sample_participants(
     )
 
 
-def simulate(
-    model_dir: str | os.PathLike,
-    associations_path: str | os.PathLike,
-    norms_path: str | os.PathLike,
-    norms: Mapping,
-    outputs: Mapping,
-    method: str,
-    prompt_language: str,
-    settings: Mapping,
-    prompt_overrides: Mapping | None = None,
-    adapter_dir: str | os.PathLike | None = None,
-    seed: int = 42,
-    dtype: str = "auto",
-    threads: int | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> dict:
-    """The ``population`` rule: N participants x the selected cues, at every temperature of ``settings``
-    (the validated ``population`` section); writes ``outputs["participants"]`` (one SWOW file per
-    temperature, in the same order), ``outputs["generations"]`` (Parquet) and ``outputs["summary"]`` (JSON)."""
+def simulate(job: SimulateJob) -> dict:
+    """The ``population`` rule: N participants x the selected cues, at every temperature of ``job.settings``;
+    writes ``job.participants_out`` (one SWOW file per temperature, in the same order), ``job.generations_out``
+    (Parquet) and ``job.summary_out`` (JSON)."""
     from lexalign.models import memory
     from lexalign.models.generation import load_for_generation
     from lexalign.norms.ingest import load_associations
 
+    settings, method, prompt_language, adapter_dir = job.settings, job.method, job.prompt_language, job.adapter_dir
     methods.check_job("population", methods.LEXICAL, method, adapter_dir)
-    temperatures = [float(t) for t in settings["temperatures"]]
-    files = list(outputs["participants"]) if not isinstance(outputs["participants"], str) else [outputs["participants"]]
+    temperatures = [float(t) for t in settings.temperatures]
+    files = job.participants_out
     if len(files) != len(temperatures):
         raise LexalignError(
             f"population: {len(files)} participant file(s) for {len(temperatures)} temperature(s); "
             "the rule's outputs must follow population.temperatures"
         )
-    layout = layout_for(norms_path, norms)
-    templates = prompts_for(prompt_language, prompt_overrides)
+    layout = layout_for(job.norms_path, job.norms)
+    templates = prompts_for(prompt_language, job.prompt_overrides)
     if methods.get(method).context == "persona":  # the persona method's participants are told who they are
         from lexalign.norms.templates import prompt_templates
 
-        persona = prompt_templates(prompt_language, prompt_overrides)["persona"]
+        persona = prompt_templates(prompt_language, job.prompt_overrides)["persona"]
         templates["population_system"] = f"{persona} {templates['population_system']}"
-    cues = select_cues(load_associations(associations_path), settings["cues"], settings["max_cues"], seed)
-    if threads:
+    seed = job.seed
+    cues = select_cues(load_associations(job.associations_path), settings.cues, settings.max_cues, seed)
+    if job.threads:
         import torch
 
-        torch.set_num_threads(int(threads))
-    memory.check_fits(model_dir, purpose="inference", dtype=dtype)
-    loaded = load_for_generation(model_dir, adapter_dir, dtype)
+        torch.set_num_threads(int(job.threads))
+    memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)
+    loaded = load_for_generation(job.model_dir, adapter_dir, job.dtype)
     model = loaded.model
-    tag = [str(v) for v in (labels or {}).values()]
+    tag = [str(v) for v in job.labels.values()]
     frames, per_temperature = [], {}
     for temperature, file in zip(temperatures, files):
         started = time.perf_counter()
@@ -328,7 +300,7 @@ def simulate(
             cues,
             templates,
             prompt_language,
-            participants=int(settings["participants"]),
+            participants=int(settings.participants),
             temperature=temperature,
             settings=settings,
             seed=stats.derived_seed(seed, "population", *tag, method, temperature_label(temperature)),
@@ -354,31 +326,31 @@ def simulate(
             temperature_label(temperature),
             per_temperature[temperature_label(temperature)],
         )
-    with atomic_path(outputs["generations"]) as tmp:
+    with atomic_path(job.generations_out) as tmp:
         pl.concat(frames).write_parquet(tmp)
     summary = {
         "schema_version": SCHEMA_VERSION,
-        **dict(labels or {}),
+        **dict(job.labels),
         "method": method,
         "prompt_language": prompt_language,
         "adapter": str(adapter_dir) if adapter_dir else None,
         "layout": {"source": layout.source, "header": list(layout.header), "separator": layout.separator},
         "ingest_norms": dict(layout.ingest_norms),
         "prompts": templates,
-        "participants": int(settings["participants"]),
+        "participants": int(settings.participants),
         "responses_per_participant": RESPONSES,
-        "cues": {"selection": settings["cues"], "max_cues": settings["max_cues"], "n": len(cues)},
+        "cues": {"selection": settings.cues, "max_cues": settings.max_cues, "n": len(cues)},
         "decoding": {
             "do_sample": True,
-            "top_p": settings["top_p"],
-            "max_new_tokens": settings["max_new_tokens"],
-            "batch_size": settings["batch_size"],
+            "top_p": settings.top_p,
+            "max_new_tokens": settings.max_new_tokens,
+            "batch_size": settings.batch_size,
             "seed": seed,
             "stop_token_ids": list(loaded.stop_token_ids),
         },
         "temperatures": per_temperature,
     }
-    write_json(outputs["summary"], summary)
+    write_json(job.summary_out, summary)
     return summary
 
 
@@ -415,23 +387,17 @@ def ingest_population(
     return counted
 
 
-def ingest_summary_files(
-    summary_path: str | os.PathLike,
-    participants: Sequence[str | os.PathLike],
-    human_associations_path: str | os.PathLike,
-    associations_out: Sequence[str | os.PathLike],
-    stats_out: Sequence[str | os.PathLike],
-) -> list[dict]:
+def ingest_summary_files(job: PopulationIngestJob) -> list[dict]:
     """The ``population_ingest`` rule: every temperature's file (lists in the same order), read with the
     norms settings the ``population`` rule recorded for its layout (``population.json`` ``ingest_norms``)."""
     from lexalign.core.io import read_json
 
-    summary = read_json(summary_path)
+    summary = read_json(job.summary_path)
     if "ingest_norms" not in summary:
-        raise LexalignError(f"{summary_path}: no ingest_norms; rerun the population rule")
-    if not len(participants) == len(associations_out) == len(stats_out):
+        raise LexalignError(f"{job.summary_path}: no ingest_norms; rerun the population rule")
+    if not len(job.participants) == len(job.associations_out) == len(job.stats_out):
         raise LexalignError("population_ingest: participants, associations and stats outputs differ in number")
     return [
-        ingest_population(file, summary["ingest_norms"], human_associations_path, out, stat)
-        for file, out, stat in zip(participants, associations_out, stats_out)
+        ingest_population(file, summary["ingest_norms"], job.human_associations_path, out, stat)
+        for file, out, stat in zip(job.participants, job.associations_out, job.stats_out)
     ]
