@@ -943,10 +943,83 @@ def test_lexical_job_from_rule_reads_the_rule():
     rule = Rule(
         input={"model": "m", "eval": "e.parquet", "associations": "a.parquet", "adapter": []},
         output={"scores": "s.json", "generations": "g.parquet", "per_cue": "p.parquet"},
-        params={"prompt_language": "en", "dtype": "float32", "settings": lexical_settings(), "seed": 7},
+        params={
+            "prompt_language": "en",
+            "dtype": "float32",
+            "settings": lexical_settings(),
+            "prompts": {"en": {"separator": "; "}},
+            "eval_bounds": [20, 30],
+            "seed": 7,
+        },
         wildcards={"model": "tiny", "lang": "en", "method": "vanilla"},
         threads=2,
     )
     job = LexicalJob.from_rule(rule)
     assert job.adapter_dir is None and job.seed == 7 and job.threads == 2 and job.method == "vanilla"
     assert job.labels == {"model": "tiny", "lang": "en"} and job.outputs["per_cue"] == "p.parquet"
+    assert job.eval_bounds == (20, 30) and job.prompt_overrides == {"en": {"separator": "; "}}
+    assert job.settings.norms.demonstrations == 3  # the schema's default block
+    rule.params["settings"] = {**lexical_settings(), "norms": None}  # what common.smk gives other methods
+    assert LexicalJob.from_rule(rule).settings.norms is None
+
+
+TRAIN_LISTS = {"apple": ["red", "fruit", "pie", "tree"], "rain": ["wet", "cloud", "umbrella"], "car": ["road", "drive"]}
+
+
+def test_evaluate_norms_prompt_shows_the_same_train_demonstrations_to_every_test_cue(lexical_model, tmp_path):
+    eval_path, assoc_path = write_eval_inputs(tmp_path / "inputs", "en")
+    rows = [
+        {"cue": cue, "response": word, "count": 10 - i, "split": "train"}
+        for cue, words in TRAIN_LISTS.items()
+        for i, word in enumerate(words)
+    ]
+    extra = pl.DataFrame(rows, schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32, "split": pl.String})
+    pl.concat([pl.read_parquet(assoc_path), extra]).write_parquet(assoc_path)
+    system, _, instruction = PROMPTS["en"]
+    outputs = outputs_in(tmp_path / "out")
+    scores = evaluate(
+        lexical_model,
+        eval_path,
+        assoc_path,
+        outputs,
+        method="norms_prompt",
+        prompt_language="en",
+        settings={**FAST, "norms": {"demonstrations": 2, "list_length": 3, "seed": 5}},
+        prompt_overrides={"en": {"system": system, "instruction": instruction}},
+        eval_bounds=(20, 30),
+    )
+    shown = scores["norms_context"]
+    cues = [d["cue"] for d in shown["demonstrations"]]
+    assert len(cues) == 2 and set(cues) <= {"apple", "rain"}  # train cues with 3 or more responses
+    assert shown["leakage_check"].startswith("passed") and shown["seed"] == 5 and shown["split"] == "train"
+    prompts = [list(p) for p in pl.read_parquet(outputs["generations"])["prompt"].to_list()]
+    demo = [
+        turn
+        for cue in cues
+        for turn in (
+            {"role": "user", "content": instruction.format(cue=cue)},
+            {"role": "assistant", "content": ", ".join(TRAIN_LISTS[cue][:3])},
+        )
+    ]
+    for cue, prompt in zip(sorted(HUMAN["en"]), prompts):
+        assert prompt == [
+            {"role": "system", "content": system},
+            *demo,
+            {"role": "user", "content": instruction.format(cue=cue)},
+        ]
+    assert scores["prompt_column"] == "prompt" and scores["n_cues"] == len(HUMAN["en"])
+
+
+def test_evaluate_norms_prompt_without_its_settings_is_one_line(lexical_model, en_inputs, tmp_path):
+    eval_path, assoc_path = en_inputs
+    with pytest.raises(LexalignError, match="lexical norms_prompt: the job has no lexical.norms settings"):
+        evaluate(
+            lexical_model,
+            eval_path,
+            assoc_path,
+            outputs_in(tmp_path / "out"),
+            method="norms_prompt",
+            prompt_language="en",
+            settings={**FAST, "norms": None},
+            eval_bounds=(20, 30),
+        )

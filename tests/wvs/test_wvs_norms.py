@@ -64,10 +64,10 @@ def with_shares(item_id: str, us: list[float], china: list[float]) -> dict:
 # The split, the leakage check, the norm sentences
 
 
-def test_registry_has_norms_prompt_for_wvs_only():
+def test_registry_has_norms_prompt_in_both_tiers():
     method = methods.get(NORMS_METHOD)
-    assert method.tiers == {methods.WVS} and not method.trained
-    assert NORMS_METHOD in methods.evaluated_by(methods.WVS) and NORMS_METHOD not in methods.evaluated_by("lexical")
+    assert method.tiers == {methods.WVS, methods.LEXICAL} and not method.trained and method.context == "norms"
+    assert NORMS_METHOD in methods.evaluated_by(methods.WVS) and NORMS_METHOD in methods.evaluated_by("lexical")
 
 
 def test_split_is_seeded_disjoint_and_order_free():

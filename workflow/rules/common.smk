@@ -280,20 +280,23 @@ def all_targets():
 
 
 def lexical_settings(wildcards):
-    """What one lexical job reads: the lexical section without scheduler resources, and the
-    psycholinguistic norms of its own prompt language only (canonical, so key order never reruns).
+    """What one lexical job reads: the lexical section without scheduler resources, the
+    psycholinguistic norms of its own prompt language only, and norms_prompt's demonstration
+    settings in norms_prompt jobs only (canonical, so key order never reruns).
     """
     language = language_spec(wildcards)["prompt_language"]
     section = config["lexical"]
     settings = {
         key: value
         for key, value in section.items()
-        if key not in ("resources", "psycholinguistic")
+        if key not in ("resources", "psycholinguistic", "norms")
     }
     norms = section["psycholinguistic"]
     settings["psycholinguistic"] = (
         {language: norms[language]} if language in norms else {}
     )
+    in_context = methods.get(wildcards.method).context == "norms"
+    settings["norms"] = section["norms"] if in_context else None
     return canonical(settings)
 
 

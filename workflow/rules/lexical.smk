@@ -27,6 +27,9 @@ rule lexical:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         dtype=lambda wc: model_spec(wc)["dtype"],
         settings=lexical_settings,
+        # norms_prompt's demonstrations: the evaluation instruction the templates stage built the test prompts from
+        prompts=prompt_overrides,
+        eval_bounds=config["templates"]["eval_bounds"],
         seed=config["seed"],
     script:
         "../scripts/lexical.py"

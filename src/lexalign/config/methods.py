@@ -41,7 +41,9 @@ REGISTRY: dict[str, Method] = {
         Method("vanilla", "vanilla", "#4d4d4d", _BOTH),
         Method("prompt", "persona prompt", "#8c6bb1", _BOTH, context="persona"),
         Method("assoc_prompt", "association prompt", "#b07aa1", frozenset({WVS}), context="associations"),
-        Method("norms_prompt", "norms prompt", "#e377c2", frozenset({WVS}), context="norms"),
+        # Tier 1: train cues with their human lists as demonstrations (lexalign.lexical.demonstrations); tier 2:
+        # the target country's majority answers to other items (lexalign.wvs.norms).
+        Method("norms_prompt", "norms prompt", "#e377c2", _BOTH, context="norms"),
         Method("sft", "SFT", "#1f77b4", _BOTH, trainer="sft", data_table="sft", preset_sections=("train", "sft")),
         Method("rl", "RL", "#ff7f0e", _BOTH, trainer="grpo", data_table="ranking", preset_sections=("train", "rl")),
         Method(

@@ -330,12 +330,20 @@ def run(job: LexicalJob) -> dict:
         import torch
 
         torch.set_num_threads(int(job.threads))
-    column = "prompt_persona" if methods.get(method).context == "persona" else "prompt"
+    context = methods.get(method).context
+    column = "prompt_persona" if context == "persona" else "prompt"
     table = select_cues(load_eval_table(job.eval_path, column), settings.max_test_cues, job.seed)
-    human = load_associations(job.associations_path).join(table.select("cue"), on="cue", how="semi")
+    associations = load_associations(job.associations_path)
+    human = associations.join(table.select("cue"), on="cue", how="semi")
     log.info(
         "lexical %s: %d test cues, %s backend, prompts from %r", method, table.height, settings.decoding.backend, column
     )
+    shown = None  # what scores.json records of the norms_prompt demonstrations
+    if context == "norms":
+        from lexalign.lexical.demonstrations import norms_prompts
+
+        prompts, shown = norms_prompts(table["prompt"].to_list(), table["cue"].to_list(), associations, job)
+        table = table.with_columns(pl.Series("prompt", prompts, dtype=MESSAGES))
 
     cues, prompts = table["cue"].to_list(), table["prompt"].to_list()
     max_words = settings.max_words
@@ -389,6 +397,7 @@ def run(job: LexicalJob) -> dict:
         "prompt_language": prompt_language,
         "prompt_column": column,
         "adapter": str(adapter_dir) if adapter_dir else None,
+        **({"norms_context": shown} if shown else {}),
         "generation": decoding
         | {
             "seed": job.seed,

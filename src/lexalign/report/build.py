@@ -5,7 +5,7 @@ Layout under the report directory (``results/report/``), the folders of :mod:`le
 (workflow/rules/report.smk builds the rule's outputs from them)::
 
     index.md
-    tables/tier1/    precision, gains, profile, paired_tests, definitions      (.csv, .md, .tex each)
+    tables/tier1/    precision, gains, headline, profile, paired_tests, definitions (.csv, .md, .tex each)
     tables/tier2/    wvs_metrics, wvs_distance, tension, baselines, definitions (headline framing-mode),
                      framing_mode, logit_text_gap, logit_text_gap_items (every framing x mode)
     tables/training/ training
@@ -36,6 +36,7 @@ from lexalign.report import tables as t
 from lexalign.report import wvs_gap
 from lexalign.report import wvs_tables as w
 from lexalign.report.definitions import study_tier1_table, study_tier2_table
+from lexalign.report.headline import headline_table, paired_tests_table
 from lexalign.report.layout import LAYOUT
 from lexalign.report.readers import MEASURES, Results, collect
 from lexalign.report.reference import Reference
@@ -116,11 +117,13 @@ def build_tables(
 ) -> dict[str, list[f.Table]]:
     reference = Reference(settings.reference_models, settings.reference_languages)
     boot = (settings.bootstrap_resamples, settings.confidence, seed)
+    paired = paired_tests_table(results, precision, *boot)
     tables = {
         "tier1": [
             *t.precision_tables(results, precision, reference),
+            headline_table(results, precision, paired, settings.confidence),
             t.profile_table(results, *boot),
-            t.paired_tests_table(results, precision, *boot),
+            paired,
             study_tier1_table(results, precision),
         ],
         "tier2": [

@@ -8,6 +8,7 @@ results carry (``confidence``), never a setting of the report.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -17,9 +18,70 @@ from lexalign.report import format as f
 from lexalign.report.readers import MEASURES, Key, Results, Summary
 from lexalign.report.reference import REPORTED, REPORTED_COLUMN, Reference
 
-PAIRED_TEST = "Wilcoxon signed-rank, two-sided, per-cue {metric}"
 PROFILE_TEST = "Wilcoxon signed-rank, two-sided, per-cue medians (model vs human)"
 BASELINE = methods.BASELINE
+#: A list is well formed with at least this many distinct words (per_cue.parquet ``n_words``), and a method's
+#: lists are where at least WELL_FORMED_SHARE of its test cues' are: below that a P@k measures the format too.
+WELL_FORMED_WORDS = 10
+WELL_FORMED_SHARE = 0.9
+#: A gain is shown in per cent of the baseline only where the baseline's value is at least this: over a
+#: baseline near zero (a model that does not answer with a list) a relative gain says nothing of the content.
+MIN_RELATIVE_BASE = 0.05
+
+
+@dataclass(frozen=True)
+class ListShape:
+    """How many of one result's test cues parse to a well-formed list."""
+
+    well_formed: int
+    cues: int
+
+    @property
+    def share(self) -> float:
+        return self.well_formed / self.cues
+
+    @property
+    def ok(self) -> bool:
+        return self.share >= WELL_FORMED_SHARE
+
+    def text(self) -> str:
+        return f"{f.pct(self.share)} ({self.well_formed}/{self.cues})"
+
+
+def list_shapes(results: Results) -> dict[Key, ListShape]:
+    """Every tier-1 result whose per_cue.parquet has the list lengths, by key."""
+    shapes = {}
+    for key, result in results.lexical.items():
+        frame = result.per_cue
+        if frame is not None and "n_words" in frame.columns and frame.height:
+            shapes[key] = ListShape(int((frame["n_words"] >= WELL_FORMED_WORDS).sum()), frame.height)
+    return shapes
+
+
+def shape_text(shapes: Mapping[Key, ListShape], key: Key) -> str:
+    return shapes[key].text() if key in shapes else f.MISSING
+
+
+def well_formed_caption() -> str:
+    return (
+        f"'well-formed lists': the share of test cues whose list has at least {WELL_FORMED_WORDS} distinct words "
+        f"(a method's lists are well formed at {f.pct(WELL_FORMED_SHARE)} or more)"
+    )
+
+
+def relative_gain(points: float | None, base: float | None, baseline: str, metric: str) -> tuple[float | None, str]:
+    """A gain of ``points`` (100 × difference) in per cent of the baseline's value ``base``, or None and why
+    not: the baseline's value is below :data:`MIN_RELATIVE_BASE` (or there is no gain)."""
+    if points is None or base is None:
+        return None, ""
+    if base < MIN_RELATIVE_BASE:
+        return None, f"{f.label(baseline)} {metric} {base:.3f} < {MIN_RELATIVE_BASE:g}"
+    return points / base, ""
+
+
+def gain_cell(points: float | None, percent: float | None, why: str) -> str:
+    """'+12.0 (+40.0%)', or '+47.1 (no %: vanilla P@5 0.000 < 0.05)' where the relative gain is left out."""
+    return f"{points:+.1f} (no %: {why})" if points is not None and why else f.fmt_gain(points, percent)
 
 
 def ordered(results: Results, store: Mapping[Key, object]) -> list[Key]:
@@ -96,17 +158,21 @@ class Precision:
 
 
 def precision_tables(results: Results, precision: Precision, reference: Reference) -> tuple[f.Table, f.Table]:
-    """P@k + Spearman with CIs and the study's reported value; gains over vanilla."""
+    """P@k + Spearman with CIs, the share of well-formed lists and the study's reported value; gains over
+    vanilla (in per cent only over a vanilla value of at least :data:`MIN_RELATIVE_BASE`)."""
+    shapes = list_shapes(results)
     rows = []
     for key, have in precision.values.items():
         model, lang, method = key
         base = precision.values.get((model, lang, BASELINE), {})
+        shape = shapes.get(key)
         for metric in metric_names(precision.ks):
             est = have.get(metric)
             if est is None:
                 continue
             ref = base.get(metric)
-            gain = None if ref is None or ref.mean is None or method == BASELINE else est.mean - ref.mean
+            gain = None if ref is None or ref.mean is None or method == BASELINE else 100 * (est.mean - ref.mean)
+            percent, why = relative_gain(gain, ref.mean if ref else None, BASELINE, metric)
             rows.append(
                 {
                     "model": model,
@@ -118,8 +184,10 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
                     "ci_high": est.high,
                     "confidence": est.confidence,
                     "n_cues": est.n,
-                    "gain_points": None if gain is None else 100 * gain,
-                    "gain_percent": None if gain is None or not ref.mean else 100 * gain / ref.mean,
+                    "well_formed": shape.share if shape else None,
+                    "gain_points": gain,
+                    "gain_percent": percent,
+                    "gain_percent_left_out": why or None,
                     REPORTED_COLUMN: reference.lexical(model, lang, method, metric),
                 }
             )
@@ -131,8 +199,10 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
         "ci_high": pl.Float64,
         "confidence": pl.Float64,
         "n_cues": pl.Int64,
+        "well_formed": pl.Float64,
         "gain_points": pl.Float64,
         "gain_percent": pl.Float64,
+        "gain_percent_left_out": pl.String,
         REPORTED_COLUMN: pl.Float64,
     }
     long = pl.DataFrame(rows, schema=schema)
@@ -150,13 +220,20 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
                 (pl.col("model") == model) & (pl.col("language") == lang) & (pl.col("method") == method)
             ).iter_rows(named=True)
         }
-        row = {"model": model, "language": lang, "method": f.label(method)}
+        row = {
+            "model": model,
+            "language": lang,
+            "method": f.label(method),
+            "well-formed lists": shape_text(shapes, (model, lang, method)),
+        }
         gain = dict(row)
         for metric in names:
             r = by_metric.get(metric)
             row[f"{metric} {header}"] = f.fmt_ci(r["value"], r["ci_low"], r["ci_high"]) if r else f.MISSING
             gain[f"Δ{metric} pts (%)"] = (
-                f.fmt_gain(r["gain_points"], r["gain_percent"]) if r and method != BASELINE else f.MISSING
+                gain_cell(r["gain_points"], r["gain_percent"], r["gain_percent_left_out"])
+                if r and method != BASELINE
+                else f.MISSING
             )
         row["cues"] = f.fmt_int(
             next(
@@ -182,7 +259,8 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
         "Spearman "
         f"rank agreement (cues with ≥2 overlapping words); {ci_text} CIs: percentile bootstrap over cues, as the "
         "lexical stage "
-        f"wrote them (computed here from per_cue.parquet where scores.json has none). {ref_note}",
+        f"wrote them (computed here from per_cue.parquet where scores.json has none); {well_formed_caption()}. "
+        f"{ref_note}",
         long,
         f.frame(display),
     )
@@ -190,15 +268,18 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
         "gains",
         "Tier 1: gain over vanilla",
         "Difference from the vanilla model of the same (model, language): percentage points (100 × difference) and "
-        "percent of the vanilla value.",
+        f"percent of the vanilla value, the latter only where vanilla's value is at least {MIN_RELATIVE_BASE:g} "
+        f"(below it the cell says so); {well_formed_caption()}.",
         long.select(
             "model",
             "language",
             "method",
             "metric",
             "value",
+            "well_formed",
             "gain_points",
             "gain_percent",
+            "gain_percent_left_out",
         ),
         f.frame(gains),
     )
@@ -328,101 +409,3 @@ def _profile_row(result, measure: str, summary) -> dict | None:
     if row["model_median"] is None and row["human_median"] is None:
         return None
     return row
-
-
-def paired_tests_table(results: Results, precision: Precision, resamples: int, confidence: float, seed: int) -> f.Table:
-    """Every pair of methods of one (model, lang) on the same cues: paired bootstrap CI and Wilcoxon p."""
-    metric = "P@5" if 5 in precision.ks else (f"P@{precision.ks[0]}" if precision.ks else "P@5")
-    test_name = PAIRED_TEST.format(metric=metric)
-    rows, by_pair = [], {}
-    for key in ordered(results, results.lexical):
-        frame = results.lexical[key].per_cue
-        if frame is not None and metric in frame.columns:
-            by_pair.setdefault(key[:2], []).append(key)
-    for (model, lang), keys in by_pair.items():
-        start = len(rows)
-        for i, key_b in enumerate(keys):
-            for key_a in keys[i + 1 :]:
-                a = results.lexical[key_a].per_cue.select("cue", pl.col(metric).cast(pl.Float64).alias("a"))
-                b = results.lexical[key_b].per_cue.select("cue", pl.col(metric).cast(pl.Float64).alias("b"))
-                joined = a.join(b, on="cue", how="inner").drop_nulls()
-                if joined.is_empty():
-                    continue
-                va, vb = joined["a"].to_list(), joined["b"].to_list()
-                diff = [x - y for x, y in zip(va, vb)]
-                ci = stats.bootstrap_ci(
-                    diff,
-                    resamples,
-                    stats.derived_seed(seed, model, lang, key_a[2], key_b[2]),
-                    confidence,
-                )
-                test = stats.wilcoxon(va, vb)
-                rows.append(
-                    {
-                        "model": model,
-                        "language": lang,
-                        "method": key_a[2],
-                        "baseline": key_b[2],
-                        "metric": metric,
-                        "n_cues": joined.height,
-                        "mean_method": stats.mean(va),
-                        "mean_baseline": stats.mean(vb),
-                        "difference": stats.mean(diff),
-                        "ci_low": ci[0] if ci else None,
-                        "ci_high": ci[1] if ci else None,
-                        "confidence": confidence,
-                        "ci": "paired percentile bootstrap over cues",
-                        "test": test_name,
-                        "statistic": test["statistic"],
-                        "p_value": 1.0 if test["note"] == "every pair is equal" else test["p_value"],
-                        "p_holm": None,
-                    }
-                )
-        for row, adjusted in zip(rows[start:], stats.holm([r["p_value"] for r in rows[start:]])):
-            row["p_holm"] = adjusted
-    schema = {
-        **f.KEY_SCHEMA,
-        "baseline": pl.String,
-        "metric": pl.String,
-        "n_cues": pl.Int64,
-        "mean_method": pl.Float64,
-        "mean_baseline": pl.Float64,
-        "difference": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "confidence": pl.Float64,
-        "ci": pl.String,
-        "test": pl.String,
-        "statistic": pl.Float64,
-        "p_value": pl.Float64,
-        "p_holm": pl.Float64,
-    }
-    long = pl.DataFrame(rows, schema=schema)
-    display = f.frame(
-        [
-            {
-                "model": r["model"],
-                "language": r["language"],
-                "comparison": f"{f.label(r['method'])} − {f.label(r['baseline'])}",
-                "cues": str(r["n_cues"]),
-                f"Δ{metric} [{f.level(confidence)} CI]": f.fmt_ci(
-                    r["difference"], r["ci_low"], r["ci_high"], signed=True
-                ),
-                "test": "Wilcoxon signed-rank",
-                "p": f.fmt_p(r["p_value"]),
-                "p (Holm)": f.fmt_p(r["p_holm"]),
-            }
-            for r in long.iter_rows(named=True)
-        ]
-    )
-    table = f.Table(
-        "paired_tests",
-        "Tier 1: paired significance between methods",
-        f"Per-cue {metric} of two methods on the same test cues: mean difference with its {f.level(confidence)} paired "
-        f"bootstrap CI; p: {test_name}; Holm-adjusted over the comparisons of one (model, language).",
-        long,
-        display,
-    )
-    if results.lexical and long.is_empty():
-        table.notes.append(f"needs per_cue.parquet with {metric} for at least two methods of one (model, language)")
-    return table
