@@ -11,6 +11,7 @@ from lexalign.wvs.describe import parse_stated
 from lexalign.wvs.prompts import build_prompt
 from lexalign.wvs.refusal import NO_OPTION, OPTION, REFUSAL, TextAnswer
 from lexalign.wvs.sampling import aggregate
+from lexalign.wvs.settings import Sampling
 from lexalign.wvs.text_answers import (
     DESCRIBE,
     GENERATE,
@@ -72,8 +73,9 @@ def test_sample_columns_record_and_summary():
     assert record["sample_counts"] == [2, 0, 1] and record["n_samples"] == 4
     assert (record["refusal_share"], record["no_option_share"], record["invalid_share"]) == (0.25, 0.0, 0.25)
     pl.DataFrame([record, mode_record(SAMPLE, rows[1])], schema=mode_columns(SAMPLE))  # the types fit
-    summary = mode_summary(SAMPLE, rows, {"n": 4, "temperature": 0.7, "seed": 3, "max_new_tokens": 8})
+    summary = mode_summary(SAMPLE, rows, Sampling(n=4, temperature=0.7, seed=3, max_new_tokens=8))
     assert summary["n"] == 4 and summary["temperature"] == 0.7 and summary["seed"] == 3
+    assert summary["max_new_tokens"] == 8
     assert summary["answers"] == 8 and summary["items_without_valid_answer"] == 1
     assert summary["shares"] == {"refusal": 1 / 8, "no_valid_option": 4 / 8, "invalid": 5 / 8}
     assert text_outcomes(SAMPLE, rows) == {OPTION: 3, REFUSAL: 1, NO_OPTION: 4}
@@ -90,7 +92,7 @@ def test_describe_columns_record_and_summary():
     assert record["stated_raw"] == [60.0, 30.0, 20.0, 10.0] and record["stated_raw_sum"] == 120.0
     assert mode_record(DESCRIBE, rows[2])["stated_raw"] is None
     pl.DataFrame([mode_record(DESCRIBE, row) for row in rows], schema=mode_columns(DESCRIBE))
-    summary = mode_summary(DESCRIBE, rows, {"max_new_tokens": 64})
+    summary = mode_summary(DESCRIBE, rows)
     assert summary["invalid_share"] == pytest.approx(1 / 3)
     assert summary["raw_sum"]["items_not_100"] == 1 and summary["raw_sum"]["max"] == 120.0
     assert summary["assigned_by"] == {"reference": 1, "position": 1}
@@ -99,5 +101,5 @@ def test_describe_columns_record_and_summary():
 
 def test_logits_and_generate_have_no_columns_or_block_of_their_own():
     for mode in ("logits", GENERATE):
-        assert mode_columns(mode) == {} and mode_record(mode, {}) == {} and mode_summary(mode, [], {}) is None
+        assert mode_columns(mode) == {} and mode_record(mode, {}) == {} and mode_summary(mode, []) is None
     assert text_outcomes("logits", []) is None

@@ -459,8 +459,8 @@ def test_evaluate_user_errors(wvs_model, humans, tmp_path):
         run(wvs_model, humans, tmp_path, method="chatty_prompt")
     with pytest.raises(LexalignError, match=r"wvs: framing 'chatty' is not one of .*\(config wvs.framings\)"):
         run(wvs_model, humans, tmp_path, framing="chatty")
-    with pytest.raises(LexalignError, match=r"wvs: mode 'sample' is not one of .*\(config wvs.modes\)"):
-        run(wvs_model, humans, tmp_path, mode="sample")
+    with pytest.raises(LexalignError, match=r"wvs: mode 'survey' is not one of .*\(config wvs.modes\)"):
+        run(wvs_model, humans, tmp_path, mode="survey")
     with pytest.raises(LexalignError, match=r"^config wvs: no wvs.assoc_max_cues, wvs.assoc_model_method, "):
         WvsSettings.from_config({"batch_size": 8})
 

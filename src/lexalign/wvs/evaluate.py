@@ -52,15 +52,30 @@ from lexalign.wvs.prompts import (
     option_numbers,
     render,
 )
-from lexalign.wvs.refusal import OUTCOMES, classify
 from lexalign.wvs.scoring import score_options
 from lexalign.wvs.settings import WvsFramingJob, WvsJob, WvsSettings
+from lexalign.wvs.text_answers import (
+    DESCRIBE,
+    SAMPLE,
+    SCORES,
+    TEXT_MODES,
+    answer_describe,
+    answer_generate,
+    answer_sample,
+    describe_templates,
+    mode_columns,
+    mode_record,
+    mode_summary,
+    text_outcomes,
+)
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # 3: countries keyed by their alpha-3 code lower-cased (usa, chn), not us/china
 #: The prompt's last line per answer form: option numbers (every mode) or label texts (``score_labels``).
 INSTRUCTIONS = {"number": "wvs_instruction", "label": "wvs_instruction_label"}
+#: describe mode's last line, in place of the option-number one: the share of the country's people per option.
+DESCRIBE_INSTRUCTION = "wvs_describe_instruction"
 
 
 def select_items(humans: pl.DataFrame, max_items: int | None) -> pl.DataFrame:
@@ -187,6 +202,9 @@ def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, 
         )
     norms = norms_block(norm_sentences, templates, job.country) if norm_sentences else None
     forms = ("number", "label") if settings.score_labels and job.mode == "logits" else ("number",)
+    instructions = {**INSTRUCTIONS, "number": DESCRIBE_INSTRUCTION} if job.mode == DESCRIBE else INSTRUCTIONS
+    if job.mode == DESCRIBE:
+        templates = describe_templates(templates, job.prompt_language, job.country)
     conversations: dict[str, list] = {form: [] for form in forms}
     cues, fallbacks = [], 0
     for item in items:
@@ -195,7 +213,7 @@ def _prompts(job: WvsJob, settings: WvsSettings, method: methods.Method, items, 
         block = assoc.block(item_cues) if assoc else norms
         for form in forms:
             messages, fell_back = build_prompt(
-                item, templates, job.prompt_language, job.country, job.framing, system, block, INSTRUCTIONS[form]
+                item, templates, job.prompt_language, job.country, job.framing, system, block, instructions[form]
             )
             conversations[form].append(messages)
         fallbacks += fell_back
@@ -211,8 +229,8 @@ def _score(loaded, prompt_texts, answers, batch_size: int) -> list[dict]:
 
 
 def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Mapping[str, list], prompt_texts):
-    """Per item {logprobs, probs, probs_norm, valid_mass} (probs None when unanswered; generate mode adds
-    text_outcome, one of :data:`lexalign.wvs.refusal.OUTCOMES`) and the raw answer text."""
+    """Per item {logprobs, probs, probs_norm, valid_mass} (probs None when unanswered; the text modes add
+    text_outcome and their own parts, :mod:`lexalign.wvs.text_answers`) and the raw answer text."""
     if job.mode == "logits":
         answers = [option_numbers(item["n_options"]) for item in items]
         scored = _score(loaded, prompt_texts, answers, settings.batch_size)
@@ -223,36 +241,13 @@ def _answer(job: WvsJob, settings: WvsSettings, loaded, items, conversations: Ma
             for row, label_row in zip(scored, by_label):
                 row.update({f"label_{key}": label_row[key] for key in ("logprobs", "probs", "probs_norm")})
         return scored, [None] * len(items)
-    from lexalign.models.generation import generate_on_model
-
-    generations = generate_on_model(
-        loaded.model,
-        loaded.tokenizer,
-        conversations["number"],
-        stop_token_ids=loaded.stop_token_ids,
-        max_new_tokens=settings.max_new_tokens,
-        batch_size=settings.batch_size,
-    )
-    raw_texts = [g.raw for g in generations]
-    scored = []
-    for item, text in zip(items, raw_texts):
-        answer = classify(text, item_text(item, job.prompt_language)[1], job.prompt_language)
-        choice = answer.position
-        probs = None if choice is None else [float(i == choice) for i in range(item["n_options"])]
-        scored.append(
-            {"logprobs": None, "probs": probs, "probs_norm": probs, "valid_mass": None, "text_outcome": answer.outcome}
-        )
-    if all(s["probs"] is None for s in scored):  # a result (all refusals, say), not an error: the gap table reads it
-        example = next((t for t in raw_texts if t), "")
-        log.warning(
-            "wvs: none of the %d answers of %s/%s/%s names a valid option (mode generate; e.g. %r)",
-            len(items),
-            job.model_name,
-            job.lang,
-            job.method,
-            example[:60],
-        )
-    return scored, raw_texts
+    where = f"{job.model_name}/{job.lang}/{job.method}/{job.framing}-{job.mode}"
+    asked = (loaded, items, conversations["number"], job.prompt_language)
+    if job.mode == SAMPLE:
+        return answer_sample(*asked, settings.sampling, where)
+    if job.mode == DESCRIBE:
+        return answer_describe(*asked, settings.batch_size, settings.describe_max_new_tokens, where)
+    return answer_generate(*asked, settings.batch_size, settings.max_new_tokens, where)
 
 
 def _label_text(items, scored, settings: WvsSettings, mode: str, high: Sequence[int], countries) -> dict | None:
@@ -385,16 +380,23 @@ def evaluate(
         "items_evaluated": [item["item_id"] for item in items],  # compare methods on the items they share
         "n_scored": n_scored,
         "skipped": {"unparsed_answers": len(items) - n_scored},
-        "text_outcomes": (
-            {outcome: sum(s.get("text_outcome") == outcome for s in scored) for outcome in OUTCOMES}
-            if job.mode == "generate"
+        "text_outcomes": text_outcomes(job.mode, scored),
+        "max_new_tokens": (
+            settings.describe_max_new_tokens
+            if job.mode == DESCRIBE
+            else settings.max_new_tokens
+            if job.mode in TEXT_MODES
             else None
         ),
-        "max_new_tokens": settings.max_new_tokens if job.mode == "generate" else None,
         "dtype": job.dtype if runs_on_vllm(job, settings) else dtype_name(job.dtype),
         "items_in_english_fallback": fallbacks,
-        "score": "probs: option-number log-likelihoods renormalised over the valid options (lm-eval acc); "
-        "probs_norm (divided by the answer's characters, acc_norm) in length_normalised",
+        "score": SCORES.get(
+            job.mode,
+            "probs: option-number log-likelihoods renormalised over the valid options (lm-eval acc); "
+            "probs_norm (divided by the answer's characters, acc_norm) in length_normalised",
+        ),
+        "sample": mode_summary(SAMPLE, scored, settings.sampling) if job.mode == SAMPLE else None,
+        "describe": mode_summary(DESCRIBE, scored) if job.mode == DESCRIBE else None,
         "definitions": definitions(settings.kl_epsilon),
         "kl_epsilon": settings.kl_epsilon,
         "answerers": {
@@ -434,6 +436,9 @@ def evaluate(
     keys = [c.key for c in countries]
     with atomic_path(job.answers_out) as tmp:
         table = answers_table(items, scored, rows, high, prompt_texts, cues, raw_texts, job.prompt_language, keys)
+        if mode_columns(job.mode):  # the mode's own columns (sample: counts and shares; describe: raw numbers)
+            own = pl.DataFrame([mode_record(job.mode, row) for row in scored], schema=mode_columns(job.mode))
+            table = table.hstack(own)
         table.write_parquet(tmp)
     write_json(job.metrics_out, metrics)
     overall = metrics["results"]["model"][target]["overall"]

@@ -19,7 +19,8 @@ from lexalign.core.settings import field_names, from_section
 from lexalign.core.snake import Rule
 
 FRAMINGS = ("interviewer", "neutral", "persona", "observer")
-MODES = ("logits", "generate")
+#: Answer modes: option probabilities, one greedy answer, N sampled answers, the distribution the model states.
+MODES = ("logits", "generate", "sample", "describe")
 #: Where assoc_prompt's associations come from: the language's human norms, or a method's tier-1 generations.
 ASSOC_SOURCES = ("humans", "model")
 #: The ``wvs`` keys neither rule's job reads: the run grid's (framings, modes) and the scheduler's (resources).
@@ -50,6 +51,17 @@ class NormsPromptSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class Sampling:
+    """Sample mode's decoding (``wvs.sample_*``, ``wvs.max_new_tokens``): ``n`` answers per item at
+    ``temperature`` (top-p 1), seeded per item from ``seed``."""
+
+    n: int
+    temperature: float
+    seed: int
+    max_new_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
 class WvsSettings:
     """The ``wvs`` config keys a ``wvs`` job reads; build it from the validated section (schema defaults).
     The framing and mode are the job's own (:class:`WvsJob`), from the config's lists ``framings`` and ``modes``."""
@@ -58,7 +70,11 @@ class WvsSettings:
     max_items: int | None
     high_tension_n: int
     kl_epsilon: float
-    max_new_tokens: int
+    max_new_tokens: int  # generate and sample mode
+    sample_n: int
+    sample_temperature: float
+    sample_seed: int
+    describe_max_new_tokens: int
     assoc_top_k: int
     assoc_max_cues: int
     score_labels: bool
@@ -71,6 +87,11 @@ class WvsSettings:
     def __post_init__(self):
         if self.assoc_source not in ASSOC_SOURCES:
             raise LexalignError(f"config wvs.assoc_source: {self.assoc_source!r} is not one of {list(ASSOC_SOURCES)}")
+
+    @property
+    def sampling(self) -> Sampling:
+        """Sample mode's decoding."""
+        return Sampling(self.sample_n, float(self.sample_temperature), self.sample_seed, self.max_new_tokens)
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> WvsSettings:

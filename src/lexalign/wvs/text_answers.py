@@ -23,6 +23,7 @@ from lexalign.wvs.describe import BY_POSITION, BY_REFERENCE, DESCRIBE_OUTCOMES, 
 from lexalign.wvs.prompts import country_name, item_text
 from lexalign.wvs.refusal import OUTCOMES, classify
 from lexalign.wvs.sampling import SampledDistribution, aggregate, item_seed, mean_shares
+from lexalign.wvs.settings import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -89,27 +90,25 @@ def answer_generate(
 
 
 def answer_sample(
-    loaded, items, conversations, language: str, sample: Mapping[str, Any], max_new_tokens: int, where: str
+    loaded, items, conversations, language: str, sampling: Sampling, where: str
 ) -> tuple[list[dict], list[None]]:
-    """``sample["n"]`` answers per item at ``sample["temperature"]`` (top-p 1), each classified; one generate
-    call per item whose batch is the item's prompt N times (the prompt's tokens but its last run once, as the
-    shared key/value prefix), seeded per item (:func:`lexalign.wvs.sampling.item_seed`: an item's answers do
-    not depend on the other items asked)."""
+    """``sampling.n`` answers per item at ``sampling.temperature`` (top-p 1), each classified; one generate
+    call per item whose batch is the item's prompt N times, seeded per item
+    (:func:`lexalign.wvs.sampling.item_seed`: an item's answers do not depend on the other items asked)."""
     from lexalign.models.generation import generate_on_model
 
-    n, temperature, seed = int(sample["n"]), float(sample["temperature"]), int(sample["seed"])
     scored, all_texts = [], []
     for item, conversation in zip(items, conversations):
         generations = generate_on_model(
             loaded.model,
             loaded.tokenizer,
-            [conversation] * n,
+            [conversation] * sampling.n,
             stop_token_ids=loaded.stop_token_ids,
-            max_new_tokens=max_new_tokens,
-            batch_size=n,
+            max_new_tokens=sampling.max_new_tokens,
+            batch_size=sampling.n,
             do_sample=True,
-            temperature=temperature,
-            seed=item_seed(seed, item["item_id"]),
+            temperature=sampling.temperature,
+            seed=item_seed(sampling.seed, item["item_id"]),
         )
         texts = [g.raw for g in generations]
         labels = item_text(item, language)[1]
@@ -237,18 +236,20 @@ def text_outcomes(mode: str, scored: Sequence[Mapping[str, Any]]) -> dict[str, i
     return None
 
 
-def mode_summary(mode: str, scored: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> dict | None:
-    """metrics.json's block of sample mode (``settings``: wvs.sample and max_new_tokens) or describe mode
-    (wvs.describe); None for the others."""
+def mode_summary(mode: str, scored: Sequence[Mapping[str, Any]], sampling: Sampling | None = None) -> dict | None:
+    """metrics.json's block of sample mode (``sampling``: its decoding, ``wvs.sample_*``) or describe mode;
+    None for the others."""
     if mode == SAMPLE:
+        if sampling is None:
+            raise ValueError("sample mode's summary needs its decoding settings")
         sampled = [s["sampled"] for s in scored]
         return {
-            "n": int(settings["n"]),
-            "temperature": float(settings["temperature"]),
+            "n": sampling.n,
+            "temperature": sampling.temperature,
             "top_p": 1.0,
-            "seed": int(settings["seed"]),
+            "seed": sampling.seed,
             "seeding": "per item: lexalign.wvs.sampling.item_seed(seed, item_id)",
-            "max_new_tokens": int(settings["max_new_tokens"]),
+            "max_new_tokens": sampling.max_new_tokens,
             "answers": sum(d.n_samples for d in sampled),
             "shares": mean_shares(sampled),
             "items_without_valid_answer": sum(d.probs is None for d in sampled),
@@ -257,7 +258,6 @@ def mode_summary(mode: str, scored: Sequence[Mapping[str, Any]], settings: Mappi
         stated = [s["stated"] for s in scored]
         sums = [d.raw_sum for d in stated if d.outcome == STATED]
         return {
-            "max_new_tokens": int(settings["max_new_tokens"]),
             "invalid_share": (len(stated) - len(sums)) / len(stated) if stated else None,
             "raw_sum": {
                 "mean": statistics.fmean(sums) if sums else None,
