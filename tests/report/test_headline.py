@@ -111,7 +111,8 @@ def test_no_well_formed_baseline_leaves_the_cells_empty_and_says_why(tmp_path):
     sft = row(headline.long, method="sft")
     assert sft["baseline"] is None and sft["difference_points"] is None and sft["gain_percent"] is None
     assert sft["why_empty"] == (
-        "no untrained method's lists are well formed (vanilla 8% (3/40), persona prompt 88% (35/40))"
+        "no untrained method's lists are well formed (vanilla 8% (3/40), persona prompt 88% (35/40)); "
+        "the paired table has every pair"
     )
     assert headline.display["ΔP@5 pts [95% CI]"].to_list() == [f"empty: {sft['why_empty']}"]
 

@@ -13,15 +13,18 @@ and the paired test of :func:`paired_tests_table`; a relative gain only over a b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from lexalign.config import methods
 from lexalign.core import stats
 from lexalign.report import format as f
-from lexalign.report.readers import Results
+from lexalign.report.readers import Key, Results
 from lexalign.report.tables import (
     MIN_RELATIVE_BASE,
     WELL_FORMED_SHARE,
+    ListShape,
     Precision,
     list_shapes,
     ordered,
@@ -31,6 +34,8 @@ from lexalign.report.tables import (
 )
 
 PAIRED_TEST = "Wilcoxon signed-rank, two-sided, per-cue {metric}"
+#: What an untrained method's context is, for the headline's description.
+CONTEXTS = {"persona": "a native speaker's persona", "norms": "train cues with their human lists as demonstrations"}
 
 
 def paired_metric(precision: Precision) -> str:
@@ -137,7 +142,7 @@ def paired_tests_table(results: Results, precision: Precision, resamples: int, c
 
 
 def strongest_baseline(
-    precision: Precision, shapes, model: str, lang: str, present: list[str], metric: str
+    precision: Precision, shapes: Mapping[Key, ListShape], model: str, lang: str, present: list[str], metric: str
 ) -> tuple[str | None, str]:
     """The untrained method of (model, lang) with the highest ``metric`` among those whose lists are well formed
     (ties: registry order), or None and why none is."""
@@ -149,7 +154,7 @@ def strongest_baseline(
     if not untrained:
         return None, "no untrained method in the run"
     shares = ", ".join(f"{f.label(m)} {shape_text(shapes, (model, lang, m))}" for m in untrained)
-    return None, f"no untrained method's lists are well formed ({shares})"
+    return None, f"no untrained method's lists are well formed ({shares}); the paired table has every pair"
 
 
 def headline_table(results: Results, precision: Precision, paired: f.Table, confidence: float) -> f.Table:
@@ -222,8 +227,8 @@ def headline_table(results: Results, precision: Precision, paired: f.Table, conf
     table = f.Table(
         "headline",
         "Tier 1: trained methods against the strongest well-formed baseline",
-        f"Each trained method against the untrained method (vanilla, persona prompt, norms prompt: the norms as "
-        f"in-context demonstrations) with the highest mean {metric} among those whose lists are well formed "
+        f"Each trained method against the untrained method ({untrained_labels()}) with the highest mean {metric} "
+        "among those whose lists are well formed "
         f"({f.pct(WELL_FORMED_SHARE)} or more of the test cues): the difference in {metric} points (100 × "
         f"difference) with its {f.level(confidence)} paired percentile bootstrap CI over cues and "
         f"{PAIRED_TEST.format(metric=metric)} (p, and Holm-adjusted over every pair of the (model, language), as in "
@@ -237,13 +242,21 @@ def headline_table(results: Results, precision: Precision, paired: f.Table, conf
     return table
 
 
+def untrained_labels() -> str:
+    """The untrained methods tier 1 evaluates, by label, with what each adds to the prompt."""
+    names = [m for m in methods.evaluated_by(methods.LEXICAL) if not methods.get(m).trained]
+    return ", ".join(
+        f.label(m) + (f" ({CONTEXTS[c]})" if (c := methods.get(m).context) in CONTEXTS else "") for m in names
+    )
+
+
 def _points(difference: float | None, low: float | None, high: float | None) -> str:
     if difference is None:
         return f.MISSING
     return f"{difference:+.1f}" + (f" [{low:+.1f}, {high:+.1f}]" if low is not None and high is not None else "")
 
 
-def _display_row(r: dict, shapes, metric: str, confidence: float | None) -> dict:
+def _display_row(r: dict, shapes: Mapping[Key, ListShape], metric: str, confidence: float | None) -> dict:
     key = (r["model"], r["language"])
     row = {
         "model": r["model"],
