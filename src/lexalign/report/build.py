@@ -7,7 +7,8 @@ Layout under the report directory (``results/report/``), the folders of :mod:`le
     index.md
     tables/tier1/    precision, gains, headline, profile, paired_tests, definitions (.csv, .md, .tex each)
     tables/tier2/    wvs_metrics, wvs_distance, tension, baselines, definitions (headline framing-mode),
-                     framing_mode, logit_text_gap, logit_text_gap_items (every framing x mode)
+                     framing_mode, logit_text_gap, logit_text_gap_items, answer_modes, mode_agreement,
+                     mode_agreement_items (every framing x mode)
     tables/training/ training
     figures/precision_at_k/{lang}, figures/profile/{lang}, figures/tension/{model}.{lang},
     figures/training/{model}.{lang}                                            (.png + report.figure_formats)
@@ -33,7 +34,7 @@ from lexalign.core.settings import from_section
 from lexalign.core.snake import Rule
 from lexalign.report import format as f
 from lexalign.report import tables as t
-from lexalign.report import wvs_gap
+from lexalign.report import wvs_gap, wvs_modes
 from lexalign.report import wvs_tables as w
 from lexalign.report.definitions import study_tier1_table, study_tier2_table
 from lexalign.report.headline import headline_table, paired_tests_table
@@ -132,7 +133,7 @@ def build_tables(
             w.baselines_table(results, *boot),
             study_tier2_table(results),
         ],
-        "tier2_variants": list(wvs_gap.tables(results, *boot)),
+        "tier2_variants": [*wvs_gap.tables(results, *boot), *wvs_modes.tables(results, *boot)],
         "training": [training_table(results)],
     }
     if not results.lexical:
@@ -311,6 +312,8 @@ def write_index(
         ("training", "Training"),
     ):
         lines += [f"## {heading}", ""]
+        if group == "tier2":
+            lines += wvs_modes.index_text(results)
         for table in tables[group]:
             rel = Path(LAYOUT[group]) / table.name
             lines += [

@@ -73,7 +73,9 @@ def headline_note(results: Results) -> str | None:
     return f"framing-mode shown: {', '.join(shown)}; every framing x mode is in the framing_mode table"
 
 
-def _summary_row(key, framing, mode, humans, measure, values, boot, parts) -> dict:
+def summary_row(key, framing, mode, humans, measure, values, boot, parts) -> dict:
+    """One :data:`SUMMARY_SCHEMA` row: the mean of ``values`` (None left out) with its percentile bootstrap CI
+    (``boot``: resamples, confidence, seed; the seed derived from the row's key and ``parts``)."""
     resamples, confidence, seed = boot
     summary = stats.summarise(values, resamples, stats.derived_seed(seed, *key, framing, mode, *parts), confidence)
     ci = summary["ci"] or [None, None]
@@ -112,15 +114,15 @@ def framing_mode_table(results: Results, resamples: int, confidence: float, seed
             asked = answers.height
             for metric in BASELINE_METRICS:
                 values = answers[f"{metric}_{target}"].cast(pl.Float64).to_list()
-                mine.append(_summary_row(key, framing, mode, result.target, metric, values, boot, ("framing_mode",)))
+                mine.append(summary_row(key, framing, mode, result.target, metric, values, boot, ("framing_mode",)))
             if "text_outcome" in answers.columns and mode == GENERATE:
                 refused = [float(o == REFUSAL) for o in answers["text_outcome"].to_list()]
-                mine.append(_summary_row(key, framing, mode, result.target, "refusal", refused, boot, ("refusal",)))
+                mine.append(summary_row(key, framing, mode, result.target, "refusal", refused, boot, ("refusal",)))
         else:  # an older result without answers.parquet: the means metrics.json has, no CI
             fallback.append("/".join(vkey))
             asked = None
             for metric in BASELINE_METRICS:
-                row = _summary_row(key, framing, mode, result.target, metric, [], boot, ())
+                row = summary_row(key, framing, mode, result.target, metric, [], boot, ())
                 row.update(mean=result.value(result.target or "", "overall", metric), n_items=None)
                 mine.append(row)
         rows.extend(mine)
@@ -223,7 +225,7 @@ def logit_text_gap_tables(results: Results, resamples: int, confidence: float, s
         )
         cells = {}
         for name, values in gap_rates(items).items():
-            row = _summary_row(key, framing, f"{LOGITS} vs {GENERATE}", None, name, values, boot, ("gap", name))
+            row = summary_row(key, framing, f"{LOGITS} vs {GENERATE}", None, name, values, boot, ("gap", name))
             rows.append(row)
             cells[name] = row
         display.append(
