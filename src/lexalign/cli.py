@@ -136,6 +136,12 @@ def _config_docs(argv: list[str]) -> int:
     return config_docs_main(argv)
 
 
+def _contracts_doc(argv: list[str]) -> int:
+    from lexalign.contracts.document import main as contracts_doc_main
+
+    return contracts_doc_main(argv)
+
+
 def _check(argv: list[str]) -> int:
     from lexalign.checks.command import main as check_main
 
@@ -145,6 +151,7 @@ def _check(argv: list[str]) -> int:
 COMMANDS = {
     "validate-config": (_validate_config, "validate a workflow config against the schema"),
     "config-docs": (_config_docs, "write (or --check) config/README.md, the key reference generated from the schema"),
+    "contracts-doc": (_contracts_doc, "write (or --check) docs/CONTRIBUTING_CONTRACTS.md from the stages' schemas"),
     "ingest": (_ingest, "clean, filter, pool and split one SWOW norms file"),
     "score-associations": (_score_associations, "score anyone's association lists against norms (P@k, Spearman)"),
     "check": (_check, "run an acceptance check: gpu (the GPU path) or default-run (a finished default run's goals)"),
