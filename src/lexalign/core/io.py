@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +202,201 @@ def read_parquet_table(path: str | os.PathLike, required: Iterable[str], expecte
     if missing:
         raise LexalignError(f"{path}: missing column(s) {', '.join(missing)}; expected {expected}")
     return table
+
+
+# ---- what a command may replace ---------------------------------------------------------------
+# A command outside Snakemake (the lexalign CLI, python -m lexalign.report) replaces only files it wrote
+# itself: each folder it writes into keeps a manifest of the files it wrote there and their digests. A
+# file the user made, or edited since, is not in it (or no longer matches) and is never replaced
+# without --force.
+
+MANIFEST = ".lexalign-manifest.json"
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, str]:
+    try:
+        entries = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def written_here(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file lexalign wrote and nobody changed since (its folder's manifest says so)."""
+    target = Path(os.path.abspath(path))
+    if not target.is_file() or target.is_symlink():
+        return False
+    recorded = _manifest(target.parent).get(target.name)
+    return recorded is not None and recorded == _digest(target)
+
+
+def record_written(paths: Iterable[str | os.PathLike]) -> None:
+    """Add the files just written to their folders' manifests (so a rerun of the command may replace them)."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        target = Path(os.path.abspath(path))
+        by_folder.setdefault(target.parent, []).append(target)
+    for folder, targets in by_folder.items():
+        entries = _manifest(folder)
+        entries.update({target.name: _digest(target) for target in targets if target.is_file()})
+        with atomic_path(folder / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _not_ours(path: Path, force: bool, what: str, shown: str) -> LexalignError | None:
+    if force or written_here(path):
+        return None
+    which = "" if path == Path(os.path.abspath(shown)) else f" {path}"
+    return LexalignError(f"{what} {shown}:{which} exists and lexalign did not write it; move it away or pass --force")
+
+
+def check_replaceable(path: str | os.PathLike, force: bool = False, what: str = "output") -> None:
+    """Refuse, with one line, to replace an existing file (or any file of a folder) lexalign did not write."""
+    target = Path(os.path.abspath(path))
+    if force or not os.path.lexists(target):
+        return
+    entries = [target] if target.is_symlink() or not target.is_dir() else _files_under(target)
+    for entry in entries:
+        error = _not_ours(entry, force, what, os.fspath(path))
+        if error:
+            raise error
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file (and link) under ``folder``, manifests left out, links not followed."""
+    found = []
+    for top, folders, files in os.walk(folder):
+        links = [name for name in folders if os.path.islink(os.path.join(top, name))]
+        found += [Path(top, name) for name in sorted(files + links) if name != MANIFEST]
+    return found
+
+
+#: Tests stop a writer here, between moving the old outputs aside and the new ones into place.
+between_moves: Callable[[], None] | None = None
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    path: str | os.PathLike, force: bool = False, replaced: Iterable[str] = (), what: str = "output"
+) -> Iterator[Path]:
+    """Yield an empty scratch folder; when the block succeeds it becomes ``path`` in one rename, so a
+    command's outputs land together or not at all.
+
+    Of an existing folder at ``path``, everything the new one does not replace is kept (hard-linked into
+    it): the user's files and other commands' outputs. The new files replace old ones, and the old
+    contents of the ``replaced`` subfolders (relative paths, e.g. the report's ``tables``) are dropped,
+    only where lexalign wrote them (its manifest) or ``force`` allows it; otherwise one line naming the
+    file, and nothing changes. The old folder is moved aside for the swap; a writer killed between the two
+    renames leaves ``path`` absent and the old folder beside it, which the next writer puts back. The new
+    files are recorded in the folder's manifest.
+    """
+    target = _target_of(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))  # write into the folder the link names, keep the link
+    if os.path.lexists(target) and not target.is_dir():
+        raise LexalignError(f"{what} {path}: is an existing file; give a folder path")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _restore_moved_aside(target)
+        remove_leftovers(target)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp{os.getpid()}-", dir=target.parent))
+    except OSError as exc:
+        raise LexalignError(f"{what} {path}: cannot write in {target.parent} ({exc.strerror or exc})") from None
+    new = scratch / target.name
+    new.mkdir()
+    try:
+        yield new
+        outputs = [entry for entry in _files_under(new) if not entry.is_symlink()]
+        kept = _carry_over(target, new, force, {Path(r) for r in replaced}, what, os.fspath(path))
+        record_written(outputs + kept)
+        aside = None
+        if target.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old{os.getpid()}-", dir=target.parent))
+            os.replace(target, aside)  # onto the empty folder mkdtemp made
+        try:
+            if between_moves is not None:
+                between_moves()
+            os.replace(new, target)
+        except BaseException:
+            if aside is not None and not os.path.lexists(target):
+                os.replace(aside, target)
+            raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _carry_over(old: Path, new: Path, force: bool, replaced: set[Path], what: str, shown: str) -> list[Path]:
+    """Link into ``new`` every file of ``old`` it does not replace; refuse (before anything moves) to
+    replace or drop a file lexalign did not write unless ``force``. Returns the kept files lexalign wrote."""
+    if not old.is_dir():
+        return []
+    kept = []
+    for top, folders, _ in os.walk(old):
+        for name in folders:
+            if not os.path.islink(os.path.join(top, name)):
+                relative = Path(top, name).relative_to(old)
+                if not _replaced(relative, new, replaced):
+                    (new / relative).mkdir(parents=True, exist_ok=True)
+    for source in _files_under(old):
+        relative = source.relative_to(old)
+        if _replaced(relative, new, replaced) or os.path.lexists(new / relative):
+            error = _not_ours(source, force, what, shown)
+            if error:
+                raise error
+            continue
+        destination = new / relative
+        try:
+            try:
+                os.link(source, destination, follow_symlinks=False)
+            except OSError:
+                if source.is_symlink():
+                    os.symlink(os.readlink(source), destination)
+                else:
+                    shutil.copy2(source, destination)
+        except OSError as exc:
+            raise LexalignError(
+                f"{what} {shown}: cannot keep {source} in the new folder ({exc.strerror or exc}); move it elsewhere"
+            ) from None
+        if written_here(source):
+            kept.append(destination)
+    return kept
+
+
+def _replaced(relative: Path, new: Path, replaced: set[Path]) -> bool:
+    """Whether the new folder replaces ``relative``: it lies in a ``replaced`` subfolder, or one of its
+    folders is a file in the new folder."""
+    parents = [parent for parent in relative.parents if parent != Path(".")]
+    if replaced & {relative, *parents}:
+        return True
+    return any(os.path.lexists(new / parent) and not (new / parent).is_dir() for parent in parents)
+
+
+def _restore_moved_aside(target: Path) -> None:
+    """Put back an old output folder that a killed writer moved aside and did not replace; drop one whose
+    files all landed in the new folder (killed after the swap, before removing it)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.old(?P<pid>\d+)-{_RANDOM}")
+    for entry in sorted(target.parent.iterdir()):
+        match = pattern.fullmatch(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir() or _process_alive(int(match["pid"])):
+            continue
+        if not target.exists():
+            os.replace(entry, target)
+        elif all(_landed(file, target / file.relative_to(entry)) for file in _files_under(entry)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _landed(old: Path, new: Path) -> bool:
+    """Whether dropping ``old`` loses nothing: lexalign wrote it, or the new folder holds the same file."""
+    return written_here(old) or (os.path.lexists(new) and _same_file(old, new))
