@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from test_wvs_evaluate import WVS_CSV, job_for, schema_settings
 
 import lexalign.models.generation as generation
@@ -124,3 +125,44 @@ def test_every_mode_of_a_framing_on_one_loaded_model(tiny_prepared, humans, tmp_
         assert {"js_usa", "emd_norm_chn", "answered"} <= set(answers.columns)
     assert pl.read_parquet(jobs[2].answers_out)["n_samples"].to_list() == [2, 2, 2]
     assert "stated_raw_sum" in pl.read_parquet(jobs[3].answers_out).columns
+
+
+@pytest.mark.slow
+def test_the_workflow_writes_every_mode_and_the_report_reads_them(repo, tmp_path, tiny_config):
+    """.test/config/wvs_modes.yaml over the tests' tiny config: the wvs rule writes each of the four modes'
+    answers and metrics under its own {framing}-{mode}/ folder, and the report's mode tables read all four."""
+    from test_workflow import snakemake, write_config
+
+    from lexalign.config.grid import result_files
+    from lexalign.report import readers, wvs_modes
+
+    config = yaml.safe_load(tiny_config.read_text(encoding="utf-8"))
+    overlay = yaml.safe_load((repo / ".test/config/wvs_modes.yaml").read_text(encoding="utf-8"))
+    for section, values in overlay.items():
+        config[section] |= values
+    folder = "results/wvs/tiny/en/vanilla"
+    targets = [f"{folder}/interviewer-{mode}/metrics.json" for mode in MODES]
+    result = snakemake(repo, tmp_path, *targets, configfile=write_config(tmp_path / "modes.yaml", config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mode in MODES:
+        written = json.loads((tmp_path / folder / f"interviewer-{mode}/metrics.json").read_text(encoding="utf-8"))
+        answers = pl.read_parquet(tmp_path / folder / f"interviewer-{mode}/answers.parquet")
+        assert written["mode"] == mode and answers.height == written["n_items"] == 4
+    sampled = json.loads((tmp_path / folder / "interviewer-sample/metrics.json").read_text(encoding="utf-8"))
+    assert (sampled["sample"]["n"], sampled["sample"]["seed"], sampled["sample"]["answers"]) == (3, 7, 12)
+    assert sampled["max_new_tokens"] == 4
+    described = json.loads((tmp_path / folder / "interviewer-describe/metrics.json").read_text(encoding="utf-8"))
+    assert described["max_new_tokens"] == 12 and set(described["text_outcomes"]) == {
+        "stated",
+        "refusal",
+        "no usable numbers",
+    }
+    files = result_files(["tiny"], ["en"], ["vanilla"], tmp_path / "results", framings=["interviewer"], modes=MODES)
+    results = readers.collect(["tiny"], ["en"], ["vanilla"], wvs=files["wvs"])
+    shown, agreement, _ = wvs_modes.tables(results, 50, 0.95, 1)
+    assert shown.display["mode"].to_list() == list(MODES) and agreement.display.height == 6
+
+
+def test_the_paper_config_asks_every_mode(repo):
+    paper = yaml.safe_load((repo / "config/paper.yaml").read_text(encoding="utf-8"))
+    assert paper["wvs"]["modes"] == list(MODES) and paper["wvs"]["framings"][0] == "interviewer"
