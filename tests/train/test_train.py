@@ -380,7 +380,9 @@ def test_completion_loss_matches_trl_on_the_tiny_model(tmp_path, train_model, ta
             {"per_device_train_batch_size": 4, "padding_free": padding_free},
         )
         trainer, _, _ = build_trainer(job, plain_trl=plain)
-        assert (type(trainer).__name__ == "LexalignSFTTrainer") is not plain
+        from lexalign.train.sft_loss import CompletionLossMixin
+
+        assert (CompletionLossMixin in type(trainer).__mro__) is not plain
         assert plain or trainer._use_completion_loss(trainer.model)
         batch = next(iter(trainer.get_train_dataloader()))
         trainer.model.train()

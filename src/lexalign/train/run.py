@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -173,9 +174,18 @@ def accelerate_config(distributed: str | None) -> Path:
     return path
 
 
-def launch_command(job: TrainJob, job_file: Path) -> list[str]:
-    """``accelerate launch`` of ``job.num_processes`` workers running ``python -m lexalign.train.run JOB --worker``
-    (an argument list: nothing goes through a shell)."""
+def free_port() -> int:
+    """A TCP port no process listens on now, from the kernel (bind to port 0). Each launch takes its own, so
+    that two training jobs on one node (two 4-GPU jobs on an 8-GPU node, or a job and its retry) do not
+    both ask for accelerate's default 29500; the port is held only by the main worker's rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def launch_command(job: TrainJob, job_file: Path, port: int | None = None) -> list[str]:
+    """``accelerate launch`` of ``job.num_processes`` workers running ``python -m lexalign.train.run JOB --worker``,
+    their rendezvous on ``port`` (None: a :func:`free_port`); an argument list: nothing goes through a shell."""
     return [
         sys.executable,
         "-m",
@@ -184,6 +194,8 @@ def launch_command(job: TrainJob, job_file: Path) -> list[str]:
         str(accelerate_config(job.settings.distributed)),
         "--num_processes",
         str(job.num_processes),
+        "--main_process_port",
+        str(port or free_port()),
         "--mixed_precision",
         "bf16" if use_bf16(job.settings) else "no",
         "-m",

@@ -13,19 +13,25 @@ import logging
 import math
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from lexalign.config import methods
 from lexalign.config.presets import TrainSettings
 from lexalign.config.trainer_args import NOT_FOR_EVERY_TRAINER, OWN_KEYS
 from lexalign.core.errors import LexalignError
+from lexalign.core.io import atomic_path
 from lexalign.core.snake import Rule
 from lexalign.models import memory
+from lexalign.models.devices import require_gpus
 from lexalign.models.loading import cpu_has_native_bf16
 
 log = logging.getLogger("lexalign.train.run")
 
 #: The columns each method reads from its table (besides ``split``).
 COLUMNS = {"sft": ("prompt", "completion"), "ranking": ("prompt", "gold"), "dpo": ("prompt", "chosen", "rejected")}
+#: NCCL's timeout of a data-parallel job (s): the main rank tokenises the whole table (the paper's ~700k
+#: SFT rows: minutes on 32 CPUs) while the others wait in a barrier; torch's default of 30 min is too tight.
+DDP_TIMEOUT_S = 3 * 3600
 #: Log keys whose value must stay finite; a nan or inf stops the run.
 WATCHED = ("loss", "grad_norm")
 
@@ -58,13 +64,10 @@ class TrainJob:
 
     @classmethod
     def from_rule(cls, rule: Rule) -> TrainJob:
-        """The job of one ``train`` rule job: data-parallel over the GPUs the rule asked for that are visible."""
-        import torch
-
-        gpus = int(rule.resources.get("gpu", 0) or 0)
-        visible = torch.cuda.device_count()
-        if gpus > 1 and visible < gpus:
-            log.warning("the rule asked for %d GPUs but %d are visible; training on %d", gpus, visible, max(visible, 1))
+        """The job of one ``train`` rule job: data-parallel over the GPUs the rule asked for (a job that sees
+        fewer stops: :func:`lexalign.models.devices.require_gpus`)."""
+        where = f"train {rule.wildcards['model']}/{rule.wildcards['lang']}/{rule.wildcards['method']}"
+        gpus = require_gpus(rule.resources.get("gpu", 0), where)
         return cls(
             method=rule.wildcards["method"],
             model_dir=rule.input["model"],
@@ -80,7 +83,7 @@ class TrainJob:
             init_adapter=rule.input.get("init_adapter") or None,
             prompt_language=rule.params["prompt_language"],
             prompts=rule.params["prompts"],
-            num_processes=max(1, min(gpus, visible)) if gpus > 1 else 1,
+            num_processes=max(1, gpus),
             threads=rule.threads,
             log_file=rule.log,
         )
@@ -130,6 +133,22 @@ def load_split(path: str | os.PathLike, table: str, split: str, limit: int | Non
     return datasets.Dataset.from_polars(frame) if frame.height else None
 
 
+def cached_split(dataset, datasets_dir: Path, args):
+    """``dataset`` saved once as Arrow files in ``datasets_dir/<its fingerprint>`` (a digest of its rows) and
+    read back memory-mapped from there, so that ``datasets`` caches the trainer's tokenisation beside it: the
+    main process tokenises first (TRL maps under ``main_process_first``), the other ranks and a resumed run
+    read its cache instead of tokenising the table again. ``args``: the trainer's (its process group);
+    ``datasets_dir`` lies in the job's checkpoint folder, dropped with it when the job changes."""
+    import datasets
+
+    folder = datasets_dir / dataset._fingerprint
+    with args.main_process_first(local=True, desc=f"saving the table {folder.name}"):
+        if not (folder / "state.json").is_file():
+            with atomic_path(folder) as tmp:
+                dataset.save_to_disk(str(tmp))
+    return datasets.load_from_disk(str(folder))
+
+
 def _peft_model(model, job: TrainJob):
     """Wrap the model with a fresh LoRA adapter, or with the start adapter made trainable (sft_rl)."""
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -154,21 +173,34 @@ def _peft_model(model, job: TrainJob):
         ) from None
 
 
-def _optimizer(model, settings: TrainSettings):
-    """LoRA+ (PEFT's optimizer: B matrices learn ``loraplus_lr_ratio`` times faster), or the trainer's default."""
-    ratio = settings.lora.loraplus_lr_ratio
-    if not ratio or ratio == 1:
-        return None
-    import torch
-    from peft.optimizers import create_loraplus_optimizer
+class LoraPlusOptimizer:
+    """Trainer mixin: LoRA+ (PEFT's optimizer: B matrices learn ``loraplus_lr_ratio`` times faster), built
+    in ``create_optimizer``, where the trainer asks for its optimizer once the model is placed (wrapped by
+    FSDP, DeepSpeed or DDP): transformers refuses an optimizer handed over through ``optimizers=`` under
+    FSDP. A ratio of None or 1 leaves the trainer's own AdamW."""
 
-    return create_loraplus_optimizer(
-        model,
-        torch.optim.AdamW,
-        lr=settings.learning_rate,
-        loraplus_lr_ratio=ratio,
-        weight_decay=settings.weight_decay,
-    )
+    loraplus_lr_ratio: float | None = None
+
+    def create_optimizer(self, model=None):
+        ratio = self.loraplus_lr_ratio
+        if self.optimizer is None and ratio and ratio != 1:
+            import torch
+            from peft.optimizers import create_loraplus_optimizer
+
+            self.optimizer = create_loraplus_optimizer(
+                self.model if model is None else model,
+                torch.optim.AdamW,
+                lr=self.args.learning_rate,
+                loraplus_lr_ratio=ratio,
+                weight_decay=self.args.weight_decay,
+            )
+        return super().create_optimizer(model)
+
+
+def trainer_class(base: type, settings: TrainSettings, *mixins: type) -> type:
+    """``base`` (a TRL trainer) with ``mixins`` and the LoRA+ optimizer of ``settings``."""
+    attributes = {"loraplus_lr_ratio": settings.lora.loraplus_lr_ratio}
+    return type(f"Lexalign{base.__name__}", (LoraPlusOptimizer, *mixins, base), attributes)
 
 
 def trainer_config(job: TrainJob, has_eval: bool):
@@ -201,6 +233,10 @@ def trainer_config(job: TrainJob, has_eval: bool):
         args["use_cpu"] = True
     if job.num_processes > 1:
         args.setdefault("ddp_find_unused_parameters", False)  # every LoRA parameter takes part in each forward pass
+        # The other ranks wait in a collective while the main one tokenises (cached_split) or saves a checkpoint
+        args.setdefault("ddp_timeout", DDP_TIMEOUT_S)
+    if "dataset_num_proc" in fields:  # SFT and DPO tokenise their tables in the job's CPUs
+        args.setdefault("dataset_num_proc", max(1, job.threads or 1))
     eval_steps = args.pop("eval_steps", None)
     # The workflow's own settings (lexalign.config.trainer_args.COMPUTED refuses them in a preset) ...
     args.update(
@@ -386,6 +422,9 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
     if trainer_name != "grpo" and settings.max_eval_examples != 0:
         eval_ds = load_split(job.data, table, "val", settings.max_eval_examples, job.seed)
     args = trainer_config(job, has_eval=eval_ds is not None)
+    datasets_dir = Path(job.checkpoint_dir) / "datasets"
+    train_ds = cached_split(train_ds, datasets_dir, args)
+    eval_ds = cached_split(eval_ds, datasets_dir, args) if eval_ds is not None else None
     if getattr(args, "use_vllm", False):
         check_vllm_rollouts(job)
 
@@ -399,13 +438,11 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
     )
     set_seed(job.seed)  # LoRA initialisation is random
     model = _peft_model(loaded.model, job)
-    optimizers = (_optimizer(model, settings), None)
     common = dict(
         model=model,
         args=args,
         train_dataset=train_ds,
         processing_class=loaded.tokenizer,
-        optimizers=optimizers,
         callbacks=[_log_steps_callback(), _guard_class()()],
     )
     if trainer_name == "sft":
@@ -413,7 +450,7 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
 
         from lexalign.train.sft_loss import CompletionLossMixin, frozen_linears_to
 
-        cls = SFTTrainer if plain_trl else type("LexalignSFTTrainer", (CompletionLossMixin, SFTTrainer), {})
+        cls = trainer_class(SFTTrainer, settings, *(() if plain_trl else (CompletionLossMixin,)))
         trainer = cls(eval_dataset=eval_ds, **common)
         if not plain_trl and args.bf16 and not torch.cuda.is_available():
             # every SFT forward and backward runs under autocast: cast the frozen weights once, not per call
@@ -422,7 +459,7 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
         from trl import DPOTrainer
 
         score_labelled_positions_only()
-        trainer = DPOTrainer(eval_dataset=eval_ds, **common)
+        trainer = trainer_class(DPOTrainer, settings)(eval_dataset=eval_ds, **common)
     else:
         from trl import GRPOTrainer
 
@@ -433,7 +470,7 @@ def build_trainer(job: TrainJob, plain_trl: bool = False):
         label = final_ranking_label(job.prompt_language, job.prompts)
         reward = make_ranking_reward(label, job.prompt_language, settings.reward_definition)
         score_labelled_positions_only()
-        trainer = GRPOTrainer(reward_funcs=reward, **common)
+        trainer = trainer_class(GRPOTrainer, settings)(reward_funcs=reward, **common)
     if trainer_name == "sft" and trainer.args.max_length is None and settings.max_length:
         _drop_long_rows(trainer, settings.max_length)
     if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
