@@ -173,7 +173,7 @@ def headline_table(results: Results, precision: Precision, paired: f.Table, conf
         for method in methods.trained(present):
             pair = pairs.get((model, lang, method, baseline)) if baseline else None
             points = 100 * pair["difference"] if pair else None
-            percent, why = relative_gain(points, pair["mean_baseline"] if pair else None, baseline or "", metric)
+            percent, why = relative_gain(points, pair["mean_baseline"] if pair else None, baseline or "")
             if pair:
                 why_empty = ""
             else:

@@ -69,18 +69,18 @@ def well_formed_caption() -> str:
     )
 
 
-def relative_gain(points: float | None, base: float | None, baseline: str, metric: str) -> tuple[float | None, str]:
+def relative_gain(points: float | None, base: float | None, baseline: str) -> tuple[float | None, str]:
     """A gain of ``points`` (100 × difference) in per cent of the baseline's value ``base``, or None and why
-    not: the baseline's value is below :data:`MIN_RELATIVE_BASE` (or there is no gain)."""
+    not (short: a table cell says it): the baseline's value is below :data:`MIN_RELATIVE_BASE`."""
     if points is None or base is None:
         return None, ""
     if base < MIN_RELATIVE_BASE:
-        return None, f"{f.label(baseline)} {metric} {base:.3f} < {MIN_RELATIVE_BASE:g}"
+        return None, f"{f.label(baseline)} {base:.3f} < {MIN_RELATIVE_BASE:g}"
     return points / base, ""
 
 
 def gain_cell(points: float | None, percent: float | None, why: str) -> str:
-    """'+12.0 (+40.0%)', or '+47.1 (no %: vanilla P@5 0.000 < 0.05)' where the relative gain is left out."""
+    """'+12.0 (+40.0%)', or '+47.1 (no %: vanilla 0.000 < 0.05)' where the relative gain is left out."""
     return f"{points:+.1f} (no %: {why})" if points is not None and why else f.fmt_gain(points, percent)
 
 
@@ -172,7 +172,7 @@ def precision_tables(results: Results, precision: Precision, reference: Referenc
                 continue
             ref = base.get(metric)
             gain = None if ref is None or ref.mean is None or method == BASELINE else 100 * (est.mean - ref.mean)
-            percent, why = relative_gain(gain, ref.mean if ref else None, BASELINE, metric)
+            percent, why = relative_gain(gain, ref.mean if ref else None, BASELINE)
             rows.append(
                 {
                     "model": model,
