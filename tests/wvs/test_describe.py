@@ -181,3 +181,59 @@ def test_refusals_are_told_apart_from_answers_without_numbers():
     # numbers make it an answer even when it hedges first
     hedged = classify_stated("I can't know exactly, but roughly: 30%, 40%, 20%, 10%", EN, "en")
     assert hedged.outcome == STATED and hedged.raw == SHARES
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "１．　３０％\n２．　４０％\n３．　２０％\n４．　１０％",  # full-width option numbers, digits and signs
+        "４、１０％\n３、２０％\n２、４０％\n１、３０％",
+        "（１）３０％；（２）４０％；（３）２０％；（４）１０％",
+        "(4)10%; (1)30%; (3)20%; (2)40%",
+        "第１项：３/１０，第２项：４/１０，第３项：２/１０，第４项：１/１０",  # full-width fractions
+        "1. 30 percent\n2. 40 percent\n3. 20 percent\n4. 10 percent",
+        "Option 1: 3 out of 10; option 2: 4 out of 10; option 3: 2 out of 10; option 4: 1 out of 10",
+    ],
+)
+def test_forms_by_option_number(text):
+    stated = parse_stated(text, EN)
+    assert stated.outcome == STATED and stated.assigned_by == BY_REFERENCE
+    assert stated.raw == pytest.approx(SHARES) and stated.raw_sum == pytest.approx(100.0)
+
+
+def test_decimal_shares_keep_their_decimals():
+    stated = parse_stated("1. 32.5%\n2. 37.5%\n3. ２０．５％\n4. 9.5%", EN)
+    assert stated.raw == pytest.approx((32.5, 37.5, 20.5, 9.5)) and stated.raw_sum == pytest.approx(100.0)
+    # a digit right after a leading "1." reads as a decimal number, not as option 1's share
+    assert parse_stated("1.30%, 2.40%, 3.20%, 4.10%", EN).raw == pytest.approx((1.3, 2.4, 3.2, 4.1))
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("非常重要：五成，比较重要：三成，不太重要：两成，一点也不重要：一成", ZH, (50.0, 30.0, 20.0, 10.0)),
+        ("１．　４０％\n２．　３０％\n３．　１０％\n４．　１０％", EN, (40.0, 30.0, 10.0, 10.0)),
+        ("1/4, 1/4, 1/4, 1/2", EN, (25.0, 25.0, 25.0, 50.0)),
+        ("0.2, 0.2, 0.2, 0.2", EN, (20.0, 20.0, 20.0, 20.0)),
+    ],
+)
+def test_every_form_is_normalised_when_it_does_not_sum_to_100(text, labels, expected):
+    stated = parse_stated(text, labels)
+    assert stated.outcome == STATED and stated.raw == pytest.approx(expected)
+    assert stated.raw_sum == pytest.approx(sum(expected)) and stated.raw_sum != pytest.approx(100.0)
+    assert stated.shares == pytest.approx(tuple(v / sum(expected) for v in expected))
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "outcome"),
+    [
+        ("抱歉，我无法估计这个比例。", "zh", REFUSAL),
+        ("作为一个人工智能，我没有这方面的数据。", "zh", REFUSAL),
+        ("这很难说，因人而异。", "zh", NO_NUMBERS),
+        ("As an AI language model, I don't have access to survey data.", "en", REFUSAL),
+        ("It depends on the region.", "en", NO_NUMBERS),
+    ],
+)
+def test_an_answer_without_numbers_is_invalid_a_refusal_or_not(text, language, outcome):
+    stated = classify_stated(text, ZH if language == "zh" else EN, language)
+    assert stated.outcome == outcome and stated.shares is None and stated.raw_sum is None

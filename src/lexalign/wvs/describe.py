@@ -142,8 +142,9 @@ _RANGES = (
 _MARKED = re.compile(r"(?<!\d)(?<!\d\.)(\d+(?:\.\d+)?)\s*%")
 _FRACTION = re.compile(r"(?<![\d./])(\d+(?:\.\d+)?)\s*(?:/|out of|in)\s*(\d+(?:\.\d+)?)(?![\d./%])", re.IGNORECASE)
 _BARE = re.compile(r"(?<!\d)(?<!\d\.)(\d+(?:\.\d+)?)(?!\d|\.\d)")
-# an option number opening a line or a list part ("1.", "2:", "(3)", "4、"), or named ("option 2", "选项2", "第2项")
-_LEADING_OPTION = re.compile(r"(?:^|(?<=[\n,;，；、。]))[ \t]*[-*•·#>]*[ \t]*\(?(\d+)[ \t]*(?:[.):、\]]|：)(?!\d)")
+# an option number opening a line or a list part ("1.", "2:", "(3)", "4、"), or named ("option 2", "选项2", "第2项");
+# a digit right after "1." makes it a decimal number ("1.30%"), after "(1)" or "1、" it is the share ("(1)30%")
+_LEADING_OPTION = re.compile(r"(?:^|(?<=[\n,;，；、。]))[ \t]*[-*•·#>]*[ \t]*\(?(\d+)[ \t]*(?:\.(?!\d)|[):、\]]|：)")
 _NAMED_OPTION = re.compile(r"(?:\boption|\bchoice|选项|第)[ \t]*#?[ \t]*(\d+)(?!\d|\.\d)", re.IGNORECASE)
 _TOTAL = re.compile(r"\b(?:total|sum|add(?:s|ing)? up|altogether|in all)\b|合计|总计|共计|总共|加起来|总和|一共", re.I)
 
