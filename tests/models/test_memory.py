@@ -114,7 +114,7 @@ def test_training_message_names_the_fixes(tmp_path, monkeypatch):
     folder = tmp_path / "llama8b"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(LLAMA_8B), encoding="utf-8")
-    monkeypatch.setattr(memory, "free_gpu_memory", lambda gpus: [79 * memory.GIB] * gpus)
+    monkeypatch.setattr(memory, "free_gpu_memory", lambda devices: [79 * memory.GIB] * len(devices))
     import torch
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
@@ -124,11 +124,39 @@ def test_training_message_names_the_fixes(tmp_path, monkeypatch):
     with pytest.raises(LexalignError) as err:
         memory.check_train_fits(folder, settings, "bfloat16")
     message = str(err.value)
-    assert "168.4 GiB" in message and "79.0 GiB free on each GPU" in message
+    assert "168.4 GiB" in message and "79.0 GiB free on this rank's GPU" in message
     for fix in ("gradient_checkpointing: true", "per_device_train_batch_size", "ZeRO"):
         assert fix in message
     settings = settings.with_hyper(gradient_checkpointing=True)
     assert round(memory.check_train_fits(folder, settings, "bfloat16").total / memory.GIB, 1) == 29.1
+
+
+@pytest.mark.parametrize(
+    ("purpose", "rank", "gpus", "queried"),
+    [
+        ("train", "2", None, [2]),
+        ("train", None, None, [0]),
+        ("inference", "3", None, [0, 1, 2, 3]),
+        ("inference", None, 2, [0, 1]),
+    ],
+)
+def test_the_check_queries_only_the_gpus_this_process_runs_on(tmp_path, monkeypatch, purpose, rank, gpus, queried):
+    """A data-parallel rank asks its own GPU only (each query opens a CUDA context on that card); an
+    inference job the GPUs its model is spread over."""
+    import torch
+
+    folder = tmp_path / "llama8b"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(LLAMA_8B), encoding="utf-8")
+    asked = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: asked.append(i) or (80 * memory.GIB, 80 * memory.GIB))
+    if rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", rank)
+    memory.check_fits(folder, purpose=purpose, dtype="bfloat16", gpus=gpus, device="cuda")
+    assert asked == queried
 
 
 def _on_cuda(check):

@@ -25,10 +25,15 @@ from typing import Any
 from lexalign.core.errors import LexalignError
 from lexalign.core.settings import field_names, from_section
 from lexalign.models import memory
+from lexalign.models.devices import require_gpus
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "vllm")
+#: vLLM engine settings unless the config's ``<section>.vllm`` gives them: a context for a prompt and its
+#: answer, not the model's own (Llama 3.1's 131k tokens reserve a KV cache that leaves no room on a 40 GB
+#: card), and a tenth of the GPU left for the CUDA context of a transformers model freed just before.
+VLLM_DEFAULTS = {"max_model_len": 4096, "gpu_memory_utilization": 0.85}
 
 
 @dataclass(frozen=True)
@@ -88,26 +93,40 @@ def generate(
     dtype: str = "auto",
     seed: int = 42,
     complete: Callable[[int, str], bool] | None = None,
+    gpus: int = 0,
+    attn_implementation: str | None = None,
 ) -> list[Generation]:
     """Generate one answer per conversation with ``decoding.backend`` (``hf`` or ``vllm``).
 
-    ``complete(i, text)`` (hf backend) ends conversation ``i``'s answer once it returns True.
+    ``complete(i, text)`` (hf backend) ends conversation ``i``'s answer once it returns True. ``gpus``: what
+    the job asked the scheduler for (fewer visible stops it: :func:`lexalign.models.devices.require_gpus`);
+    ``attn_implementation``: config ``models.<name>.attn_implementation`` (hf backend).
     """
+    require_gpus(gpus, "generation")
     memory.check_fits(model_dir, purpose="inference", dtype=dtype)  # a clear error before loading, not an OOM
     if decoding.backend == "vllm":
         return _generate_vllm(model_dir, conversations, decoding, adapter_dir, dtype, seed)
-    return _generate_hf(model_dir, conversations, decoding, adapter_dir, dtype, seed, complete)
+    loaded = load_for_generation(model_dir, adapter_dir, dtype, attn_implementation)
+    return _generate_hf(loaded, conversations, decoding, seed, complete)
 
 
-def load_for_generation(model_dir, adapter_dir, dtype: str):
+def load_for_generation(model_dir, adapter_dir, dtype: str, attn_implementation: str | None = None):
     """The prepared model (GPU when there is one) with its LoRA adapter merged, left padded: the
-    ``LoadedModel`` whose ``model`` is ready for :func:`generate_on_model`."""
+    ``LoadedModel`` whose ``model`` is ready for :func:`generate_on_model`. ``attn_implementation``: config
+    ``models.<name>.attn_implementation`` (None: transformers' default), as in training."""
     import torch
 
     from lexalign.models.loading import load_model
 
     device_map = "auto" if torch.cuda.is_available() else None
-    loaded = load_model(model_dir, adapter_dir, dtype=dtype, padding_side="left", device_map=device_map)
+    loaded = load_model(
+        model_dir,
+        adapter_dir,
+        dtype=dtype,
+        padding_side="left",
+        device_map=device_map,
+        attn_implementation=attn_implementation,
+    )
     if adapter_dir is not None and hasattr(loaded.model, "merge_and_unload") and merging_pays(loaded.model):
         # The weights were read from disk into memory: merging changes this copy only.
         loaded.model = loaded.model.merge_and_unload()
@@ -124,8 +143,7 @@ def merging_pays(model) -> bool:
     return model.device.type != "cpu" or model.dtype != torch.bfloat16
 
 
-def _generate_hf(model_dir, conversations, decoding: Decoding, adapter_dir, dtype, seed, complete) -> list[Generation]:
-    loaded = load_for_generation(model_dir, adapter_dir, dtype)
+def _generate_hf(loaded, conversations, decoding: Decoding, seed, complete) -> list[Generation]:
     return generate_on_model(
         loaded.model,
         loaded.tokenizer,
@@ -331,6 +349,8 @@ def _generate_vllm(model_dir, conversations, decoding: Decoding, adapter_dir, dt
             "config lexical.no_repeat_ngram_size: the vllm backend has no n-gram blocking; set it to 0 "
             "(repetition_penalty works with vllm) or use lexical.backend: hf"
         )
+    from lexalign.models.loading import stop_token_ids
+
     engine = vllm_engine(model_dir, adapter_dir, dtype, seed, decoding.vllm or {}, "lexical")
     vllm, llm, lora, manifest = engine.vllm, engine.llm, engine.lora, engine.manifest
     prompts = [{"prompt_token_ids": prompt_token_ids(engine.tokenizer, conversation)} for conversation in conversations]
@@ -340,7 +360,7 @@ def _generate_vllm(model_dir, conversations, decoding: Decoding, adapter_dir, dt
         temperature=float(decoding.temperature) if do_sample else 0.0,
         top_p=float(decoding.top_p) if do_sample else 1.0,
         repetition_penalty=float(decoding.repetition_penalty),
-        stop_token_ids=list(manifest["stop_token_ids"]),
+        stop_token_ids=stop_token_ids(manifest),  # the list transformers stops at too
         seed=seed,
         skip_special_tokens=False,
     )
@@ -365,7 +385,8 @@ class VllmEngine:
 
 def vllm_engine(model_dir, adapter_dir, dtype: str, seed: int, options: Mapping, section: str, **extra) -> VllmEngine:
     """Start vLLM on a prepared model (with LoRA enabled for ``adapter_dir``). ``options`` are the config's
-    ``<section>.vllm`` keyword arguments for ``vllm.LLM``; ``extra`` are the caller's own."""
+    ``<section>.vllm`` keyword arguments for ``vllm.LLM`` (over :data:`VLLM_DEFAULTS`); ``extra`` are the
+    caller's own."""
     try:
         import vllm
         from vllm.lora.request import LoRARequest
@@ -377,7 +398,7 @@ def vllm_engine(model_dir, adapter_dir, dtype: str, seed: int, options: Mapping,
     from lexalign.models.loading import load_tokenizer, read_manifest
 
     manifest = read_manifest(model_dir)
-    options = {**options, **extra}
+    options = vllm_options(options, extra)
     lora = None
     if adapter_dir is not None:
         rank = _adapter_rank(adapter_dir)
@@ -392,6 +413,12 @@ def vllm_engine(model_dir, adapter_dir, dtype: str, seed: int, options: Mapping,
         **options,
     )
     return VllmEngine(vllm, llm, lora, manifest, load_tokenizer(model_dir))
+
+
+def vllm_options(options: Mapping, extra: Mapping) -> dict:
+    """The keyword arguments for ``vllm.LLM`` besides the model's: :data:`VLLM_DEFAULTS`, the config's
+    ``<section>.vllm`` over them, the caller's own over both."""
+    return {**VLLM_DEFAULTS, **options, **extra}
 
 
 def _adapter_rank(adapter_dir: str | os.PathLike) -> int:

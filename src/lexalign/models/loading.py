@@ -56,6 +56,50 @@ def read_safetensors_header(file: Path) -> dict | None:
     return header if isinstance(header, dict) else None
 
 
+def check_safetensors_file(file: Path, where: str, hint: str = "") -> dict:
+    """The header of one safetensors file whose size is what its header says (8 bytes, the header, the
+    tensors' data): a download cut short or a shard replaced by a partial copy fails here, naming the file,
+    not when a later job loads it. ``hint`` ends the error line."""
+    header = read_safetensors_header(file)
+    if header is None:
+        raise LexalignError(f"{where}: {file} is not a valid safetensors file (empty or truncated){hint}")
+    with file.open("rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+    ends = [int(entry["data_offsets"][1]) for key, entry in header.items() if key != "__metadata__"]
+    expected, size = 8 + length + max(ends, default=0), file.stat().st_size
+    if size < expected:
+        raise LexalignError(
+            f"{where}: {file} is truncated ({size} bytes, its header describes {expected}); download it again{hint}"
+        )
+    return header
+
+
+def check_shard_index(path: Path, where: str) -> None:
+    """A sharded model's ``model.safetensors.index.json``: every shard it names exists, and every tensor it
+    maps to a shard is in that shard's header."""
+    index_file = path / "model.safetensors.index.json"
+    if not index_file.is_file():
+        return
+    try:
+        weight_map = json.loads(index_file.read_text(encoding="utf-8"))["weight_map"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise LexalignError(f"{where}: {index_file} is not a safetensors index (JSON with a weight_map)") from None
+    shards: dict[str, list[str]] = {}
+    for tensor, shard in weight_map.items():
+        shards.setdefault(shard, []).append(tensor)
+    for shard, tensors in sorted(shards.items()):
+        file = path / shard
+        if not file.is_file():
+            raise LexalignError(f"{where}: {file} is missing (named by {index_file.name}); download it again")
+        header = check_safetensors_file(file, where)
+        absent = [t for t in tensors if t not in header]
+        if absent:
+            raise LexalignError(
+                f"{where}: {file} lacks {len(absent)} tensor(s) that {index_file.name} puts there "
+                f"(e.g. {absent[0]}); download it again"
+            )
+
+
 def check_local_model(path: Path, where: str) -> None:
     """A Hugging Face model directory with config.json and readable safetensors weights (never pickle)."""
     if not path.is_dir():
@@ -68,10 +112,10 @@ def check_local_model(path: Path, where: str) -> None:
     if not weights:
         hint = f" (only pickle weights found: {convert})" if pickled else ""
         raise LexalignError(f"{where}: {path} has no *.safetensors weights{hint}")
+    hint = f" (pickle weights beside it, {', '.join(sorted(pickled))}: {convert})" if pickled else ""
     for file in weights:
-        if read_safetensors_header(file) is None:
-            hint = f" (pickle weights beside it, {', '.join(sorted(pickled))}: {convert})" if pickled else ""
-            raise LexalignError(f"{where}: {file} is not a valid safetensors file (empty or truncated){hint}")
+        check_safetensors_file(file, where, hint)
+    check_shard_index(path, where)
 
 
 def load_source_tokenizer(path: Path, trust_remote_code: bool, where: str):
@@ -107,6 +151,32 @@ def weights_signature(path: str | os.PathLike) -> dict:
     listing = {name: files[name] for name in sorted(files)}
     digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()[:16]
     return {"files": listing, "sha256": digest}
+
+
+def generation_config_stops(weights: str | os.PathLike) -> list[int]:
+    """The model's own end-of-sequence ids, from its ``generation_config.json`` (an id or a list: Llama 3.1
+    lists <|end_of_text|>, <|eom_id|> and <|eot_id|>); none without the file."""
+    try:
+        config = json.loads((Path(weights) / "generation_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    eos = config.get("eos_token_id") if isinstance(config, dict) else None
+    return [int(t) for t in ([eos] if isinstance(eos, int) else eos or []) if isinstance(t, int)]
+
+
+def merged_stops(*lists) -> list[int]:
+    """Stop-token ids of several sources in one list, in first-seen order, each once (None entries skipped)."""
+    return list(
+        dict.fromkeys(
+            int(t) for ids in lists for t in (ids if isinstance(ids, (list, tuple)) else [ids]) if t is not None
+        )
+    )
+
+
+def stop_token_ids(manifest: dict) -> list[int]:
+    """What generation stops at, the same for transformers and vLLM: the manifest's stop tokens (the chat
+    format's end of turn) merged with the model's own generation config, never replacing it."""
+    return merged_stops(manifest["stop_token_ids"], generation_config_stops(manifest["weights_path"]))
 
 
 def read_manifest(model_dir: str | os.PathLike) -> dict:
@@ -184,9 +254,10 @@ def load_model(
             raise LexalignError(f"{adapter_dir}: no adapter_config.json (not a LoRA adapter directory)")
         model = PeftModel.from_pretrained(model, adapter_dir)
     _contiguous_output_layer_input(model)
-    model.generation_config.eos_token_id = manifest["stop_token_ids"]
+    stops = merged_stops(stop_token_ids(manifest), model.generation_config.eos_token_id)
+    model.generation_config.eos_token_id = stops
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return LoadedModel(model=model, tokenizer=tokenizer, stop_token_ids=manifest["stop_token_ids"], manifest=manifest)
+    return LoadedModel(model=model, tokenizer=tokenizer, stop_token_ids=stops, manifest=manifest)
 
 
 def _contiguous_output_layer_input(model) -> None:

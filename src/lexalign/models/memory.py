@@ -42,7 +42,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -267,11 +267,23 @@ def available_ram() -> int | None:
     return min(found) if found else None
 
 
-def free_gpu_memory(gpus: int) -> list[int]:
-    """Free bytes on each of the first ``gpus`` visible GPUs."""
+def free_gpu_memory(devices: Sequence[int]) -> list[int]:
+    """Free bytes on each of the visible GPUs ``devices`` (each query opens a CUDA context on that GPU)."""
     import torch
 
-    return [int(torch.cuda.mem_get_info(i)[0]) for i in range(gpus)]
+    return [int(torch.cuda.mem_get_info(i)[0]) for i in devices]
+
+
+def own_devices(purpose: str, gpus: int | None) -> list[int]:
+    """The GPUs this process runs on, the only ones the check may query: for training the rank's own
+    (``LOCAL_RANK``; a data-parallel worker queried every card would open a CUDA context on each, from every
+    rank), for inference the job's GPUs (``gpus``, default every visible one: ``device_map="auto"``)."""
+    import torch
+
+    visible = torch.cuda.device_count()
+    if purpose == "train":
+        return [min(int(os.environ.get("LOCAL_RANK", "0")), max(visible - 1, 0))]
+    return list(range(max(1, min(gpus or visible, visible))))
 
 
 # ---- the check ------------------------------------------------------------------------------
@@ -339,10 +351,12 @@ def check_fits(
     if device == "cuda":
         import torch
 
-        count = gpus if gpus else (1 if purpose == "train" else torch.cuda.device_count())
-        free = free_gpu_memory(max(1, min(count, torch.cuda.device_count())))
+        free = free_gpu_memory(own_devices(purpose, gpus))
         if purpose == "train":
-            have, where = min(free), f"{gib(min(free))} free on each GPU (one full replica per data-parallel GPU)"
+            have, where = (
+                min(free),
+                f"{gib(min(free))} free on this rank's GPU (one full replica per data-parallel GPU)",
+            )
         else:
             have, where = sum(free), f"{gib(sum(free))} free on {len(free)} GPU(s)"
     else:

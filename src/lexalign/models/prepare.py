@@ -32,14 +32,17 @@ from lexalign.models.loading import (
     GEMMA_TEMPLATE,
     MANIFEST,
     check_local_model,
+    generation_config_stops,
     load_source_tokenizer,
+    merged_stops,
     weights_signature,
 )
 
 log = logging.getLogger(__name__)
 
-#: Stop tokens of the chat formats lexalign knows, besides the tokenizer's own end-of-sequence token.
-STOP_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>")
+#: Stop tokens of the chat formats lexalign knows (Gemma, Qwen/ChatML, Llama 3.x), besides the tokenizer's
+#: end-of-sequence token and the model's generation config (both merged in, never replaced).
+STOP_TOKENS = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|endoftext|>")
 #: The chat-template check runs in a child process with these limits.
 TEMPLATE_TIMEOUT_S = 20
 TEMPLATE_MEMORY_BYTES = 1 << 30
@@ -205,15 +208,12 @@ def check_chat_template(template: str, special_tokens: Mapping[str, str | None],
 # ---- preparing ------------------------------------------------------------------------------------
 
 
-def _stop_token_ids(tokenizer) -> list[int]:
-    ids = []
-    if tokenizer.eos_token_id is not None:
-        ids.append(int(tokenizer.eos_token_id))
+def _stop_token_ids(tokenizer, weights: Path) -> list[int]:
+    """The tokenizer's end-of-sequence token, the model's generation-config ones and the known chat stop
+    tokens its vocabulary has."""
     vocab = tokenizer.get_vocab()
-    for token in STOP_TOKENS:
-        if token in vocab and vocab[token] not in ids:
-            ids.append(int(vocab[token]))
-    return ids
+    known = [vocab[token] for token in STOP_TOKENS if token in vocab]
+    return merged_stops(tokenizer.eos_token_id, generation_config_stops(weights), known)
 
 
 def _gguf_file_of_package(package: str, scratch: Path) -> Path:
@@ -299,7 +299,7 @@ def run(job: PrepareJob) -> Path:
             own = own.get("default") or next(iter(own.values()))
         check_chat_template(template or own, special, f"{where}.chat_template" if template else where)
         manifest["chat_template"] = template
-        manifest["stop_token_ids"] = _stop_token_ids(tokenizer)
+        manifest["stop_token_ids"] = _stop_token_ids(tokenizer, source if settings.path is not None else tmp)
         manifest["trust_remote_code"] = trust
         manifest["weights_signature"] = signature
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
