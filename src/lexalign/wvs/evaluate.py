@@ -5,7 +5,8 @@ Modules of the stage: :mod:`lexalign.wvs.sources.catalog` (items), :mod:`lexalig
 :mod:`lexalign.wvs.sources.official` and :mod:`lexalign.wvs.humans` (human distributions, the ``wvs_humans`` rule),
 :mod:`lexalign.wvs.prompts` (chat messages), :mod:`lexalign.wvs.scoring` (answer distributions from logits,
 answer parsing), :mod:`lexalign.wvs.metrics` (distances, both definitions), :mod:`lexalign.wvs.compare`
-(answerers and the high-tension set), :mod:`lexalign.wvs.refusal` (generate mode's answer outcomes) and this one:
+(answerers and the high-tension set), :mod:`lexalign.wvs.refusal` (a text answer's outcome),
+:mod:`lexalign.wvs.text_answers` (the text modes: generate, sample, describe) and this one:
 :func:`run` runs one rule job (:class:`lexalign.wvs.settings.WvsFramingJob`: the :class:`WvsSettings` and a
 :class:`WvsJob` per mode of one model x language x method x framing) through :func:`evaluate_modes` (every
 mode on one loaded model) and :func:`evaluate` (one mode).
