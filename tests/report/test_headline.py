@@ -97,6 +97,8 @@ def test_the_baseline_is_the_strongest_with_well_formed_lists(tmp_path):
     assert shown["baseline (well-formed lists)"] == "norms prompt (90% (36/40))"
     assert shown["ΔP@5 pts [95% CI]"].startswith(f"{sft['difference_points']:+.1f} [")
     assert shown["Δ %"] == f"{sft['gain_percent']:+.1f}%"
+    # the paired table shows both methods' shares too
+    assert row(paired.display, comparison="SFT − norms prompt")["well-formed lists"] == "100% (40/40) / 90% (36/40)"
 
 
 def test_a_dropped_well_formed_baseline_changes_the_choice(tmp_path):

@@ -111,12 +111,16 @@ def paired_tests_table(results: Results, precision: Precision, resamples: int, c
         "p_holm": pl.Float64,
     }
     long = pl.DataFrame(rows, schema=schema)
+    shapes = list_shapes(results)
     display = f.frame(
         [
             {
                 "model": r["model"],
                 "language": r["language"],
                 "comparison": f"{f.label(r['method'])} − {f.label(r['baseline'])}",
+                "well-formed lists": " / ".join(
+                    shape_text(shapes, (r["model"], r["language"], m)) for m in (r["method"], r["baseline"])
+                ),
                 "cues": str(r["n_cues"]),
                 f"Δ{metric} [{f.level(confidence)} CI]": f.fmt_ci(
                     r["difference"], r["ci_low"], r["ci_high"], signed=True
@@ -132,7 +136,8 @@ def paired_tests_table(results: Results, precision: Precision, resamples: int, c
         "paired_tests",
         "Tier 1: paired significance between methods",
         f"Per-cue {metric} of two methods on the same test cues: mean difference with its {f.level(confidence)} paired "
-        f"bootstrap CI; p: {test_name}; Holm-adjusted over the comparisons of one (model, language).",
+        f"bootstrap CI; p: {test_name}; Holm-adjusted over the comparisons of one (model, language); "
+        f"{well_formed_caption()}, of the two methods.",
         long,
         display,
     )
