@@ -150,8 +150,9 @@ def framing_mode_table(results: Results, resamples: int, confidence: float, seed
         f"Per framing (wvs.framings) and answer mode (wvs.modes): the model against the target country's "
         f"respondents, per item then averaged over the items it answered, with {f.level(confidence)} percentile "
         "bootstrap CIs over items (distance = 0.5 js + 0.5 emd_norm; acc = argmax matches the human majority). "
-        "Generate mode scores the option its text names (one-hot); refusal = share of items whose text answer is "
-        "a refusal.",
+        "Generate mode scores the option its text names (one-hot), sample mode the shares of its sampled answers, "
+        "describe mode the shares it states; refusal = share of items whose generate answer is a refusal "
+        "(answer_modes has every mode's invalid and refusal shares).",
         pl.DataFrame(rows, schema=SUMMARY_SCHEMA),
         f.frame(display),
     )
