@@ -24,10 +24,11 @@ import yaml
 
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
+from lexalign.models.generation import VLLM_DEFAULTS
 from lexalign.testing.tiny_model import StandInLLM, sampling_params, stand_in_vllm_modules
 from lexalign.wvs.prompts import label_answers, option_numbers, render
 from lexalign.wvs.scoring import score_options
-from lexalign.wvs.vllm import score_options_vllm
+from lexalign.wvs.vllm import DIGIT_TOP_K, score_options_vllm
 
 REPO = Path(__file__).resolve().parents[2]
 WVS_CSV = REPO / "data" / "illustrative" / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv"
@@ -89,13 +90,42 @@ def test_vllm_scores_equal_the_hf_scores_with_an_adapter(tiny):
         _assert_same(got, expected)
         without = score_options(tiny.plain.model, tokenizer, prompts, answers, batch_size=4)
         assert max(abs(a - b) for g, w in zip(got, without) for a, b in zip(g["probs"], w["probs"])) > 1e-3
-    # one generate call per scoring, one request per option, the adapter's LoRARequest on it
-    numbers = llm.calls[0]
+    # one generate call per scoring, one request per option, the adapter's LoRARequest on it; the random
+    # model's flat next-token distribution after "1" leaves most of it unseen: that request alone again in full
+    numbers, again = llm.calls[0], llm.calls[1]
     assert len(numbers["prompts"]) == 10 + 4 + 3 and numbers["lora"] == lora
-    full = [p for p in numbers["params"] if p.logprobs is not None]
-    assert len(full) == 1 and full[0].logprobs == len(tokenizer)  # only option "1" of the 10-option item
+    top = [p for p in numbers["params"] if p.logprobs is not None]
+    assert len(top) == 1 and top[0].logprobs == DIGIT_TOP_K  # only option "1" of the 10-option item
     assert all(p.prompt_logprobs == 1 and p.max_tokens == 1 and p.temperature == 0.0 for p in numbers["params"])
-    assert all(p.logprobs is None for p in llm.calls[1]["params"])  # label texts: no number prefixes
+    assert [p.logprobs for p in again["params"]] == [len(tokenizer)] and again["lora"] == lora
+    assert all(p.logprobs is None for p in llm.calls[2]["params"])  # label texts: no number prefixes
+    assert len(llm.calls) == 3
+
+
+class _Sharp(torch.nn.Module):
+    """The model with its logits scaled: a peaked next-token distribution, as a trained model's after "1"."""
+
+    def __init__(self, model, scale: float):
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, input_ids):
+        return types.SimpleNamespace(logits=self.model(input_ids=input_ids).logits * self.scale)
+
+
+def test_a_peaked_distribution_after_a_number_needs_no_full_vocabulary(tiny):
+    """Where the top 20 tokens after "1" leave under 1e-4 of the probability unseen, no request asks for the
+    full distribution, and the probabilities are the full distribution's within that tolerance."""
+    tokenizer = tiny.plain.tokenizer
+    items, prompts = _items(tokenizer)
+    answers = [option_numbers(i["n_options"]) for i in items]
+    llm = StandInLLM(_Sharp(tiny.plain.model, 60.0), tokenizer, max_logprobs=len(tokenizer))
+    cheap = score_options_vllm(llm, tokenizer, prompts, answers, sampling_params)
+    assert len(llm.calls) == 1 and max(p.logprobs or 0 for p in llm.calls[0]["params"]) == DIGIT_TOP_K
+    exact = score_options_vllm(llm, tokenizer, prompts, answers, sampling_params, digit_tolerance=-1.0)
+    assert [p.logprobs for p in llm.calls[2]["params"]] == [len(tokenizer)]  # below any unseen mass: in full
+    for a, b in zip(cheap, exact):
+        assert a["probs"] == pytest.approx(b["probs"], abs=1e-4)
 
 
 def test_the_engine_must_allow_full_next_token_logprobs(tiny):
@@ -172,7 +202,13 @@ def test_wvs_rule_on_the_vllm_backend_writes_the_hf_results(tiny, humans, tmp_pa
     metrics, answers = _evaluate(tiny, humans, tmp_path / "vllm", settings)
     assert seen["llm"]["enable_lora"] and seen["llm"]["gpu_memory_utilization"] == 0.5
     assert seen["llm"]["max_logprobs"] == len(seen["instance"].tokenizer)
-    assert len(seen["instance"].calls) == 2  # option numbers, option labels: one generate call each
+    # option numbers (and the random model's flat distributions after "1" again in full), option labels
+    assert [max(p.logprobs or 0 for p in call["params"]) for call in seen["instance"].calls] == [
+        DIGIT_TOP_K,
+        len(seen["instance"].tokenizer),
+        0,
+    ]
+    assert (seen["llm"]["max_model_len"], VLLM_DEFAULTS["max_model_len"]) == (4096, 4096)  # not the model's own
     for column in ("probs", "probs_norm", "label_probs"):
         for a, b in zip(answers[column].to_list(), hf_answers[column].to_list()):
             assert a == pytest.approx(b, abs=1e-4)
