@@ -19,6 +19,7 @@ from lexalign.norms.ingest import ingest, load_associations
 from lexalign.norms.templates import prompt_templates
 
 SPLIT = {"train": 0.7, "val": 0.2, "test": 0.1}
+ONE_CUE = {"train": 1.0, "val": 0.0, "test": 0.0}  # a split a file of one cue can fill (SPLIT leaves val empty)
 HEADER = (
     '"","id","participantID","age","gender","nativeLanguage","country","education","created_at","cue","R1","R2","R3"'
 )
@@ -766,11 +767,11 @@ def test_swow_answers_none_null_nan_and_zero_counts_are_handled(tmp_path):
         )
     )
     out = tmp_path / "out"
-    stats = ingest(path, {}, SPLIT, 42, out / "a.parquet", out / "s.json")
+    stats = ingest(path, {}, ONE_CUE, 42, out / "a.parquet", out / "s.json")
     assert dict(pl_rows(out / "a.parquet")) == {"none": 2, "null": 1, "nan": 1} and stats["responses_missing"] == 2
     strength = tmp_path / "strength.csv"
     strength.write_text("cue,response,R123,N\ndog,cat,3,3\ndog,bone,0,3\n", encoding="utf-8")
-    stats = ingest(strength, {}, SPLIT, 42, out / "b.parquet", out / "t.json")
+    stats = ingest(strength, {}, ONE_CUE, 42, out / "b.parquet", out / "t.json")
     assert dict(pl_rows(out / "b.parquet")) == {"cat": 3} and stats["pairs_with_zero_count_dropped"] == 1
 
 
@@ -819,7 +820,7 @@ def test_ingest_outputs_never_destroy_user_files(tmp_path, capsys):
     (users / "notes" / "draft.txt").write_text("mine")
     before = tree(tmp_path)
     with pytest.raises(LexalignError) as info:
-        ingest(norms, {}, SPLIT, 42, users, tmp_path / "stats.json")
+        ingest(norms, {}, ONE_CUE, 42, users, tmp_path / "stats.json")
     assert (
         str(info.value) == f"{users}: is an existing folder that is not empty; remove it or choose another output path"
     )

@@ -62,15 +62,24 @@ def _ingest(argv: list[str]) -> int:
 
     import yaml
 
-    from lexalign.core.io import check_output
-    from lexalign.norms.ingest import IngestJob, IngestSettings, NormsSettings, run
+    from lexalign.core.io import atomic_folder, check_output, check_replaceable
+    from lexalign.norms.ingest import OUTPUTS, IngestJob, IngestSettings, NormsSettings, run
     from lexalign.norms.split import SPLIT_DEFINITIONS, SplitSettings
 
     parser = argparse.ArgumentParser(
         prog="lexalign ingest", description="Clean, filter, pool and split one SWOW norms file."
     )
     parser.add_argument("norms", help="SWOW raw participant CSV or pooled strength file")
-    parser.add_argument("--out-dir", required=True, help="writes associations.parquet and stats.json here")
+    parser.add_argument(
+        "--out-dir",
+        required=True,
+        help="writes associations.parquet and stats.json here, both or neither (other files in it are kept)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace associations.parquet and stats.json in --out-dir even if lexalign did not write them",
+    )
     parser.add_argument(
         "--filter",
         action="append",
@@ -110,16 +119,22 @@ def _ingest(argv: list[str]) -> int:
     split = {name: spec["default"] for name, spec in schema_split.items() if "default" in spec}
     if args.split_definition:
         split["definition"] = args.split_definition
+    if not 0 <= args.seed < 2**32:
+        raise LexalignError(f"--seed: {args.seed} is outside 0..2**32-1 (the config's seed range)")
+    if not args.out_dir.strip():
+        raise LexalignError("--out-dir: is empty; give a folder path")
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         raise LexalignError(f"--out-dir {args.out_dir}: is an existing file; give a folder path")
-    associations, stats_file = (
-        str(check_output(out / name, [args.norms], what="--out-dir")) for name in ("associations.parquet", "stats.json")
-    )
+    for name in OUTPUTS:
+        check_output(out / name, [args.norms], what="--out-dir")
+        check_replaceable(out / name, args.force, what="--out-dir")  # before the work; atomic_folder checks again
     settings = IngestSettings(
         NormsSettings(format="auto", columns=columns, filter=pairs["--filter"]), SplitSettings.from_config(split)
     )
-    stats = run(IngestJob(args.norms, associations, stats_file, settings, args.seed))
+    with atomic_folder(out, force=args.force, what="--out-dir") as new:
+        associations, stats_file = (str(new / name) for name in OUTPUTS)
+        stats = run(IngestJob(args.norms, associations, stats_file, settings, args.seed))
     print(json.dumps(stats, indent=2, ensure_ascii=False))
     return 0
 

@@ -8,10 +8,13 @@ cue); :func:`check_field_counts` is the vectorised, quote-aware pass that preven
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
 import stat
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +54,7 @@ def sniff(path: Path) -> tuple[str, list[str]]:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:200].count(b"\x00") > 1:
         raise LexalignError(f"{path}: file is UTF-16 encoded (or binary); re-save it as UTF-8")
     if b"\x00" in head:
-        raise LexalignError(f"{path}: contains NUL bytes: not a text file")
+        raise _nul_error(path, head[: head.index(b"\x00")].count(b"\n") + 1)
     if b"\r" in head and b"\n" not in head:
         raise LexalignError(
             f"{path}: lines end in a bare carriage return (old Mac style); re-save it with LF line ends"
@@ -113,6 +116,9 @@ def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             buf = np.frombuffer(chunk, np.uint8)
+            nul_line = _nul_line(chunk, lines_before)  # anywhere in the file, not only in the head sniff reads
+            if nul_line is not None:
+                raise _nul_error(path, nul_line)
             quotes = _bit_words(buf == _QUOTE)
             parity = _popcount(quotes) & 1
             quoted = quotes.copy()  # bit set = inside quotes (a closing quote itself counts as outside)
@@ -169,6 +175,27 @@ def check_field_counts(path: str | os.PathLike, separator: str, n_fields: int) -
     return records - 1
 
 
+def _nul_error(path: Path, line: int) -> LexalignError:
+    return LexalignError(f"{path}: line {line} contains a NUL byte: not a text file (a damaged or binary file?)")
+
+
+def _nul_line(chunk: bytes, lines_before: int) -> int | None:
+    """The line of the chunk's first NUL byte (None: it has none); ``lines_before``: line breaks before it."""
+    position = chunk.find(b"\x00")
+    return None if position < 0 else lines_before + chunk.count(b"\n", 0, position) + 1
+
+
+def check_no_nul(path: str | os.PathLike) -> None:
+    """Refuse a file with a NUL byte anywhere, naming its line (for readers that go on past a bad row)."""
+    lines_before = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            line = _nul_line(chunk, lines_before)
+            if line is not None:
+                raise _nul_error(Path(path), line)
+            lines_before += chunk.count(b"\n")
+
+
 class FieldCountError(LexalignError):
     """A line whose field count is not the header's (a reader may skip such rows instead of stopping)."""
 
@@ -192,9 +219,20 @@ def first_line_not_utf8(path: Path) -> int | None:
     return None
 
 
+@contextlib.contextmanager
+def any_field_size() -> Iterator[None]:
+    """Let the csv module read a field of any length (its default limit, 128 KiB, would raise on the very
+    rows an error message is looking for)."""
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def line_of_row(path: Path, separator: str, row: int) -> int:
     """Physical line on which data row ``row`` (0-based, as polars counts rows) starts."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle, any_field_size():
         reader = csv.reader(handle, delimiter=separator)
         next(reader, None)
         start = reader.line_num + 1

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -59,16 +61,54 @@ def _log_traceback() -> None:
         handler.flush()
 
 
+INTERRUPTED = 130  # the shell's status for a command stopped by SIGINT (128 + 2)
+
+
+def _interrupted() -> int:
+    line = "lexalign: interrupted; no output of this command was half-written"
+    for handler in _file_handlers():
+        handler.stream.write(line + "\n")
+        handler.flush()
+    print(line, file=sys.stderr)
+    return INTERRUPTED
+
+
 def run_command(command: Callable[..., int | None], *args: Any) -> int:
-    """Run a command-line entry point: a LexalignError becomes one line and exit status 1."""
+    """Run a command-line entry point: a LexalignError becomes one line and exit status 1; Ctrl-C (SIGINT)
+    one line and exit status 130, also when a library caught the KeyboardInterrupt on its way out (a
+    flag set by the signal handler says it came)."""
+    signals: list[int] = []
+    finished = False
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigint(number: int, frame: Any) -> None:
+            signals.append(number)
+            if not finished:  # once the command is over, a second Ctrl-C cannot cut the one line short
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        status = command(*args)
-    except LexalignError as exc:
-        return report_error(exc)
-    except Exception:
-        _log_traceback()
-        raise
-    return status if isinstance(status, int) and not isinstance(status, bool) else 0
+        try:
+            try:
+                status = command(*args)
+            finally:
+                finished = True
+        except KeyboardInterrupt:
+            return _interrupted()
+        except LexalignError as exc:
+            return _interrupted() if signals else report_error(exc)
+        except Exception:
+            if signals:
+                return _interrupted()
+            _log_traceback()
+            raise
+        if signals:
+            return _interrupted()
+        return status if isinstance(status, int) and not isinstance(status, bool) else 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 J = TypeVar("J")
@@ -132,4 +172,3 @@ def run_script(snakemake: Any, build: Callable[[Rule], J], run: Callable[[J], ob
     status = run_command(body)
     if status:
         sys.exit(status)
-

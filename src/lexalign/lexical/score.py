@@ -19,12 +19,13 @@ from pathlib import Path
 import polars as pl
 
 from lexalign.core.errors import LexalignError
-from lexalign.core.io import check_output, read_parquet_table, write_json
+from lexalign.core.io import check_output, check_replaceable, read_parquet_table, record_written, write_json
 from lexalign.core.text import normalise_expr, normalise_text
 from lexalign.lexical import evaluate as lexical
 from lexalign.lexical.parse import parse_associations
 
 DEFAULT_K = (5, 10, 20, 30, 40, 50)
+MAX_BOOTSTRAP = 100000  # the schema's lexical.bootstrap_samples maximum: each CI holds one mean per resample
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
 
 
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         help="keep only rows whose COLUMN equals VALUE (repeatable; e.g. one model of a file of several)",
     )
     parser.add_argument("--out", metavar="FILE", help="JSON to write (default: <generations>.scores.json)")
+    parser.add_argument("--force", action="store_true", help="replace --out even if lexalign did not write it")
     parser.add_argument(
         "--k",
         type=int,
@@ -283,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
         help="P@k cut-offs (default: 5 10 20 30 40 50)",
     )
     parser.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the CIs (default 1000)"
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help=f"bootstrap resamples for the CIs (default 1000, at most {MAX_BOOTSTRAP})",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
@@ -309,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if value < low:
             raise LexalignError(f"{flag}: must be {low} or more, got {value}")
+    if args.bootstrap > MAX_BOOTSTRAP:
+        raise LexalignError(
+            f"--bootstrap: at most {MAX_BOOTSTRAP} resamples (as lexical.bootstrap_samples), got {args.bootstrap}"
+        )
     if args.seed >= 2**32:
         raise LexalignError(f"--seed: must be below 2**32, got {args.seed}")
     if any(k < 1 for k in args.k):
@@ -319,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     generations_path, norms_path = Path(args.generations), Path(args.norms)
     out = Path(args.out) if args.out else generations_path.with_suffix(".scores.json")
     check_output(out, (generations_path, norms_path), kind="file", what="--out")
+    check_replaceable(out, args.force, what="--out")
     from lexalign.lexical.profile import profile
 
     where = {}
@@ -361,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in per_cue.to_dicts()
     ]
     write_json(out, scores)
+    record_written([out])
     print(lexical.format_scores(scores, args.definitions))
     for note in scores["notes"] + (scores["study"]["notes"] if args.definitions == "study" else []):
         print(f"note: {note}")

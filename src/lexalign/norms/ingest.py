@@ -52,6 +52,11 @@ SWOW_EN_HEADER = (
     "R2",
     "R3",
 )
+#: The files of one ingest, in an output folder of the ``lexalign ingest`` command (the rule names its own).
+OUTPUTS = ("associations.parquet", "stats.json")
+#: The longest cue or response read (characters): a word or short phrase; a longer field is a broken file.
+MAX_FIELD_CHARS = 1000
+_COUNT_LIMIT = 2**63 - 1  # counts are Int64 end to end: a total above this could not be held
 _PACKED_BITS = 64  # width of the integer that packs (cue, count, response) for sorting
 _USE_CATEGORIES = hasattr(pl, "Categories")  # polars >= 1.32: one pass maps strings to codes
 
@@ -228,6 +233,20 @@ def _check_cues(path: Path, separator: str, kept: pl.Expr, cue_column: str, code
     raise LexalignError(f"{path}: {int(empty.sum())} row(s) have an empty cue{where}; every row needs a cue")
 
 
+def _check_lengths(path: Path, separator: str, kept: pl.Expr, columns: list[str], book: _CodeBook) -> None:
+    """Refuse a cue or response longer than MAX_FIELD_CHARS (checked on the distinct values), naming its line."""
+    longest = book.values.str.len_chars().max()
+    if longest is None or longest <= MAX_FIELD_CHARS:
+        return
+    long = pl.any_horizontal(pl.col(columns).str.len_chars() > MAX_FIELD_CHARS)
+    first = _collect(_scan(path, separator).with_row_index("row").filter(kept & long).select("row").head(1), path)
+    where = f"line {line_of_row(path, separator, int(first['row'][0]))}" if first.height else "a row"
+    raise LexalignError(
+        f"{path}: {where} has a cue or response longer than {MAX_FIELD_CHARS} characters (the longest: {longest}); "
+        "a cue or response is a word or short phrase: is a quote left open or a column misread?"
+    )
+
+
 def _pool(
     cue: np.ndarray, response: np.ndarray, missing: np.ndarray, count: np.ndarray | None, words: pl.Series, stats: dict
 ) -> pl.DataFrame:
@@ -243,7 +262,7 @@ def _pool(
     bits = max(len(words), 1).bit_length()
     key = (cue[keep] << np.uint64(bits)) | response[keep]
     if not len(key):
-        return pl.DataFrame(schema={"cue": pl.String, "response": pl.String, "count": pl.UInt32})
+        return pl.DataFrame(schema={"cue": pl.String, "response": pl.String, "count": pl.Int64})
     order = None if count is None else pl.Series(key).arg_sort().to_numpy()
     key = pl.Series(key).sort().to_numpy() if order is None else key[order]
     starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))  # one run per distinct pair
@@ -275,7 +294,7 @@ def _pool(
         {
             "cue": words.gather(pl.Series(cues - np.uint64(1))),
             "response": words.gather(pl.Series(responses - np.uint64(1))),
-            "count": pl.Series(counts, dtype=pl.UInt32, strict=False),
+            "count": pl.Series(counts.astype(np.int64), dtype=pl.Int64),
         }
     )
 
@@ -287,6 +306,7 @@ def _raw_rows(path: Path, separator: str, cols: dict[str, str], filters: dict[st
     if wide.height == 0:
         raise LexalignError(f"{path}: no rows left after the participant filter {filters}")
     book = _CodeBook(wide, list(RAW_COLUMNS))
+    _check_lengths(path, separator, kept, [cols[c] for c in RAW_COLUMNS], book)
     cue = book.code[book.indices("cue")]
     _check_cues(path, separator, kept, cols["cue"], cue, book)
     responses = [book.indices(f"R{i}") for i in (1, 2, 3)]
@@ -300,17 +320,30 @@ def _strength_rows(path: Path, separator: str, cols: dict[str, str], filters: di
     table = _collect(
         _scan(path, separator).filter(kept).select(pl.col(cols[c]).alias(c) for c in STRENGTH_COLUMNS), path
     )
-    counts = table["count"].str.strip_chars().cast(pl.Int64, strict=False)
+    text = table["count"].str.strip_chars()
+    counts = text.cast(pl.Int64, strict=False)
+    too_big = table.filter(counts.is_null() & text.str.contains(r"^\+?\d+$"))
+    if too_big.height:
+        raise LexalignError(
+            f"{path}: column {cols['count']!r} has a count of {too_big['count'][0]}, above 2**63-1; "
+            "counts are numbers of responses"
+        )
     bad = table.filter((counts.is_null() & table["count"].is_not_null()) | (counts < 0))
     if bad.height:
         raise LexalignError(
             f"{path}: column {cols['count']!r} has non-integer counts (found {bad['count'][0]!r}); "
             "counts are whole numbers >= 0"
         )
+    if counts.cast(pl.Float64).sum() > _COUNT_LIMIT:
+        raise LexalignError(
+            f"{path}: the counts of column {cols['count']!r} add up to more than 2**63-1; "
+            "counts are numbers of responses"
+        )
     stats["pairs_with_zero_count_dropped"] = int((counts == 0).sum())
     table = table.with_columns(count=counts).filter(pl.col("count") > 0)
     stats["rows_after_filter"] = table.height
     book = _CodeBook(table, ["cue", "response"])
+    _check_lengths(path, separator, kept, [cols["cue"], cols["response"]], book)
     cue = book.code[book.indices("cue")]
     _check_cues(path, separator, kept, cols["cue"], cue, book)
     index = book.indices("response")
@@ -393,6 +426,13 @@ def run(job: IngestJob) -> dict:
     labels = pl.Series("split", [assignment[cue] for cue in runs["value"]])
     table = pooled.with_columns(labels.gather(np.repeat(np.arange(len(labels)), runs["len"].to_numpy())))
     stats["split_cues"] = {name: sum(1 for label in assignment.values() if label == name) for name in SPLITS}
+    for name, n in stats["split_cues"].items():
+        share = getattr(split, name)
+        if share > 0 and n == 0:
+            raise LexalignError(
+                f"{job.norms_path}: its {len(assignment)} cue(s) leave the {name} split empty "
+                f"(split.{name} is {share:g}); the norms need more cues"
+            )
     stats["split_definition"] = split.definition
     check_no_leakage(table)
     stats["leakage_check"] = "passed: every cue is in exactly one split"

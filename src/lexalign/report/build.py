@@ -19,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import yaml
 
 from lexalign.config import methods
 from lexalign.config.grid import RunGrid
+from lexalign.core.io import atomic_folder, check_replaceable
 from lexalign.core.settings import from_section
 from lexalign.core.snake import Rule
 from lexalign.report import format as f
@@ -79,6 +80,7 @@ class ReportJob:
     train: tuple[str, ...] = ()
     population: tuple[str, ...] = ()
     config: Mapping[str, Any] | None = None  # the whole config, shown in index.md (else the grid and settings)
+    force: bool = False  # replace report files lexalign did not write (the rule: Snakemake owns results/report)
 
     @classmethod
     def from_rule(cls, rule: Rule) -> ReportJob:
@@ -95,6 +97,7 @@ class ReportJob:
             wvs=files("wvs"),
             train=files("train"),
             population=files("population"),
+            force=True,
         )
 
 
@@ -363,6 +366,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: The report's own folders: replaced whole on every build (the files lexalign wrote in them, or with force).
+REPLACED = tuple(sorted({Path(folder).parts[0] for folder in LAYOUT.values()}))
+_OLD_SCRATCH = re.compile(r"\.report-build\.[a-z0-9_]{8}")  # earlier versions' build folder inside the report
+
+
 def build_report(
     results: Results,
     index_path: str | os.PathLike,
@@ -370,18 +378,25 @@ def build_report(
     seed: int,
     config: Mapping | None = None,
     population: Iterable[str | os.PathLike] = (),
+    force: bool = False,
 ) -> Path:
     """Write index.md, tables/ and figures/ next to ``index_path``; returns the index path.
 
-    Everything is built in a temporary directory beside the outputs and moved into place only when all of
-    it worked.
+    The report folder is built whole beside the old one and renamed into place when all of it worked
+    (:func:`lexalign.core.io.atomic_folder`): the user's other files in it are kept; index.md and the
+    files in tables/ and figures/ are replaced only where lexalign wrote them, or with ``force``.
     """
     index_path = Path(index_path)
     out = index_path.parent
-    out.mkdir(parents=True, exist_ok=True)
+    check_replaceable(index_path, force, what="report")
+    for folder in REPLACED:  # refused before the work; atomic_folder checks again before the swap
+        check_replaceable(out / folder, force, what="report")
+    if out.is_dir():
+        for entry in out.iterdir():
+            if _OLD_SCRATCH.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
     _missing_grid_notes(results)
-    tmp = Path(tempfile.mkdtemp(prefix=".report-build.", dir=out))
-    try:
+    with atomic_folder(out, force=force, replaced=REPLACED, what="report") as tmp:
         precision = t.Precision(
             results,
             settings.bootstrap_resamples,
@@ -399,13 +414,6 @@ def build_report(
         write_index(tmp / index_path.name, results, tables, made, settings, config, extra)
         for relative in LAYOUT.values():
             (tmp / relative).mkdir(parents=True, exist_ok=True)
-        for top in sorted({Path(p).parts[0] for p in LAYOUT.values()}):
-            if (out / top).exists():
-                shutil.rmtree(out / top)
-            os.replace(tmp / top, out / top)
-        os.replace(tmp / index_path.name, index_path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("report: %s (%d notes)", index_path, len(results.notes))
     return index_path
 
@@ -414,4 +422,12 @@ def run(job: ReportJob) -> Path:
     """Read the job's result files and write index.md, tables/ and figures/ beside ``job.index_out``."""
     grid = job.grid
     results = collect(grid.models, grid.languages, grid.methods, job.lexical, job.wvs, job.train)
-    return build_report(results, job.index_out, job.settings, job.seed, config=job.config, population=job.population)
+    return build_report(
+        results,
+        job.index_out,
+        job.settings,
+        job.seed,
+        config=job.config,
+        population=job.population,
+        force=job.force,
+    )

@@ -88,6 +88,7 @@ def build_humans(
     items = load_catalog(catalog)
     collector = BadRows(path, bad_rows)
     humans, notes = READERS[source.type](path, items, collector, compared)
+    _log_skipped(path, collector)
     both = f"{compared[0].name} vs {compared[1].name}"
     with atomic_path(humans_out) as tmp:
         humans.write_parquet(tmp)
@@ -108,6 +109,15 @@ def build_humans(
     )
     log.info("%s: %d items with %s distributions (%d catalog items)", path, humans.height, both, len(items))
     return humans
+
+
+def _log_skipped(path: str, collector: BadRows) -> None:
+    """Say on the console and in the rule's log what ``wvs.bad_rows: skip`` left out (humans.json has it all)."""
+    if not collector.counts:
+        return
+    reasons = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(collector.counts.items()))
+    first = "; ".join(example.removeprefix(f"{path}: ") for example in collector.examples[:3])
+    log.warning("%s: wvs.bad_rows is skip: skipped %s; first: %s", path, reasons, first)
 
 
 def read_humans(path: str | os.PathLike) -> pl.DataFrame:

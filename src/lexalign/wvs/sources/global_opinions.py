@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from lexalign.config.countries import Country
+from lexalign.core.csvfile import check_no_nul
 from lexalign.core.errors import LexalignError
 from lexalign.wvs.sources.official import BadRows, detect_separator, finish
 
@@ -52,10 +53,11 @@ def parse_literal(text: Any, what: str) -> Any:
 def _read_table(path: str | os.PathLike) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
-        raise LexalignError(f"{path}: file not found")
+        raise LexalignError(f"{path}: " + ("is a folder, not a file" if path.is_dir() else "file not found"))
     try:
         if path.suffix == ".parquet":
             return pl.read_parquet(path)
+        check_no_nul(path)
         if path.suffix in (".jsonl", ".ndjson"):
             return pl.read_ndjson(path, infer_schema_length=None)
         return pl.read_csv(path, separator=detect_separator(path), infer_schema=False)

@@ -28,7 +28,9 @@ import polars as pl
 from lexalign.config.countries import Country, by_key
 from lexalign.core.csvfile import (
     FieldCountError,
+    any_field_size,
     check_field_counts,
+    check_no_nul,
     check_regular_file,
     first_line_not_utf8,
     sniff,
@@ -173,6 +175,7 @@ def _check_fields(path: str | os.PathLike, sep: str, n_fields: int, bad_rows: Ba
     except FieldCountError:
         if bad_rows.policy == "error":
             raise
+    check_no_nul(path)  # the field-count check stopped at the first ragged line; skipping goes on past it
     ragged = _ragged_rows(path, sep, n_fields)
     examples = [
         (row, f"line {line}: {found} fields, the header has {n_fields}")
@@ -186,7 +189,7 @@ def _ragged_rows(path: str | os.PathLike, sep: str, width: int) -> dict[int, tup
     """Data row -> (line, fields) of every row without ``width`` fields (a blank line is a row of nulls
     to polars: counted, never reported)."""
     ragged = {}
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle, any_field_size():
         reader = csv.reader(handle, delimiter=sep)
         next(reader)
         line = reader.line_num + 1
