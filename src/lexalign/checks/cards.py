@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 #: Peak dense (no sparsity) bf16 tensor FLOP/s of common cards, in TFLOP/s, from the vendors' datasheets.
 #: Matched in order against ``torch.cuda.get_device_name()``: the more specific names come first.
 PEAK_BF16_TFLOPS: tuple[tuple[str, float | None], ...] = (
@@ -35,7 +38,44 @@ def peak_bf16_flops(device_name: str) -> float | None:
     return None
 
 
-def mfu(parameters: int, tokens_per_s: float, device_name: str | None) -> float | None:
-    """Model FLOP utilisation: 6 x parameters x tokens/s over the card's peak (None: unknown card)."""
+def matmul_parameters(weights: str | Path) -> tuple[int, int, int]:
+    """(weights of the model's linear layers, decoder layers, hidden size), from its config alone (a model
+    on the meta device): the linear layers are what a token multiplies through, the output layer included
+    and the embedding lookup not (it multiplies nothing; Gemma 3 270M: 170M of its 268M parameters)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(weights)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    text = config.get_text_config()
+    return int(linear), int(text.num_hidden_layers), int(text.hidden_size)
+
+
+def adapter_parameters(adapter_dir: str | Path) -> int:
+    """Parameters of a saved LoRA adapter, from its safetensors header."""
+    from lexalign.models.loading import read_safetensors_header
+
+    header = read_safetensors_header(Path(adapter_dir) / "adapter_model.safetensors") or {}
+    return sum(math.prod(entry["shape"]) for key, entry in header.items() if key != "__metadata__")
+
+
+def lora_train_flops_per_token(model_dir: str | Path, adapter_dir: str | Path, row_tokens: float) -> float:
+    """FLOPs one trained token costs in a LoRA step, counting what runs: the forward pass through every
+    linear weight (2 N), the backward pass's input gradients through them (2 N: the frozen weights get no
+    weight gradient), forward, input and weight gradients of the adapter (6 N_lora), and attention over a
+    row of ``row_tokens`` (12 L d s, PaLM's count). Not counted: the forward pass that gradient checkpointing
+    repeats (that is hardware, not model, FLOPs). The output layer counts at every position, also where the
+    project's completion-only SFT loss skips it (an upper bound there)."""
+    from lexalign.models.loading import read_manifest
+
+    linear, layers, hidden = matmul_parameters(read_manifest(model_dir)["weights_path"])
+    return 4 * linear + 6 * adapter_parameters(adapter_dir) + 12 * layers * hidden * row_tokens
+
+
+def mfu(flops_per_token: float, tokens_per_s: float, device_name: str | None, gpus: int = 1) -> float | None:
+    """Model FLOP utilisation: FLOPs per token x tokens/s (over all ``gpus``) over their peak (None: unknown
+    card)."""
     peak = peak_bf16_flops(device_name) if device_name else None
-    return 6 * parameters * tokens_per_s / peak if peak else None
+    return flops_per_token * tokens_per_s / (peak * gpus) if peak else None

@@ -10,7 +10,10 @@ import sys
 
 #: check name -> (module with ``main(argv) -> int``, what it answers)
 CHECKS = {
-    "gpu": ("lexalign.checks.gpu", "does the GPU path work, and how fast is it (bf16 SFT, DDP launch, HF and vLLM)"),
+    "gpu": (
+        "lexalign.checks.gpu",
+        "does the paper's GPU path work, how fast (SFT/DPO/GRPO, ZeRO-2, HF vs vLLM, 3 chat formats)",
+    ),
     "default-run": ("lexalign.checks.default_run", "does a finished default run meet its goals (time, lists, P@5)"),
 }
 
