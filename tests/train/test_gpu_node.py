@@ -217,3 +217,15 @@ def test_a_split_is_written_once_and_read_back_from_disk(tmp_path, train_model, 
         datasets.Dataset.from_dict({"prompt": ["x"], "completion": ["y"]}), tmp_path / "datasets", args
     )
     assert other.to_dict() == {"prompt": ["x"], "completion": ["y"]}  # other rows, another folder
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+def test_the_trainer_s_tokenisation_is_cached_beside_the_split(method, tmp_path, train_model, tables):  # noqa: F811
+    """What the main rank tokenises, the other ranks (and a resumed run) read back: a second build of the same
+    job writes no new cache file."""
+    job = make_job(method, train_model, tables, tmp_path / method)
+    folder = Path(job.checkpoint_dir) / "datasets"
+    build_trainer(job)
+    first = sorted(p.name for p in folder.rglob("cache-*.arrow"))
+    build_trainer(job)
+    assert first and sorted(p.name for p in folder.rglob("cache-*.arrow")) == first
