@@ -15,6 +15,8 @@ from lexalign.core.resources import SCHEMA
 from lexalign.core.settings import field_names
 from lexalign.population.settings import CompareSettings, PopulationSettings
 from lexalign.core.snake import error_line
+from lexalign.core.io import file_signature
+from lexalign.wvs.humans import input_files, unchanged_policy
 
 # Validated once; what the config implies (the WVS source path, assoc_model_method, the population's
 # methods) comes from lexalign.config.derive, as for the CLI and the report: nothing is written into config.
@@ -85,16 +87,6 @@ def data_input(path):
     if config["check_paths"] or Path(path).exists():
         return path
     return []
-
-
-def file_signature(path):
-    """Size and modification time (ns) of a user's data file: a replaced file reruns its rule even
-    when the replacement is older than the rule's outputs."""
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return {"missing": str(path)}
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def norms_input(wildcards):
@@ -218,6 +210,26 @@ def train_settings(wildcards):
 def wvs_source():
     """wvs.source as wvs_humans reads it: the path resolved (the illustrative file when none is given)."""
     return canonical({**config["wvs"]["source"], "path": DERIVED.wvs_source_path})
+
+
+def wvs_humans_files():
+    """The WVS source's and the catalog's sizes and mtimes: a replaced file reruns wvs_humans even when
+    the replacement is older than humans.parquet."""
+    return canonical(input_files(DERIVED.wvs_source_path, config["wvs"]["catalog"]))
+
+
+def wvs_bad_rows():
+    """wvs.bad_rows as wvs_humans's param, or the policy the last run ran with where no policy can change
+    its table (it skipped no row of these very files): a new policy then reruns neither wvs_humans nor
+    the GPU jobs after it."""
+    wvs = config["wvs"]
+    recorded = unchanged_policy(
+        "results/wvs/humans.json",
+        DERIVED.wvs_source_path,
+        wvs["catalog"],
+        wvs["countries"],
+    )
+    return recorded or wvs["bad_rows"]
 
 
 def wvs_settings(keys):

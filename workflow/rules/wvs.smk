@@ -18,8 +18,9 @@ rule wvs_humans:
     params:
         source=wvs_source(),
         catalog=config["wvs"]["catalog"],
-        bad_rows=config["wvs"]["bad_rows"],
+        bad_rows=wvs_bad_rows(),
         countries=config["wvs"]["countries"],
+        files=wvs_humans_files(),
     script:
         "../scripts/wvs_humans.py"
 
@@ -54,10 +55,6 @@ rule wvs:
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
         # only what a wvs job reads: a change to wvs.source or wvs.bad_rows reruns wvs_humans, not every job
         settings=wvs_settings(field_names(WvsSettings)),
-        prompts=lambda wc: {
-            language_spec(wc)["prompt_language"]: config["templates"]["prompts"].get(
-                language_spec(wc)["prompt_language"], {}
-            )
-        },
+        prompts=prompt_overrides,
     script:
         "../scripts/wvs.py"

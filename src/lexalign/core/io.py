@@ -170,6 +170,16 @@ def check_output(
     return target
 
 
+def file_signature(path: str | os.PathLike) -> dict:
+    """Size and modification time (ns) of a user's data file, as a rule's param: a replaced file reruns its
+    rule even when the replacement is older than the rule's outputs."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return {"missing": str(path)}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented UTF-8 JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -11,10 +11,12 @@ what was dropped or skipped, and why); :func:`read_humans` reads it back.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -22,7 +24,7 @@ import polars as pl
 from lexalign.config.countries import Country, pair
 from lexalign.config.derive import wvs_source_path
 from lexalign.core.errors import LexalignError
-from lexalign.core.io import atomic_path, read_parquet_table, write_json
+from lexalign.core.io import atomic_path, file_signature, read_parquet_table, write_json
 from lexalign.core.snake import Rule
 from lexalign.wvs.metrics import definitions
 from lexalign.wvs.settings import HumansSettings, WvsSource
@@ -49,8 +51,10 @@ class HumansJob:
 
     @classmethod
     def from_rule(cls, rule: Rule) -> HumansJob:
-        """The rule's params are the ``wvs`` keys it reads (source with its path resolved)."""
-        return cls(HumansSettings.from_config(rule.params), rule.output["humans"], rule.output["notes"])
+        """The rule's params are the ``wvs`` keys it reads (source with its path resolved) and ``files``, the
+        source and catalog files' sizes and mtimes, there for Snakemake's rerun check only."""
+        keys = {key: value for key, value in rule.params.items() if key != "files"}
+        return cls(HumansSettings.from_config(keys), rule.output["humans"], rule.output["notes"])
 
 
 def run(job: HumansJob) -> pl.DataFrame:
@@ -105,10 +109,38 @@ def build_humans(
             "tension_study": definitions(0.0, "study")["distance"] + ", " + both,
             **notes,
             "bad_rows": collector.summary(),
+            "files": input_files(path, catalog),
         },
     )
     log.info("%s: %d items with %s distributions (%d catalog items)", path, humans.height, both, len(items))
     return humans
+
+
+def input_files(source_path: str | os.PathLike, catalog: str | os.PathLike | None) -> dict:
+    """The source's and the catalog's (None: the built-in one) sizes and mtimes: what one table was read from."""
+    return {"source": file_signature(source_path), "catalog": file_signature(catalog) if catalog else None}
+
+
+def unchanged_policy(
+    notes_path: str | os.PathLike,
+    source_path: str | os.PathLike,
+    catalog: str | os.PathLike | None,
+    countries: Sequence[str],
+) -> str | None:
+    """The ``wvs.bad_rows`` policy of the run that wrote ``notes_path`` (humans.json) when no policy can change
+    its table: it read these very files (size and mtime) for these countries and skipped no row, so skip
+    and error give the same table. None otherwise (no such run, other files, or rows were skipped)."""
+    try:
+        notes = json.loads(Path(notes_path).read_text(encoding="utf-8"))
+        compared = [c.name for c in pair(countries)]
+        same = (
+            notes["files"] == input_files(source_path, catalog)
+            and [c["name"] for c in notes["countries"]] == compared
+            and not notes["bad_rows"]["skipped"]
+        )
+        return str(notes["bad_rows"]["policy"]) if same else None
+    except (OSError, ValueError, KeyError, TypeError, LexalignError):
+        return None
 
 
 def _log_skipped(path: str, collector: BadRows) -> None:
