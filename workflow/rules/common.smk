@@ -355,8 +355,12 @@ def population_resources(wildcards):
 
 def population_settings(wildcards):
     """What one population job reads of the population section (not the comparison's settings)."""
-    return canonical({key: config["population"][key] for key in field_names(PopulationSettings)})
+    return canonical(
+        {key: config["population"][key] for key in field_names(PopulationSettings)}
+    )
 
 
 def population_compare_settings(wildcards):
-    return canonical({key: config["population"][key] for key in field_names(CompareSettings)})
+    return canonical(
+        {key: config["population"][key] for key in field_names(CompareSettings)}
+    )
