@@ -3,6 +3,8 @@ language, a missing WVS source; and says plainly that a YTE config is code."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -63,3 +65,15 @@ def test_validate_config_says_a_yte_config_runs_code(tmp_path, default_config, c
 
 def test_load_config_reads_the_package_schema_by_default(tmp_path, default_config):
     assert load_config(write(tmp_path / "c.yaml", default_config))["seed"] == default_config.get("seed", 42)
+
+
+def test_a_norms_path_that_is_a_folder_says_so(tmp_path, monkeypatch):
+    checkout = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(checkout)  # the config's other paths are the checkout's
+    config = yaml.safe_load((checkout / "config" / "config.yaml").read_text(encoding="utf-8"))
+    lang = next(iter(config["languages"]))
+    config["languages"][lang]["norms"]["path"] = str(tmp_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(LexalignError, match=rf"languages\.{lang}\.norms\.path: {tmp_path} is a folder, not a file"):
+        load_config(path)

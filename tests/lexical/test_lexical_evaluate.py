@@ -557,7 +557,7 @@ def test_evaluate_counts_unparsable_generations(lexical_model, en_inputs, tmp_pa
         "winter": "<end_of_turn>",
     }
 
-    def fake_generate(model_dir, conversations, settings, adapter_dir=None, dtype="auto", seed=42):
+    def fake_generate(model_dir, conversations, settings, adapter_dir=None, dtype="auto", seed=42, **devices):
         cues = [next(c for c in replies if f'"{c}"' in conv[-1]["content"]) for conv in conversations]
         return [Generation(replies[c], 3, True) for c in cues]
 
@@ -946,6 +946,7 @@ def test_lexical_job_from_rule_reads_the_rule():
         params={
             "prompt_language": "en",
             "dtype": "float32",
+            "attn_implementation": None,
             "settings": lexical_settings(),
             "prompts": {"en": {"separator": "; "}},
             "eval_bounds": [20, 30],

@@ -26,6 +26,7 @@ rule lexical:
     params:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         dtype=lambda wc: model_spec(wc)["dtype"],
+        attn_implementation=lambda wc: model_spec(wc).get("attn_implementation"),
         settings=lexical_settings,
         # norms_prompt's demonstrations: the evaluation instruction the templates stage built the test prompts from
         prompts=prompt_overrides,

@@ -53,6 +53,7 @@ rule wvs:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         country=lambda wc: language_spec(wc).get("wvs_country"),
         dtype=lambda wc: model_spec(wc).get("dtype", "auto"),
+        attn_implementation=lambda wc: model_spec(wc).get("attn_implementation"),
         # only what a wvs job reads: a change to wvs.source or wvs.bad_rows reruns wvs_humans, not every job
         settings=wvs_settings(field_names(WvsSettings)),
         prompts=prompt_overrides,

@@ -160,11 +160,16 @@ def check_paths(config: dict, source: str = "config") -> None:
                 )
         template = spec.get("chat_template")
         if template and not Path(template).is_file():
-            raise LexalignError(f"{source}: models.{name}.chat_template: {template} does not exist")
+            raise LexalignError(f"{source}: models.{name}.chat_template: {template} {_not_a_file(template)}")
     for lang in run["languages"]:
         norms = config["languages"][lang]["norms"]["path"]
         if not Path(norms).is_file():
-            raise LexalignError(f"{source}: languages.{lang}.norms.path: {norms} does not exist")
+            raise LexalignError(f"{source}: languages.{lang}.norms.path: {norms} {_not_a_file(norms)}")
+
+
+def _not_a_file(path: str | os.PathLike) -> str:
+    """Why a path that must be a file is not one."""
+    return "is a folder, not a file" if Path(path).is_dir() else "does not exist"
 
 
 def _expand_paths(config: dict, base: str | os.PathLike | None = None) -> None:

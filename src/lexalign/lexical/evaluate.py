@@ -359,7 +359,15 @@ def run(job: LexicalJob) -> dict:
 
     extra = {"complete": complete} if max_words else {}
     answers = generate(
-        job.model_dir, prompts, settings.decoding, adapter_dir=adapter_dir, dtype=job.dtype, seed=job.seed, **extra
+        job.model_dir,
+        prompts,
+        settings.decoding,
+        adapter_dir=adapter_dir,
+        dtype=job.dtype,
+        seed=job.seed,
+        gpus=job.gpus,
+        attn_implementation=job.attn_implementation,
+        **extra,
     )
     parsed = [words(i, answer.raw, answer.finished) for i, answer in enumerate(answers)]
     generations = pl.DataFrame(

@@ -81,6 +81,8 @@ class LexicalJob:
     adapter_dir: str | None = None
     seed: int = 42
     dtype: str = "auto"
+    attn_implementation: str | None = None  # models.<name>.attn_implementation
+    gpus: int = 0  # resources gpu: fewer visible stops the job
     threads: int | None = None
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -99,6 +101,8 @@ class LexicalJob:
             adapter_dir=rule.input.get("adapter") or None,
             seed=rule.params["seed"],
             dtype=rule.params["dtype"],
+            attn_implementation=rule.params["attn_implementation"],
+            gpus=int(rule.resources.get("gpu", 0) or 0),
             threads=rule.threads,
             labels={"model": rule.wildcards["model"], "lang": rule.wildcards["lang"]},
         )

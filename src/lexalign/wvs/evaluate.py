@@ -31,6 +31,7 @@ from lexalign.config.countries import Country, member
 from lexalign.core.errors import LexalignError
 from lexalign.core.io import atomic_path, write_json
 from lexalign.models import memory
+from lexalign.models.devices import require_gpus
 from lexalign.models.loading import dtype_name
 from lexalign.wvs import norms as wvs_norms
 from lexalign.wvs.compare import (
@@ -276,13 +277,21 @@ def load_backend(job: WvsJob, settings: WvsSettings):
 
     if job.threads:
         torch.set_num_threads(int(job.threads))
+    require_gpus(job.gpus, f"wvs {job.model_name}/{job.lang}/{job.method}/{job.framing}")
     memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)  # a clear error before loading
     if runs_on_vllm(job, settings):
         from lexalign.wvs.vllm import VllmScorer
 
         return VllmScorer(job.model_dir, job.adapter_dir, job.dtype, settings.vllm)
     device_map = "auto" if torch.cuda.is_available() else None
-    loaded = load_model(job.model_dir, job.adapter_dir, dtype=job.dtype, padding_side="left", device_map=device_map)
+    loaded = load_model(
+        job.model_dir,
+        job.adapter_dir,
+        dtype=job.dtype,
+        padding_side="left",
+        device_map=device_map,
+        attn_implementation=job.attn_implementation,
+    )
     loaded.model.eval()
     return loaded
 

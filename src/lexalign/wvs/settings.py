@@ -119,6 +119,8 @@ class WvsJob:
     adapter_dir: str | os.PathLike | None = None
     associations_path: str | os.PathLike | None = None
     dtype: str = "auto"
+    attn_implementation: str | None = None  # models.<name>.attn_implementation
+    gpus: int = 0  # resources gpu: fewer visible stops the job
     threads: int | None = None
 
     def __post_init__(self):
@@ -162,6 +164,8 @@ class WvsFramingJob:
                 adapter_dir=rule.input.get("adapter") or None,
                 associations_path=rule.input.get("associations") or None,
                 dtype=params["dtype"],
+                attn_implementation=params["attn_implementation"],
+                gpus=int(rule.resources.get("gpu", 0) or 0),
                 threads=rule.threads,
             )
             for mode, metrics_out, answers_out in zip(modes, metrics, answers)
