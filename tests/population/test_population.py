@@ -390,7 +390,13 @@ def test_compare_writes_every_measure_with_cis(tmp_path, swow_en):
 
 def test_population_methods_follow_the_run_and_the_registry():
     names = list(methods.NAMES)
-    assert population_methods(names, None) == methods.evaluated_by(methods.LEXICAL, names)
+    in_context_norms = [m for m in methods.evaluated_by(methods.LEXICAL, names) if methods.get(m).context == "norms"]
+    assert in_context_norms  # a participant is never shown demonstrations: the grid leaves these out
+    assert population_methods(names, None) == [
+        m for m in methods.evaluated_by(methods.LEXICAL, names) if m not in in_context_norms
+    ]
+    with pytest.raises(LexalignError, match="puts norms in context"):
+        population_methods(names, in_context_norms)
     assert population_methods(names, []) == []
     first = methods.evaluated_by(methods.LEXICAL)[0]
     assert population_methods(names, [first]) == [first]

@@ -94,13 +94,22 @@ def temperature_label(temperature: float) -> str:
     return f"T{float(temperature):g}"
 
 
+#: Contexts a simulated participant is asked with (the persona's system prompt; nothing).
+_PARTICIPANT_CONTEXTS = (None, "persona")
+
+
+def _askable(name: str) -> bool:
+    return methods.get(name).context in _PARTICIPANT_CONTEXTS
+
+
 def population_methods(names: Sequence[str], chosen: Sequence[str] | None) -> list[str]:
     """The methods the population stage simulates: those of ``population.methods`` (``chosen``; None = every
-    method among ``names`` that tier 1 evaluates) that the run has. A chosen method the run does not have is
-    skipped (a config that narrows run.methods keeps the default's list); one tier 1 cannot ask is an error."""
+    method among ``names`` that tier 1 evaluates and a participant can be asked with) that the run has. A chosen
+    method the run does not have is skipped (a config that narrows run.methods keeps the default's list); one
+    tier 1 cannot ask, or one whose context the participant task has no place for, is an error."""
     from lexalign.core.errors import LexalignError
 
-    tier1 = methods.evaluated_by(methods.LEXICAL, list(names))
+    tier1 = [name for name in methods.evaluated_by(methods.LEXICAL, list(names)) if _askable(name)]
     if chosen is None:
         return tier1
     for name in chosen:
@@ -108,6 +117,12 @@ def population_methods(names: Sequence[str], chosen: Sequence[str] | None) -> li
             raise LexalignError(
                 f"config population.methods: {name!r} gives no association lists (tier 1 does not run it); "
                 f"choose among {', '.join(methods.evaluated_by(methods.LEXICAL))}"
+            )
+        if name in names and not _askable(name):
+            raise LexalignError(
+                f"config population.methods: {name!r} puts norms in context, which the participant task "
+                "(three words per cue) has no place for; choose among "
+                + ", ".join(m for m in methods.evaluated_by(methods.LEXICAL) if _askable(m))
             )
     return [name for name in tier1 if name in chosen]
 
