@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from lexalign.config import methods
+from lexalign.core.io import check_replaceable, write_owned_json
 from lexalign.testing.measure import Result
 
 NAME = "default_run"
@@ -206,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tiny", action="store_true", help="judge a generated example run (a smoke run, the tests)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--force", action="store_true", help="replace --out even if lexalign did not write it")
     args = parser.parse_args(argv)
+    if args.out:
+        check_replaceable(args.out, args.force, what="--out")  # before the work, not after
     with tempfile.TemporaryDirectory(prefix="lexalign-default-run-") as scratch:
         results = judge_run(args.root, args.tiny, Path(scratch))
     print(render(results))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         report = {"root": str(args.root.resolve()), "results": [r.to_json() for r in results]}
-        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        write_owned_json(args.out, json.loads(json.dumps(report, default=str)), args.force)
     return 1 if any(r.status == "MISS" for r in results) else 0

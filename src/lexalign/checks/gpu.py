@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from lexalign.config import methods
+from lexalign.core.io import check_replaceable, write_owned_json
 from lexalign.testing.workspace import (
     DEFAULT_CACHE,
     Workspace,
@@ -304,12 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-ddp", action="store_true", help="without CUDA, train with 2 CPU workers (accelerate)")
     parser.add_argument("--deadline-s", type=float, default=DEADLINE_S, help="stop starting parts after this (570)")
     parser.add_argument("--out", type=Path, default=Path("results/checks/gpu.json"), help="the JSON result file")
+    parser.add_argument("--force", action="store_true", help="replace --out even if lexalign did not write it")
     parser.add_argument("--cache-dir", type=Path, default=None, help="kept between runs (the prepared Gemma)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument(
         "--checkout", type=Path, default=Path("."), help="the lexalign checkout whose config and norms it uses (.)"
     )
     args = parser.parse_args(argv)
+    check_replaceable(args.out, args.force, what="--out")  # before minutes of work, not after
     checkout = args.checkout.resolve()
     checkout_config(checkout)  # a folder that is no checkout fails here, in one line, before any model is prepared
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -348,8 +351,6 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": elapsed,
         "parts": _report(parts),
     }
-    from lexalign.core.io import write_json
-
-    write_json(args.out, report)
+    write_owned_json(args.out, report, args.force)
     print(f"figures: {args.out}")
     return 1 if any(p["status"] == "FAILED" for p in parts.values()) else 0

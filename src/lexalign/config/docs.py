@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lexalign config-docs", description="Write config/README.md from the schema.")
     parser.add_argument("--schema", default=str(SCHEMA))
     parser.add_argument("--out", default="config/README.md", help="the config reference (%(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from what the schema gives")
     args = parser.parse_args(argv)
     if not Path(args.schema).is_file():
@@ -153,10 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             raise LexalignError(f"{out}: out of date with {args.schema}; run `lexalign config-docs` to regenerate it")
         print(f"{out}: up to date")
         return 0
-    from lexalign.core.io import atomic_path
+    from lexalign.core.io import write_generated
 
-    with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_generated(out, text, marker="by `lexalign config-docs`", force=args.force)
     print(f"{out}: written")
     return 0
 

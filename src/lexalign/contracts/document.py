@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="lexalign contracts-doc", description="Write docs/CONTRIBUTING_CONTRACTS.md from the stages' schemas."
     )
     parser.add_argument("--out", default="docs/CONTRIBUTING_CONTRACTS.md", help="the contracts (%(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from what the code gives")
     args = parser.parse_args(argv)
     text = render()
@@ -159,10 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             raise LexalignError(f"{out}: out of date with the stages' schemas; run `lexalign contracts-doc`")
         print(f"{out}: up to date")
         return 0
-    from lexalign.core.io import atomic_path
+    from lexalign.core.io import write_generated
 
-    with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_generated(out, text, marker="by `lexalign contracts-doc`", force=args.force)
     print(f"{out}: written")
     return 0
 
