@@ -114,7 +114,7 @@ def _ingest(argv: list[str]) -> int:
         schema_split = schema["properties"]["split"]["properties"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         raise LexalignError(
-            f"--schema {args.schema}: cannot read the split defaults; run from the repository root or pass --schema"
+            f"--schema {args.schema}: cannot read the split defaults from it (the default is the package schema)"
         ) from None
     split = {name: spec["default"] for name, spec in schema_split.items() if "default" in spec}
     if args.split_definition:
