@@ -84,47 +84,17 @@ def build_chat_model(
     seed: int = 0,
 ) -> Path:
     """Write a tiny LlamaForCausalLM with ``chat``'s tokenizer, template and generation config to ``out_dir``."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from lexalign.testing.tiny_model import build_random_llama
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
+    return build_random_llama(
+        out_dir,
+        special=chat.special,
+        tokens={"bos_token": chat.bos, "eos_token": chat.eos, "pad_token": chat.pad},
+        chat_template=chat.template,
+        corpus=[*_TEXT, *extra_text],
+        generation_eos=chat.generation_eos,
         vocab_size=vocab_size,
-        special_tokens=list(chat.special),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator([*_TEXT, *extra_text], trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token=chat.bos,
-        eos_token=chat.eos,
-        pad_token=chat.pad,
-        additional_special_tokens=[t for t in chat.special if t not in (chat.bos, chat.eos, chat.pad)],
-    )
-    tokenizer.chat_template = chat.template
-    tokenizer.save_pretrained(out)
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in chat.generation_eos]
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=ids,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        num_layers=num_layers,
+        seed=seed,
     )
-    model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=ids)
-    model.save_pretrained(out, safe_serialization=True)
-    return out

@@ -4,6 +4,7 @@ LaTeX writers, with the number formats every table shares."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,13 @@ class Table:
         (folder / f"{self.name}.md").write_text(self.markdown("#"), encoding="utf-8")
         latex = to_latex(self.display, f"{self.title}. {self.description}", self.name)
         (folder / f"{self.name}.tex").write_text(latex, encoding="utf-8")
+
+
+def item_ci_cells(cells: Mapping[str, Mapping[str, Any]], confidence: float) -> dict[str, str]:
+    """Display cells ``"<name> [95% CI]"``: mean [low, high] (n items), from summaries with ``mean``,
+    ``ci_low``, ``ci_high`` and ``n_items``."""
+    header = f"{level(confidence)} CI"
+    return {
+        f"{name} [{header}]": f"{fmt_ci(c['mean'], c['ci_low'], c['ci_high'])} (n {fmt_int(c['n_items'])})"
+        for name, c in cells.items()
+    }

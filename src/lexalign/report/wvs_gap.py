@@ -236,11 +236,7 @@ def logit_text_gap_tables(results: Results, resamples: int, confidence: float, s
                 "method": f.label(key[2]),
                 "framing": framing,
                 "items": f.fmt_int(items.height),
-                **{
-                    f"{name} [{f.level(confidence)} CI]": f.fmt_ci(c["mean"], c["ci_low"], c["ci_high"])
-                    + f" (n {f.fmt_int(c['n_items'])})"
-                    for name, c in cells.items()
-                },
+                **f.item_ci_cells(cells, confidence),
             }
         )
     rates = ", ".join(f"{name}: {what}" for name, what in GAP_RATES.items())

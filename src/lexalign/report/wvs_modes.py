@@ -190,11 +190,7 @@ def agreement_tables(results: Results, resamples: int, confidence: float, seed: 
                 "method": f.label(key[2]),
                 "framing": framing,
                 "modes": pair,
-                **{
-                    f"{name} [{f.level(confidence)} CI]": f.fmt_ci(c["mean"], c["ci_low"], c["ci_high"])
-                    + f" (n {f.fmt_int(c['n_items'])})"
-                    for name, c in cells.items()
-                },
+                **f.item_ci_cells(cells, confidence),
             }
         )
     what = "; ".join(f"{name}: {text}" for name, text in AGREEMENT.items())

@@ -35,32 +35,59 @@ def build_tiny_model(
     seed: int = 0,
 ) -> Path:
     """Write a tiny LlamaForCausalLM + fast tokenizer (with the Gemma-style chat template) to ``out_dir``."""
+    return build_random_llama(
+        out_dir,
+        special=SPECIAL_TOKENS,
+        tokens={"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>"},
+        chat_template=GEMMA_TEMPLATE.read_text(encoding="utf-8"),
+        corpus=[*_SEED_TEXT, *extra_text],
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        seed=seed,
+    )
+
+
+def build_random_llama(
+    out_dir: str | os.PathLike,
+    special: Iterable[str],
+    tokens: dict[str, str | None],
+    chat_template: str,
+    corpus: Iterable[str],
+    generation_eos: Iterable[str] | None = None,
+    vocab_size: int = 1024,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    seed: int = 0,
+) -> Path:
+    """A random LlamaForCausalLM with a byte-level BPE tokenizer trained on ``corpus``: ``special`` tokens
+    first (``tokens`` names the bos/eos/pad among them), ``chat_template``, and, with ``generation_eos``, a
+    generation config whose eos_token_id is that list (else the tokenizer's eos)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    special = list(special)
     bpe = Tokenizer(models.BPE(unk_token=None))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator([*_SEED_TEXT, *extra_text], trainer=trainer)
+    bpe.train_from_iterator(list(corpus), trainer=trainer)
+    named = set(tokens.values())
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        additional_special_tokens=["<start_of_turn>", "<end_of_turn>"],
+        tokenizer_object=bpe, **tokens, additional_special_tokens=[t for t in special if t not in named]
     )
-    tokenizer.chat_template = GEMMA_TEMPLATE.read_text(encoding="utf-8")
+    tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(out)
 
+    eos = [tokenizer.convert_tokens_to_ids(t) for t in generation_eos] if generation_eos else tokenizer.eos_token_id
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -71,11 +98,14 @@ def build_tiny_model(
         num_key_value_heads=2,
         max_position_embeddings=2048,
         bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=eos,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
-    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    model = LlamaForCausalLM(config)
+    if generation_eos:
+        model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=eos)
+    model.save_pretrained(out, safe_serialization=True)
     return out
 
 
