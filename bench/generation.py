@@ -34,7 +34,7 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
 
     import polars as pl
 
-    from lexalign.models.generation import generate
+    from lexalign.models.generation import Decoding, generate
     from lexalign.models.loading import load_model
 
     frame = pl.read_parquet(eval_table).sort("cue").head(cues)
@@ -44,7 +44,7 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
     load_seconds, load_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     start, cpu_start = time.perf_counter(), time.process_time()
     settings = {**lexical_settings(REPO), "backend": "hf", "batch_size": batch_size, "max_new_tokens": max_new_tokens}
-    out = generate(model_dir, conversations, settings)
+    out = generate(model_dir, conversations, Decoding.from_config(settings, "lexical"))
     total, cpu_total = time.perf_counter() - start, time.process_time() - cpu_start
     net = max(total - load_seconds, 1e-9)
     cpu_net = max(cpu_total - load_cpu, 1e-9)

@@ -77,6 +77,7 @@ def test_framing_job_from_the_rule_pairs_every_mode_with_its_outputs(section, tm
             "prompt_language": "en",
             "country": "United States",
             "dtype": "float32",
+            "attn_implementation": None,
             "settings": params_settings,
             "prompts": {"en": {}},
         },
