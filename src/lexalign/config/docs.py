@@ -145,20 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not Path(args.schema).is_file():
         raise LexalignError(f"--schema {args.schema}: schema file not found")
-    text = render_file(args.schema)
-    out = Path(args.out)
-    if args.check:
-        if not out.is_file():
-            raise LexalignError(f"{out}: no such file (pass --out with the path of the config reference to check)")
-        if out.read_text(encoding="utf-8") != text:
-            raise LexalignError(f"{out}: out of date with {args.schema}; run `lexalign config-docs` to regenerate it")
-        print(f"{out}: up to date")
-        return 0
-    from lexalign.core.io import write_generated
+    from lexalign.core.io import generated_document
 
-    write_generated(out, text, marker="by `lexalign config-docs`", force=args.force)
-    print(f"{out}: written")
-    return 0
+    text = render_file(args.schema)
+    return generated_document(args.out, text, "lexalign config-docs", args.schema, args.check, args.force)
 
 
 if __name__ == "__main__":

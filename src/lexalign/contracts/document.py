@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from pathlib import Path
 
 from lexalign.contracts.outputs import Output, outputs
 from lexalign.core.errors import LexalignError
@@ -151,20 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from what the code gives")
     args = parser.parse_args(argv)
-    text = render()
-    out = Path(args.out)
-    if args.check:
-        if not out.is_file():
-            raise LexalignError(f"{out}: no such file (pass --out with the path of the contracts document)")
-        if out.read_text(encoding="utf-8") != text:
-            raise LexalignError(f"{out}: out of date with the stages' schemas; run `lexalign contracts-doc`")
-        print(f"{out}: up to date")
-        return 0
-    from lexalign.core.io import write_generated
+    from lexalign.core.io import generated_document
 
-    write_generated(out, text, marker="by `lexalign contracts-doc`", force=args.force)
-    print(f"{out}: written")
-    return 0
+    return generated_document(
+        args.out, render(), "lexalign contracts-doc", "the stages' schemas", args.check, args.force
+    )
 
 
 if __name__ == "__main__":
