@@ -65,3 +65,20 @@ def tiny_config(tmp_path, tiny_model_dir) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(tiny_config_dict(tiny_model_dir), allow_unicode=True), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def humans(tmp_path_factory) -> Path:
+    """The WVS tests' humans.parquet: the illustrative WVS-7 file's United States and China, built once."""
+    from lexalign.wvs.humans import build_humans
+
+    out = tmp_path_factory.mktemp("wvs-humans")
+    build_humans(
+        {"type": "wvs_csv", "path": str(ILLUSTRATIVE / "wvs" / "WVS_Cross-National_Wave_7_illustrative.csv")},
+        out / "humans.parquet",
+        out / "humans.json",
+        catalog=None,
+        bad_rows="skip",
+        countries=["United States", "China"],
+    )
+    return out / "humans.parquet"

@@ -9,30 +9,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from test_wvs_evaluate import WVS_CSV, job_for, schema_settings
+from test_wvs_evaluate import job_for, schema_settings
 
 import lexalign.models.generation as generation
 from lexalign.norms.templates import prompt_templates
 from lexalign.wvs.evaluate import evaluate, evaluate_modes
-from lexalign.wvs.humans import build_humans
 from lexalign.wvs.metrics import js_distance
 from lexalign.wvs.prompts import country_name
 from lexalign.wvs.sampling import item_seed
 from lexalign.wvs.settings import MODES
-
-
-@pytest.fixture(scope="module")
-def humans(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wvs-modes-humans")
-    build_humans(
-        {"type": "wvs_csv", "path": str(WVS_CSV)},
-        out / "humans.parquet",
-        out / "humans.json",
-        catalog=None,
-        bad_rows="skip",
-        countries=["United States", "China"],
-    )
-    return out / "humans.parquet"
 
 
 def _run(model, humans, out, mode, **settings):

@@ -179,22 +179,6 @@ def _evaluate(tiny, humans, out: Path, settings):
     return json.loads((out / "metrics.json").read_text(encoding="utf-8")), pl.read_parquet(out / "answers.parquet")
 
 
-@pytest.fixture(scope="module")
-def humans(tmp_path_factory) -> Path:
-    from lexalign.wvs.humans import build_humans
-
-    out = tmp_path_factory.mktemp("vllm-wvs-humans")
-    build_humans(
-        {"type": "wvs_csv", "path": str(WVS_CSV)},
-        out / "h.parquet",
-        out / "h.json",
-        catalog=None,
-        bad_rows="skip",
-        countries=["United States", "China"],
-    )
-    return out / "h.parquet"
-
-
 def test_wvs_rule_on_the_vllm_backend_writes_the_hf_results(tiny, humans, tmp_path, monkeypatch):
     hf_metrics, hf_answers = _evaluate(tiny, humans, tmp_path / "hf", _wvs_settings(score_labels=True))
     seen = _stand_in_vllm(monkeypatch)

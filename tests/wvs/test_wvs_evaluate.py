@@ -17,7 +17,6 @@ from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
 from lexalign.norms.templates import prompt_templates
 from lexalign.wvs.evaluate import evaluate, select_items
-from lexalign.wvs.humans import build_humans
 from lexalign.wvs.metrics import item_metrics, tension_distance
 from lexalign.wvs.prompts import AssociationContext, build_prompt, label_answers, option_numbers, render
 from lexalign.wvs.scoring import parse_answer, score_options
@@ -58,20 +57,6 @@ def loaded(wvs_model):
     model = load_model(wvs_model, dtype="float32")  # exact comparisons below: no bf16 rounding
     model.model.eval()
     return model
-
-
-@pytest.fixture(scope="session")
-def humans(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wvs-humans")
-    build_humans(
-        {"type": "wvs_csv", "path": str(WVS_CSV)},
-        out / "humans.parquet",
-        out / "humans.json",
-        catalog=None,
-        bad_rows="skip",
-        countries=["United States", "China"],
-    )
-    return out / "humans.parquet"
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
 from lexalign.norms.templates import prompt_templates
 from lexalign.wvs.evaluate import evaluate
-from lexalign.wvs.humans import build_humans, read_humans
+from lexalign.wvs.humans import read_humans
 from lexalign.wvs.norms import (
     EVALUATION,
     SOURCE,
@@ -112,20 +112,6 @@ def test_norm_sentences_in_english_and_chinese():
         norm_sentence(item, "us", {k: v for k, v in EN.items() if k != "wvs_norms"}, "xx", "United States")
     with pytest.raises(LexalignError, match=r"wvs_norm: unknown placeholder\(s\) cue"):
         norm_sentence(item, "us", {**EN, "wvs_norm": "{cue}"}, "en", "United States")
-
-
-@pytest.fixture(scope="module")
-def humans(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wvs-humans")
-    build_humans(
-        {"type": "wvs_csv", "path": str(WVS_CSV)},
-        out / "h.parquet",
-        out / "h.json",
-        catalog=None,
-        bad_rows="skip",
-        countries=["United States", "China"],
-    )
-    return out / "h.parquet"
 
 
 def test_plan_asks_the_evaluation_part_of_the_selected_items(humans):
