@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_train import make_job, tables, train_model  # noqa: F401  (its fixtures)
+from test_train import make_job, tables, train_model, train_rule  # noqa: F401  (its fixtures)
 
 from lexalign.config.presets import TrainSection, method_settings
 from lexalign.core.errors import LexalignError
-from lexalign.core.snake import Rule
 from lexalign.models.devices import require_gpus
 from lexalign.train import run as train_run
 from lexalign.train.trainers import DDP_TIMEOUT_S, TrainJob, build_trainer, cached_split, trainer_config
@@ -46,27 +45,6 @@ def test_each_launch_asks_accelerate_for_a_port_nobody_listens_on(tmp_path, trai
 # ---- finding 2: GPUs asked for against GPUs seen --------------------------------------------------
 
 
-def _rule(train_model, tables, tmp_path, gpus):  # noqa: F811
-    out = tmp_path / "results" / "train" / "tiny" / "en" / "sft"
-    return Rule(
-        input={"model": str(train_model), "data": str(tables["sft"])},
-        output={"adapter": str(out / "adapter"), "metrics": str(out / "m.json"), "history": str(out / "h.jsonl")},
-        params={
-            "settings": method_settings(TrainSection(preset="smoke"), "sft").to_config(),
-            "checkpoints": str(tmp_path / "checkpoints"),
-            "seed": 42,
-            "dtype": "auto",
-            "attn_implementation": None,
-            "prompt_language": "en",
-            "prompts": {},
-        },
-        wildcards={"model": "tiny", "lang": "en", "method": "sft"},
-        resources={"gpu": gpus},
-        log=None,
-        threads=4,
-    )
-
-
 @pytest.mark.parametrize(("asked", "seen"), [(1, 0), (4, 0), (4, 2)])
 def test_a_train_job_that_sees_fewer_gpus_than_it_asked_for_stops(
     asked,
@@ -80,7 +58,7 @@ def test_a_train_job_that_sees_fewer_gpus_than_it_asked_for_stops(
     monkeypatch.setattr("torch.cuda.device_count", lambda: seen)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", ",".join(str(i) for i in range(seen)))
     with pytest.raises(LexalignError) as caught:
-        TrainJob.from_rule(_rule(train_model, tables, tmp_path, asked))
+        TrainJob.from_rule(train_rule(train_model, tables, tmp_path, asked, threads=4))
     message = str(caught.value)
     assert "\n" not in message and "train tiny/en/sft" in message
     assert f"asked for {asked} GPU(s)" in message and f"sees {seen}" in message
@@ -89,10 +67,10 @@ def test_a_train_job_that_sees_fewer_gpus_than_it_asked_for_stops(
 def test_a_train_job_gets_one_worker_per_gpu_it_asked_for(tmp_path, train_model, tables, monkeypatch):  # noqa: F811
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     monkeypatch.setattr("torch.cuda.device_count", lambda: 8)  # a whole node visible: 4 of them used
-    assert TrainJob.from_rule(_rule(train_model, tables, tmp_path, 4)).num_processes == 4
+    assert TrainJob.from_rule(train_rule(train_model, tables, tmp_path, 4, threads=4)).num_processes == 4
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
-    assert TrainJob.from_rule(_rule(train_model, tables, tmp_path, 0)).num_processes == 1  # a CPU job
+    assert TrainJob.from_rule(train_rule(train_model, tables, tmp_path, 0, threads=4)).num_processes == 1  # a CPU job
 
 
 def test_require_gpus_is_silent_for_cpu_jobs(monkeypatch):

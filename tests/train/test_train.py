@@ -676,16 +676,12 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, train_model,
     assert not checkpoints.exists()
 
 
-@pytest.mark.slow
-def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, monkeypatch):
-    """rule train's job with resources gpu=2: two data-parallel workers started by
-    ``accelerate launch -m lexalign.train.run`` (CPU/gloo workers here; GPUs on a cluster)."""
-    from lexalign.core.snake import Rule, setup_logging
+def train_rule(train_model, tables, tmp_path, gpus: int, log: str | None = None, threads: int = 1):
+    """Rule train's job for the tiny model's SFT on the smoke preset, with ``resources: gpu``."""
+    from lexalign.core.snake import Rule
 
-    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
     out = tmp_path / "results" / "train" / "tiny" / "en" / "sft"
-    log_file = tmp_path / "train.log"
-    rule = Rule(
+    return Rule(
         input={"model": str(train_model), "data": str(tables["sft"])},
         output={
             "adapter": str(out / "adapter"),
@@ -702,10 +698,22 @@ def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, 
             "prompts": {},
         },
         wildcards={"model": "tiny", "lang": "en", "method": "sft"},
-        resources={"gpu": 2},
-        log=str(log_file),
-        threads=2,
+        resources={"gpu": gpus},
+        log=log,
+        threads=threads,
     )
+
+
+@pytest.mark.slow
+def test_rule_with_two_gpus_launches_two_workers(tmp_path, train_model, tables, monkeypatch):
+    """rule train's job with resources gpu=2: two data-parallel workers started by
+    ``accelerate launch -m lexalign.train.run`` (CPU/gloo workers here; GPUs on a cluster)."""
+    from lexalign.core.snake import setup_logging
+
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
+    out = tmp_path / "results" / "train" / "tiny" / "en" / "sft"
+    log_file = tmp_path / "train.log"
+    rule = train_rule(train_model, tables, tmp_path, gpus=2, log=str(log_file), threads=2)
     setup_logging(str(log_file))  # what run_script does first: the rule's log, truncated
     try:
         logging.getLogger("lexalign").info("rule started")
