@@ -848,12 +848,17 @@ def test_rule_contract_in_snakemake_files():
         assert needle in rule
 
 
-def test_hf_generation_with_a_cached_shared_prefix_gives_the_same_answers(lexical_model, monkeypatch):
+@pytest.mark.parametrize("with_adapter", [False, True], ids=["model", "unmerged-adapter"])
+def test_hf_generation_with_a_cached_shared_prefix_gives_the_same_answers(
+    lexical_model, lexical_adapter, with_adapter, monkeypatch
+):
     """The prompt prefix every conversation shares is run once (key/value cache); the answers are those
-    of the plain left-padded batches, for prompts of different lengths in one batch."""
+    of the plain left-padded batches, for prompts of different lengths in one batch. A LoRA adapter kept
+    apart from the weights (a PEFT model, as in a CPU bfloat16 job) takes the cached path too."""
     from lexalign.models.loading import load_model
 
-    loaded = load_model(lexical_model, padding_side="left")
+    loaded = load_model(lexical_model, lexical_adapter if with_adapter else None, padding_side="left")
+    assert hasattr(loaded.model, "get_base_model") == with_adapter
     conversations = [
         [{"role": "user", "content": f"Which words come to mind when you read the word {w}? List them."}]
         for w in ("dog", "sunshine over the hills", "tea", "a")

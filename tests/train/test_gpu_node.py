@@ -169,7 +169,7 @@ def test_data_parallel_jobs_wait_hours_not_nccls_30_minutes(tmp_path, train_mode
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     job = make_job("sft", train_model, tables, tmp_path / "sft")
     single = trainer_config(job, has_eval=False)
-    assert single.ddp_timeout == 1800 and single.dataset_num_proc == 1  # threads=1
+    assert single.ddp_timeout == 1800 and single.dataset_num_proc is None  # threads=1: in process
     many = trainer_config(dataclasses.replace(job, num_processes=4, threads=32), has_eval=False)
     assert many.ddp_timeout == DDP_TIMEOUT_S >= 3 * 3600 and many.dataset_num_proc == 32
     dpo = trainer_config(dataclasses.replace(make_job("dpo", train_model, tables, tmp_path / "d"), threads=8), False)

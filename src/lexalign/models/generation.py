@@ -306,7 +306,9 @@ def _prefix_cache(model, tokens: Sequence[int]):
 
     import torch
 
-    parameters = inspect.signature(model.forward).parameters
+    # a PEFT model's forward takes **kwargs and hands them to the model it wraps: read that model's signature
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(base.forward).parameters
     keyword = next((k for k in ("cache", "past_key_values") if k in parameters), None)
     if keyword is None:
         return None

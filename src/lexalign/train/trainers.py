@@ -235,8 +235,10 @@ def trainer_config(job: TrainJob, has_eval: bool):
         args.setdefault("ddp_find_unused_parameters", False)  # every LoRA parameter takes part in each forward pass
         # The other ranks wait in a collective while the main one tokenises (cached_split) or saves a checkpoint
         args.setdefault("ddp_timeout", DDP_TIMEOUT_S)
-    if "dataset_num_proc" in fields:  # SFT and DPO tokenise their tables in the job's CPUs
-        args.setdefault("dataset_num_proc", max(1, job.threads or 1))
+    if "dataset_num_proc" in fields and (job.threads or 1) > 1:
+        # SFT and DPO tokenise their tables in the job's CPUs. One CPU tokenises in process: datasets starts a
+        # worker pool for any num_proc (the tokenizer pickled into it), 8 s per table on the default's CPU
+        args.setdefault("dataset_num_proc", job.threads)
     eval_steps = args.pop("eval_steps", None)
     # The workflow's own settings (lexalign.config.trainer_args.COMPUTED refuses them in a preset) ...
     args.update(
