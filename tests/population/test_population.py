@@ -180,8 +180,8 @@ def _settings(**overrides) -> dict:
     return PopulationSettings.from_config(validate_config(config, SCHEMA)["population"])
 
 
-def simulate(model_dir, associations, norms_path, norms, outputs, method, prompt_language, settings, seed=42):
-    """The population rule on one job."""
+def simulate(model_dir, associations, norms_path, norms, outputs, method, prompt_language, settings, seed=42, **job):
+    """The population rule on one job (``job``: further SimulateJob fields)."""
     return simulate_job(
         SimulateJob(
             model_dir=str(model_dir),
@@ -195,6 +195,7 @@ def simulate(model_dir, associations, norms_path, norms, outputs, method, prompt
             prompt_language=prompt_language,
             settings=settings,
             seed=seed,
+            **job,
         )
     )
 
@@ -280,6 +281,53 @@ def test_simulate_writes_one_swow_file_per_temperature(tiny_prepared, tmp_path, 
     assert generations.height == 2 * 3 * 4 and sorted(set(generations["temperature"])) == [0.7, 2.0]
     with pytest.raises(LexalignError, match="no_such_method"):
         simulate(tiny_prepared, human_assoc, swow_zh, norms, outputs, "no_such_method", "zh", settings)
+
+
+def test_simulate_loads_with_the_models_attention_and_stops_on_fewer_gpus(
+    tiny_prepared, tmp_path, swow_zh, monkeypatch
+):
+    """A population job, like the tier-1 and WVS jobs, loads with models.<name>.attn_implementation and stops
+    with one line when it sees fewer GPUs than its resources asked for."""
+    from lexalign.core.snake import Rule
+    from lexalign.models import generation
+
+    human_assoc = tmp_path / "h.parquet"
+    norms = {"format": "raw", "filter": {}}
+    ingest(swow_zh, norms, {"train": 0.7, "val": 0.2, "test": 0.1}, 42, human_assoc, tmp_path / "h.json")
+    settings = _settings(participants=2, temperatures=[1.0], max_cues=2, max_new_tokens=4)
+    outputs = {
+        "participants": [tmp_path / "p.csv"],
+        "generations": tmp_path / "g.parquet",
+        "summary": tmp_path / "s.json",
+    }
+    asked = []
+    load = generation.load_for_generation
+    monkeypatch.setattr(generation, "load_for_generation", lambda *args: asked.append(args[3]) or load(*args))
+    args = (tiny_prepared, human_assoc, swow_zh, norms, outputs, methods.BASELINE, "zh", settings)
+    simulate(*args, attn_implementation="eager")
+    assert asked == ["eager"]
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    with pytest.raises(LexalignError) as caught:
+        simulate(*args, gpus=1, labels={"model": "tiny", "lang": "zh"})
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"population tiny/zh/{methods.BASELINE}: the job asked for 1 GPU(s)")
+    rule = Rule(
+        input={"model": "m", "associations": "a.parquet", "norms": "n.csv", "adapter": []},
+        output={"participants": "p.csv", "generations": "g.parquet", "summary": "s.json"},
+        params={
+            "norms": norms,
+            "prompt_language": "zh",
+            "prompts": {},
+            "dtype": "auto",
+            "attn_implementation": "sdpa",
+            "settings": dataclasses.asdict(settings),
+            "seed": 1,
+        },
+        wildcards={"model": "tiny", "lang": "zh", "method": "sft"},
+        resources={"gpu": 2},
+    )
+    job = SimulateJob.from_rule(rule)
+    assert (job.attn_implementation, job.gpus, job.adapter_dir) == ("sdpa", 2, None)
 
 
 # --------------------------------------------------------------------------- measures with known answers

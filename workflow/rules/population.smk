@@ -31,6 +31,7 @@ rule population:
         prompt_language=lambda wc: language_spec(wc)["prompt_language"],
         prompts=prompt_overrides,
         dtype=lambda wc: model_spec(wc)["dtype"],
+        attn_implementation=lambda wc: model_spec(wc).get("attn_implementation"),
         settings=population_settings,
         seed=config["seed"],
     script:

@@ -71,6 +71,8 @@ class SimulateJob:
     adapter_dir: str | None = None
     seed: int = 42
     dtype: str = "auto"
+    attn_implementation: str | None = None  # models.<name>.attn_implementation
+    gpus: int = 0  # resources gpu: fewer visible stops the job
     threads: int | None = None
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -91,6 +93,8 @@ class SimulateJob:
             adapter_dir=rule.input.get("adapter") or None,
             seed=rule.params["seed"],
             dtype=rule.params["dtype"],
+            attn_implementation=rule.params["attn_implementation"],
+            gpus=int(rule.resources.get("gpu", 0) or 0),
             threads=rule.threads,
             labels=_labels(rule, "model", "lang"),
         )
@@ -144,5 +148,5 @@ class CompareJob:
             outputs=dict(rule.output),
             settings=CompareSettings.from_config(rule.params["settings"]),
             seed=rule.params["seed"],
-            labels=_labels(rule, "model", "lang", "method"),
+            labels=_labels(rule, "model", "lang"),
         )

@@ -261,6 +261,7 @@ def simulate(job: SimulateJob) -> dict:
     writes ``job.participants_out`` (one SWOW file per temperature, in the same order), ``job.generations_out``
     (Parquet) and ``job.summary_out`` (JSON)."""
     from lexalign.models import memory
+    from lexalign.models.devices import require_gpus
     from lexalign.models.generation import load_for_generation
     from lexalign.norms.ingest import load_associations
 
@@ -286,8 +287,9 @@ def simulate(job: SimulateJob) -> dict:
         import torch
 
         torch.set_num_threads(int(job.threads))
+    require_gpus(job.gpus, "population " + "/".join([*map(str, job.labels.values()), method]))
     memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)
-    loaded = load_for_generation(job.model_dir, adapter_dir, job.dtype)
+    loaded = load_for_generation(job.model_dir, adapter_dir, job.dtype, job.attn_implementation)
     model = loaded.model
     tag = [str(v) for v in job.labels.values()]
     frames, per_temperature = [], {}
