@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from bench.common import REPO, Result, eval_model_dir, speedup
+from bench.common import REPO, Result, eval_model_dir, speedup, time_speedup
 from lexalign.testing.workspace import Workspace, eval_prompts, lexical_settings, measure
 
 NAME = "generation"
@@ -113,6 +113,40 @@ def lora_throughput(
 lora_throughput.imports = ("torch", "transformers", "peft", "lexalign.models.generation", "lexalign.models.loading")
 
 
+def prefix_pass_seconds(model_dir: str, eval_table: str, row_major: bool, repeats: int, rank: int = 16) -> dict:
+    """Seconds of the one-row pass over the prompts' shared prefix (``generation._prefix_cache``: the key/value
+    cache every batch reuses) through a model with a LoRA adapter kept as LoRA layers, its weights needing no
+    gradient: with the output layer's input made row-major as :func:`lexalign.models.loading.load_model` does,
+    or (``row_major`` False) with that hook removed, the strided ``logits_to_keep`` slice reaching the layer."""
+    import tempfile
+    import time
+
+    import polars as pl
+    from peft import LoraConfig, get_peft_model
+
+    from lexalign.models import generation
+    from lexalign.models.loading import load_model
+
+    conversations = pl.read_parquet(eval_table).sort("cue")["prompt"].to_list()
+    with tempfile.TemporaryDirectory() as scratch:
+        base = load_model(model_dir)
+        lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False)
+        get_peft_model(base.model, lora).save_pretrained(scratch)
+        loaded = load_model(model_dir, scratch)
+    if not row_major:
+        loaded.model.get_output_embeddings()._forward_pre_hooks.clear()
+    prompts = [generation.prompt_token_ids(loaded.tokenizer, c) for c in conversations]
+    prefix = prompts[0][: generation._shared_prefix(prompts)]
+    generation._prefix_cache(loaded.model, prefix)  # warm-up: first-call allocations are not the comparison
+    start = time.perf_counter()
+    for _ in range(repeats):
+        generation._prefix_cache(loaded.model, prefix)
+    return {"seconds": (time.perf_counter() - start) / repeats, "prefix_tokens": len(prefix), "repeats": repeats}
+
+
+prefix_pass_seconds.imports = ("torch", "transformers", "peft", "lexalign.models.generation", "lexalign.models.loading")
+
+
 def run(ctx: Workspace) -> list[Result]:
     size = TINY if ctx.tiny else FULL
     model_dir, label = eval_model_dir(ctx)
@@ -152,9 +186,29 @@ def run(ctx: Workspace) -> list[Result]:
         )["value"]
         for merged in (False, True)
     }
+    prefix = {
+        row_major: measure(
+            ctx,
+            "bench.generation:prefix_pass_seconds",
+            {"model_dir": str(model_dir), "eval_table": str(table), "row_major": row_major, "repeats": 3},
+            timeout=900,
+        )["value"]
+        for row_major in (True, False)
+    }
     chosen = lora[True]["merged_by_lexalign"]  # what lexalign.models.generation.load_for_generation does here
     ways = {True: "merged into a copy of the weights", False: "kept as LoRA layers"}
     return [
+        time_speedup(
+            NAME,
+            "shared-prefix pass with a LoRA adapter, row-major output-layer input vs the strided slice",
+            round(prefix[True]["seconds"], 4),
+            "strided logits_to_keep slice",
+            round(prefix[False]["seconds"], 4),
+            None if ctx.tiny else ">= 2",  # the tiny model's output layer is too small for the copy to show
+            detail={"model": label, "runs": {"row_major": prefix[True], "strided": prefix[False]}},
+            note=f"{label}; rank-16 LoRA on every linear layer; {prefix[True]['prefix_tokens']} prefix tokens, "
+            "one row, logits_to_keep=1; lexalign.models.loading: row-major (load_model's output-layer hook)",
+        ),
         speedup(
             NAME,
             "cues/s with a LoRA adapter as lexalign loads it vs the other way",

@@ -31,6 +31,8 @@ from lexalign.config.presets import (
 from lexalign.core.errors import LexalignError
 from lexalign.core.resources import SCHEMA
 from lexalign.norms.templates import SCHEMAS
+from lexalign.report.fields import SCHEMA_VERSIONS
+from lexalign.train import run as train_run
 from lexalign.train.run import last_checkpoint, prepare_checkpoints, run
 from lexalign.train.trainers import TrainJob, build_trainer, load_split, trainer_config
 
@@ -548,6 +550,7 @@ def test_every_method_trains_an_adapter(tmp_path, train_model, tables, method):
     assert json.loads((out / "adapter" / "adapter_config.json").read_text())["r"] == 4
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == method and metrics["global_step"] == 3 and metrics["preset"] == "smoke"
+    assert metrics["schema_version"] == train_run.SCHEMA_VERSION <= SCHEMA_VERSIONS["train"]  # the report reads it
     for key in ("train_loss", "runtime_s", "samples_per_s", "tokens_per_s", "num_tokens", "trainable_parameters"):
         assert metrics[key] is not None, key
     if method == "rl":

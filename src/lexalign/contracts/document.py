@@ -35,6 +35,14 @@ API = """## Package API every stage uses
   success (files or folders). It removes only what it created (an existing non-empty folder is refused with
   one line) and first cleans up the scratch folders (`.<name>.tmp<pid>-<random>`) of killed earlier writers
   of the same path. `write_json`, `read_json` beside it.
+- A command that writes where a user keeps files replaces only what lexalign wrote, unless `--force`
+  (`lexalign.core.io`). `check_replaceable(path, force=False, what=...)` refuses, with one line, a file (or
+  any file of a folder) that the folder's manifest does not list with its current content.
+  `record_written(paths)` adds files just written to their folders' manifests. `write_owned_json(path,
+  data, force=False)` does the three steps for a JSON output. `atomic_folder(path, force=False,
+  replaced=(...))` yields a scratch folder that becomes `path` in one rename. It keeps the old folder's
+  other files, hard-linked, and drops the old contents of the `replaced` subfolders (ingest, report).
+  `generated_document(path, text, command, source, check, force)` is the body of the document generators.
 - `lexalign.core.io.check_output(out, inputs, kind="file"|"dir", what="output")`: every command calls it on
   its output paths before reading anything. It refuses with one line an output that is an existing folder
   (kind file), an existing file (kind dir), one of the inputs (same file through any link) or a folder

@@ -42,7 +42,7 @@ KEYS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("leakage_check", "str", "no test cue in sft, ranking or dpo"),
     ),
     "train": (
-        ("method, preset, seed", "str, str, int", "what was trained"),
+        ("schema_version, method, preset, seed", "int, str, str, int", "what was trained"),
         ("global_step, epochs", "int, float", "the trainer's state at the end"),
         ("train_loss, reward", "object", "curve summaries of the logged loss and reward"),
         ("train_loss_average, eval_loss", "float", "the trainer's numbers"),

@@ -20,6 +20,7 @@ from lexalign.core.errors import LexalignError
 from lexalign.lexical import evaluate as lexical
 from lexalign.norms.templates import MESSAGE, SCHEMAS
 from lexalign.population import compare, simulate
+from lexalign.train import run as train_run
 from lexalign.wvs import evaluate as wvs
 from lexalign.wvs.compare import PER_ITEM_COLUMNS, REFERENCE_ANSWERERS, STUDY_COLUMNS
 from lexalign.wvs.sources.official import humans_schema
@@ -236,7 +237,13 @@ def outputs() -> list[Output]:
         Output("ingest", "results/ingest/{lang}/stats.json", "JSON", "none", KEYS["ingest_stats"]),
         *templates,
         Output("template", "results/templates/{lang}/stats.json", "JSON", "none", KEYS["template_stats"]),
-        Output("train", "results/train/{model}/{lang}/{method}/metrics.json", "JSON", "none", KEYS["train"]),
+        Output(
+            "train",
+            "results/train/{model}/{lang}/{method}/metrics.json",
+            "JSON",
+            _version(train_run.SCHEMA_VERSION, "lexalign.train.run.SCHEMA_VERSION"),
+            KEYS["train"],
+        ),
         Output(
             "lexical",
             "results/lexical/{model}/{lang}/{method}/scores.json",

@@ -317,6 +317,11 @@ def _curve(values: list[float]) -> dict | None:
     }
 
 
+#: metrics.json's layout: 1, the layout every release so far has written (the report reads up to
+#: ``lexalign.report.fields.SCHEMA_VERSIONS["train"]``).
+SCHEMA_VERSION = 1
+
+
 def summarise(job: TrainJob, history: list[dict], train_metrics: Mapping, eval_metrics: Mapping, trainer) -> dict:
     """metrics.json: loss curve summary, eval loss, reward statistics, speed and the settings used."""
     import torch
@@ -326,6 +331,7 @@ def summarise(job: TrainJob, history: list[dict], train_metrics: Mapping, eval_m
     rewards = _series(history, "reward")
     trainable, total = trainer.model.get_nb_trainable_parameters()
     return {
+        "schema_version": SCHEMA_VERSION,
         "method": job.method,
         "preset": job.settings.preset,
         "seed": job.seed,
