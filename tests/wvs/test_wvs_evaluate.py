@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -207,6 +209,25 @@ def test_scores_do_not_depend_on_batching(loaded):
     for a, b, c in zip(together, alone, uncached):
         assert a["logprobs"] == pytest.approx(b["logprobs"], abs=2e-4)
         assert a["logprobs"] == pytest.approx(c["logprobs"], abs=2e-4)
+
+
+def test_the_prefix_cache_goes_by_the_models_own_keyword(loaded, caplog):
+    """The shared prefix's cache is passed and read under the keyword the model's forward takes (transformers
+    5 renamed ``past_key_values`` to ``cache`` and drops the old name in a later release), with no
+    deprecation warning, and it is used (the log names the cached prefix)."""
+    import warnings
+
+    from lexalign.models.generation import cache_keyword
+
+    tok = loaded.tokenizer
+    items = [ITEMS[q] for q in ("Q1", "Q48")]
+    prompts = [render(tok, build_prompt(item, ZH, "zh", "China", "interviewer")[0]) for item in items]
+    counts = [option_numbers(i["n_options"]) for i in items]
+    assert cache_keyword(loaded.model) in ("cache", "past_key_values")
+    with warnings.catch_warnings(), caplog.at_level(logging.INFO, logger="lexalign.wvs.scoring"):
+        warnings.filterwarnings("error", message=r".*past_key_values.* is deprecated")
+        score_options(loaded.model, tok, prompts, counts, batch_size=2)
+    assert re.search(r"shared prefix: [1-9]\d* tokens", caplog.text)
 
 
 def test_label_text_scoring(loaded):

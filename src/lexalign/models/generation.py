@@ -298,18 +298,23 @@ def _shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def _prefix_cache(model, tokens: Sequence[int]):
-    """(keyword, cache): the key/value cache of the shared prompt prefix (one row) and the keyword the
-    model takes it by (``cache``; ``past_key_values`` before transformers renamed it), or None for a
-    model without a standard cache object."""
+def cache_keyword(model) -> str | None:
+    """The keyword a model takes its key/value cache by, and the output field it returns it in: ``cache``, or
+    ``past_key_values`` before transformers renamed it; None for a model without either. A PEFT model's forward
+    takes ``**kwargs`` and hands them to the model it wraps: that model's signature is read."""
     import inspect
 
-    import torch
-
-    # a PEFT model's forward takes **kwargs and hands them to the model it wraps: read that model's signature
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     parameters = inspect.signature(base.forward).parameters
-    keyword = next((k for k in ("cache", "past_key_values") if k in parameters), None)
+    return next((k for k in ("cache", "past_key_values") if k in parameters), None)
+
+
+def _prefix_cache(model, tokens: Sequence[int]):
+    """(keyword, cache): the key/value cache of the shared prompt prefix (one row) and the keyword the
+    model takes it by (:func:`cache_keyword`), or None for a model without a standard cache object."""
+    import torch
+
+    keyword = cache_keyword(model)
     if keyword is None:
         return None
     with torch.inference_mode():

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lexalign.models.generation import cache_keyword
+
 log = logging.getLogger(__name__)
 
 
@@ -136,15 +138,20 @@ def score_options(
     vocab = model.get_output_embeddings().weight.shape[0]
     digit_mask = digit_token_mask(tokenizer, vocab).to(model.device)
     scores = [[math.nan] * len(strings) for strings in answers]
-    shared = _shared_prefix(sequences) if prefix_cache else 0
-    cache = _extend_cache(model, sequences[0].tokens if sequences else [], 0, shared, None) if shared >= 8 else None
+    keyword = cache_keyword(model) if prefix_cache else None
+    shared = _shared_prefix(sequences) if keyword else 0
+    cache = (
+        _extend_cache(model, keyword, sequences[0].tokens if sequences else [], 0, shared, None)
+        if shared >= 8
+        else None
+    )
     if cache is None:
         shared = 0
     log.info("scoring %d sequences in batches of %d (shared prefix: %d tokens)", len(sequences), batch_size, shared)
     order = sorted(sequences, key=lambda seq: -len(seq.tokens))  # similar lengths share a batch: less padding
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        logp, keep = _forward(model, tokenizer, batch, shared, cache)
+        logp, keep = _forward(model, tokenizer, batch, shared, keyword, cache)
         for row, seq in enumerate(batch):
             # kept position j predicts the token after prompt + extension[:offset + j]
             offset = (len(seq.tokens) - seq.prompt_len + 1) - keep
@@ -178,9 +185,10 @@ def distributions(scores: Sequence[Sequence[float]], answers: Sequence[Sequence[
     return out
 
 
-def _extend_cache(model, tokens: Sequence[int], start: int, end: int, past):
+def _extend_cache(model, keyword: str, tokens: Sequence[int], start: int, end: int, past):
     """The key/value cache of ``tokens[:end]``, computing ``tokens[start:end]`` on top of ``past``
-    (the cache of ``tokens[:start]``, left untouched); None for a model without a standard cache."""
+    (the cache of ``tokens[:start]``, left untouched), passed and returned under ``keyword``
+    (:func:`lexalign.models.generation.cache_keyword`); None for a model without a standard cache."""
     import copy
 
     import torch
@@ -190,16 +198,16 @@ def _extend_cache(model, tokens: Sequence[int], start: int, end: int, past):
         extra = {}
         if past is not None:
             extra = {
-                "past_key_values": copy.deepcopy(past),
+                keyword: copy.deepcopy(past),
                 "position_ids": torch.arange(start, end, device=model.device)[None],
             }
             extra["attention_mask"] = torch.ones((1, end), dtype=torch.long, device=model.device)
         # logits_to_keep=1: only the cache is wanted, never a full-vocabulary row per prefix token
-        cache = model(input_ids=ids, use_cache=True, logits_to_keep=1, **extra).past_key_values
+        cache = getattr(model(input_ids=ids, use_cache=True, logits_to_keep=1, **extra), keyword, None)
     return cache if hasattr(cache, "batch_repeat_interleave") else None
 
 
-def _forward(model, tokenizer, batch: Sequence[_Sequence], shared: int, cache):
+def _forward(model, tokenizer, batch: Sequence[_Sequence], shared: int, keyword: str | None, cache):
     """Log-probabilities at each sequence's answer positions ([batch, keep, vocab]) and ``keep``."""
     import copy
 
@@ -220,7 +228,7 @@ def _forward(model, tokenizer, batch: Sequence[_Sequence], shared: int, cache):
         past = copy.deepcopy(cache)
         past.batch_repeat_interleave(len(batch))
         mask = torch.cat([torch.ones((len(batch), shared), dtype=torch.long), mask], dim=1)
-        extra = {"past_key_values": past, "use_cache": True}
+        extra = {keyword: past, "use_cache": True}
     with torch.inference_mode():
         logits = model(
             input_ids=ids.to(model.device),
