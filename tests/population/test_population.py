@@ -328,6 +328,30 @@ def test_simulate_loads_with_the_models_attention_and_stops_on_fewer_gpus(
     )
     job = SimulateJob.from_rule(rule)
     assert (job.attn_implementation, job.gpus, job.adapter_dir) == ("sdpa", 2, None)
+    assert job.labels == {"model": "tiny", "lang": "zh"}  # population.json's keys; the method is its folder
+
+
+def test_compare_job_labels_name_the_method():
+    """compare.json names the job it compares: model, lang and method (its labels)."""
+    from lexalign.core.snake import Rule
+
+    rule = Rule(
+        input={
+            "human": "h.parquet",
+            "norms": "n.csv",
+            "model": ["m.parquet"],
+            "participants": ["p.csv"],
+            "summary": "s",
+        },
+        output={"compare": "c.json", "per_cue": "c.parquet"},
+        params={
+            "norms": {"format": "raw", "filter": {}},
+            "settings": {"top_k": 5, "bootstrap_samples": 10, "graph_bootstrap_samples": 5},
+            "seed": 1,
+        },
+        wildcards={"model": "tiny", "lang": "zh", "method": "sft"},
+    )
+    assert CompareJob.from_rule(rule).labels == {"model": "tiny", "lang": "zh", "method": "sft"}
 
 
 # --------------------------------------------------------------------------- measures with known answers

@@ -148,5 +148,5 @@ class CompareJob:
             outputs=dict(rule.output),
             settings=CompareSettings.from_config(rule.params["settings"]),
             seed=rule.params["seed"],
-            labels=_labels(rule, "model", "lang"),
+            labels=_labels(rule, "model", "lang", "method"),
         )
