@@ -65,27 +65,36 @@ def generation_throughput(model_dir: str, eval_table: str, cues: int, batch_size
 generation_throughput.imports = ("torch", "transformers", "lexalign.models.generation", "lexalign.models.loading")
 
 
+def _with_random_adapter(model_dir: str, rank: int, target_modules):
+    """The prepared model loaded as lexalign loads it with an adapter (kept as LoRA layers): a random rank-``rank``
+    LoRA on ``target_modules``, saved to a scratch folder and read back before any clock starts."""
+    import tempfile
+
+    from peft import LoraConfig, get_peft_model
+
+    from lexalign.models.loading import load_model
+
+    with tempfile.TemporaryDirectory() as scratch:
+        base = load_model(model_dir)
+        lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=target_modules, init_lora_weights=False)
+        get_peft_model(base.model, lora).save_pretrained(scratch)
+        return load_model(model_dir, scratch)
+
+
 def lora_throughput(
     model_dir: str, eval_table: str, cues: int, max_new_tokens: int, merged: bool, rank: int = 16
 ) -> dict:
     """Cues/s of one batch with a LoRA adapter (random, rank ``rank`` on q_proj/v_proj) kept as separate
     LoRA layers or merged into the in-memory copy of the weights; the adapter is built and loaded before
     the clock starts."""
-    import tempfile
     import time
 
     import polars as pl
-    from peft import LoraConfig, get_peft_model
 
     from lexalign.models.generation import generate_on_model, merging_pays
-    from lexalign.models.loading import load_model
 
     conversations = pl.read_parquet(eval_table).sort("cue").head(cues)["prompt"].to_list()
-    with tempfile.TemporaryDirectory() as scratch:
-        base = load_model(model_dir)
-        lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-        get_peft_model(base.model, lora).save_pretrained(scratch)
-        loaded = load_model(model_dir, scratch)
+    loaded = _with_random_adapter(model_dir, rank, ["q_proj", "v_proj"])
     model = loaded.model.merge_and_unload() if merged else loaded.model
     chosen = merging_pays(loaded.model.get_base_model())
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -118,21 +127,14 @@ def prefix_pass_seconds(model_dir: str, eval_table: str, row_major: bool, repeat
     cache every batch reuses) through a model with a LoRA adapter kept as LoRA layers, its weights needing no
     gradient: with the output layer's input made row-major as :func:`lexalign.models.loading.load_model` does,
     or (``row_major`` False) with that hook removed, the strided ``logits_to_keep`` slice reaching the layer."""
-    import tempfile
     import time
 
     import polars as pl
-    from peft import LoraConfig, get_peft_model
 
     from lexalign.models import generation
-    from lexalign.models.loading import load_model
 
     conversations = pl.read_parquet(eval_table).sort("cue")["prompt"].to_list()
-    with tempfile.TemporaryDirectory() as scratch:
-        base = load_model(model_dir)
-        lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False)
-        get_peft_model(base.model, lora).save_pretrained(scratch)
-        loaded = load_model(model_dir, scratch)
+    loaded = _with_random_adapter(model_dir, rank, "all-linear")
     if not row_major:
         loaded.model.get_output_embeddings()._forward_pre_hooks.clear()
     prompts = [generation.prompt_token_ids(loaded.tokenizer, c) for c in conversations]

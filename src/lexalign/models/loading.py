@@ -253,21 +253,21 @@ def load_model(
         if not (Path(adapter_dir) / "adapter_config.json").is_file():
             raise LexalignError(f"{adapter_dir}: no adapter_config.json (not a LoRA adapter directory)")
         model = PeftModel.from_pretrained(model, adapter_dir)
-    _contiguous_output_layer_input(model)
+    _row_major_output_layer_input(model)
     stops = merged_stops(stop_token_ids(manifest), model.generation_config.eos_token_id)
     model.generation_config.eos_token_id = stops
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return LoadedModel(model=model, tokenizer=tokenizer, stop_token_ids=stops, manifest=manifest)
 
 
-def _contiguous_output_layer_input(model) -> None:
+def _row_major_output_layer_input(model) -> None:
     """Hand the output layer hidden states with row-major strides. transformers slices them for
     ``logits_to_keep`` (``hidden[:, -k:, :]``), and torch's matmul does not fold such a strided view into one
     matrix product when the layer's weight needs no gradient: it copies the transposed weight instead. Through
     Gemma 3's 262k-word output layer (torch 2.13, CPU): 0.81 s vs 0.14 s in float32 and 5.9 s vs 0.04 s in
-    bfloat16 for 8 rows x 3 positions, and 2.5 s vs 0.19 s for the one-row prefix pass of a model with a LoRA
-    adapter. ``.contiguous()`` would not do: a one-row slice counts as contiguous and comes back as is. The
-    copy is a few kilobytes."""
+    bfloat16 for 8 rows x 3 positions, and 1.26 s vs 0.098 s for the one-row prefix pass of a model with a LoRA
+    adapter (``python -m bench generation``). ``.contiguous()`` would not do: a one-row slice counts as
+    contiguous and comes back as is. The copy is a few kilobytes."""
     head = model.get_output_embeddings()
     if head is not None:
         head.register_forward_pre_hook(_row_major_inputs)

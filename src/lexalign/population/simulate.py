@@ -287,11 +287,11 @@ def simulate(job: SimulateJob) -> dict:
         import torch
 
         torch.set_num_threads(int(job.threads))
-    require_gpus(job.gpus, "population " + "/".join([*map(str, job.labels.values()), method]))
+    tag = [str(v) for v in job.labels.values()]
+    require_gpus(job.gpus, "population " + "/".join([*tag, method]))
     memory.check_fits(job.model_dir, purpose="inference", dtype=job.dtype)
     loaded = load_for_generation(job.model_dir, adapter_dir, job.dtype, job.attn_implementation)
     model = loaded.model
-    tag = [str(v) for v in job.labels.values()]
     frames, per_temperature = [], {}
     for temperature, file in zip(temperatures, files):
         started = time.perf_counter()
